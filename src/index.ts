@@ -1,0 +1,1 @@
+import * as core from "@actions/core"; import { fetch } from "undici"; import { CookieJar } from "tough-cookie"; export async function main(): Promise<void> { core.info("hi " + typeof fetch + typeof CookieJar) }; await main()

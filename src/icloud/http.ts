@@ -32,6 +32,8 @@ export interface HttpResponse {
   body: Readable
   text(): Promise<string>
   json(): Promise<unknown>
+  /** Drops the body so the connection can be reused. */
+  discard(): Promise<void>
   header(name: string): string | undefined
 }
 
@@ -132,6 +134,9 @@ function wrap(raw: Dispatcher.ResponseData, url: string): HttpResponse {
           'This is usually a temporary fault at Apple; try again later.',
         )
       }
+    },
+    async discard() {
+      await raw.body.dump().catch(() => undefined)
     },
     header(name: string) {
       const v = headers[name.toLowerCase()]

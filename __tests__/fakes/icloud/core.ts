@@ -92,8 +92,9 @@ export class FakeServer {
   }
 
   count(endpoint: string | RegExp): number {
-    return this.log.filter((r) => (typeof endpoint === 'string' ? r.endpoint === endpoint : endpoint.test(r.endpoint)))
-      .length
+    return this.log.filter((r) =>
+      typeof endpoint === 'string' ? r.endpoint === endpoint : endpoint.test(r.endpoint),
+    ).length
   }
 
   get url(): string {
@@ -121,7 +122,9 @@ export class FakeServer {
     const chunks: Buffer[] = []
     for await (const c of req) chunks.push(c as Buffer)
     const url = new URL(req.url ?? '/', this.url)
-    const mount = this.mounts.find((m) => url.pathname === m.prefix || url.pathname.startsWith(m.prefix + '/'))
+    const mount = this.mounts.find(
+      (m) => url.pathname === m.prefix || url.pathname.startsWith(m.prefix + '/'),
+    )
     const fr: FakeRequest = {
       method: req.method ?? 'GET',
       url,
@@ -140,7 +143,10 @@ export class FakeServer {
     res.on('finish', () => (entry.status = res.statusCode))
     if (this.latencyMs > 0) await sleep(this.latencyMs)
     try {
-      if (!mount) return notFound(res)
+      if (!mount) {
+        notFound(res)
+        return
+      }
       // Faults are matched on the raw endpoint name; handlers may rename it for the log.
       const fault = this.takeFault(entry.endpoint)
       if (fault && (await this.applyFault(fault, req, res))) return

@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises'
+import { describe, expect, it } from 'vitest'
+import {
+  extractSection,
+  renderActionReference,
+  renderConfigReference,
+  renderReadme,
+  updateReadme,
+} from '../scripts/docs-lib.mjs'
+import { parse } from 'yaml'
+
+interface Schema {
+  description?: string
+  properties?: Record<string, Schema>
+}
+
+const schemaText = await readFile('schemas/config.schema.json', 'utf8')
+const schema = JSON.parse(schemaText) as Schema
+const actionYml = await readFile('action.yml', 'utf8')
+
+describe('README reference sections', () => {
+  it('are up to date (run `npm run docs` if this fails)', async () => {
+    const readme = await readFile('README.md', 'utf8')
+    expect(extractSection(readme, 'config-reference')).toBe(renderConfigReference(schema).trim())
+    expect(extractSection(readme, 'action-reference')).toBe(renderActionReference(actionYml).trim())
+    expect(renderReadme(readme, schema, actionYml)).toBe(readme)
+  })
+
+  it('go stale when the schema changes', async () => {
+    const readme = await readFile('README.md', 'utf8')
+    const changed = structuredClone(schema)
+    changed.properties!.photos.properties!.threads.description = 'Changed.'
+    expect(renderReadme(readme, changed, actionYml)).not.toBe(readme)
+  })
+})
+
+describe('renderConfigReference', () => {
+  it('documents every key of the schema with its description and default', () => {
+    const md = renderConfigReference(schema)
+    const walk = (s: Schema, path: string): void => {
+      for (const [key, sub] of Object.entries(s.properties ?? {})) {
+        if (key.startsWith('$')) continue
+        const full = path ? `${path}.${key}` : key
+        if (sub.properties) expect(md, full).toContain(`### \`${full}\``)
+        else expect(md, full).toContain(`| \`${key}\` |`)
+        expect(md, full).toContain(sub.description!.replace(/\|/g, '\\|').split('\n')[0])
+        walk(sub, full)
+      }
+    }
+    walk(schema, '')
+    expect(md).toContain('| `threads` | integer (1–32) | `8` |')
+    expect(md).toContain('| `username` | string | **required** |')
+    expect(md).toContain('`[parameter, keyring, console]`')
+    expect(md).toContain('`parameter` \\| `env`')
+  })
+})
+
+describe('renderActionReference', () => {
+  it('lists every input and output of action.yml', () => {
+    const md = renderActionReference(actionYml)
+    const action = parse(actionYml) as { inputs: Record<string, unknown>; outputs: Record<string, unknown> }
+    for (const name of [...Object.keys(action.inputs), ...Object.keys(action.outputs)])
+      expect(md).toContain(`| \`${name}\` |`)
+    expect(md).toContain('| `github-token` | `${{ github.token }}` |')
+  })
+})
+
+describe('updateReadme', () => {
+  const readme =
+    '# T\n\nintro\n\n<!-- config-reference:start -->\nold\n<!-- config-reference:end -->\n\nafter\n'
+
+  it('replaces only the text between the markers', () => {
+    expect(updateReadme(readme, 'new\ntext\n')).toBe(
+      '# T\n\nintro\n\n<!-- config-reference:start -->\nnew\ntext\n<!-- config-reference:end -->\n\nafter\n',
+    )
+  })
+
+  it('refuses a README without markers', () => {
+    expect(() => updateReadme('# T\n', 'x')).toThrow(/lacks the markers/)
+  })
+
+  it('adds missing marker pairs when rendering a whole README', () => {
+    const out = renderReadme('# T\n', schema, actionYml)
+    expect(out.startsWith('# T\n')).toBe(true)
+    expect(extractSection(out, 'config-reference')).toBe(renderConfigReference(schema))
+    expect(extractSection(out, 'action-reference')).toBe(renderActionReference(actionYml))
+  })
+})

@@ -1,0 +1,53 @@
+/**
+ * Names of the action's inputs, outputs and saved state, in one place. A test keeps Inputs and
+ * Outputs in step with action.yml.
+ */
+
+export const Inputs = {
+  Config: 'config',
+  Password: 'password',
+  Session: 'session',
+  SessionKey: 'session-key',
+  SmtpPassword: 'smtp-password',
+  WebhookUrl: 'webhook-url',
+  GithubToken: 'github-token',
+  Mode: 'mode',
+  Directory: 'directory',
+  DryRun: 'dry-run',
+} as const
+export type InputName = (typeof Inputs)[keyof typeof Inputs]
+
+export const Outputs = {
+  Status: 'status',
+  ErrorCode: 'error-code',
+  DaysRemaining: 'days-remaining',
+  TrustExpiresAt: 'trust-expires-at',
+  Downloaded: 'downloaded',
+  Skipped: 'skipped',
+  Failed: 'failed',
+  NewFiles: 'new-files',
+  Report: 'report',
+} as const
+export type OutputName = (typeof Outputs)[keyof typeof Outputs]
+
+/** Saved by main for post (core.saveState). Paths, keys and flags only — never secrets. */
+export const State = {
+  /** Set by main; its presence makes the same bundle run as post. */
+  IsPost: 'isPost',
+  /** Cookie directory holding the session files post saves to the cache. */
+  CookieDirectory: 'cookieDirectory',
+  /** Cache key the session was restored from (post skips saving under an identical key). */
+  SessionCacheKey: 'sessionCacheKey',
+  /** Fingerprint of the session as restored, so post only saves a session that changed. */
+  SessionFingerprint: 'sessionFingerprint',
+  /** When the restored cache entry was saved (epoch ms), for the keep-alive decision. */
+  SessionSavedAt: 'sessionSavedAt',
+  /** Apple ID the session belongs to (part of the cache key). */
+  Username: 'username',
+  /** Whether session caching is on (`session.cache`), so post need not reload the config. */
+  SessionCache: 'sessionCache',
+} as const
+export type StateName = (typeof State)[keyof typeof State]
+
+export const Modes = ['sync', 'check', 'reauth', 'validate-config'] as const
+export type Mode = (typeof Modes)[number]

@@ -1,0 +1,78 @@
+/**
+ * The one place that reads action inputs (actions/checkout's pattern): a typed Settings object
+ * for the rest of the code. Secret inputs are registered with the log masker before anything else.
+ */
+import * as core from '@actions/core'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { Inputs, Modes, type Mode } from './constants.js'
+
+export interface Settings {
+  configPath: string
+  password?: string
+  session?: string
+  sessionKey?: string
+  smtpPassword?: string
+  webhookUrl?: string
+  githubToken?: string
+  mode: Mode
+  directory?: string
+  dryRun?: boolean
+  /** From the runner environment. */
+  workspace: string
+  repository: string
+  runnerOs: string
+  runId: string
+  runAttempt: string
+  runUrl?: string
+  apiUrl?: string
+  /** Same path on every run: it is part of the cache entry's version. */
+  cacheTmpDir: string
+}
+
+export type GetInput = (name: string) => string
+
+export class InputError extends Error {
+  readonly code = 'CONFIG_INVALID'
+}
+
+const SECRET_INPUTS = [Inputs.Password, Inputs.Session, Inputs.SessionKey, Inputs.SmtpPassword, Inputs.WebhookUrl, Inputs.GithubToken]
+
+export function readSettings(getInput: GetInput = (n) => core.getInput(n), env: NodeJS.ProcessEnv = process.env): Settings {
+  for (const name of SECRET_INPUTS) {
+    const v = getInput(name)
+    if (v) core.setSecret(v)
+  }
+  const mode = (getInput(Inputs.Mode) || 'sync') as Mode
+  if (!Modes.includes(mode)) {
+    throw new InputError(`Input \`mode\` must be one of ${Modes.join(', ')} (got "${mode}").`)
+  }
+  const dryRunText = getInput(Inputs.DryRun).trim().toLowerCase()
+  if (dryRunText && !['true', 'false'].includes(dryRunText)) {
+    throw new InputError(`Input \`dry-run\` must be true or false (got "${dryRunText}").`)
+  }
+  const workspace = env.GITHUB_WORKSPACE || process.cwd()
+  const server = env.GITHUB_SERVER_URL || 'https://github.com'
+  const repository = env.GITHUB_REPOSITORY || 'local/repository'
+  const opt = (name: string) => getInput(name) || undefined
+  return {
+    configPath: join(workspace, getInput(Inputs.Config) || '.github/icloud-photos.yml'),
+    password: opt(Inputs.Password),
+    session: opt(Inputs.Session),
+    sessionKey: opt(Inputs.SessionKey),
+    smtpPassword: opt(Inputs.SmtpPassword),
+    webhookUrl: opt(Inputs.WebhookUrl),
+    githubToken: opt(Inputs.GithubToken),
+    mode,
+    directory: opt(Inputs.Directory),
+    dryRun: dryRunText ? dryRunText === 'true' : undefined,
+    workspace,
+    repository,
+    runnerOs: env.RUNNER_OS || process.platform,
+    runId: env.GITHUB_RUN_ID || '0',
+    runAttempt: env.GITHUB_RUN_ATTEMPT || '1',
+    runUrl: env.GITHUB_RUN_ID ? `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : undefined,
+    apiUrl: env.GITHUB_API_URL || undefined,
+    cacheTmpDir: join(env.RUNNER_TEMP || tmpdir(), 'icloud-photos-session'),
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The action's main step: inputs → config → session (cache or seed) → sign-in → trust expiry →
+ * photos → outputs, summary and report. One setFailed at most; notifications never hide the error.
+ */
+import * as core from '@actions/core'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import { Inputs, State } from './constants.js'
+import { readSettings, type GetInput, type Settings } from './inputs.js'
+import { actionsLog, type Log } from './log.js'
+import { actionsState, type StateProvider } from './state.js'
+import { buildChannels } from './channels.js'
+import { readSessionFiles, writeSessionFiles } from './session-files.js'
+import { writeReport, type RunReport } from './report.js'
+import { runPhotos } from './photos-step.js'
+import { applyInputOverrides, findConfigIssues, isConfigError, loadConfig, type Config, type ConfigIssue } from '../config/index.js'
+import { authenticate, type AuthResult } from '../icloud/auth.js'
+import { endpointsFor } from '../icloud/endpoints.js'
+import { ICloudError, isICloudError } from '../icloud/errors.js'
+import { createPasswordProviders } from '../providers/passwords.js'
+import { ActionsCacheBackend, type CacheBackend } from '../session-cache/backend.js'
+import { restoreSession, type RestoreResult } from '../session-cache/session-cache.js'
+import { markNotified, notifyAll, shouldNotifyExpiring, type Channel } from '../notify/dispatch.js'
+import type { NotificationEvent } from '../notify/event.js'
+
+export interface RunDeps {
+  getInput?: GetInput
+  env?: NodeJS.ProcessEnv
+  state?: StateProvider
+  log?: Log
+  cache?: CacheBackend
+  now?: () => number
+}
+
+/** Written by main, read by post: the non-file half of the encrypted bundle. */
+export const PENDING_STATE_FILE = 'pending-state.json'
+
+export async function run(deps: RunDeps = {}): Promise<RunReport> {
+  const env = deps.env ?? process.env
+  const state = deps.state ?? actionsState
+  const log = deps.log ?? actionsLog
+  const now = deps.now ?? Date.now
+  state.set(State.IsPost, 'true')
+  const report: RunReport = { version: 1, status: 'ok', mode: 'sync', startedAt: new Date(now()).toISOString() }
+  let settings: Settings | undefined
+  let config: Config | undefined
+  let channels: Channel[] = []
+  let bundleState: Record<string, unknown> = {}
+  try {
+    settings = readSettings(deps.getInput, env)
+    report.mode = settings.mode
+    if (settings.mode === 'validate-config') return await validateOnly(settings, report)
+    config = applyInputOverrides(await loadConfig(settings.configPath), {
+      directory: settings.directory,
+      dryRun: settings.dryRun,
+    })
+    report.account = config.account.username
+    channels = buildChannels(config, settings)
+    if (settings.mode === 'reauth') {
+      throw new ICloudError(
+        'MFA_UNSUPPORTED',
+        '`mode: reauth` needs the github-issue MFA provider, which this version does not include yet.',
+        'Renew the session locally (`npx icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
+      )
+    }
+    if (settings.mode === 'sync' && !config.photos.directory) {
+      throw new ICloudError(
+        'CONFIG_INVALID',
+        `No download directory: set \`photos.directory\` in ${relative(settings.workspace, config.file) || config.file} or the \`${Inputs.Directory}\` input.`,
+        '',
+      )
+    }
+
+    // Session: cache → seed → whatever is already in the cookie directory (self-hosted runners).
+    const cookieDirectory = config.auth.cookieDirectory
+    state.set(State.CookieDirectory, cookieDirectory)
+    state.set(State.Username, config.account.username)
+    state.set(State.SessionCache, String(config.session.cache))
+    const restored = await restore(settings, config, deps.cache, log)
+    if (restored.bundle) {
+      bundleState = restored.bundle.state
+      const n = await writeSessionFiles(cookieDirectory, config.account.username, restored.bundle.files)
+      log.info(`Session restored from the ${restored.source === 'cache' ? 'Actions cache' : '`session` input'} (${n} files).`)
+    }
+    report.session = { source: restored.source, method: undefined, srpAttempts: 0 }
+    if (restored.cacheKey) state.set(State.SessionCacheKey, restored.cacheKey)
+    if (restored.fingerprint) state.set(State.SessionFingerprint, restored.fingerprint)
+    if (restored.savedAt) state.set(State.SessionSavedAt, String(restored.savedAt))
+
+    const auth = await signIn(settings, config, log, now)
+    try {
+      report.session = { source: restored.source, method: auth.method, srpAttempts: auth.srpAttempts }
+      report.trust = {
+        expiresAt: auth.trust.expiresAt?.toISOString(),
+        daysRemaining: auth.trust.daysRemaining,
+        source: auth.trust.source,
+      }
+      bundleState = await handleExpiry(auth, config, settings, channels, bundleState, report, log)
+      if (settings.mode === 'sync') {
+        const photos = await runPhotos({ auth, config, settings, bundleState, log, now })
+        bundleState = photos.bundleState
+        report.photos = photos.summary
+        if (photos.summary.failed > 0 || photos.summary.throttled) report.status = 'warning'
+      }
+      await recovered(config, channels, report, settings, log)
+    } finally {
+      await auth.session.close()
+    }
+  } catch (err) {
+    await fail(err, report, config, settings, channels, bundleState, log)
+  } finally {
+    if (settings) {
+      await mkdir(settings.cacheTmpDir, { recursive: true, mode: 0o700 })
+      await writeFile(join(settings.cacheTmpDir, PENDING_STATE_FILE), JSON.stringify(bundleState), { mode: 0o600 })
+    }
+    report.finishedAt = new Date(now()).toISOString()
+    await writeReport(report, settings, config)
+  }
+  return report
+}
+
+async function validateOnly(settings: Settings, report: RunReport): Promise<RunReport> {
+  let issues: ConfigIssue[]
+  try {
+    issues = findConfigIssues(await readFile(settings.configPath, 'utf8'), settings.configPath)
+  } catch (err) {
+    throw new ICloudError('CONFIG_INVALID', `Cannot read the config file ${settings.configPath}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, '')
+  }
+  if (issues.length) {
+    annotate(issues, settings)
+    report.status = 'failed'
+    report.errorCode = 'CONFIG_INVALID'
+    report.message = `${issues.length} problem${issues.length === 1 ? '' : 's'} in ${relative(settings.workspace, settings.configPath)}.`
+    core.setFailed(report.message)
+  } else core.info(`${relative(settings.workspace, settings.configPath)} is valid.`)
+  return report
+}
+
+function annotate(issues: ConfigIssue[], settings?: Settings): void {
+  for (const i of issues) {
+    const file = settings ? relative(settings.workspace, i.file) || i.file : i.file
+    const text = `${file}:${i.line}:${i.column}: ${i.path ? `${i.path}: ` : ''}${i.message}${i.suggestion ? ` (did you mean \`${i.suggestion}\`?)` : ''}`
+    core.error(text, { file, startLine: i.line, startColumn: i.column, endLine: i.endLine, endColumn: i.endColumn })
+  }
+}
+
+async function restore(settings: Settings, config: Config, cache: CacheBackend | undefined, log: Log): Promise<RestoreResult> {
+  if (!config.session.cache && !(config.session.seedFromInput && settings.session)) return { source: 'none', reason: 'disabled' }
+  return restoreSession({
+    backend: config.session.cache ? (cache ?? new ActionsCacheBackend()) : disabledCache,
+    key: settings.sessionKey,
+    repository: settings.repository,
+    runnerOs: settings.runnerOs,
+    runId: settings.runId,
+    runAttempt: settings.runAttempt,
+    seed: config.session.seedFromInput ? settings.session : undefined,
+    tmpDir: settings.cacheTmpDir,
+    log,
+  })
+}
+
+const disabledCache: CacheBackend = {
+  isAvailable: () => false,
+  restore: async () => undefined,
+  save: async () => false,
+}
+
+async function signIn(settings: Settings, config: Config, log: Log, now: () => number): Promise<AuthResult> {
+  const providers = createPasswordProviders(config.auth.passwordProviders, {
+    parameter: settings.password,
+    passwordEnv: config.auth.passwordEnv,
+    passwordCommand: config.auth.passwordCommand,
+    // Never the OS keyring or a prompt in CI: nobody can unlock or answer them.
+    interactive: false,
+    log,
+  })
+  return authenticate({
+    username: config.account.username,
+    cookieDirectory: config.auth.cookieDirectory,
+    endpoints: endpointsFor(config.account.domain),
+    passwordProviders: providers,
+    mfa: undefined,
+    log,
+    registerSecret: (v) => v && v.length >= 4 && core.setSecret(v),
+    now,
+  })
+}
+
+async function handleExpiry(
+  auth: AuthResult,
+  config: Config,
+  settings: Settings,
+  channels: Channel[],
+  bundleState: Record<string, unknown>,
+  report: RunReport,
+  log: Log,
+): Promise<Record<string, unknown>> {
+  const { daysRemaining, expiresAt } = auth.trust
+  if (daysRemaining === undefined || !expiresAt) return bundleState
+  const when = expiresAt.toISOString()
+  log.info(`2FA trust expires ${when} (${daysRemaining} days left, from ${auth.trust.source}).`)
+  if (daysRemaining > config.notifications.warnDays) return bundleState
+  report.status = 'warning'
+  core.warning(
+    `The iCloud 2FA trust for this account expires in ${daysRemaining} day${daysRemaining === 1 ? '' : 's'} (${when}). Renew it before then: run \`npx icloud-photos-action login\` and \`session export\` locally and update the ICLOUD_SESSION secret, or run the re-auth workflow.`,
+    { title: 'iCloud session expires soon' },
+  )
+  if (!shouldNotifyExpiring(bundleState, when)) {
+    log.info('The expiry notification for this date was already sent.')
+    return bundleState
+  }
+  const event: NotificationEvent = {
+    kind: 'trust-expiring',
+    username: config.account.username,
+    daysRemaining,
+    trustExpiresAt: when,
+    message: `The iCloud session used by the backup expires in ${daysRemaining} days.`,
+    remediation: RENEW_STEPS,
+    runUrl: settings.runUrl,
+    repository: settings.repository,
+  }
+  report.notifications = await notifyAll(channels, event, log)
+  return markNotified(bundleState, when)
+}
+
+export const RENEW_STEPS = [
+  'On your computer: `npx icloud-photos-action login --username <apple id>` (enter the password and the 2FA code).',
+  'Then `npx icloud-photos-action session export` and paste its output into the ICLOUD_SESSION repository secret (the commands are printed).',
+  'Or run the re-auth workflow and answer with the code from your phone.',
+]
+
+async function recovered(config: Config, channels: Channel[], report: RunReport, settings: Settings, log: Log): Promise<void> {
+  // Only the issue channel has something to close; mail, webhooks and scripts stay quiet when healthy.
+  const issue = channels.filter((c) => c.name === 'github-issue')
+  if (!issue.length || report.status === 'failed') return
+  await notifyAll(
+    issue,
+    {
+      kind: 'recovered',
+      username: config.account.username,
+      message: 'The iCloud backup signed in successfully again.',
+      remediation: [],
+      runUrl: settings.runUrl,
+      repository: settings.repository,
+    },
+    { info: (m) => log.debug(m), warning: (m) => log.warning(m) },
+  )
+}
+
+async function fail(
+  err: unknown,
+  report: RunReport,
+  config: Config | undefined,
+  settings: Settings | undefined,
+  channels: Channel[],
+  bundleState: Record<string, unknown>,
+  log: Log,
+): Promise<void> {
+  report.status = 'failed'
+  if (isConfigError(err)) {
+    annotate(err.issues, settings)
+    report.errorCode = 'CONFIG_INVALID'
+    report.message = `The configuration has ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'}; see the annotations.`
+    core.setFailed(report.message)
+    return
+  }
+  const e = isICloudError(err)
+    ? err
+    : (err as { code?: string }).code === 'CONFIG_INVALID'
+      ? new ICloudError('CONFIG_INVALID', (err as Error).message, '')
+      : new ICloudError('INTERNAL', `Unexpected error: ${(err as Error)?.message ?? String(err)}`, 'Please report this.')
+  report.errorCode = e.code
+  report.message = e.describe()
+  if (!isICloudError(err)) log.debug((err as Error)?.stack ?? String(err))
+  const needsHuman = ['MFA_REQUIRED', 'NO_PASSWORD', 'BAD_PASSWORD', 'ACCOUNT_LOCKED', 'MFA_UNSUPPORTED'].includes(e.code)
+  if (config && channels.length && e.code !== 'CONFIG_INVALID') {
+    const event: NotificationEvent = {
+      kind: needsHuman ? 'mfa-required' : 'failure',
+      username: config.account.username,
+      errorCode: e.code,
+      message: e.message,
+      remediation: needsHuman && e.code !== 'BAD_PASSWORD' && e.code !== 'ACCOUNT_LOCKED' ? RENEW_STEPS : [e.remediation].filter(Boolean),
+      runUrl: settings?.runUrl,
+      repository: settings?.repository,
+    }
+    report.notifications = await notifyAll(channels, event, log)
+  }
+  void bundleState
+  core.setFailed(`[${e.code}] ${e.describe()}`)
+}

@@ -1,0 +1,206 @@
+/** ConfigError and the translation of ajv's schema errors into positioned, plain-English issues. */
+import type { ErrorObject } from 'ajv/dist/2020.js'
+import { closest, distance } from 'fastest-levenshtein'
+import type { ConfigIssue } from './types.js'
+import { formatPath, locate, type Segment, type Source } from './positions.js'
+import type { JsonSchema } from './validate.js'
+
+export function formatIssue(issue: ConfigIssue): string {
+  const where = `${issue.file}:${issue.line}:${issue.column}`
+  const hint = issue.suggestion ? ` (did you mean \`${issue.suggestion}\`?)` : ''
+  return issue.path ? `${where}: ${issue.path}: ${issue.message}${hint}` : `${where}: ${issue.message}${hint}`
+}
+
+/** A configuration that cannot be used; `.issues` holds every problem found, in file order. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID' as const
+  readonly issues: ConfigIssue[]
+
+  constructor(issues: ConfigIssue[]) {
+    const sorted = [...issues].sort((a, b) => a.line - b.line || a.column - b.column)
+    const count = sorted.length === 1 ? '1 problem' : `${sorted.length} problems`
+    super(`Invalid configuration (${count}):\n${sorted.map((i) => `  ${formatIssue(i)}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.issues = sorted
+  }
+}
+
+export function isConfigError(e: unknown): e is ConfigError {
+  return e instanceof ConfigError
+}
+
+/** The nearest candidate if it is close enough to be a plausible typo. */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  if (candidates.length === 0) return undefined
+  const best = closest(word.toLowerCase(), [...candidates])
+  // Short words are all close to each other; only a one-letter slip counts for them.
+  const limit = best.length <= 3 ? 1 : Math.max(2, Math.floor(best.length / 3))
+  return distance(word.toLowerCase(), best) <= limit ? best : undefined
+}
+
+/** Human wording for the patterns used in the schema. */
+const PATTERN_HINTS: Record<string, string> = {
+  '^\\S+$': 'must not contain spaces',
+  '^[A-Za-z_][A-Za-z0-9_]*$':
+    'must be an environment variable name (letters, digits and _, not starting with a digit)',
+  '^(PrimarySync|SharedSync-.+)$':
+    'must be `PrimarySync` or a shared library zone name starting with `SharedSync-`',
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  object: 'a mapping of keys',
+  array: 'a list',
+  string: 'text',
+  integer: 'a whole number',
+  number: 'a number',
+  boolean: '`true` or `false`',
+}
+
+/** Says what a value is without echoing text, which could be something private. */
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'it is empty'
+  if (Array.isArray(value)) return 'it is a list'
+  if (typeof value === 'object') return 'it is a mapping'
+  if (typeof value === 'string') return 'it is text'
+  if (typeof value === 'number')
+    return Number.isInteger(value) ? `it is ${value}` : `it is the fraction ${value}`
+  return `it is \`${String(value)}\``
+}
+
+function quote(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return `\`${text.length > 40 ? `${text.slice(0, 40)}…` : text}\``
+}
+
+function toSegments(instancePath: string): Segment[] {
+  if (!instancePath) return []
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9]\d*)$/.test(s) ? Number(s) : s))
+}
+
+/** Where `key` is allowed anywhere in the schema, e.g. `account.username` for `username`. */
+function homesOf(key: string, schema: JsonSchema, prefix = ''): string[] {
+  const out: string[] = []
+  for (const [name, sub] of Object.entries(schema.properties ?? {})) {
+    const path = prefix ? `${prefix}.${name}` : name
+    if (name === key) out.push(path)
+    out.push(...homesOf(key, sub, path))
+  }
+  return out
+}
+
+interface Translated {
+  path: Segment[]
+  part: 'key' | 'value'
+  message: string
+  suggestion?: string
+}
+
+function translate(error: ErrorObject, root: JsonSchema): Translated {
+  const at = toSegments(error.instancePath)
+  const schema = (error.parentSchema ?? {}) as JsonSchema
+  const params = error.params as Record<string, unknown>
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty)
+      const allowed = Object.keys(schema.properties ?? {}).filter((k) => !k.startsWith('$'))
+      const suggestion = didYouMean(key, allowed)
+      if (suggestion)
+        return { path: [...at, key], part: 'key', message: `unknown key \`${key}\``, suggestion }
+      const homes = homesOf(key, root)
+      const message = homes.length
+        ? `unknown key \`${key}\` here; it belongs under \`${homes[0].split('.').slice(0, -1).join('.')}\``
+        : `unknown key \`${key}\`; allowed here: ${allowed.join(', ')}`
+      return { path: [...at, key], part: 'key', message }
+    }
+    case 'required':
+      return {
+        path: at,
+        part: 'key',
+        message: `missing required key \`${String(params.missingProperty)}\``,
+      }
+    case 'type': {
+      const expected = TYPE_NAMES[String(params.type)] ?? String(params.type)
+      const empty = error.data === null || error.data === undefined
+      return {
+        path: at,
+        part: 'value',
+        message: empty ? `is empty; it must be ${expected}` : `must be ${expected}; ${describe(error.data)}`,
+      }
+    }
+    case 'enum': {
+      const allowed = (params.allowedValues as unknown[]).map(String)
+      const list = allowed.map((v) => `\`${v}\``).join(', ')
+      const data = error.data
+      if (data === null || data === undefined)
+        return { path: at, part: 'value', message: `is empty; use one of ${list}` }
+      const suggestion = typeof data === 'string' ? didYouMean(data, allowed) : undefined
+      return { path: at, part: 'value', message: `${quote(data)} is not one of ${list}`, suggestion }
+    }
+    case 'minimum':
+    case 'exclusiveMinimum':
+      return {
+        path: at,
+        part: 'value',
+        message: `must be at least ${String(schema.minimum)}; ${describe(error.data)}`,
+      }
+    case 'maximum':
+    case 'exclusiveMaximum':
+      return {
+        path: at,
+        part: 'value',
+        message: `must be at most ${String(schema.maximum)}; ${describe(error.data)}`,
+      }
+    case 'minLength':
+      return { path: at, part: 'value', message: 'must not be empty' }
+    case 'minItems':
+      return { path: at, part: 'value', message: 'must list at least one value' }
+    case 'uniqueItems': {
+      const index = Math.max(Number(params.i), Number(params.j))
+      const item = Array.isArray(error.data) ? (error.data as unknown[])[index] : undefined
+      return { path: [...at, index], part: 'value', message: `${quote(item)} is listed twice` }
+    }
+    case 'pattern': {
+      const pattern = String(params.pattern)
+      return {
+        path: at,
+        part: 'value',
+        message: PATTERN_HINTS[pattern] ?? `must match the pattern /${pattern}/`,
+      }
+    }
+    default:
+      return { path: at, part: 'value', message: error.message ?? 'is invalid' }
+  }
+}
+
+/**
+ * One issue per offending key path (ajv with allErrors can report an empty string as both too
+ * short and not matching a pattern; the first is the useful one). Paths in `skip` are already
+ * reported by another check, e.g. a literal secret.
+ */
+export function schemaIssues(
+  errors: readonly ErrorObject[],
+  source: Source,
+  root: JsonSchema,
+  skip: ReadonlySet<string> = new Set(),
+): ConfigIssue[] {
+  const seen = new Set<string>()
+  const issues: ConfigIssue[] = []
+  for (const error of errors) {
+    const t = translate(error, root)
+    const path = error.keyword === 'required' ? [...t.path, String(error.params.missingProperty)] : t.path
+    const name = formatPath(path)
+    if (
+      seen.has(name) ||
+      [...skip].some((s) => name === s || name.startsWith(`${s}.`) || name.startsWith(`${s}[`))
+    )
+      continue
+    seen.add(name)
+    const span = locate(source, t.path, t.part)
+    issues.push({ file: source.file, ...span, path: name, message: t.message, suggestion: t.suggestion })
+  }
+  return issues
+}

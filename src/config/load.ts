@@ -1,0 +1,113 @@
+/** Reads and parses a config file, keeping source positions, with limits against hostile YAML. */
+import { readFile, stat } from 'node:fs/promises'
+import { isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml'
+import { ConfigError } from './errors.js'
+import { spanOf, type Source } from './positions.js'
+import type { ConfigIssue } from './types.js'
+
+/** A config is a few KiB; anything this large is a mistake or an attack. */
+export const MAX_CONFIG_BYTES = 256 * 1024
+/** Alias expansions allowed before parsing stops (the "billion laughs" defence). */
+export const MAX_ALIAS_COUNT = 100
+
+export interface ParsedSource extends Source {
+  /** The plain JS value of the document. */
+  value: unknown
+}
+
+function fileIssue(file: string, message: string, line = 1, column = 1): ConfigIssue {
+  return { file, line, column, path: '', message }
+}
+
+function checkSize(file: string, bytes: number): void {
+  if (bytes > MAX_CONFIG_BYTES) {
+    const kib = Math.ceil(bytes / 1024)
+    throw new ConfigError([
+      fileIssue(file, `the file is ${kib} KiB; a config file may be at most ${MAX_CONFIG_BYTES / 1024} KiB`),
+    ])
+  }
+}
+
+/** Reads the file's text; a missing, unreadable or oversized file is a ConfigError. */
+export async function readConfigText(file: string): Promise<string> {
+  try {
+    const info = await stat(file)
+    if (!info.isFile()) throw new ConfigError([fileIssue(file, 'is not a file')])
+    checkSize(file, info.size)
+    return await readFile(file, 'utf8')
+  } catch (e) {
+    if (e instanceof ConfigError) throw e
+    const code = (e as NodeJS.ErrnoException).code
+    const message =
+      code === 'ENOENT'
+        ? 'config file not found; create it (see examples/icloud-photos.yml) or set the `config` input to its path'
+        : `cannot read the config file (${code ?? 'unknown error'})`
+    throw new ConfigError([fileIssue(file, message)])
+  }
+}
+
+const YAML_MESSAGES: Record<string, string> = {
+  DUPLICATE_KEY: 'duplicate key',
+  TAB_AS_INDENT: 'tabs are not allowed for indentation in YAML; use spaces',
+  MULTIPLE_DOCS: 'the file holds more than one YAML document (`---`); keep a single one',
+}
+
+/** The text of the mapping key that starts at `offset`. */
+function keyAt(doc: Document.Parsed, offset: number): string | undefined {
+  let key: string | undefined
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.range?.[0] === offset) {
+        key = String(pair.key.value)
+        return visit.BREAK
+      }
+    },
+  })
+  return key
+}
+
+/** Parses YAML text into a document with positions and its JS value. Throws ConfigError. */
+export function parseConfigText(text: string, file: string): ParsedSource {
+  checkSize(file, Buffer.byteLength(text, 'utf8'))
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
+  const source = { file, doc, lineCounter }
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const span = spanOf(lineCounter, e.pos[0], e.pos[1])
+        let message = YAML_MESSAGES[e.code] ?? `YAML syntax error: ${e.message}`
+        if (e.code === 'DUPLICATE_KEY')
+          message += ` \`${keyAt(doc, e.pos[0]) ?? '?'}\`; each key may appear once`
+        return { file, ...span, path: '', message }
+      }),
+    )
+  }
+  let value: unknown
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
+  } catch (e) {
+    // Excessive or unresolved aliases: point at the first alias, the likely culprit.
+    let first: Node | undefined
+    visit(doc, {
+      Alias(_, node) {
+        first = node
+        return visit.BREAK
+      },
+    })
+    const span = first?.range
+      ? spanOf(lineCounter, first.range[0], first.range[1])
+      : spanOf(lineCounter, 0, 0)
+    const excessive = e instanceof Error && /excessive alias/i.test(e.message)
+    const message = excessive
+      ? `YAML aliases expand too much (more than ${MAX_ALIAS_COUNT} expansions); remove the anchors and aliases`
+      : `YAML alias error: ${e instanceof Error ? e.message : String(e)}`
+    throw new ConfigError([{ file, ...span, path: '', message }])
+  }
+  if (value === null || value === undefined) {
+    throw new ConfigError([
+      fileIssue(file, 'the file is empty; it needs at least `account: { username: … }`'),
+    ])
+  }
+  return { ...source, value }
+}

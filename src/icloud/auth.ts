@@ -1,0 +1,153 @@
+/**
+ * The sign-in flow (§5.3, kei's order): stored session → /validate → accountLogin with the trust
+ * token → only then SRP, at most once per run → second factor through the MFA provider → trust →
+ * accountLogin → save. Every failure ends as a typed ICloudError.
+ */
+import { ICloudError, isICloudError } from './errors.js'
+import { accountLogin, validate, type AccountInfo, type LoginState } from './account.js'
+import type { Endpoints } from './endpoints.js'
+import { ICloudSession } from './session.js'
+import { loadSession, moveSessionAside } from './session-store.js'
+import { srpSignin } from './signin.js'
+import { completeSecondFactor } from './twofa.js'
+import { estimateTrust, TRUSTED_AT_KEY, type TrustEstimate } from './trust.js'
+import type { MfaProvider, PasswordProvider } from '../providers/types.js'
+
+export interface AuthLog {
+  info(m: string): void
+  warning(m: string): void
+  debug(m: string): void
+}
+
+export interface AuthenticateOptions {
+  username: string
+  cookieDirectory: string
+  endpoints: Endpoints
+  passwordProviders: PasswordProvider[]
+  /** undefined: no way to get a code here (CI, `none`) → MFA_REQUIRED. */
+  mfa?: MfaProvider
+  log: AuthLog
+  /** Called with the password that signed in and the provider it came from (keyring write-back). */
+  onPasswordAccepted?: (password: string, provider: PasswordProvider) => Promise<void>
+  /** Register secrets with the logger (core.setSecret) before anything can print them. */
+  registerSecret?: (value: string) => void
+  timeoutMs?: number
+  now?: () => number
+}
+
+export interface AuthResult {
+  session: ICloudSession
+  account: AccountInfo
+  /** How the run got in: no Apple sign-in at all, the stored token, or SRP. */
+  method: 'validate' | 'token' | 'srp'
+  srpAttempts: number
+  trust: TrustEstimate
+  /** Set when a broken session directory was moved aside. */
+  movedAside?: string[]
+}
+
+export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> {
+  const now = o.now ?? Date.now
+  const loaded = await loadSession(o.cookieDirectory, o.username)
+  let movedAside: string[] | undefined
+  if (loaded.status === 'broken') {
+    movedAside = await moveSessionAside(o.cookieDirectory, o.username)
+    o.log.warning(
+      `The stored session could not be read (${loaded.problem ?? 'unreadable'}); it was moved aside to ${movedAside.join(', ')} and a fresh sign-in follows.`,
+    )
+  }
+  for (const v of Object.values(loaded.data)) o.registerSecret?.(v)
+  const session = new ICloudSession(o.username, o.cookieDirectory, o.endpoints, loaded.data, loaded.jar, o.timeoutMs)
+  try {
+    const result = await signIn(session, o)
+    const cookies = await session.jar.store.getAllCookies()
+    for (const c of cookies) o.registerSecret?.(c.value)
+    for (const v of Object.values(session.data)) o.registerSecret?.(v)
+    await session.save()
+    return { session, ...result, trust: estimateTrust(cookies, session.data, now()), movedAside }
+  } catch (err) {
+    // Keep what Apple told us (scnt, session id, trust token): the next run builds on it.
+    await session.save().catch(() => undefined)
+    await session.close()
+    throw err
+  }
+}
+
+async function signIn(
+  session: ICloudSession,
+  o: AuthenticateOptions,
+): Promise<{ account: AccountInfo; method: AuthResult['method']; srpAttempts: number }> {
+  let rejectedTwice = 0
+  // 1. The cookies alone (no call to idmsa at all).
+  if (session.data.session_token || (await session.jar.getCookieString(`${session.endpoints.setup}/validate`))) {
+    const v = await validate(session)
+    if (v?.state === 'trusted') return { account: v.account, method: 'validate', srpAttempts: 0 }
+    o.log.debug(v ? `validate: ${v.state}` : 'validate: stored cookies are stale')
+    if (!v) rejectedTwice++
+  }
+  // 2. The stored session token with the trust token (kei): no password, no code.
+  if (session.data.session_token && session.data.trust_token) {
+    try {
+      const r = await accountLogin(session)
+      if (r.state === 'trusted') return { account: r.account, method: 'token', srpAttempts: 0 }
+      o.log.debug(`accountLogin with the stored token: ${r.state}`)
+    } catch (err) {
+      if (!isICloudError(err, 'SESSION_INVALID')) throw err
+      o.log.debug('accountLogin with the stored token was refused')
+      rejectedTwice++
+    }
+  }
+  if (rejectedTwice >= 2) o.log.info('Apple no longer accepts the stored session; signing in again.')
+  // 3. SRP, once.
+  const { password, provider } = await firstPassword(o)
+  o.registerSecret?.(password)
+  o.log.info(`Signing in to iCloud as ${o.username} (password from ${provider.name}).`)
+  const outcome = await srpSignin(session, password, o.log)
+  let r = await accountLogin(session)
+  if (outcome.kind === 'needs-mfa' || r.state !== 'trusted') {
+    if (r.state === 'needs-2sa') {
+      throw new ICloudError(
+        'MFA_UNSUPPORTED',
+        'This Apple ID uses the legacy two-step verification, which is not supported.',
+        'Turn on two-factor authentication for the Apple ID (Apple has required it for new accounts since 2019).',
+      )
+    }
+    if (!o.mfa) throw mfaRequired(o.username)
+    await completeSecondFactor(session, o.mfa, o.log)
+    session.data[TRUSTED_AT_KEY] = new Date((o.now ?? Date.now)()).toISOString()
+    r = await accountLogin(session)
+    if (r.state !== 'trusted') {
+      throw new ICloudError(
+        'MFA_FAILED',
+        'Apple accepted the code but did not trust this session.',
+        'Sign in again; if it repeats, reset the session directory.',
+      )
+    }
+  }
+  await o.onPasswordAccepted?.(password, provider)
+  return { account: r.account, method: 'srp', srpAttempts: 1 }
+}
+
+async function firstPassword(o: AuthenticateOptions): Promise<{ password: string; provider: PasswordProvider }> {
+  for (const provider of o.passwordProviders) {
+    const password = await provider.get(o.username)
+    if (password) return { password, provider }
+    o.log.debug(`password provider ${provider.name}: nothing`)
+  }
+  const tried = o.passwordProviders.map((p) => p.name).join(', ') || 'none configured'
+  throw new ICloudError(
+    'NO_PASSWORD',
+    `The stored session needs a fresh sign-in, but no password provider produced a password (tried: ${tried}).`,
+    'In CI pass the `password` input from a secret (with `parameter` in `password-providers`), or renew the session locally and update the ICLOUD_SESSION secret.',
+  )
+}
+
+export function mfaRequired(username: string): ICloudError {
+  return new ICloudError(
+    'MFA_REQUIRED',
+    `Apple asks for a two-factor code for ${username}, and no one can enter it here.`,
+    'Renew the session on your computer (`npx icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.',
+  )
+}
+
+export type { LoginState }

@@ -1,0 +1,41 @@
+/**
+ * The asset model the rest of the photos engine works with, independent of CloudKit's field names
+ * (those stay in records.ts, the module that speaks CloudKit).
+ */
+
+/** Which rendition of an asset; the names are icloudpd's `--size` values. */
+export type AssetSize = 'original' | 'medium' | 'thumb' | 'adjusted' | 'alternative'
+export type LivePhotoSize = 'original' | 'medium' | 'thumb'
+
+export interface AssetVersion {
+  /** Signed download URL (contains `${f}`; used verbatim). */
+  url: string
+  size: number
+  /** Apple's fileChecksum (an MMCS signature, not a content hash): an identity, not a verifier. */
+  checksum: string
+  /** UTI, e.g. `public.heic`, `com.apple.quicktime-movie`. */
+  type: string
+}
+
+export interface Asset {
+  /** CPLAsset recordName (a UUID): the stable id for the manifest. */
+  id: string
+  /** CPLMaster recordName: used by the `name-id7` policy and the fallback name. */
+  masterId: string
+  /** Decoded, not yet sanitised file name from `filenameEnc` (or the fallback name). */
+  filename: string
+  /** `image` or `movie`, from itemType (or the file name when itemType is missing). */
+  kind: 'image' | 'movie'
+  /** Capture time, epoch ms (assetDate). */
+  createdAt: number
+  /** When it was added to the library, epoch ms. */
+  addedAt: number
+  /** Seconds east of UTC at capture, when known. */
+  timeZoneOffset?: number
+  isFavorite: boolean
+  isHidden: boolean
+  isDeleted: boolean
+  /** Image renditions by size, plus the live-photo movie renditions. */
+  versions: Partial<Record<AssetSize, AssetVersion>>
+  liveVersions: Partial<Record<LivePhotoSize, AssetVersion>>
+}

@@ -1,0 +1,327 @@
+/**
+ * Verified downloads with bounded concurrency. Each file streams to `<final>.part` while SHA-256 is
+ * computed, is checked against the record's size, fsynced, renamed into place and given the asset's
+ * date as mtime/atime — so a killed run leaves at most `.part` files, never a corrupt final file.
+ *
+ * A `.part` left by an earlier run is resumed with `Range` (200 → start over, 416 → discard).
+ * Transient failures (5xx, network, truncated or oversized bodies) are retried with exponential
+ * backoff and jitter (p-retry); a file that still fails is reported failed and the others carry on.
+ * A 503/429 is Apple throttling: no retries, no new work, the run ends cleanly (icloudpd §5.4).
+ */
+import { createHash, type Hash } from 'node:crypto'
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs'
+import path from 'node:path'
+import { Transform, type TransformCallback } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import pLimit, { type LimitFunction } from 'p-limit'
+import pRetry, { AbortError } from 'p-retry'
+import { ICloudError } from '../icloud/errors.js'
+import type { HttpClient } from '../icloud/http.js'
+
+export const PART_SUFFIX = '.part'
+
+export interface DownloadTask {
+  assetId: string
+  url: string
+  /** POSIX path relative to the download directory (already made safe by naming). */
+  relPath: string
+  /** Absolute target path (safeJoin of directory and relPath). */
+  fullPath: string
+  size: number
+  /** Asset date (epoch ms) for mtime/atime. */
+  mtime: number
+}
+
+export type DownloadStatus = 'downloaded' | 'failed' | 'not-started'
+
+export interface DownloadOutcome {
+  task: DownloadTask
+  status: DownloadStatus
+  bytes: number
+  sha256?: string
+  error?: ICloudError
+}
+
+export interface DownloaderOptions {
+  http: HttpClient
+  threads: number
+  /** Retries after the first attempt (default 3). */
+  retries?: number
+  /** Backoff base and cap in ms (default 1000 / 30000); jitter multiplies by 1–2. */
+  minRetryMs?: number
+  maxRetryMs?: number
+  signal?: AbortSignal
+  log?: { warn(m: string): void; debug?(m: string): void }
+  /** Called with the number of bytes as they are written (progress). */
+  onBytes?: (n: number) => void
+}
+
+/** Why one attempt failed, and whether another attempt can help. */
+class AttemptError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly code: 'DOWNLOAD_FAILED' | 'NETWORK' | 'DISK' | 'THROTTLED' | 'STOPPED' = 'DOWNLOAD_FAILED',
+    readonly retryAfter?: number,
+  ) {
+    super(message)
+  }
+}
+
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EROFS'])
+
+export class Downloader {
+  /** Set when Apple throttled (503/429): no new work starts. */
+  throttled?: ICloudError
+  /** Set on a fatal local error (disk full): no new work starts. */
+  fatal?: ICloudError
+  private readonly limit: LimitFunction
+  private readonly inflight = new Set<Promise<DownloadOutcome>>()
+  private readonly dirs = new Set<string>()
+
+  constructor(private readonly o: DownloaderOptions) {
+    this.limit = pLimit(Math.max(1, o.threads))
+  }
+
+  /** True once throttling or a fatal error means no more work should be scheduled. */
+  get stopped(): boolean {
+    return this.throttled !== undefined || this.fatal !== undefined || this.o.signal?.aborted === true
+  }
+
+  /** Schedule a download; the promise settles (never rejects) with the outcome. */
+  add(task: DownloadTask): Promise<DownloadOutcome> {
+    const p: Promise<DownloadOutcome> = this.limit(() => this.run(task))
+    this.inflight.add(p)
+    void p.finally(() => this.inflight.delete(p))
+    return p
+  }
+
+  /** Backpressure: wait while more than a few tasks per thread are queued (bounded memory). */
+  async waitForCapacity(): Promise<void> {
+    const cap = Math.max(1, this.o.threads) * 4
+    while (this.inflight.size >= cap) await Promise.race(this.inflight)
+  }
+
+  async drain(): Promise<void> {
+    while (this.inflight.size) await Promise.race(this.inflight)
+  }
+
+  private async run(task: DownloadTask): Promise<DownloadOutcome> {
+    if (this.stopped) return { task, status: 'not-started', bytes: 0 }
+    try {
+      const r = await pRetry(
+        async () => {
+          if (this.stopped) throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'))
+          try {
+            return await this.attempt(task)
+          } catch (err) {
+            const e = asAttemptError(err)
+            if (e.code === 'THROTTLED') {
+              this.throttled ??= new ICloudError(
+                'THROTTLED',
+                'Apple iCloud is temporarily refusing to serve downloads (HTTP 503).',
+                'The run stopped cleanly; the next scheduled run continues where this one ended. Do not rerun in a loop.',
+                { retryAfter: e.retryAfter },
+              )
+            }
+            if (!e.retryable) throw new AbortError(e)
+            throw e
+          }
+        },
+        {
+          retries: this.o.retries ?? 3,
+          factor: 2,
+          minTimeout: this.o.minRetryMs ?? 1000,
+          maxTimeout: this.o.maxRetryMs ?? 30_000,
+          randomize: true,
+          signal: this.o.signal,
+          onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+            if (retriesLeft > 0) {
+              this.o.log?.debug?.(`photos: ${task.relPath}: attempt ${attemptNumber} failed (${error.message}); retrying.`)
+            }
+          },
+        },
+      )
+      return { task, status: 'downloaded', bytes: r.bytes, sha256: r.sha256 }
+    } catch (err) {
+      const e = asAttemptError(err)
+      // Throttled or stopped: not a failure of this file; the next run picks it up.
+      if (e.code === 'THROTTLED' || e.code === 'STOPPED') {
+        return { task, status: 'not-started', bytes: 0, error: this.throttled ?? this.fatal }
+      }
+      const error = new ICloudError(
+        e.code,
+        `Could not download ${task.relPath}: ${e.message}.`,
+        e.code === 'DISK'
+          ? 'Free disk space or fix permissions on the download directory, then run again.'
+          : 'This file is retried on the next run; the rest of the library is unaffected.',
+        { cause: err },
+      )
+      if (e.code === 'DISK' && DISK_FULL.has(String((err as { cause?: { code?: string } }).cause?.code ?? ''))) {
+        this.fatal ??= error
+      }
+      this.o.log?.warn(`photos: ${error.message}`)
+      return { task, status: 'failed', bytes: 0, error }
+    }
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.dirs.has(dir)) return
+    await fs.mkdir(dir, { recursive: true })
+    this.dirs.add(dir)
+  }
+
+  /** One attempt: resume or start the `.part`, stream, verify, fsync, rename, set times. */
+  private async attempt(task: DownloadTask): Promise<{ bytes: number; sha256: string }> {
+    const part = task.fullPath + PART_SUFFIX
+    try {
+      await this.ensureDir(path.dirname(task.fullPath))
+    } catch (err) {
+      throw diskError(err)
+    }
+    let start = 0
+    const st = await fs.stat(part).catch(() => undefined)
+    if (st && st.isFile() && st.size > 0 && st.size < task.size) start = st.size
+    else if (st) await fs.rm(part, { force: true })
+
+    let res
+    try {
+      res = await this.o.http.request({
+        url: task.url,
+        headers: { range: `bytes=${start}-` },
+        noCookies: true,
+        signal: this.o.signal,
+      })
+    } catch (err) {
+      throw new AttemptError(`network error (${(err as Error).message})`, true, 'NETWORK')
+    }
+    const status = res.status
+    if (status === 503 || status === 429) {
+      res.body.resume()
+      const ra = Number(res.header('retry-after'))
+      throw new AttemptError('Apple throttled the download', false, 'THROTTLED', Number.isFinite(ra) && ra > 0 ? ra : undefined)
+    }
+    if (status === 416) {
+      // The .part is not a prefix the server recognises: start from scratch.
+      res.body.resume()
+      await fs.rm(part, { force: true })
+      throw new AttemptError('the server refused to resume (HTTP 416)', true)
+    }
+    if (status < 200 || status > 299) {
+      res.body.resume()
+      if (status === 403 || status === 410) {
+        throw new AttemptError(`the download link expired (HTTP ${status}); it is listed afresh next run`, false)
+      }
+      throw new AttemptError(`HTTP ${status}`, status >= 500)
+    }
+
+    const hash = createHash('sha256')
+    let append = false
+    if (start > 0 && status === 206) {
+      const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.header('content-range') ?? '')
+      if (!cr || Number(cr[1]) !== start) {
+        res.body.resume()
+        await fs.rm(part, { force: true })
+        throw new AttemptError('the server resumed at the wrong offset', true)
+      }
+      try {
+        await pipeline(createReadStream(part, { end: start - 1 }), new HashOnly(hash))
+      } catch (err) {
+        res.body.resume()
+        throw diskError(err)
+      }
+      append = true
+    }
+    // 200 to a ranged request: the server sends the whole file, so the .part starts over.
+    const counter = new CountAndHash(hash, task.size - (append ? start : 0), this.o.onBytes)
+    try {
+      await pipeline(res.body, counter, createWriteStream(part, { flags: append ? 'a' : 'w', flush: true }))
+    } catch (err) {
+      if (counter.overflow) {
+        await fs.rm(part, { force: true })
+        throw new AttemptError(`the server sent more than the expected ${task.size} bytes`, true)
+      }
+      if (isFsError(err)) throw diskError(err)
+      // A reset mid-body: keep the .part, the next attempt resumes it.
+      throw new AttemptError(`the connection broke mid-download (${(err as Error).message})`, true, 'NETWORK')
+    }
+    const total = (append ? start : 0) + counter.bytes
+    if (total !== task.size) {
+      // Short: keep the .part to resume. (Long bodies were cut off above.)
+      throw new AttemptError(`size mismatch: got ${total} of ${task.size} bytes`, true)
+    }
+    try {
+      await fs.rename(part, task.fullPath)
+      const t = new Date(task.mtime)
+      await fs.utimes(task.fullPath, t, t)
+    } catch (err) {
+      throw diskError(err)
+    }
+    return { bytes: task.size, sha256: hash.digest('hex') }
+  }
+}
+
+/** Hashes and counts the body; errors (and stops the stream) as soon as it exceeds `limit`. */
+class CountAndHash extends Transform {
+  bytes = 0
+  overflow = false
+  constructor(
+    private readonly hash: Hash,
+    private readonly limit: number,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super()
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length
+    if (this.bytes > this.limit) {
+      this.overflow = true
+      cb(new Error('body larger than expected'))
+      return
+    }
+    this.hash.update(chunk)
+    this.onBytes?.(chunk.length)
+    cb(null, chunk)
+  }
+}
+
+/** Feeds an existing `.part` into the hash (resume). */
+class HashOnly extends Transform {
+  constructor(private readonly hash: Hash) {
+    super()
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk)
+    cb()
+  }
+}
+
+function isFsError(err: unknown): boolean {
+  const e = err as { syscall?: string; code?: string } | null
+  return Boolean(e?.syscall && ['open', 'write', 'close', 'fsync', 'rename', 'utime', 'mkdir'].includes(e.syscall))
+}
+
+function diskError(err: unknown): AttemptError {
+  const code = (err as { code?: string } | null)?.code ?? 'unknown'
+  const e = new AttemptError(`disk error (${code})`, false, 'DISK')
+  ;(e as { cause?: unknown }).cause = err
+  return e
+}
+
+function asAttemptError(err: unknown): AttemptError {
+  if (err instanceof AttemptError) return err
+  const name = (err as Error | null)?.name
+  if (name === 'AbortError') return new AttemptError('the run was cancelled', false, 'STOPPED')
+  return new AttemptError((err as Error | null)?.message ?? String(err), false)
+}
+
+/** Every `.part` file under `directory` (after a killed run), to resume or remove. */
+export async function findPartFiles(directory: string): Promise<string[]> {
+  let entries: string[]
+  try {
+    entries = await fs.readdir(directory, { recursive: true })
+  } catch {
+    return []
+  }
+  return entries.filter((e) => e.endsWith(PART_SUFFIX)).map((e) => path.join(directory, e))
+}

@@ -1,0 +1,254 @@
+/**
+ * Listing the library page by page. Both the full listing (`records/query`, newest first) and the
+ * delta feed (`changes/zone`) are async iterators of pages, so memory is one page plus — for
+ * deltas — the halves of pairs still waiting for their partner, never the whole library.
+ */
+import { closest } from 'fastest-levenshtein'
+import { ICloudError } from '../icloud/errors.js'
+import type { Asset } from './asset.js'
+import type { CloudKitClient, Collection, Scope, ZoneRef } from './cloudkit.js'
+import {
+  AssetParseError,
+  isDeleted,
+  isHardDeleted,
+  isHidden,
+  masterRefOf,
+  pairRecords,
+  parseAssetPair,
+  type CkRecord,
+} from './records.js'
+
+export const PRIMARY_ZONE = 'PrimarySync'
+/** Assets per page (sent as resultsLimit = 2 records per asset, §8.3). */
+export const PAGE_SIZE = 100
+/** kei: runs of deleted records can come back as empty pages; probe this many before concluding. */
+export const MAX_EMPTY_PAGES = 5
+
+export interface LibrarySelection {
+  scope: Scope
+  zone: ZoneRef
+}
+
+/**
+ * `PrimarySync` (default), `shared` (the first shared-library zone) or a zone name such as
+ * `SharedSync-…`. PrimarySync costs no request; anything else looks the zones up.
+ */
+export async function selectLibrary(client: CloudKitClient, library = PRIMARY_ZONE): Promise<LibrarySelection> {
+  if (library === PRIMARY_ZONE) return { scope: 'private', zone: { zoneName: PRIMARY_ZONE } }
+  const scope: Scope = library === 'shared' || library.startsWith('SharedSync-') ? 'shared' : 'private'
+  const zones = await client.zonesList(scope)
+  const zone = library === 'shared' ? zones[0] : zones.find((z) => z.zoneName === library)
+  if (zone) return { scope, zone }
+  const names = zones.map((z) => z.zoneName)
+  throw new ICloudError(
+    'CONFIG_INVALID',
+    library === 'shared'
+      ? 'photos.library is "shared" but this account has no iCloud Shared Photo Library.'
+      : `photos.library "${library}" does not exist in this account.`,
+    names.length ? `Available ${scope} libraries: ${names.join(', ')}.` : 'Use PrimarySync (the default).',
+  )
+}
+
+export interface AssetPage {
+  assets: Asset[]
+  /** Pairs that could not be parsed: failures for those assets only. */
+  errors: AssetParseError[]
+  /** The zone's sync token reported with this page. */
+  syncToken?: string
+  /** Total assets in the collection, on the first page of each collection. */
+  total?: number
+  /** Album name when listing albums. */
+  album?: string
+}
+
+export interface ListOptions {
+  /** Album names; none → the whole library. */
+  albums?: string[]
+  /** Only the first N assets (newest first) of each collection. */
+  recent?: number
+  skipVideos?: boolean
+  pageSize?: number
+  /** Check `CheckIndexingState` first (icloudpd does, once per library). Default true. */
+  checkIndexing?: boolean
+  log?: { warn(m: string): void }
+}
+
+/** Resolve album names to collections; an unknown name is a config error with a suggestion. */
+export async function albumCollections(
+  client: CloudKitClient,
+  sel: LibrarySelection,
+  names: string[],
+): Promise<Array<{ name: string; collection: Collection }>> {
+  if (sel.scope !== 'private') {
+    throw new ICloudError('CONFIG_INVALID', 'photos.albums only works with a private library.', 'Remove photos.albums or set photos.library to PrimarySync.')
+  }
+  const albums = await client.albums(sel.scope, sel.zone)
+  return names.map((name) => {
+    const hit = albums.find((a) => a.name === name)
+    if (hit) return { name, collection: { kind: 'album', albumId: hit.id } as Collection }
+    const all = albums.map((a) => a.name)
+    const near = all.length ? closest(name, all) : undefined
+    throw new ICloudError(
+      'CONFIG_INVALID',
+      `photos.albums: there is no album named "${name}".`,
+      near ? `Did you mean "${near}"? Albums: ${all.join(', ')}.` : 'This library has no albums.',
+    )
+  })
+}
+
+/**
+ * Every asset of the selected collections, page by page, newest first (§8.3). Stops at the counted
+ * total, after `MAX_EMPTY_PAGES` empty pages in a row, or at `recent`.
+ */
+export async function* listAssets(
+  client: CloudKitClient,
+  sel: LibrarySelection,
+  o: ListOptions = {},
+): AsyncGenerator<AssetPage> {
+  const pageSize = o.pageSize ?? PAGE_SIZE
+  if (o.checkIndexing !== false) await client.checkIndexing(sel.scope, sel.zone)
+  const collections: Array<{ name?: string; collection: Collection }> = o.albums?.length
+    ? await albumCollections(client, sel, o.albums)
+    : [{ collection: { kind: 'all' } }]
+
+  for (const { name, collection } of collections) {
+    const total = await client.count(sel.scope, sel.zone, collection)
+    let startRank = 0
+    let seen = 0
+    let empty = 0
+    let first = true
+    while (seen < total && (o.recent === undefined || seen < o.recent)) {
+      const page = await client.listPage(sel.scope, sel.zone, collection, startRank, pageSize)
+      const { pairs, unpairedMasters } = pairRecords(page.records)
+      const masters = pairs.length + unpairedMasters.length
+      const out: AssetPage = { assets: [], errors: [], syncToken: page.syncToken, album: name }
+      if (first) out.total = o.recent === undefined ? total : Math.min(total, o.recent)
+      first = false
+      if (masters === 0) {
+        // An empty page mid-listing: skip a page of (deleted) ranks and probe again.
+        if (++empty >= MAX_EMPTY_PAGES) {
+          o.log?.warn(`photos: listing ended after ${MAX_EMPTY_PAGES} empty pages with ${seen} of ${total} assets.`)
+          yield out
+          break
+        }
+        startRank += pageSize
+        yield out
+        continue
+      }
+      empty = 0
+      startRank += masters
+      for (const [master, asset] of pairs) {
+        if (o.recent !== undefined && seen >= o.recent) break
+        seen++
+        try {
+          const a = parseAssetPair(master, asset)
+          if (o.skipVideos && a.kind === 'movie') continue
+          out.assets.push(a)
+        } catch (err) {
+          if (err instanceof AssetParseError) out.errors.push(err)
+          else throw err
+        }
+      }
+      // A master without its asset still occupies a rank.
+      seen += unpairedMasters.length
+      yield out
+    }
+  }
+}
+
+/** The sync token is no longer known to Apple (`BAD_REQUEST`): do a full listing and start over. */
+export class SyncTokenExpired extends ICloudError {
+  constructor(reason: string) {
+    super('PROTOCOL_ERROR', `The stored iCloud sync token was refused (${reason || 'BAD_REQUEST'}).`, 'A full listing is done instead.')
+    this.name = 'SyncTokenExpired'
+  }
+}
+
+export interface ChangePage {
+  /** New or changed assets that are neither hidden nor deleted. */
+  assets: Asset[]
+  errors: AssetParseError[]
+  /** Asset ids that were hidden, moved to Recently Deleted or hard-deleted (files are kept). */
+  removed: string[]
+  /** The token after this page; store the last one once every page was handled. */
+  syncToken?: string
+}
+
+/**
+ * The zone's changes since `syncToken`, page by page (§8.6). Pairs may straddle pages: halves wait
+ * in two small maps until their partner arrives; whatever is left at the end is flushed (an asset
+ * change without its master is a metadata change of an asset we already know).
+ */
+export async function* listChanges(
+  client: CloudKitClient,
+  sel: LibrarySelection,
+  syncToken: string,
+  o: { skipVideos?: boolean; resultsLimit?: number; log?: { warn(m: string): void } } = {},
+): AsyncGenerator<ChangePage> {
+  const masters = new Map<string, CkRecord>()
+  const waiting = new Map<string, CkRecord>() // masterRef → asset
+  let token: string | undefined = syncToken
+  for (;;) {
+    const page = await client.changesZone(sel.scope, sel.zone, token, o.resultsLimit ?? 200)
+    if (page.error) {
+      if (page.error.serverErrorCode === 'BAD_REQUEST') throw new SyncTokenExpired(page.error.reason)
+      throw new ICloudError(
+        page.error.serverErrorCode === 'ZONE_NOT_FOUND' ? 'ICLOUD_SETUP_INCOMPLETE' : 'PROTOCOL_ERROR',
+        `iCloud refused the change feed of ${sel.zone.zoneName} (${page.error.serverErrorCode}).`,
+        page.error.serverErrorCode === 'ZONE_NOT_FOUND'
+          ? 'The library no longer exists; check photos.library.'
+          : 'The next run will try again.',
+      )
+    }
+    const out: ChangePage = { assets: [], errors: [], removed: [], syncToken: page.syncToken }
+    const { pairs, unpairedMasters, unpairedAssets } = pairRecords(page.records)
+    for (const r of page.records) if (r && isHardDeleted(r) && typeof r.recordName === 'string') out.removed.push(r.recordName)
+    for (const m of unpairedMasters) {
+      const asset = waiting.get(m.recordName)
+      if (asset) {
+        waiting.delete(m.recordName)
+        pairs.push([m, asset])
+      } else masters.set(m.recordName, m)
+    }
+    for (const a of unpairedAssets) {
+      const ref = masterRefOf(a)
+      const m = ref === undefined ? undefined : masters.get(ref)
+      if (m && ref !== undefined) {
+        masters.delete(ref)
+        pairs.push([m, a])
+      } else if (ref !== undefined) waiting.set(ref, a)
+    }
+    for (const [m, a] of pairs) classify(m, a, out, o.skipVideos)
+    if (!page.moreComing) {
+      // Leftovers: an asset change alone (hidden, deleted, favourite) or a master alone (renamed).
+      for (const a of waiting.values()) {
+        if (isHidden(a) || isDeleted(a)) out.removed.push(a.recordName)
+      }
+      if (waiting.size || masters.size) {
+        o.log?.warn(`photos: ${waiting.size + masters.size} changed record(s) arrived without their pair; known files are kept.`)
+      }
+      yield out
+      return
+    }
+    yield out
+    if (page.syncToken === undefined || page.syncToken === token) {
+      throw new ICloudError('PROTOCOL_ERROR', 'iCloud returned moreComing without a new sync token.', 'The next run will try again.')
+    }
+    token = page.syncToken
+  }
+}
+
+function classify(master: CkRecord, asset: CkRecord, out: ChangePage, skipVideos?: boolean): void {
+  if (isHidden(asset) || isDeleted(asset)) {
+    out.removed.push(asset.recordName)
+    return
+  }
+  try {
+    const a = parseAssetPair(master, asset)
+    if (skipVideos && a.kind === 'movie') return
+    out.assets.push(a)
+  } catch (err) {
+    if (err instanceof AssetParseError) out.errors.push(err)
+    else throw err
+  }
+}

@@ -1,0 +1,539 @@
+/**
+ * Where each file of an asset goes, exactly as icloudpd names it (icloud-protocol.md §10), so an
+ * existing icloudpd backup is recognised file for file — plus the safety rules icloudpd lacks:
+ * names from the server never leave the download directory, carry no control characters and fit
+ * in 255 bytes. Pure functions; the only I/O is the `stat` callback the caller passes in.
+ */
+import { createHash } from 'node:crypto'
+import path from 'node:path'
+import { ICloudError } from '../icloud/errors.js'
+import type { Asset, AssetSize, AssetVersion, LivePhotoSize } from './asset.js'
+import { extensionForType, isFallbackFilename, isMovieType, isRawType } from './records.js'
+
+export type FileMatchPolicy = 'name-size-dedup-with-suffix' | 'name-id7'
+export type PlannedSize = AssetSize | `live-${LivePhotoSize}`
+
+export interface NamingOptions {
+  sizes: AssetSize[]
+  livePhotoSize: LivePhotoSize
+  livePhotoMovFilenamePolicy: 'suffix' | 'original'
+  alignRaw: 'as-is' | 'original' | 'alternative'
+  fileMatchPolicy: FileMatchPolicy
+  skipLivePhotos: boolean
+  forceSize?: boolean
+  keepUnicode?: boolean
+  folderStructure: string
+  /** IANA zone for the folder date; default: the process's zone (icloudpd uses the local zone). */
+  timeZone?: string
+}
+
+export interface PlannedFile {
+  assetId: string
+  /** icloudpd's download size: a missing medium that falls back to the original is `original`. */
+  size: PlannedSize
+  /** POSIX path relative to the download directory. */
+  relPath: string
+  version: AssetVersion
+}
+
+/** Longest file name most file systems accept, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 255
+
+// ---------------------------------------------------------------------------------------------
+// File-name primitives
+
+/** Python's `os.path.splitext` for a bare name: leading dots belong to the stem. */
+export function splitExt(name: string): [stem: string, ext: string] {
+  const dot = name.lastIndexOf('.')
+  if (dot <= 0) return [name, '']
+  for (let i = 0; i < dot; i++) if (name[i] !== '.') return [name.slice(0, dot), name.slice(dot)]
+  return [name, '']
+}
+
+/** icloudpd's `add_suffix_to_filename`: `IMG_1.JPG` + `-medium` → `IMG_1-medium.JPG`. */
+export function addSuffix(suffix: string, name: string): string {
+  const [stem, ext] = splitExt(name)
+  return stem + suffix + ext
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+// eslint-disable-next-line no-control-regex
+const ICLOUDPD_INVALID = /[<>:"/\\|?*\u0000]/g
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\u0000-\u007F]/gu
+// eslint-disable-next-line no-control-regex
+const UNSAFE_CHARS = /[\u0000-\u001F\u007F-\u009F/\\]/g
+
+/**
+ * The safety net for every final name: no separators, NUL or control characters, not `.`/`..`,
+ * not empty, at most 255 UTF-8 bytes. A name that must be shortened keeps its extension and gets
+ * `~` + 8 hex of its SHA-256, so two long names that share a prefix stay distinct.
+ */
+export function finalizeName(name: string): string {
+  let s = name.replace(LONE_SURROGATE, '\uFFFD').replace(UNSAFE_CHARS, '_')
+  if (s === '') s = '_'
+  if (s === '.' || s === '..') s = s.replace(/\./g, '_')
+  if (Buffer.byteLength(s) <= MAX_NAME_BYTES) return s
+  const [stem, ext0] = splitExt(s)
+  const ext = Buffer.byteLength(ext0) <= 32 ? ext0 : ''
+  const head = ext === '' ? s : stem
+  const tag = '~' + createHash('sha256').update(s).digest('hex').slice(0, 8)
+  let budget = MAX_NAME_BYTES - Buffer.byteLength(ext) - tag.length
+  let out = ''
+  for (const ch of head) {
+    budget -= Buffer.byteLength(ch)
+    if (budget < 0) break
+    out += ch
+  }
+  return out + tag + ext
+}
+
+/**
+ * icloudpd's filename cleaner: `<>:"/\|?*` and NUL become `_`; non-ASCII characters are dropped unless
+ * `keepUnicode`. Then the safety rules of `finalizeName` (so `../../etc/passwd` → `.._.._etc_passwd`,
+ * `C:\x` → `C__x`, control characters → `_`, never empty, ≤ 255 bytes).
+ */
+export function sanitizeBaseName(name: string, keepUnicode = false): string {
+  let s = String(name).replace(ICLOUDPD_INVALID, '_')
+  s = keepUnicode ? s.replace(LONE_SURROGATE, '\uFFFD') : s.replace(NON_ASCII, '')
+  return finalizeName(s)
+}
+
+/** `name-id7`: `_` + the first 7 characters of base64(UTF-8 master recordName). */
+export function id7(masterId: string): string {
+  return Buffer.from(masterId, 'utf8').toString('base64').slice(0, 7)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Folder structure: a Python format string over a datetime, e.g. `{:%Y/%m/%d}`
+
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday']
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+]
+
+interface LocalTime {
+  year: number
+  month: number // 1-12
+  day: number
+  hour: number
+  minute: number
+  second: number
+  micro: number
+  weekday: number // 0 = Sunday
+  yday: number // 1-366
+  offsetMin: number
+  zoneName: () => string
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>()
+
+function formatterFor(timeZone: string | undefined, zoneName: boolean): Intl.DateTimeFormat {
+  // The default zone follows TZ, which Node lets a process change at run time: key on it.
+  const key = `${timeZone ?? `default:${process.env.TZ ?? ''}`}|${zoneName}`
+  let f = formatters.get(key)
+  if (f === undefined) {
+    try {
+      f = new Intl.DateTimeFormat(
+        'en-US',
+        zoneName
+          ? { timeZone, timeZoneName: 'short' }
+          : {
+              timeZone,
+              hourCycle: 'h23',
+              year: 'numeric',
+              month: 'numeric',
+              day: 'numeric',
+              hour: 'numeric',
+              minute: 'numeric',
+              second: 'numeric',
+            },
+      )
+    } catch {
+      throw new ICloudError(
+        'CONFIG_INVALID',
+        `Unknown time zone ${JSON.stringify(timeZone)}.`,
+        'Use an IANA name such as Europe/Berlin.',
+      )
+    }
+    formatters.set(key, f)
+  }
+  return f
+}
+
+function localTime(ms: number, timeZone: string | undefined): LocalTime {
+  const t = Number.isFinite(ms) ? ms : 0
+  const parts: Record<string, number> = {}
+  for (const p of formatterFor(timeZone, false).formatToParts(t)) {
+    if (p.type !== 'literal') parts[p.type] = Number(p.value)
+  }
+  const wall = new Date(0)
+  wall.setUTCFullYear(parts.year, parts.month - 1, parts.day)
+  wall.setUTCHours(parts.hour, parts.minute, parts.second, 0)
+  const secondStart = t - (((t % 1000) + 1000) % 1000)
+  const offsetMin = Math.round((wall.getTime() - secondStart) / 60_000)
+  const jan1 = new Date(0)
+  jan1.setUTCFullYear(parts.year, 0, 1)
+  return {
+    year: parts.year,
+    month: parts.month,
+    day: parts.day,
+    hour: parts.hour,
+    minute: parts.minute,
+    second: parts.second,
+    micro: (((t % 1000) + 1000) % 1000) * 1000,
+    weekday: wall.getUTCDay(),
+    yday: Math.floor((wall.getTime() - jan1.getTime()) / 86_400_000) + 1,
+    offsetMin,
+    zoneName: () =>
+      formatterFor(timeZone, true)
+        .formatToParts(t)
+        .find((p) => p.type === 'timeZoneName')?.value ?? '',
+  }
+}
+
+function pad(n: number, width: number, noPad: boolean, fill = '0'): string {
+  return noPad ? String(n) : String(n).padStart(width, fill)
+}
+
+function offsetText(min: number, colon: boolean): string {
+  const sign = min < 0 ? '-' : '+'
+  const a = Math.abs(min)
+  return `${sign}${pad(Math.floor(a / 60), 2, false)}${colon ? ':' : ''}${pad(a % 60, 2, false)}`
+}
+
+function badFolder(structure: string, why: string): ICloudError {
+  return new ICloudError(
+    'CONFIG_INVALID',
+    `folder-structure ${JSON.stringify(structure)} is invalid: ${why}.`,
+    'Use a Python-style date format such as {:%Y/%m/%d}, or none.',
+  )
+}
+
+type Directive = (lt: LocalTime, noPad: boolean) => string
+
+/** C-locale strftime directives (what icloudpd users put in folder structures); `%-d` drops padding. */
+const DIRECTIVES: Readonly<Record<string, Directive | string>> = {
+  Y: (lt) => String(lt.year),
+  y: (lt, np) => pad(lt.year % 100, 2, np),
+  m: (lt, np) => pad(lt.month, 2, np),
+  d: (lt, np) => pad(lt.day, 2, np),
+  e: (lt, np) => pad(lt.day, 2, np, ' '),
+  H: (lt, np) => pad(lt.hour, 2, np),
+  I: (lt, np) => pad(lt.hour % 12 || 12, 2, np),
+  p: (lt) => (lt.hour < 12 ? 'AM' : 'PM'),
+  M: (lt, np) => pad(lt.minute, 2, np),
+  S: (lt, np) => pad(lt.second, 2, np),
+  f: (lt) => pad(lt.micro, 6, false),
+  j: (lt, np) => pad(lt.yday, 3, np),
+  a: (lt) => DAYS[lt.weekday].slice(0, 3),
+  A: (lt) => DAYS[lt.weekday],
+  w: (lt) => String(lt.weekday),
+  u: (lt) => String(lt.weekday || 7),
+  b: (lt) => MONTHS[lt.month - 1].slice(0, 3),
+  h: (lt) => MONTHS[lt.month - 1].slice(0, 3),
+  B: (lt) => MONTHS[lt.month - 1],
+  U: (lt, np) => pad(Math.floor((lt.yday - 1 + 7 - lt.weekday) / 7), 2, np),
+  W: (lt, np) => pad(Math.floor((lt.yday - 1 + 7 - ((lt.weekday + 6) % 7)) / 7), 2, np),
+  z: (lt) => offsetText(lt.offsetMin, false),
+  Z: (lt) => lt.zoneName(),
+  '%': () => '%',
+  // Composites, as in the C locale.
+  c: '%a %b %e %H:%M:%S %Y',
+  x: '%m/%d/%y',
+  D: '%m/%d/%y',
+  X: '%H:%M:%S',
+  T: '%H:%M:%S',
+  F: '%Y-%m-%d',
+  R: '%H:%M',
+}
+
+function strftime(spec: string, lt: LocalTime, structure: string): string {
+  let out = ''
+  for (let i = 0; i < spec.length; i++) {
+    if (spec[i] !== '%') {
+      out += spec[i]
+      continue
+    }
+    let d = spec[++i]
+    const noPad = d === '-'
+    if (noPad) d = spec[++i]
+    const directive = d === undefined || !Object.hasOwn(DIRECTIVES, d) ? undefined : DIRECTIVES[d]
+    if (directive === undefined) {
+      throw badFolder(structure, d === undefined ? 'it ends with a lone %' : `unsupported directive %${d}`)
+    }
+    out += typeof directive === 'string' ? strftime(directive, lt, structure) : directive(lt, noPad)
+  }
+  return out
+}
+
+/** Python's `str(datetime)` for an aware datetime: `2024-01-02 03:04:05+00:00`. */
+function pythonStr(lt: LocalTime): string {
+  const date = `${pad(lt.year, 4, false)}-${pad(lt.month, 2, false)}-${pad(lt.day, 2, false)}`
+  const time = `${pad(lt.hour, 2, false)}:${pad(lt.minute, 2, false)}:${pad(lt.second, 2, false)}`
+  return `${date} ${time}${lt.micro ? '.' + pad(lt.micro, 6, false) : ''}${offsetText(lt.offsetMin, true)}`
+}
+
+/** `str.format(datetime)`: `{}`/`{0}` with an optional `:strftime` spec, `{{`/`}}` escapes. */
+function formatPython(structure: string, lt: LocalTime): string {
+  let out = ''
+  for (let i = 0; i < structure.length; i++) {
+    const c = structure[i]
+    if (c === '{' && structure[i + 1] === '{') {
+      out += '{'
+      i++
+    } else if (c === '}' && structure[i + 1] === '}') {
+      out += '}'
+      i++
+    } else if (c === '{') {
+      const end = structure.indexOf('}', i)
+      if (end < 0) throw badFolder(structure, 'a { is never closed')
+      const field = structure.slice(i + 1, end)
+      if (field.includes('{')) throw badFolder(structure, 'nested fields are not supported')
+      const colon = field.indexOf(':')
+      const name = colon < 0 ? field : field.slice(0, colon)
+      if (name !== '' && name !== '0')
+        throw badFolder(structure, `only the date itself can be formatted, not {${name}}`)
+      out +=
+        colon < 0 || colon === field.length - 1
+          ? pythonStr(lt)
+          : strftime(field.slice(colon + 1), lt, structure)
+      i = end
+    } else if (c === '}') {
+      throw badFolder(structure, 'a single } must be written }}')
+    } else {
+      out += c
+    }
+  }
+  return out
+}
+
+function folderPath(structure: string, ms: number, timeZone: string | undefined): string {
+  if (structure.toLowerCase() === 'none') return ''
+  const raw = formatPython(structure, localTime(ms, timeZone))
+  if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw)) throw badFolder(structure, 'it must be a relative path')
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001F]/.test(raw)) throw badFolder(structure, 'it contains control characters')
+  const segments = raw.split('/').filter((s) => s !== '' && s !== '.')
+  if (segments.includes('..')) throw badFolder(structure, 'it must not contain ..')
+  return segments.join('/')
+}
+
+/** Throws the CONFIG_INVALID error `folderFor` would, without needing an asset. */
+export function checkFolderStructure(structure: string, timeZone?: string): void {
+  folderPath(structure, Date.now(), timeZone)
+}
+
+/**
+ * The asset's folder: `folder-structure` applied to its capture time (assetDate) in the local time
+ * zone, like icloudpd. `none` → '' (flat). POSIX, relative, no `..`.
+ */
+export function folderFor(asset: Asset, folderStructure: string, timeZone?: string): string {
+  return folderPath(folderStructure, asset.createdAt, timeZone)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions → file names (icloudpd `PhotoAsset.versions` + `disambiguate_filenames` + download loop)
+
+interface Named {
+  name: string
+  version: AssetVersion
+}
+
+/** The movie of a live photo: `suffix` → `IMG_1.HEIC` → `IMG_1_HEVC.MOV`, others `IMG_1.MOV`. */
+function liveMovieName(filename: string, policy: NamingOptions['livePhotoMovFilenamePolicy']): string {
+  const [stem, ext] = splitExt(filename)
+  // icloudpd keeps an extension-less name as is, so the movie would overwrite the photo; we add .MOV.
+  if (ext === '') return filename + '.MOV'
+  if (policy === 'original') return stem + '.MOV'
+  return stem + (ext.toLowerCase().endsWith('.heic') ? '_HEVC.MOV' : '.MOV')
+}
+
+/** A version's name before size suffixes: the extension follows the version's type when known. */
+function versionName(asset: Asset, filename: string, version: AssetVersion, o: NamingOptions): string {
+  if (asset.kind === 'image' && isMovieType(version.type))
+    return liveMovieName(filename, o.livePhotoMovFilenamePolicy)
+  const [stem, ext] = splitExt(filename)
+  const e = extensionForType(version.type) ?? ext.slice(1)
+  return e === '' ? stem : `${stem}.${e}`
+}
+
+/** The asset's base name: cleaned, plus `_<id7>` under `name-id7` (not for the fallback name). */
+function baseFilename(asset: Asset, o: NamingOptions): string {
+  const clean = sanitizeBaseName(asset.filename, o.keepUnicode ?? false)
+  if (o.fileMatchPolicy !== 'name-id7' || isFallbackFilename(asset.masterId, asset.filename)) return clean
+  return addSuffix(`_${id7(asset.masterId)}`, clean)
+}
+
+function namedVersions(asset: Asset, filename: string, o: NamingOptions): Partial<Record<AssetSize, Named>> {
+  const named: Partial<Record<AssetSize, Named>> = {}
+  for (const [size, version] of Object.entries(asset.versions) as [AssetSize, AssetVersion | undefined][]) {
+    if (version === undefined) continue
+    let name = versionName(asset, filename, version, o)
+    if (size === 'medium' || size === 'thumb') name = addSuffix(`-${size}`, name)
+    named[size] = { name, version }
+  }
+  const { original, alternative } = named
+  if (
+    alternative !== undefined &&
+    ((o.alignRaw === 'original' && isRawType(alternative.version.type)) ||
+      (o.alignRaw === 'alternative' && original !== undefined && isRawType(original.version.type)))
+  ) {
+    // The whole version moves, name included: `--align-raw original` makes the DNG the original.
+    named.original = alternative
+    if (original === undefined) delete named.alternative
+    else named.alternative = original
+  }
+  return named
+}
+
+/** icloudpd's `disambiguate_filenames`: which versions serve the requested sizes, under which names. */
+function disambiguate(named: Partial<Record<AssetSize, Named>>, sizes: readonly AssetSize[]) {
+  const res: Partial<Record<AssetSize, Named>> = {}
+  const clone = (n: Named | undefined) => (n === undefined ? undefined : { ...n })
+  for (const s of sizes) if (named[s] !== undefined) res[s] = clone(named[s])
+  const wantsOriginal = sizes.includes('original')
+
+  if (sizes.includes('adjusted')) {
+    if (!wantsOriginal) {
+      res.adjusted ??= clone(named.original)
+    } else if (res.adjusted !== undefined && res.original?.name === res.adjusted.name) {
+      res.adjusted.name = addSuffix('-adjusted', res.adjusted.name)
+    }
+  }
+  if (sizes.includes('alternative')) {
+    if (!wantsOriginal && res.adjusted === undefined) {
+      res.alternative ??= clone(named.original)
+    } else if (
+      res.alternative !== undefined &&
+      (res.adjusted?.name === res.alternative.name || res.original?.name === res.alternative.name)
+    ) {
+      res.alternative.name = addSuffix('-alternative', res.alternative.name)
+    }
+  }
+  for (const s of sizes) {
+    if (s === 'original' || s === 'adjusted' || s === 'alternative') continue
+    // A missing medium/thumb falls back to the original (unless the original is requested anyway).
+    if (res[s] === undefined && !wantsOriginal) res.original ??= clone(named.original)
+  }
+  return res
+}
+
+function joinRel(folder: string, name: string): string {
+  const safe = finalizeName(name)
+  return folder === '' ? safe : `${folder}/${safe}`
+}
+
+/**
+ * Every file icloudpd would write for this asset under these options, in its order: the requested
+ * sizes, then the live-photo movie. A missing medium/thumb becomes the original unless `forceSize`
+ * (or the original is requested anyway); a missing adjusted/alternative becomes the original when the
+ * original is not requested. Paths are de-duplicated.
+ */
+export function plannedFiles(asset: Asset, options: NamingOptions): PlannedFile[] {
+  const folder = folderFor(asset, options.folderStructure, options.timeZone)
+  const filename = baseFilename(asset, options)
+  const named = namedVersions(asset, filename, options)
+  const chosen = disambiguate(named, options.sizes)
+  const out: PlannedFile[] = []
+  const seen = new Set<string>()
+  const add = (size: PlannedSize, n: Named) => {
+    const relPath = joinRel(folder, n.name)
+    if (seen.has(relPath)) return
+    seen.add(relPath)
+    out.push({ assetId: asset.id, size, relPath, version: n.version })
+  }
+
+  for (const requested of options.sizes) {
+    let size = requested
+    if (chosen[size] === undefined && size !== 'original') {
+      if (options.forceSize || options.sizes.includes('original')) continue
+      size = 'original'
+    }
+    const n = chosen[size] ?? (size === 'original' ? named.original : undefined)
+    if (n !== undefined) add(size, n)
+  }
+
+  if (!options.skipLivePhotos && asset.kind === 'image') {
+    const lp = options.livePhotoSize
+    const version = asset.liveVersions[lp]
+    if (version !== undefined) {
+      let name = versionName(asset, filename, version, options)
+      if (lp !== 'original') name = addSuffix(`-${lp}`, name)
+      add(`live-${lp}`, { name, version })
+    }
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Already downloaded?
+
+function mapBase(relPath: string, f: (name: string) => string): string {
+  const slash = relPath.lastIndexOf('/')
+  return relPath.slice(0, slash + 1) + finalizeName(f(relPath.slice(slash + 1)))
+}
+
+/**
+ * icloudpd's "already downloaded?" rule. The target exists → done; for the original a legacy
+ * `NAME-original.EXT` also counts. Under `name-size-dedup-with-suffix` an existing file of another
+ * size means a different photo with the same name: the target becomes `NAME-<size>.EXT`, checked
+ * again. `name-id7` never compares sizes. `stat` returns the size of a relative path, or undefined.
+ * Pass the planned `size` so the legacy rule only applies to originals (omitted: treated as original).
+ */
+export function resolveExisting(
+  relPath: string,
+  expectedSize: number,
+  policy: FileMatchPolicy,
+  stat: (relPath: string) => number | undefined,
+  size: PlannedSize = 'original',
+): { relPath: string; exists: boolean } {
+  let found: string | undefined = stat(relPath) !== undefined ? relPath : undefined
+  if (found === undefined && size === 'original') {
+    const legacy = mapBase(relPath, (n) => addSuffix('-original', n))
+    if (stat(legacy) !== undefined) found = legacy
+  }
+  if (found === undefined) return { relPath, exists: false }
+  if (policy === 'name-size-dedup-with-suffix' && stat(found) !== expectedSize) {
+    // icloudpd: f"-{size}.".join(path.rsplit(".", 1)) — before the last dot of the name.
+    const deduped = mapBase(relPath, (n) => {
+      const dot = n.lastIndexOf('.')
+      return dot < 0 ? `${n}-${expectedSize}` : `${n.slice(0, dot)}-${expectedSize}${n.slice(dot)}`
+    })
+    return { relPath: deduped, exists: stat(deduped) !== undefined }
+  }
+  return { relPath: found, exists: true }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Joining
+
+/** `root` + POSIX `relPath`, asserting the result stays inside `root` (throws otherwise). */
+export function safeJoin(root: string, relPath: string): string {
+  const refuse = (why: string) =>
+    new ICloudError(
+      'INTERNAL',
+      `Refusing to write ${JSON.stringify(relPath.slice(0, 200))} outside the download directory: ${why}.`,
+      'This is a bug in file naming; please report it.',
+    )
+  if (relPath.includes('\0')) throw refuse('it contains NUL')
+  if (path.posix.isAbsolute(relPath) || path.win32.isAbsolute(relPath) || /^[A-Za-z]:/.test(relPath)) {
+    throw refuse('it is absolute')
+  }
+  const base = path.resolve(root)
+  const full = path.resolve(base, ...relPath.split('/'))
+  const rel = path.relative(base, full)
+  if (rel !== '' && (rel.split(path.sep)[0] === '..' || path.isAbsolute(rel))) throw refuse('it escapes')
+  return full
+}

@@ -1,0 +1,514 @@
+/**
+ * One photos backup run: decide how little must be asked (§8.6), walk the assets, plan their files
+ * (naming.ts), skip what is already there, download the rest, keep the state.
+ *
+ * Request budget: with stored tokens, `changes/database` alone answers "nothing changed" (one
+ * request, whatever the library size); a change costs `changes/zone` pages; a first run (or a
+ * refused token, or changed options) lists everything. Tokens only move forward when a run
+ * finished without download failures, so nothing that failed is forgotten.
+ */
+import { createHash } from 'node:crypto'
+import { promises as fs, statSync } from 'node:fs'
+import path from 'node:path'
+import type { HttpClient } from '../icloud/http.js'
+import { ICloudError, isICloudError } from '../icloud/errors.js'
+import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
+import { CloudKitError, type CloudKitClient } from './cloudkit.js'
+import { Downloader, findPartFiles, PART_SUFFIX, type DownloadOutcome } from './downloader.js'
+import {
+  listAssets,
+  listChanges,
+  selectLibrary,
+  SyncTokenExpired,
+  type LibrarySelection,
+} from './listing.js'
+import {
+  checkFolderStructure,
+  plannedFiles,
+  resolveExisting,
+  safeJoin,
+  type FileMatchPolicy,
+  type NamingOptions,
+} from './naming.js'
+import type { PhotosLog, ProgressSnapshot } from './progress.js'
+import {
+  emptyState,
+  loadStateFile,
+  pickNewer,
+  recordFiles,
+  saveStateFile,
+  stamp,
+  writeFileAtomic,
+  type ManifestFile,
+  type SyncState,
+} from './state.js'
+
+/** `config.photos`, camelCase. */
+export interface PhotosOptions {
+  sizes?: AssetSize[]
+  livePhotoSize?: LivePhotoSize
+  livePhotoMovFilenamePolicy?: 'suffix' | 'original'
+  alignRaw?: 'as-is' | 'original' | 'alternative'
+  fileMatchPolicy?: FileMatchPolicy
+  skipVideos?: boolean
+  skipLivePhotos?: boolean
+  albums?: string[]
+  library?: string
+  recent?: number
+  untilFound?: number
+  threads?: number
+  dryRun?: boolean
+  folderStructure?: string
+  keepUnicode?: boolean
+  forceSize?: boolean
+  timeZone?: string
+}
+
+export interface SyncOptions {
+  client: CloudKitClient
+  /** Download client: no cookies are sent on downloads; construct it with connections = threads. */
+  http: HttpClient
+  directory: string
+  options: PhotosOptions
+  /** State from the cache blob; the file beside the photos is read too and the newer one wins. */
+  state?: SyncState
+  log: PhotosLog
+  progress?: (p: ProgressSnapshot) => void
+  signal?: AbortSignal
+  /** Where to write the list of files written this run (absolute paths, one per line). */
+  newFilesPath?: string
+  /** Download retries (default 3) and backoff base (default 1000 ms); tests shorten them. */
+  retries?: number
+  minRetryMs?: number
+  /** Save the state file at most this often during a long run (default 30 s). */
+  checkpointMs?: number
+}
+
+export type SyncMode = 'no-change' | 'delta' | 'full'
+
+export interface SyncResult {
+  mode: SyncMode
+  downloaded: number
+  skipped: number
+  failed: number
+  bytes: number
+  /** Paths relative to `directory` of the files written this run (would be written, in a dry run). */
+  newFiles: string[]
+  state: SyncState
+  throttled: boolean
+  /** The THROTTLED error when `throttled`. */
+  throttleError?: ICloudError
+  /** CloudKit requests this run made (downloads not counted). */
+  requests: number
+  /** Assets listed (full) or changed (delta). */
+  listed: number
+}
+
+interface Resolved {
+  sizes: AssetSize[]
+  library: string
+  albums: string[]
+  threads: number
+  dryRun: boolean
+  recent?: number
+  untilFound?: number
+  skipVideos: boolean
+  naming: NamingOptions
+}
+
+function resolveOptions(p: PhotosOptions): Resolved {
+  const naming: NamingOptions = {
+    sizes: p.sizes?.length ? p.sizes : ['original'],
+    livePhotoSize: p.livePhotoSize ?? 'original',
+    livePhotoMovFilenamePolicy: p.livePhotoMovFilenamePolicy ?? 'suffix',
+    alignRaw: p.alignRaw ?? 'as-is',
+    fileMatchPolicy: p.fileMatchPolicy ?? 'name-size-dedup-with-suffix',
+    skipLivePhotos: p.skipLivePhotos ?? false,
+    forceSize: p.forceSize,
+    keepUnicode: p.keepUnicode,
+    folderStructure: p.folderStructure ?? '{:%Y/%m/%d}',
+    timeZone: p.timeZone,
+  }
+  return {
+    sizes: naming.sizes,
+    library: p.library ?? 'PrimarySync',
+    albums: p.albums ?? [],
+    threads: Math.max(1, Math.floor(p.threads ?? 4)),
+    dryRun: p.dryRun ?? false,
+    recent: p.recent,
+    untilFound: p.untilFound,
+    skipVideos: p.skipVideos ?? false,
+    naming,
+  }
+}
+
+/** The options a token was earned under: if any of these change, a delta would miss files. */
+function optionsKey(r: Resolved): string {
+  const { naming: n } = r
+  const key = JSON.stringify([
+    r.library,
+    [...r.albums].sort(),
+    [...n.sizes].sort(),
+    n.livePhotoSize,
+    n.livePhotoMovFilenamePolicy,
+    n.alignRaw,
+    n.fileMatchPolicy,
+    n.skipLivePhotos,
+    r.skipVideos,
+    n.folderStructure,
+    n.keepUnicode ?? false,
+    n.forceSize ?? false,
+    n.timeZone ?? '',
+  ])
+  return createHash('sha256').update(key).digest('base64url').slice(0, 16)
+}
+
+/**
+ * Folder listings for "already downloaded?" checks: one async readdir per folder (LRU-bounded),
+ * sizes from the manifest, a stat only for a present name the manifest does not know. Files
+ * planned in this run are reserved so two assets never claim the same path.
+ */
+class DirCache {
+  private readonly dirs = new Map<string, Set<string>>()
+  private readonly reserved = new Map<string, number>()
+
+  constructor(
+    private readonly root: string,
+    private readonly max = 256,
+  ) {}
+
+  async load(folder: string): Promise<void> {
+    const hit = this.dirs.get(folder)
+    if (hit) {
+      this.dirs.delete(folder)
+      this.dirs.set(folder, hit)
+      return
+    }
+    let names: string[] = []
+    try {
+      names = await fs.readdir(folder === '' ? this.root : path.join(this.root, folder))
+    } catch {
+      names = []
+    }
+    this.dirs.set(folder, new Set(names))
+    if (this.dirs.size > this.max) this.dirs.delete(this.dirs.keys().next().value!)
+  }
+
+  size(rel: string, known: ManifestFile[] | undefined): number | undefined {
+    const r = this.reserved.get(rel)
+    if (r !== undefined) return r
+    const slash = rel.lastIndexOf('/')
+    const names = this.dirs.get(rel.slice(0, Math.max(0, slash)))
+    if (names && !names.has(rel.slice(slash + 1))) return undefined
+    const k = known?.find((x) => x.relPath === rel)
+    if (k) return k.size
+    try {
+      return statSync(safeJoin(this.root, rel)).size
+    } catch {
+      return undefined
+    }
+  }
+
+  reserve(rel: string, size: number): void {
+    this.reserved.set(rel, size)
+  }
+
+  /** A finished download is now on disk; a failed one frees its path. */
+  settle(rel: string, ok: boolean): void {
+    this.reserved.delete(rel)
+    if (!ok) return
+    const slash = rel.lastIndexOf('/')
+    this.dirs.get(rel.slice(0, Math.max(0, slash)))?.add(rel.slice(slash + 1))
+  }
+}
+
+export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
+  const r = resolveOptions(o.options)
+  checkFolderStructure(r.naming.folderStructure, r.naming.timeZone)
+  const directory = path.resolve(o.directory)
+  const fileState = await loadStateFile(directory)
+  const state = pickNewer(o.state, fileState) ?? emptyState()
+  const interrupted = state.running === true
+  const key = optionsKey(r)
+  const requestsAtStart = o.client.requests
+  const run = new Run(o, r, directory, state)
+
+  let mode: SyncMode = 'full'
+  let tokens: { library: LibrarySelection; zone?: string; db: string } | undefined
+  let error: unknown
+  try {
+    const prev = state.library
+    if (prev && state.dbSyncToken && state.zoneSyncToken && state.optionsKey === key) {
+      const db = await o.client.changesDatabase(prev.scope, state.dbSyncToken).catch((err: unknown) => {
+        if (err instanceof CloudKitError && err.serverErrorCode === 'BAD_REQUEST') return undefined
+        throw err
+      })
+      if (db && !db.zones.some((z) => z.zone.zoneName === prev.zone.zoneName)) {
+        mode = 'no-change'
+        tokens = { library: prev, zone: state.zoneSyncToken, db: db.syncToken }
+        o.log.info('photos: no changes in iCloud since the last run.')
+      } else if (db && r.albums.length === 0) {
+        // Deltas carry no album membership, so album runs list in full (kei).
+        try {
+          mode = 'delta'
+          const zone = await run.deltas(prev, state.zoneSyncToken)
+          tokens = { library: prev, zone, db: db.syncToken }
+        } catch (err) {
+          if (!(err instanceof SyncTokenExpired)) throw err
+          o.log.info('photos: the stored sync token was refused; listing the whole library.')
+          mode = 'full'
+        }
+      }
+    }
+    if (mode === 'full') {
+      const sel = await selectLibrary(o.client, r.library)
+      // The database token is taken before the listing: changes made while listing are re-delivered.
+      const boot = await o.client.changesDatabase(sel.scope)
+      const zoneEntry = boot.zones.find((z) => z.zone.zoneName === sel.zone.zoneName)
+      if (zoneEntry) sel.zone = { ...zoneEntry.zone, ...sel.zone, ...zoneEntry.zone }
+      const first = await run.full(sel)
+      tokens = { library: sel, zone: first ?? zoneEntry?.syncToken, db: boot.syncToken }
+    }
+  } catch (err) {
+    error = err
+  }
+
+  await run.finish()
+  const throttleError = run.throttleError(error)
+  const complete = error === undefined && !throttleError && run.counts.blocking === 0 && !o.signal?.aborted
+  if (complete && tokens && !r.dryRun) {
+    state.library = tokens.library
+    state.zoneSyncToken = tokens.zone
+    state.dbSyncToken = tokens.db
+    state.optionsKey = key
+  }
+  if (!r.dryRun) {
+    if (interrupted) await run.sweepParts()
+    state.running = false
+    await run.save()
+  }
+  if (o.newFilesPath) {
+    const lines = run.newFiles.map((f) => path.join(directory, ...f.split('/')))
+    await writeFileAtomic(o.newFilesPath, lines.length ? lines.join('\n') + '\n' : '')
+  }
+  if (error !== undefined && !throttleError) throw error
+  if (throttleError) o.log.warn(`photos: ${throttleError.describe()}`)
+  return {
+    mode,
+    downloaded: run.counts.downloaded,
+    skipped: run.counts.skipped,
+    failed: run.counts.failed,
+    bytes: run.counts.bytes,
+    newFiles: run.newFiles,
+    state,
+    throttled: throttleError !== undefined,
+    throttleError,
+    requests: o.client.requests - requestsAtStart,
+    listed: run.counts.listed,
+  }
+}
+
+/** The mutable part of one run: counters, the downloader, the folder cache, checkpoints. */
+class Run {
+  readonly counts = { listed: 0, downloaded: 0, skipped: 0, failed: 0, bytes: 0, blocking: 0, total: undefined as number | undefined }
+  readonly newFiles: string[] = []
+  private readonly downloader: Downloader
+  private readonly dirs: DirCache
+  private readonly failedParts = new Set<string>()
+  private runningSaved = false
+  private lastSave = Date.now()
+  private saving: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly o: SyncOptions,
+    private readonly r: Resolved,
+    private readonly directory: string,
+    private readonly state: SyncState,
+  ) {
+    this.dirs = new DirCache(directory)
+    this.downloader = new Downloader({
+      http: o.http,
+      threads: r.threads,
+      retries: o.retries,
+      minRetryMs: o.minRetryMs,
+      signal: o.signal,
+      log: o.log,
+    })
+  }
+
+  get stopped(): boolean {
+    return this.downloader.stopped || this.o.signal?.aborted === true
+  }
+
+  /** Full listing; returns the zone sync token seen on the first page. */
+  async full(sel: LibrarySelection): Promise<string | undefined> {
+    let token: string | undefined
+    let consecutive = 0
+    for await (const page of listAssets(this.o.client, sel, {
+      albums: this.r.albums,
+      recent: this.r.recent,
+      skipVideos: this.r.skipVideos,
+      log: this.o.log,
+    })) {
+      token ??= page.syncToken
+      if (page.total !== undefined) this.counts.total = (this.counts.total ?? 0) + page.total
+      this.parseErrors(page.errors)
+      for (const asset of page.assets) {
+        if (this.stopped) return token
+        const present = await this.handle(asset)
+        consecutive = present ? consecutive + 1 : 0
+        if (this.r.untilFound !== undefined && consecutive >= this.r.untilFound) {
+          this.o.log.info(`photos: found ${consecutive} assets in a row that are already here; stopping (until-found).`)
+          return token
+        }
+      }
+      this.report()
+      if (this.stopped) return token
+    }
+    return token
+  }
+
+  /** Delta run; returns the zone token after the last page. */
+  async deltas(sel: LibrarySelection, token: string): Promise<string | undefined> {
+    let last: string | undefined = token
+    for await (const page of listChanges(this.o.client, sel, token, { skipVideos: this.r.skipVideos, log: this.o.log })) {
+      this.parseErrors(page.errors)
+      const assets =
+        this.r.recent === undefined ? page.assets : [...page.assets].sort((a, b) => b.createdAt - a.createdAt)
+      for (const asset of assets) {
+        if (this.stopped) return last
+        if (this.r.recent !== undefined && this.counts.listed >= this.r.recent) break
+        await this.handle(asset)
+      }
+      if (page.removed.length) {
+        this.o.log.debug?.(`photos: ${page.removed.length} asset(s) hidden or deleted in iCloud; local files are kept.`)
+      }
+      this.report()
+      last = page.syncToken ?? last
+    }
+    return last
+  }
+
+  private parseErrors(errors: Error[]): void {
+    for (const e of errors) {
+      this.counts.failed++
+      this.o.log.warn(`photos: ${e.message}`)
+    }
+  }
+
+  /** Plan one asset's files; skip present ones, schedule the rest. True when all were present. */
+  private async handle(asset: Asset): Promise<boolean> {
+    this.counts.listed++
+    const known = this.state.manifest.get(asset.id)
+    let present = true
+    for (const f of plannedFiles(asset, this.r.naming)) {
+      const slash = f.relPath.lastIndexOf('/')
+      await this.dirs.load(f.relPath.slice(0, Math.max(0, slash)))
+      const stat = (rel: string) => this.dirs.size(rel, known)
+      const hit = resolveExisting(f.relPath, f.version.size, this.r.naming.fileMatchPolicy, stat, f.size)
+      if (hit.exists) {
+        this.counts.skipped++
+        if (!known?.some((k) => k.relPath === hit.relPath) && !this.r.dryRun) {
+          recordFiles(this.state, asset.id, [{ relPath: hit.relPath, size: stat(hit.relPath) ?? f.version.size, sha256: '' }])
+        }
+        continue
+      }
+      present = false
+      this.dirs.reserve(hit.relPath, f.version.size)
+      if (this.r.dryRun) {
+        this.o.log.info(`photos: [dry run] would download ${hit.relPath}`)
+        this.counts.downloaded++
+        this.counts.bytes += f.version.size
+        this.newFiles.push(hit.relPath)
+        continue
+      }
+      const fullPath = safeJoin(this.directory, hit.relPath)
+      await this.downloader.waitForCapacity()
+      if (this.stopped) {
+        this.dirs.settle(hit.relPath, false)
+        break
+      }
+      await this.markRunning()
+      void this.downloader
+        .add({ assetId: asset.id, url: f.version.url, relPath: hit.relPath, fullPath, size: f.version.size, mtime: asset.createdAt })
+        .then((out) => this.settled(out))
+    }
+    return present
+  }
+
+  private settled(out: DownloadOutcome): void {
+    const { task } = out
+    this.dirs.settle(task.relPath, out.status === 'downloaded')
+    if (out.status === 'downloaded') {
+      this.counts.downloaded++
+      this.counts.bytes += out.bytes
+      this.newFiles.push(task.relPath)
+      recordFiles(this.state, task.assetId, [{ relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' }])
+      void this.checkpoint()
+    } else {
+      // Not started (throttled/stopped) or failed: the tokens must not move past this asset.
+      this.counts.blocking++
+      if (out.status === 'failed') {
+        this.counts.failed++
+        this.failedParts.add(task.fullPath + PART_SUFFIX)
+      }
+    }
+    this.report()
+  }
+
+  private report(): void {
+    const c = this.counts
+    this.o.progress?.({
+      listed: c.listed,
+      total: c.total,
+      downloaded: c.downloaded,
+      skipped: c.skipped,
+      failed: c.failed,
+      bytes: c.bytes,
+    })
+  }
+
+  /** Note in the state file that downloads are under way, so a killed run is recognised. */
+  private async markRunning(): Promise<void> {
+    if (this.runningSaved) return
+    this.runningSaved = true
+    this.state.running = true
+    await this.save()
+  }
+
+  private async checkpoint(): Promise<void> {
+    if (Date.now() - this.lastSave < (this.o.checkpointMs ?? 30_000)) return
+    await this.save()
+  }
+
+  /** Serialised atomic saves of the state file. */
+  save(): Promise<void> {
+    this.lastSave = Date.now()
+    this.saving = this.saving
+      .catch(() => undefined)
+      .then(() => saveStateFile(this.directory, stamp(this.state)))
+    return this.saving
+  }
+
+  async finish(): Promise<void> {
+    await this.downloader.drain()
+    await this.saving.catch(() => undefined)
+    this.report()
+  }
+
+  throttleError(error: unknown): ICloudError | undefined {
+    if (isICloudError(error, 'THROTTLED')) return error
+    return this.downloader.throttled
+  }
+
+  /** After a killed run: `.part` files this run neither resumed nor is keeping for a retry. */
+  async sweepParts(): Promise<void> {
+    for (const p of await findPartFiles(this.directory)) {
+      if (this.failedParts.has(p)) continue
+      await fs.rm(p, { force: true })
+      this.o.log.debug?.(`photos: removed leftover ${path.relative(this.directory, p)}`)
+    }
+  }
+}
+
+export { ICloudError }

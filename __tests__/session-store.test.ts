@@ -191,13 +191,14 @@ describe('the icloudpd fixture', () => {
         httpOnly: false,
       },
     ])
-    // …and the cookies go back to Apple exactly as they came (the virtual "now" keeps them unexpired).
+    // …and the cookies go back to Apple exactly as they came (`expire: false`: the fixture's
+    // expiry date must not make this test depend on today's date).
     const header = await s.jar.getCookieString('https://p61-ckdatabasews.icloud.com/database/1', {
-      now: new Date(Date.UTC(2027, 0, 1)),
+      expire: false,
     })
     expect(header).toContain('X-APPLE-WEBAUTH-USER="v=1:s=1:d=12345678901"')
     expect(header).toContain('X-APPLE-WEBAUTH-VALIDATE="v=1:t=Cw==BST_IAAAAAAABLw5678~~"')
-    expect(await s.jar.getCookieString('https://cvws.icloud-content.com/x', { now: new Date(0) })).toBe('')
+    expect(await s.jar.getCookieString('https://cvws.icloud-content.com/x', { expire: false })).toBe('')
   })
 
   it('round-trips: load → save writes the same bytes', async () => {

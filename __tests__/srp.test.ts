@@ -43,9 +43,9 @@ interface Vector {
   m2_b64: string
 }
 
-const fixture = JSON.parse(readFileSync('/work/shared/fixtures/srp-vectors.json', 'utf8')) as {
-  vectors: Vector[]
-}
+// shared/ sits beside the repository checkout (locally and in CI).
+const fixtureUrl = new URL('../../shared/fixtures/srp-vectors.json', import.meta.url)
+const fixture = JSON.parse(readFileSync(fixtureUrl, 'utf8')) as { vectors: Vector[] }
 const b64 = (s: string): Buffer => Buffer.from(s, 'base64')
 
 describe('srp: library-generated vectors (fixtures/srp-vectors.json)', () => {

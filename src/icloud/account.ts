@@ -64,7 +64,15 @@ async function readLogin(res: HttpResponse, call: string): Promise<{ account: Ac
     )
   }
   if (res.status < 200 || res.status > 299) {
-    await res.discard()
+    // Apple answers a wrong domain with 302 and a JSON body naming the right one (no Location).
+    const text = await res.text().catch(() => '')
+    if (text.includes('domainToUse')) {
+      try {
+        interpretLogin(JSON.parse(text) as Record<string, unknown>)
+      } catch (err) {
+        if (err instanceof ICloudError && err.code === 'WRONG_DOMAIN') throw err
+      }
+    }
     throw new ICloudError(
       'PROTOCOL_ERROR',
       `Invalid authentication token (Apple answered ${call} with HTTP ${res.status}).`,

@@ -73,10 +73,10 @@ function cookieFromWords(words: Array<[string, string | null]>, lineNo: number):
   const flags = new Map<string, boolean>()
   const values = new Map<string, string | null>()
   const rest = new Map<string, string | null>()
-  for (let [k, v] of words.slice(1)) {
-    const lc = k.toLowerCase()
+  for (const [word, v] of words.slice(1)) {
+    const lc = word.toLowerCase()
     // Python keeps the case of unknown attributes only.
-    if (BOOLEAN_ATTRS.has(lc) || VALUE_ATTRS.has(lc)) k = lc
+    const k = BOOLEAN_ATTRS.has(lc) || VALUE_ATTRS.has(lc) ? lc : word
     if (BOOLEAN_ATTRS.has(k)) flags.set(k, v === null || v !== '')
     else if (VALUE_ATTRS.has(k)) values.set(k, v)
     else rest.set(k, v)

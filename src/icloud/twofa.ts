@@ -127,8 +127,9 @@ async function readCodeAnswer(res: HttpResponse): Promise<boolean> {
   const errors = (body.service_errors ?? body.serviceErrors) as { code?: string }[] | undefined
   const wrong = res.header('x-apple-i-ercd') === '-21669' || errors?.some((e) => e.code === '-21669')
   if (res.status >= 200 && res.status < 300 && !body.hasError && !errors?.length) return true
-  if (wrong) return false
+  // A locked code still carries -21669: check the lock first, or we would keep asking.
   const locked = (body.securityCode as Record<string, unknown> | undefined)?.securityCodeLocked === true
+  if (wrong && !locked) return false
   throw new ICloudError(
     'MFA_FAILED',
     locked

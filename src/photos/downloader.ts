@@ -30,6 +30,8 @@ export interface DownloadTask {
   size: number
   /** Asset date (epoch ms) for mtime/atime. */
   mtime: number
+  /** The caller saw no `.part` for this file (folder listing): the first attempt skips the stat. */
+  noPart?: boolean
 }
 
 export type DownloadStatus = 'downloaded' | 'failed' | 'not-started'
@@ -76,7 +78,8 @@ export class Downloader {
   /** Set on a fatal local error (disk full): no new work starts. */
   fatal?: ICloudError
   private readonly limit: LimitFunction
-  private readonly inflight = new Set<Promise<DownloadOutcome>>()
+  private pending = 0
+  private readonly waiters: Array<() => void> = []
   private readonly dirs = new Set<string>()
 
   constructor(private readonly o: DownloaderOptions) {
@@ -90,30 +93,34 @@ export class Downloader {
 
   /** Schedule a download; the promise settles (never rejects) with the outcome. */
   add(task: DownloadTask): Promise<DownloadOutcome> {
-    const p: Promise<DownloadOutcome> = this.limit(() => this.run(task))
-    this.inflight.add(p)
-    void p.finally(() => this.inflight.delete(p))
-    return p
+    this.pending++
+    return this.limit(() => this.run(task)).finally(() => {
+      this.pending--
+      for (const w of this.waiters.splice(0)) w()
+    })
   }
 
   /** Backpressure: wait while more than a few tasks per thread are queued (bounded memory). */
   async waitForCapacity(): Promise<void> {
     const cap = Math.max(1, this.o.threads) * 4
-    while (this.inflight.size >= cap) await Promise.race(this.inflight)
+    while (this.pending >= cap) await new Promise<void>((r) => this.waiters.push(r))
   }
 
   async drain(): Promise<void> {
-    while (this.inflight.size) await Promise.race(this.inflight)
+    while (this.pending > 0) await new Promise<void>((r) => this.waiters.push(r))
   }
 
   private async run(task: DownloadTask): Promise<DownloadOutcome> {
     if (this.stopped) return { task, status: 'not-started', bytes: 0 }
     try {
+      let first = true
       const r = await pRetry(
         async () => {
           if (this.stopped) throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'))
           try {
-            return await this.attempt(task)
+            const skipStat = first && task.noPart === true
+            first = false
+            return await this.attempt(task, skipStat)
           } catch (err) {
             const e = asAttemptError(err)
             if (e.code === 'THROTTLED') {
@@ -172,7 +179,7 @@ export class Downloader {
   }
 
   /** One attempt: resume or start the `.part`, stream, verify, fsync, rename, set times. */
-  private async attempt(task: DownloadTask): Promise<{ bytes: number; sha256: string }> {
+  private async attempt(task: DownloadTask, skipPartStat: boolean): Promise<{ bytes: number; sha256: string }> {
     const part = task.fullPath + PART_SUFFIX
     try {
       await this.ensureDir(path.dirname(task.fullPath))
@@ -180,7 +187,7 @@ export class Downloader {
       throw diskError(err)
     }
     let start = 0
-    const st = await fs.stat(part).catch(() => undefined)
+    const st = skipPartStat ? undefined : await fs.stat(part).catch(() => undefined)
     if (st && st.isFile() && st.size > 0 && st.size < task.size) start = st.size
     else if (st) await fs.rm(part, { force: true })
 

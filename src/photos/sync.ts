@@ -209,6 +209,13 @@ class DirCache {
     }
   }
 
+  /** True when the folder listing shows no `<rel>.part` (so the downloader need not look). */
+  noPart(rel: string): boolean {
+    const slash = rel.lastIndexOf('/')
+    const names = this.dirs.get(rel.slice(0, Math.max(0, slash)))
+    return names !== undefined && !names.has(rel.slice(slash + 1) + PART_SUFFIX)
+  }
+
   reserve(rel: string, size: number): void {
     this.reserved.set(rel, size)
   }
@@ -265,7 +272,8 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
       // The database token is taken before the listing: changes made while listing are re-delivered.
       const boot = await o.client.changesDatabase(sel.scope)
       const zoneEntry = boot.zones.find((z) => z.zone.zoneName === sel.zone.zoneName)
-      if (zoneEntry) sel.zone = { ...zoneEntry.zone, ...sel.zone, ...zoneEntry.zone }
+      // Keep the full zoneID (owner, type) for the change feeds of later runs.
+      if (zoneEntry) sel.zone = zoneEntry.zone
       const first = await run.full(sel)
       tokens = { library: sel, zone: first ?? zoneEntry?.syncToken, db: boot.syncToken }
     }
@@ -291,7 +299,8 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
     const lines = run.newFiles.map((f) => path.join(directory, ...f.split('/')))
     await writeFileAtomic(o.newFilesPath, lines.length ? lines.join('\n') + '\n' : '')
   }
-  if (error !== undefined && !throttleError) throw error
+  if (error !== undefined && !isICloudError(error, 'THROTTLED')) throw error
+  if (run.fatal) throw run.fatal
   if (throttleError) o.log.warn(`photos: ${throttleError.describe()}`)
   return {
     mode,
@@ -338,6 +347,11 @@ class Run {
 
   get stopped(): boolean {
     return this.downloader.stopped || this.o.signal?.aborted === true
+  }
+
+  /** A local error that stopped the run (disk full). */
+  get fatal(): ICloudError | undefined {
+    return this.downloader.fatal
   }
 
   /** Full listing; returns the zone sync token seen on the first page. */
@@ -423,6 +437,7 @@ class Run {
         continue
       }
       const fullPath = safeJoin(this.directory, hit.relPath)
+      const noPart = this.dirs.noPart(hit.relPath)
       await this.downloader.waitForCapacity()
       if (this.stopped) {
         this.dirs.settle(hit.relPath, false)
@@ -430,7 +445,15 @@ class Run {
       }
       await this.markRunning()
       void this.downloader
-        .add({ assetId: asset.id, url: f.version.url, relPath: hit.relPath, fullPath, size: f.version.size, mtime: asset.createdAt })
+        .add({
+          assetId: asset.id,
+          url: f.version.url,
+          relPath: hit.relPath,
+          fullPath,
+          size: f.version.size,
+          mtime: asset.createdAt,
+          noPart,
+        })
         .then((out) => this.settled(out))
     }
     return present
@@ -510,5 +533,3 @@ class Run {
     }
   }
 }
-
-export { ICloudError }

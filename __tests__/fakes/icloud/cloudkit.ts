@@ -326,6 +326,11 @@ export function mountCloudKit(
     if (!resource || asset.expunged) return false
     let data = library.bytes(zone, index, key as ResKey)
     const df = library.takeDownloadFault(asset.id, key as ResKey)
+    const rangeHeader = /^bytes=(\d+)-/.exec(String(req.headers.range ?? ''))
+    const logEntry = { assetId: asset.id, res: key as ResKey, rangeStart: rangeHeader ? Number(rangeHeader[1]) : undefined, status: 0 }
+    library.downloadLog.push(logEntry)
+    res.on('finish', () => (logEntry.status = res.statusCode))
+    res.on('close', () => (logEntry.status ||= res.statusCode))
     if (df?.kind === 'status') {
       const headers: Record<string, string> = { 'content-type': 'text/plain' }
       if (df.retryAfter !== undefined) headers['retry-after'] = String(df.retryAfter)

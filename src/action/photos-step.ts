@@ -1,0 +1,83 @@
+/**
+ * The sync part of a run: hands the signed-in session to the photos engine and keeps its
+ * incremental state in the encrypted bundle (hosted runners start with an empty disk).
+ */
+import { join } from 'node:path'
+import type { Config } from '../config/index.js'
+import type { AuthResult } from '../icloud/auth.js'
+import { ICloudError } from '../icloud/errors.js'
+import { HttpClient } from '../icloud/http.js'
+import { CloudKitClient } from '../photos/cloudkit.js'
+import { createProgress } from '../photos/progress.js'
+import { parseState, serializeState } from '../photos/state.js'
+import { syncPhotos } from '../photos/sync.js'
+import type { PhotosSummary } from './report.js'
+import type { Settings } from './inputs.js'
+import type { Log } from './log.js'
+
+/** Key of the photos state inside the bundle's `state`. */
+export const PHOTOS_STATE_KEY = 'photos'
+export const NEW_FILES_LIST = 'icloud-photos-new-files.txt'
+
+export async function runPhotos(o: {
+  auth: AuthResult
+  config: Config
+  settings: Settings
+  bundleState: Record<string, unknown>
+  log: Log
+  now: () => number
+}): Promise<{ summary: PhotosSummary; bundleState: Record<string, unknown> }> {
+  const { auth, config, settings, log } = o
+  const databaseUrl = auth.account.webservices.ckdatabasews
+  if (!databaseUrl) {
+    throw new ICloudError(
+      'ICLOUD_SETUP_INCOMPLETE',
+      'The account has no iCloud Photos database service.',
+      'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.',
+    )
+  }
+  const directory = config.photos.directory!
+  const client = new CloudKitClient({
+    http: auth.session.http,
+    databaseUrl,
+    clientId: auth.session.clientId,
+    dsid: auth.account.dsid,
+    home: auth.session.endpoints.home,
+  })
+  const downloads = new HttpClient({ connections: config.photos.threads })
+  const cached = typeof o.bundleState[PHOTOS_STATE_KEY] === 'string' ? parseState(o.bundleState[PHOTOS_STATE_KEY]) : undefined
+  const newFilesPath = join(settings.cacheTmpDir, '..', NEW_FILES_LIST)
+  // In CI a line every few seconds, never a bar (no TTY in the runner's log).
+  const progress = createProgress({ log: (line) => log.info(line), tty: false })
+  try {
+    const result = await syncPhotos({
+      client,
+      http: downloads,
+      directory,
+      options: { ...config.photos, sizes: config.photos.size },
+      state: cached,
+      log: { info: (m) => log.info(m), warn: (m) => log.warning(m), debug: (m) => log.debug(m) },
+      progress: (p) => progress.update(p),
+      newFilesPath,
+    })
+    if (result.throttled) log.warning(result.throttleError?.describe() ?? 'Apple throttled the downloads; the next run continues.')
+    log.info(
+      `Photos: ${result.downloaded} downloaded, ${result.skipped} skipped, ${result.failed} failed (${result.mode} listing, ${result.requests} CloudKit requests).`,
+    )
+    return {
+      summary: {
+        downloaded: result.downloaded,
+        skipped: result.skipped,
+        failed: result.failed,
+        bytes: result.bytes,
+        throttled: result.throttled,
+        newFilesList: newFilesPath,
+        directory,
+      },
+      bundleState: { ...o.bundleState, [PHOTOS_STATE_KEY]: serializeState(result.state) },
+    }
+  } finally {
+    progress.stop()
+    await downloads.close()
+  }
+}

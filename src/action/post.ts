@@ -1,0 +1,65 @@
+/**
+ * The post step: pack the (possibly refreshed) session files with the run's state into the
+ * encrypted bundle and save it to the Actions cache. It never fails the job — only warnings.
+ */
+import * as core from '@actions/core'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { State } from './constants.js'
+import { readSettings, type GetInput } from './inputs.js'
+import { actionsLog, type Log } from './log.js'
+import { actionsState, type StateProvider } from './state.js'
+import { readSessionFiles } from './session-files.js'
+import { PENDING_STATE_FILE } from './run.js'
+import { ActionsCacheBackend, type CacheBackend } from '../session-cache/backend.js'
+import { saveSession } from '../session-cache/session-cache.js'
+
+export interface PostDeps {
+  getInput?: GetInput
+  env?: NodeJS.ProcessEnv
+  state?: StateProvider
+  log?: Log
+  cache?: CacheBackend
+  now?: () => number
+}
+
+export async function post(deps: PostDeps = {}): Promise<void> {
+  const state = deps.state ?? actionsState
+  const log = deps.log ?? actionsLog
+  try {
+    const cookieDirectory = state.get(State.CookieDirectory)
+    const username = state.get(State.Username)
+    if (!cookieDirectory || !username || state.get(State.SessionCache) !== 'true') return
+    const settings = readSettings(deps.getInput, deps.env)
+    const files = await readSessionFiles(cookieDirectory, username)
+    if (!Object.keys(files).length) {
+      log.info('No session files to save.')
+      return
+    }
+    let bundleState: Record<string, unknown> = {}
+    try {
+      bundleState = JSON.parse(await readFile(join(settings.cacheTmpDir, PENDING_STATE_FILE), 'utf8')) as Record<string, unknown>
+    } catch {
+      bundleState = {}
+    }
+    const savedAt = Number(state.get(State.SessionSavedAt))
+    const result = await saveSession({
+      backend: deps.cache ?? new ActionsCacheBackend(),
+      key: settings.sessionKey,
+      repository: settings.repository,
+      runnerOs: settings.runnerOs,
+      runId: settings.runId,
+      runAttempt: settings.runAttempt,
+      bundle: { files, state: bundleState },
+      previousFingerprint: state.get(State.SessionFingerprint) || undefined,
+      restoredAt: state.get(State.SessionCacheKey) || undefined,
+      lastSavedAt: Number.isFinite(savedAt) && savedAt > 0 ? savedAt : undefined,
+      now: (deps.now ?? Date.now)(),
+      tmpDir: settings.cacheTmpDir,
+      log,
+    })
+    log.info(result.saved ? `Session saved to the Actions cache (${result.key}).` : `Session not saved: ${result.reason}.`)
+  } catch (err) {
+    core.warning(`Saving the session to the cache failed: ${(err as Error).message}`)
+  }
+}

@@ -1,7 +1,7 @@
 // Bundles the action (dist/index.js, main + post) and the CLI (dist/cli.js) with ncc.
 // ncc writes one index.js per output dir, so the CLI is built aside and moved next to the action.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, cpSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 // The keyring binding is native and only used by the local CLI, where npm installs it.
@@ -16,7 +16,7 @@ rmSync('build/cli', { recursive: true, force: true })
 ncc('src/index.ts', 'dist')
 ncc('src/cli.ts', 'build/cli')
 renameSync('build/cli/index.js', 'dist/cli.js')
-renameSync('build/cli/licenses.txt', 'dist/cli-licenses.txt')
+if (existsSync('build/cli/licenses.txt')) renameSync('build/cli/licenses.txt', 'dist/cli-licenses.txt')
 for (const f of readdirSync('build/cli')) {
   if (f !== 'package.json') cpSync(join('build/cli', f), join('dist', f), { recursive: true })
 }

@@ -13,7 +13,10 @@ if (!process.env.__TS_LOADER_HOOKED) {
 }
 
 export async function resolve(specifier, context, next) {
-  if ((specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('file:')) && specifier.endsWith('.js')) {
+  if (
+    (specifier.startsWith('.') || specifier.startsWith('/') || specifier.startsWith('file:')) &&
+    specifier.endsWith('.js')
+  ) {
     const url = new URL(specifier, context.parentURL)
     if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
       const ts = new URL(url.href.slice(0, -3) + '.ts')

@@ -231,8 +231,9 @@ export const RENEW_STEPS = [
 
 async function recovered(config: Config, channels: Channel[], report: RunReport, settings: Settings, log: Log): Promise<void> {
   // Only the issue channel has something to close; mail, webhooks and scripts stay quiet when healthy.
+  // A warning (trust expiring, failed downloads) keeps the issue open: only a clean run closes it.
   const issue = channels.filter((c) => c.name === 'github-issue')
-  if (!issue.length || report.status === 'failed') return
+  if (!issue.length || report.status !== 'ok') return
   await notifyAll(
     issue,
     {

@@ -83,7 +83,10 @@ function collectionQuery(c: Collection): {
     case 'hidden':
       return { recordType: 'CPLAssetAndMasterHiddenByAssetDate', countId: 'CPLAssetHiddenByAssetDate' }
     case 'deleted':
-      return { recordType: 'CPLAssetAndMasterDeletedByExpungedDate', countId: 'CPLAssetDeletedByExpungedDate' }
+      return {
+        recordType: 'CPLAssetAndMasterDeletedByExpungedDate',
+        countId: 'CPLAssetDeletedByExpungedDate',
+      }
     case 'smart': {
       const label = c.name.charAt(0) + c.name.slice(1).toLowerCase()
       return {
@@ -113,7 +116,11 @@ export class CloudKitError extends ICloudError {
     readonly serverErrorCode: string | undefined,
     readonly status: number,
   ) {
-    super('PROTOCOL_ERROR', message, 'This is usually temporary; the next run will try again. If it persists, please report it.')
+    super(
+      'PROTOCOL_ERROR',
+      message,
+      'This is usually temporary; the next run will try again. If it persists, please report it.',
+    )
     this.name = 'CloudKitError'
   }
 }
@@ -150,7 +157,12 @@ export class CloudKitClient {
     const res = await this.o.http.request({
       method: 'POST',
       url,
-      headers: { 'content-type': 'text/plain', accept: 'application/json', origin: home, referer: home + '/' },
+      headers: {
+        'content-type': 'text/plain',
+        accept: 'application/json',
+        origin: home,
+        referer: home + '/',
+      },
       body: JSON.stringify(body),
       signal: this.o.signal,
     })
@@ -175,14 +187,24 @@ export class CloudKitClient {
   }
 
   /** One page of a collection, newest first, starting at `startRank` (§8.3). */
-  listPage(scope: Scope, zone: ZoneRef, c: Collection, startRank: number, pageSize: number): Promise<QueryPage> {
+  listPage(
+    scope: Scope,
+    zone: ZoneRef,
+    c: Collection,
+    startRank: number,
+    pageSize: number,
+  ): Promise<QueryPage> {
     const q = collectionQuery(c)
     const filterBy: unknown[] = [
       { fieldName: 'startRank', comparator: 'EQUALS', fieldValue: { type: 'INT64', value: startRank } },
       { fieldName: 'direction', comparator: 'EQUALS', fieldValue: { type: 'STRING', value: 'ASCENDING' } },
     ]
     if (q.filter) {
-      filterBy.push({ fieldName: q.filter.fieldName, comparator: 'EQUALS', fieldValue: { type: 'STRING', value: q.filter.value } })
+      filterBy.push({
+        fieldName: q.filter.fieldName,
+        comparator: 'EQUALS',
+        fieldValue: { type: 'STRING', value: q.filter.value },
+      })
     }
     return this.query(scope, {
       query: { recordType: q.recordType, filterBy },
@@ -194,7 +216,10 @@ export class CloudKitClient {
 
   /** `CheckIndexingState` (icloudpd, once per library). */
   async indexingState(scope: Scope, zone: ZoneRef): Promise<{ state: string; progress?: number }> {
-    const page = await this.query(scope, { query: { recordType: 'CheckIndexingState' }, zoneID: zoneIdBody(zone) })
+    const page = await this.query(scope, {
+      query: { recordType: 'CheckIndexingState' },
+      zoneID: zoneIdBody(zone),
+    })
     const fields = page.records[0]?.fields ?? {}
     const state = fields.state?.value
     const progress = fields.progress?.value
@@ -217,7 +242,10 @@ export class CloudKitClient {
 
   /** Albums of a private library: root folders and deleted albums skipped (§8.4). */
   async albums(scope: Scope, zone: ZoneRef): Promise<AlbumInfo[]> {
-    const page = await this.query(scope, { query: { recordType: 'CPLAlbumByPositionLive' }, zoneID: zoneIdBody(zone) })
+    const page = await this.query(scope, {
+      query: { recordType: 'CPLAlbumByPositionLive' },
+      zoneID: zoneIdBody(zone),
+    })
     const out: AlbumInfo[] = []
     for (const r of page.records) {
       if (!r || typeof r.recordName !== 'string' || ROOT_FOLDERS.has(r.recordName)) continue
@@ -274,7 +302,12 @@ export class CloudKitClient {
   }
 
   /** One page of `changes/zone` for one zone (§8.6). Zone errors come back in `error`, not thrown. */
-  async changesZone(scope: Scope, zone: ZoneRef, syncToken: string | undefined, resultsLimit = 200): Promise<ZoneChanges> {
+  async changesZone(
+    scope: Scope,
+    zone: ZoneRef,
+    syncToken: string | undefined,
+    resultsLimit = 200,
+  ): Promise<ZoneChanges> {
     const entry: Record<string, unknown> = { zoneID: zoneIdBody(zone), resultsLimit }
     if (syncToken !== undefined) entry.syncToken = syncToken
     const json = await this.post(scope, 'changes/zone', { zones: [entry] })
@@ -341,9 +374,14 @@ async function readAnswer(res: HttpResponse, op: string): Promise<Record<string,
   } catch {
     json = undefined
   }
-  const obj = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined
+  const obj =
+    json !== null && typeof json === 'object' && !Array.isArray(json)
+      ? (json as Record<string, unknown>)
+      : undefined
   const ok = res.status >= 200 && res.status <= 299
-  const code = obj ? str(obj.serverErrorCode) ?? str(obj.errorCode) ?? (obj.success ? undefined : str(obj.error)) : undefined
+  const code = obj
+    ? (str(obj.serverErrorCode) ?? str(obj.errorCode) ?? (obj.success ? undefined : str(obj.error)))
+    : undefined
   const reason = obj ? (str(obj.reason) ?? str(obj.errorMessage) ?? str(obj.errorReason) ?? '') : ''
   const isError = obj !== undefined && obj.success !== true && (code !== undefined || (!ok && reason !== ''))
 
@@ -359,7 +397,11 @@ async function readAnswer(res: HttpResponse, op: string): Promise<Record<string,
     )
   }
   if (isError || !ok) {
-    throw new CloudKitError(`iCloud Photos refused ${op} (HTTP ${res.status}${code ? `, ${code}` : ''}).`, code, res.status)
+    throw new CloudKitError(
+      `iCloud Photos refused ${op} (HTTP ${res.status}${code ? `, ${code}` : ''}).`,
+      code,
+      res.status,
+    )
   }
   if (!obj) throw protocolError(`${op} did not return a JSON object`)
   return obj

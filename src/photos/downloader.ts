@@ -20,6 +20,23 @@ import type { HttpClient } from '../icloud/http.js'
 
 export const PART_SUFFIX = '.part'
 
+/**
+ * `<final>.part`, unless that would pass the 255-byte name limit (naming allows finals up to it):
+ * then a shortened, deterministic name, so a later run still finds the file to resume.
+ */
+export function partPathFor(fullPath: string): string {
+  const dir = path.dirname(fullPath)
+  const base = path.basename(fullPath)
+  if (Buffer.byteLength(base + PART_SUFFIX) <= 255) return fullPath + PART_SUFFIX
+  const tag = createHash('sha256').update(base).digest('hex').slice(0, 12)
+  let head = ''
+  for (const ch of base) {
+    if (Buffer.byteLength(head + ch) > 200) break
+    head += ch
+  }
+  return path.join(dir, `${head}~${tag}${PART_SUFFIX}`)
+}
+
 export interface DownloadTask {
   assetId: string
   url: string
@@ -144,7 +161,9 @@ export class Downloader {
           signal: this.o.signal,
           onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
             if (retriesLeft > 0) {
-              this.o.log?.debug?.(`photos: ${task.relPath}: attempt ${attemptNumber} failed (${error.message}); retrying.`)
+              this.o.log?.debug?.(
+                `photos: ${task.relPath}: attempt ${attemptNumber} failed (${error.message}); retrying.`,
+              )
             }
           },
         },
@@ -164,7 +183,10 @@ export class Downloader {
           : 'This file is retried on the next run; the rest of the library is unaffected.',
         { cause: err },
       )
-      if (e.code === 'DISK' && DISK_FULL.has(String((err as { cause?: { code?: string } }).cause?.code ?? ''))) {
+      if (
+        e.code === 'DISK' &&
+        DISK_FULL.has(String((err as { cause?: { code?: string } }).cause?.code ?? ''))
+      ) {
         this.fatal ??= error
       }
       this.o.log?.warn(`photos: ${error.message}`)
@@ -179,8 +201,11 @@ export class Downloader {
   }
 
   /** One attempt: resume or start the `.part`, stream, verify, fsync, rename, set times. */
-  private async attempt(task: DownloadTask, skipPartStat: boolean): Promise<{ bytes: number; sha256: string }> {
-    const part = task.fullPath + PART_SUFFIX
+  private async attempt(
+    task: DownloadTask,
+    skipPartStat: boolean,
+  ): Promise<{ bytes: number; sha256: string }> {
+    const part = partPathFor(task.fullPath)
     try {
       await this.ensureDir(path.dirname(task.fullPath))
     } catch (err) {
@@ -206,7 +231,12 @@ export class Downloader {
     if (status === 503 || status === 429) {
       res.body.resume()
       const ra = Number(res.header('retry-after'))
-      throw new AttemptError('Apple throttled the download', false, 'THROTTLED', Number.isFinite(ra) && ra > 0 ? ra : undefined)
+      throw new AttemptError(
+        'Apple throttled the download',
+        false,
+        'THROTTLED',
+        Number.isFinite(ra) && ra > 0 ? ra : undefined,
+      )
     }
     if (status === 416) {
       // The .part is not a prefix the server recognises: start from scratch.
@@ -217,7 +247,10 @@ export class Downloader {
     if (status < 200 || status > 299) {
       res.body.resume()
       if (status === 403 || status === 410) {
-        throw new AttemptError(`the download link expired (HTTP ${status}); it is listed afresh next run`, false)
+        throw new AttemptError(
+          `the download link expired (HTTP ${status}); it is listed afresh next run`,
+          false,
+        )
       }
       throw new AttemptError(`HTTP ${status}`, status >= 500)
     }
@@ -305,7 +338,9 @@ class HashOnly extends Transform {
 
 function isFsError(err: unknown): boolean {
   const e = err as { syscall?: string; code?: string } | null
-  return Boolean(e?.syscall && ['open', 'write', 'close', 'fsync', 'rename', 'utime', 'mkdir'].includes(e.syscall))
+  return Boolean(
+    e?.syscall && ['open', 'write', 'close', 'fsync', 'rename', 'utime', 'mkdir'].includes(e.syscall),
+  )
 }
 
 function diskError(err: unknown): AttemptError {

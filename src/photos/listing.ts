@@ -33,7 +33,10 @@ export interface LibrarySelection {
  * `PrimarySync` (default), `shared` (the first shared-library zone) or a zone name such as
  * `SharedSync-…`. PrimarySync costs no request; anything else looks the zones up.
  */
-export async function selectLibrary(client: CloudKitClient, library = PRIMARY_ZONE): Promise<LibrarySelection> {
+export async function selectLibrary(
+  client: CloudKitClient,
+  library = PRIMARY_ZONE,
+): Promise<LibrarySelection> {
   if (library === PRIMARY_ZONE) return { scope: 'private', zone: { zoneName: PRIMARY_ZONE } }
   const scope: Scope = library === 'shared' || library.startsWith('SharedSync-') ? 'shared' : 'private'
   const zones = await client.zonesList(scope)
@@ -80,7 +83,11 @@ export async function albumCollections(
   names: string[],
 ): Promise<Array<{ name: string; collection: Collection }>> {
   if (sel.scope !== 'private') {
-    throw new ICloudError('CONFIG_INVALID', 'photos.albums only works with a private library.', 'Remove photos.albums or set photos.library to PrimarySync.')
+    throw new ICloudError(
+      'CONFIG_INVALID',
+      'photos.albums only works with a private library.',
+      'Remove photos.albums or set photos.library to PrimarySync.',
+    )
   }
   const albums = await client.albums(sel.scope, sel.zone)
   return names.map((name) => {
@@ -127,7 +134,9 @@ export async function* listAssets(
       if (masters === 0) {
         // An empty page mid-listing: skip a page of (deleted) ranks and probe again.
         if (++empty >= MAX_EMPTY_PAGES) {
-          o.log?.warn(`photos: listing ended after ${MAX_EMPTY_PAGES} empty pages with ${seen} of ${total} assets.`)
+          o.log?.warn(
+            `photos: listing ended after ${MAX_EMPTY_PAGES} empty pages with ${seen} of ${total} assets.`,
+          )
           yield out
           break
         }
@@ -159,7 +168,11 @@ export async function* listAssets(
 /** The sync token is no longer known to Apple (`BAD_REQUEST`): do a full listing and start over. */
 export class SyncTokenExpired extends ICloudError {
   constructor(reason: string) {
-    super('PROTOCOL_ERROR', `The stored iCloud sync token was refused (${reason || 'BAD_REQUEST'}).`, 'A full listing is done instead.')
+    super(
+      'PROTOCOL_ERROR',
+      `The stored iCloud sync token was refused (${reason || 'BAD_REQUEST'}).`,
+      'A full listing is done instead.',
+    )
     this.name = 'SyncTokenExpired'
   }
 }
@@ -202,7 +215,8 @@ export async function* listChanges(
     }
     const out: ChangePage = { assets: [], errors: [], removed: [], syncToken: page.syncToken }
     const { pairs, unpairedMasters, unpairedAssets } = pairRecords(page.records)
-    for (const r of page.records) if (r && isHardDeleted(r) && typeof r.recordName === 'string') out.removed.push(r.recordName)
+    for (const r of page.records)
+      if (r && isHardDeleted(r) && typeof r.recordName === 'string') out.removed.push(r.recordName)
     for (const m of unpairedMasters) {
       const asset = waiting.get(m.recordName)
       if (asset) {
@@ -225,14 +239,20 @@ export async function* listChanges(
         if (isHidden(a) || isDeleted(a)) out.removed.push(a.recordName)
       }
       if (waiting.size || masters.size) {
-        o.log?.warn(`photos: ${waiting.size + masters.size} changed record(s) arrived without their pair; known files are kept.`)
+        o.log?.warn(
+          `photos: ${waiting.size + masters.size} changed record(s) arrived without their pair; known files are kept.`,
+        )
       }
       yield out
       return
     }
     yield out
     if (page.syncToken === undefined || page.syncToken === token) {
-      throw new ICloudError('PROTOCOL_ERROR', 'iCloud returned moreComing without a new sync token.', 'The next run will try again.')
+      throw new ICloudError(
+        'PROTOCOL_ERROR',
+        'iCloud returned moreComing without a new sync token.',
+        'The next run will try again.',
+      )
     }
     token = page.syncToken
   }

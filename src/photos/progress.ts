@@ -66,7 +66,8 @@ export function createProgress(o: ProgressOptions): ProgressReporter {
     const bar = new cliProgress.SingleBar(
       {
         stream: o.stream ?? process.stderr,
-        format: 'photos [{bar}] {value}/{total} | new {downloaded} | skipped {skipped} | failed {failed} | {mb}',
+        format:
+          'photos [{bar}] {value}/{total} | new {downloaded} | skipped {skipped} | failed {failed} | {mb}',
         hideCursor: true,
         clearOnComplete: false,
       },
@@ -77,7 +78,12 @@ export function createProgress(o: ProgressOptions): ProgressReporter {
       update(p) {
         last = p
         bar.setTotal(p.total ?? Math.max(p.listed, 1))
-        bar.update(p.listed, { downloaded: p.downloaded, skipped: p.skipped, failed: p.failed, mb: humanBytes(p.bytes) })
+        bar.update(p.listed, {
+          downloaded: p.downloaded,
+          skipped: p.skipped,
+          failed: p.failed,
+          mb: humanBytes(p.bytes),
+        })
       },
       stop() {
         bar.stop()

@@ -81,7 +81,13 @@ export function parseState(text: string): SyncState | undefined {
   }
   if (raw === null || typeof raw !== 'object') return undefined
   const o = raw as Partial<Serialized>
-  if (o.v !== FORMAT || typeof o.g !== 'number' || typeof o.t !== 'string' || !o.m || typeof o.m !== 'object') {
+  if (
+    o.v !== FORMAT ||
+    typeof o.g !== 'number' ||
+    typeof o.t !== 'string' ||
+    !o.m ||
+    typeof o.m !== 'object'
+  ) {
     return undefined
   }
   const manifest = new Map<string, ManifestFile[]>()
@@ -89,7 +95,12 @@ export function parseState(text: string): SyncState | undefined {
     if (!Array.isArray(files)) return undefined
     const list: ManifestFile[] = []
     for (const f of files) {
-      if (!Array.isArray(f) || typeof f[0] !== 'string' || typeof f[1] !== 'number' || typeof f[2] !== 'string') {
+      if (
+        !Array.isArray(f) ||
+        typeof f[0] !== 'string' ||
+        typeof f[1] !== 'number' ||
+        typeof f[2] !== 'string'
+      ) {
         return undefined
       }
       list.push({ relPath: f[0], size: f[1], sha256: b64ToHex(f[2]) })

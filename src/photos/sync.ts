@@ -14,14 +14,8 @@ import type { HttpClient } from '../icloud/http.js'
 import { ICloudError, isICloudError } from '../icloud/errors.js'
 import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
-import { Downloader, findPartFiles, PART_SUFFIX, type DownloadOutcome } from './downloader.js'
-import {
-  listAssets,
-  listChanges,
-  selectLibrary,
-  SyncTokenExpired,
-  type LibrarySelection,
-} from './listing.js'
+import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
+import { listAssets, listChanges, selectLibrary, SyncTokenExpired, type LibrarySelection } from './listing.js'
 import {
   checkFolderStructure,
   plannedFiles,
@@ -184,11 +178,11 @@ class DirCache {
       this.dirs.set(folder, hit)
       return
     }
-    let names: string[] = []
+    let names: string[]
     try {
       names = await fs.readdir(folder === '' ? this.root : path.join(this.root, folder))
     } catch {
-      names = []
+      names = [] // not created yet
     }
     this.dirs.set(folder, new Set(names))
     if (this.dirs.size > this.max) this.dirs.delete(this.dirs.keys().next().value!)
@@ -213,7 +207,7 @@ class DirCache {
   noPart(rel: string): boolean {
     const slash = rel.lastIndexOf('/')
     const names = this.dirs.get(rel.slice(0, Math.max(0, slash)))
-    return names !== undefined && !names.has(rel.slice(slash + 1) + PART_SUFFIX)
+    return names !== undefined && !names.has(path.basename(partPathFor(rel)))
   }
 
   reserve(rel: string, size: number): void {
@@ -236,6 +230,7 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   const fileState = await loadStateFile(directory)
   const state = pickNewer(o.state, fileState) ?? emptyState()
   const interrupted = state.running === true
+  const tokensAtStart = tokenFingerprint(state)
   const key = optionsKey(r)
   const requestsAtStart = o.client.requests
   const run = new Run(o, r, directory, state)
@@ -293,7 +288,9 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   if (!r.dryRun) {
     if (interrupted) await run.sweepParts()
     state.running = false
-    await run.save()
+    // A no-change run leaves the (possibly large) state file alone unless it is behind the cache.
+    if (run.changed || interrupted || state !== fileState || tokenFingerprint(state) !== tokensAtStart)
+      await run.save()
   }
   if (o.newFilesPath) {
     const lines = run.newFiles.map((f) => path.join(directory, ...f.split('/')))
@@ -317,10 +314,24 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   }
 }
 
+function tokenFingerprint(s: SyncState): string {
+  return JSON.stringify([s.library, s.zoneSyncToken, s.dbSyncToken, s.optionsKey])
+}
+
 /** The mutable part of one run: counters, the downloader, the folder cache, checkpoints. */
 class Run {
-  readonly counts = { listed: 0, downloaded: 0, skipped: 0, failed: 0, bytes: 0, blocking: 0, total: undefined as number | undefined }
+  readonly counts = {
+    listed: 0,
+    downloaded: 0,
+    skipped: 0,
+    failed: 0,
+    bytes: 0,
+    blocking: 0,
+    total: undefined as number | undefined,
+  }
   readonly newFiles: string[] = []
+  /** The manifest or the state file changed during the run. */
+  changed = false
   private readonly downloader: Downloader
   private readonly dirs: DirCache
   private readonly failedParts = new Set<string>()
@@ -372,7 +383,9 @@ class Run {
         const present = await this.handle(asset)
         consecutive = present ? consecutive + 1 : 0
         if (this.r.untilFound !== undefined && consecutive >= this.r.untilFound) {
-          this.o.log.info(`photos: found ${consecutive} assets in a row that are already here; stopping (until-found).`)
+          this.o.log.info(
+            `photos: found ${consecutive} assets in a row that are already here; stopping (until-found).`,
+          )
           return token
         }
       }
@@ -385,7 +398,10 @@ class Run {
   /** Delta run; returns the zone token after the last page. */
   async deltas(sel: LibrarySelection, token: string): Promise<string | undefined> {
     let last: string | undefined = token
-    for await (const page of listChanges(this.o.client, sel, token, { skipVideos: this.r.skipVideos, log: this.o.log })) {
+    for await (const page of listChanges(this.o.client, sel, token, {
+      skipVideos: this.r.skipVideos,
+      log: this.o.log,
+    })) {
       this.parseErrors(page.errors)
       const assets =
         this.r.recent === undefined ? page.assets : [...page.assets].sort((a, b) => b.createdAt - a.createdAt)
@@ -395,7 +411,9 @@ class Run {
         await this.handle(asset)
       }
       if (page.removed.length) {
-        this.o.log.debug?.(`photos: ${page.removed.length} asset(s) hidden or deleted in iCloud; local files are kept.`)
+        this.o.log.debug?.(
+          `photos: ${page.removed.length} asset(s) hidden or deleted in iCloud; local files are kept.`,
+        )
       }
       this.report()
       last = page.syncToken ?? last
@@ -423,7 +441,10 @@ class Run {
       if (hit.exists) {
         this.counts.skipped++
         if (!known?.some((k) => k.relPath === hit.relPath) && !this.r.dryRun) {
-          recordFiles(this.state, asset.id, [{ relPath: hit.relPath, size: stat(hit.relPath) ?? f.version.size, sha256: '' }])
+          recordFiles(this.state, asset.id, [
+            { relPath: hit.relPath, size: stat(hit.relPath) ?? f.version.size, sha256: '' },
+          ])
+          this.changed = true
         }
         continue
       }
@@ -466,14 +487,17 @@ class Run {
       this.counts.downloaded++
       this.counts.bytes += out.bytes
       this.newFiles.push(task.relPath)
-      recordFiles(this.state, task.assetId, [{ relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' }])
+      recordFiles(this.state, task.assetId, [
+        { relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' },
+      ])
+      this.changed = true
       void this.checkpoint()
     } else {
       // Not started (throttled/stopped) or failed: the tokens must not move past this asset.
       this.counts.blocking++
       if (out.status === 'failed') {
         this.counts.failed++
-        this.failedParts.add(task.fullPath + PART_SUFFIX)
+        this.failedParts.add(partPathFor(task.fullPath))
       }
     }
     this.report()
@@ -495,6 +519,7 @@ class Run {
   private async markRunning(): Promise<void> {
     if (this.runningSaved) return
     this.runningSaved = true
+    this.changed = true
     this.state.running = true
     await this.save()
   }

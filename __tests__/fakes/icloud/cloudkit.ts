@@ -315,22 +315,28 @@ export function mountCloudKit(
     const zone = library.zones[Number(zi)]
     const index = Number(ii)
     if (!zone || !Number.isInteger(index) || index < 0 || index >= zone.count) return false
+    const asset = library.describe(zone, index)
+    const resource = asset.resources.find((r) => r.key === key)
+    if (!resource || asset.expunged) return false
+    const rangeHeader = /^bytes=(\d+)-/.exec(String(req.headers.range ?? ''))
+    const logEntry = {
+      assetId: asset.id,
+      res: key as ResKey,
+      rangeStart: rangeHeader ? Number(rangeHeader[1]) : undefined,
+      status: 0,
+    }
+    library.downloadLog.push(logEntry)
+    res.on('finish', () => (logEntry.status = res.statusCode))
+    res.on('close', () => (logEntry.status ||= res.statusCode))
+    // Signed URLs expire (`e=` seconds, against the virtual clock); Apple's status is unrecorded (§9).
     const e = Number(req.url.searchParams.get('e'))
     if (!Number.isFinite(e) || e * 1000 < server.clock.now()) {
       res.writeHead(410, { 'content-type': 'text/plain' })
       res.end('Gone')
       return true
     }
-    const asset = library.describe(zone, index)
-    const resource = asset.resources.find((r) => r.key === key)
-    if (!resource || asset.expunged) return false
     let data = library.bytes(zone, index, key as ResKey)
     const df = library.takeDownloadFault(asset.id, key as ResKey)
-    const rangeHeader = /^bytes=(\d+)-/.exec(String(req.headers.range ?? ''))
-    const logEntry = { assetId: asset.id, res: key as ResKey, rangeStart: rangeHeader ? Number(rangeHeader[1]) : undefined, status: 0 }
-    library.downloadLog.push(logEntry)
-    res.on('finish', () => (logEntry.status = res.statusCode))
-    res.on('close', () => (logEntry.status ||= res.statusCode))
     if (df?.kind === 'status') {
       const headers: Record<string, string> = { 'content-type': 'text/plain' }
       if (df.retryAfter !== undefined) headers['retry-after'] = String(df.retryAfter)
@@ -344,7 +350,6 @@ export function mountCloudKit(
         delta >= 0 ? Buffer.concat([data, Buffer.alloc(delta, 0x5a)]) : data.subarray(0, data.length + delta)
     }
     const total = data.length
-    let start = 0
     let status = 200
     const headers: Record<string, string> = {
       'content-type': contentType(resource.fileType),
@@ -353,7 +358,7 @@ export function mountCloudKit(
     }
     const range = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ''))
     if (range && df?.kind !== 'ignore-range') {
-      start = Number(range[1])
+      const start = Number(range[1])
       const end = range[2] ? Math.min(Number(range[2]), total - 1) : total - 1
       if (start >= total || end < start) {
         res.writeHead(416, { 'content-range': `bytes */${total}` })

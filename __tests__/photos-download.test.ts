@@ -1,0 +1,339 @@
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import {
+  existsSync,
+  mkdtempSync,
+  promises as fs,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { startFakeCloudKit } from './fakes/icloud/cloudkit.js'
+import { FakeLibrary, type FakeAsset, type LibraryOptions, type ResKey } from './fakes/icloud/library.js'
+import { HttpClient } from '../src/icloud/http.js'
+import { CloudKitClient } from '../src/photos/cloudkit.js'
+import { STATE_FILE, parseState } from '../src/photos/state.js'
+import { syncPhotos, type PhotosOptions, type SyncOptions } from '../src/photos/sync.js'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+const quiet = { info: () => {}, warn: () => {} }
+
+function tmp(prefix: string): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix))
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }))
+  return d
+}
+
+async function setup(options: LibraryOptions) {
+  const lib = new FakeLibrary(options)
+  const fake = await startFakeCloudKit(lib)
+  const http = new HttpClient({ connections: 4 })
+  const client = new CloudKitClient({ http, databaseUrl: fake.databaseUrl, clientId: 'auth-dl', dsid: '42' })
+  cleanups.push(async () => {
+    await http.close()
+    await fake.close()
+  })
+  const sync = (directory: string, options: PhotosOptions = {}, extra: Partial<SyncOptions> = {}) =>
+    syncPhotos({
+      client,
+      http,
+      directory,
+      options: { threads: 4, ...options },
+      log: quiet,
+      retries: 2,
+      minRetryMs: 5,
+      ...extra,
+    })
+  return { lib, fake, client, http, sync }
+}
+
+/** Resources a default sync downloads: the original, plus the movie of a live photo. */
+function expectedResources(a: FakeAsset): ResKey[] {
+  return a.fakeKind === 'live' ? ['resOriginal', 'resOriginalVidCompl'] : ['resOriginal']
+}
+
+function expectedHashes(lib: FakeLibrary, assets = lib.visibleAssets()): string[] {
+  return assets
+    .flatMap((a) => expectedResources(a).map((k) => lib.sha256(lib.privateZone, a.index, k)))
+    .sort()
+}
+
+/** Every file under dir (state file excluded): relPath → sha256. */
+function diskFiles(dir: string): Map<string, string> {
+  const out = new Map<string, string>()
+  if (!existsSync(dir)) return out
+  for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
+    const full = path.join(dir, rel)
+    if (rel === STATE_FILE || !statSync(full).isFile()) continue
+    out.set(rel.split(path.sep).join('/'), createHash('sha256').update(readFileSync(full)).digest('hex'))
+  }
+  return out
+}
+
+function finalHashes(dir: string): string[] {
+  return [...diskFiles(dir)]
+    .filter(([p]) => !p.endsWith('.part'))
+    .map(([, h]) => h)
+    .sort()
+}
+
+describe('verified downloads', () => {
+  it('a body of the wrong size is retried, then reported failed for that asset only', async () => {
+    const { lib, sync } = await setup({ count: 12, kinds: ['jpeg'], seed: 21 })
+    const victim = lib.visibleAssets()[3]!
+    lib.downloadFaults.push({ kind: 'wrong-size', assetId: victim.id, delta: 9, times: Infinity })
+    const dir = tmp('dl-size-')
+    const warnings: string[] = []
+    const r = await sync(dir, {}, { log: { info: () => {}, warn: (m) => warnings.push(m) } })
+    const all = lib.visibleAssets()
+    expect(r.failed).toBe(1)
+    expect(r.downloaded).toBe(all.length - 1)
+    expect(lib.downloadLog.filter((d) => d.assetId === victim.id).length).toBe(3) // 1 + 2 retries
+    expect(finalHashes(dir)).toEqual(
+      expectedHashes(
+        lib,
+        all.filter((a) => a.id !== victim.id),
+      ),
+    )
+    expect([...diskFiles(dir).keys()].some((p) => p.endsWith('.part'))).toBe(false)
+    expect(warnings.join('\n')).toMatch(/size|more than the expected/)
+    // The failure keeps the run from storing a sync token: the next run retries it.
+    expect(r.state.zoneSyncToken).toBeUndefined()
+    lib.downloadFaults.length = 0
+    const again = await sync(dir)
+    expect(again.downloaded).toBe(1)
+    expect(finalHashes(dir)).toEqual(expectedHashes(lib))
+    expect(again.state.zoneSyncToken).toBeDefined()
+  })
+
+  it('a truncated body and a connection reset mid-body are resumed with Range and verified', async () => {
+    const { lib, sync } = await setup({
+      count: 10,
+      kinds: ['jpeg'],
+      seed: 22,
+      minBytes: 1000,
+      maxBytes: 2000,
+    })
+    const [a, b] = lib.visibleAssets()
+    lib.downloadFaults.push({ kind: 'truncate', assetId: a!.id, afterBytes: 300 })
+    lib.downloadFaults.push({ kind: 'reset', assetId: b!.id, afterBytes: 400 })
+    const dir = tmp('dl-resume-')
+    const r = await sync(dir)
+    expect(r.failed).toBe(0)
+    expect(r.downloaded).toBe(lib.visibleAssets().length)
+    expect(finalHashes(dir)).toEqual(expectedHashes(lib))
+    const forA = lib.downloadLog.filter((d) => d.assetId === a!.id)
+    expect(forA.map((d) => d.rangeStart)).toEqual([0, 300])
+    const forB = lib.downloadLog.filter((d) => d.assetId === b!.id)
+    expect(forB.length).toBe(2)
+    expect(forB[1]!.rangeStart).toBeGreaterThan(0)
+    expect(forB[1]!.status).toBe(206)
+  })
+
+  it('a 503 stops scheduling new work and ends cleanly with partial counts', async () => {
+    const { lib, sync } = await setup({ count: 60, kinds: ['jpeg'], seed: 23 })
+    const all = lib.visibleAssets()
+    const victim = all[10]!
+    lib.downloadFaults.push({
+      kind: 'status',
+      status: 503,
+      retryAfter: 60,
+      assetId: victim.id,
+      times: Infinity,
+    })
+    const dir = tmp('dl-503-')
+    const r = await sync(dir, { threads: 2 })
+    expect(r.throttled).toBe(true)
+    expect(r.throttleError?.code).toBe('THROTTLED')
+    expect(r.throttleError?.retryAfter).toBe(60)
+    expect(r.failed).toBe(0)
+    expect(r.downloaded).toBeGreaterThanOrEqual(9)
+    expect(r.downloaded).toBeLessThan(all.length - 10)
+    expect(lib.downloadLog.filter((d) => d.assetId === victim.id).length).toBe(1) // no retry storm
+    // Only what was already in flight finished after the 503.
+    expect(lib.downloadLog.length).toBeLessThanOrEqual(r.downloaded + 1 + 2)
+    expect(finalHashes(dir).length).toBe(r.downloaded)
+    expect(r.state.zoneSyncToken).toBeUndefined()
+
+    lib.downloadFaults.length = 0
+    const rest = await sync(dir, { threads: 2 })
+    expect(rest.throttled).toBe(false)
+    expect(rest.downloaded).toBe(all.length - r.downloaded)
+    expect(finalHashes(dir)).toEqual(expectedHashes(lib))
+  })
+
+  it('a 503 from CloudKit during the listing also ends cleanly as throttled', async () => {
+    const { fake, sync } = await setup({ count: 10, kinds: ['jpeg'] })
+    fake.server.inject('ck:records/query/batch', { status: 503, headers: { 'retry-after': '5' } })
+    const r = await sync(tmp('dl-ck503-'))
+    expect(r).toMatchObject({ throttled: true, downloaded: 0, failed: 0 })
+    expect(r.throttleError?.retryAfter).toBe(5)
+  })
+
+  it('resumes a .part left behind, and starts over when the server answers 200 to the Range', async () => {
+    const { lib, sync } = await setup({ count: 6, kinds: ['jpeg'], seed: 24, minBytes: 1000, maxBytes: 2000 })
+    const ref = tmp('dl-ref-')
+    await sync(ref)
+    const files = [...diskFiles(ref).keys()].sort()
+    const dir = tmp('dl-part-')
+    const [goodRel, badRel] = files
+    await fs.mkdir(path.dirname(path.join(dir, goodRel!)), { recursive: true })
+    await fs.mkdir(path.dirname(path.join(dir, badRel!)), { recursive: true })
+    writeFileSync(path.join(dir, goodRel! + '.part'), readFileSync(path.join(ref, goodRel!)).subarray(0, 123))
+    writeFileSync(path.join(dir, badRel! + '.part'), Buffer.alloc(77, 0x41)) // garbage the server won't continue
+    const badAsset = lib.visibleAssets().find((a) => badRel!.endsWith(a.filename))!
+    lib.downloadFaults.push({ kind: 'ignore-range', assetId: badAsset.id })
+    lib.downloadLog.length = 0
+    const r = await sync(dir)
+    expect(r.failed).toBe(0)
+    expect(diskFiles(dir)).toEqual(diskFiles(ref))
+    const goodAsset = lib.visibleAssets().find((a) => goodRel!.endsWith(a.filename))!
+    expect(lib.downloadLog.find((d) => d.assetId === goodAsset.id)).toMatchObject({
+      rangeStart: 123,
+      status: 206,
+    })
+    expect(lib.downloadLog.find((d) => d.assetId === badAsset.id)).toMatchObject({
+      rangeStart: 77,
+      status: 200,
+    })
+  })
+
+  it('hostile server names stay inside the directory', async () => {
+    const { lib, sync } = await setup({ count: 8, kinds: ['jpeg'], seed: 25 })
+    const parent = tmp('dl-hostile-')
+    const dir = path.join(parent, 'photos')
+    const marker = `escape-${process.pid}-${Date.now()}`
+    const ids = lib.visibleAssets().map((a) => a.id)
+    const names = [
+      `../../../../${marker}.JPG`,
+      `../../etc/passwd`,
+      path.join(os.tmpdir(), `${marker}-abs.JPG`),
+      'a\0b\x07c.JPG',
+      'x'.repeat(300) + '.JPG',
+      '..',
+      'C:\\Windows\\evil.JPG',
+    ]
+    names.forEach((n, i) => lib.setFilename(ids[i]!, n))
+    const r = await sync(dir, { folderStructure: 'none' })
+    expect(r.failed).toBe(0)
+    expect(r.downloaded).toBe(ids.length)
+    expect(readdirSync(parent)).toEqual(['photos'])
+    expect(existsSync(path.join(os.tmpdir(), `${marker}-abs.JPG`))).toBe(false)
+    const files = [...diskFiles(dir).keys()]
+    expect(files.length).toBe(ids.length)
+    for (const rel of files) {
+      expect(rel.includes('/')).toBe(false) // flat layout: nothing climbed into a sub-folder or out
+      expect([...rel].some((ch) => ch.charCodeAt(0) < 0x20)).toBe(false)
+      expect(Buffer.byteLength(rel)).toBeLessThanOrEqual(255)
+      expect(path.resolve(dir, rel).startsWith(dir + path.sep)).toBe(true)
+    }
+    expect(finalHashes(dir)).toEqual(expectedHashes(lib))
+  })
+
+  it('an expired download URL (410) fails at once, without retries', async () => {
+    const { lib, sync } = await setup({ count: 5, kinds: ['jpeg'], urlTtlSec: -60 })
+    const warnings: string[] = []
+    const r = await sync(tmp('dl-410-'), {}, { log: { info: () => {}, warn: (m) => warnings.push(m) } })
+    expect(r.failed).toBe(lib.visibleAssets().length)
+    expect(lib.downloadLog.length).toBe(r.failed)
+    expect(lib.downloadLog.every((d) => d.status === 410)).toBe(true)
+    expect(warnings[0]).toMatch(/expired/)
+  })
+
+  it('a dry run lists and plans but writes nothing', async () => {
+    const { lib, fake, sync } = await setup({ count: 15, seed: 26 })
+    const dir = path.join(tmp('dl-dry-'), 'photos')
+    const r = await sync(dir, { dryRun: true })
+    expect(r.downloaded).toBe(expectedHashes(lib).length)
+    expect(r.newFiles.length).toBe(r.downloaded)
+    expect(existsSync(dir)).toBe(false)
+    expect(fake.server.count('content:download')).toBe(0)
+  })
+})
+
+describe('a killed run', () => {
+  it('SIGKILL mid-download leaves only .part files; the rerun completes with no corrupt, missing or duplicate file', async () => {
+    const { lib, fake, client, http } = await setup({
+      count: 24,
+      kinds: ['jpeg', 'live'],
+      seed: 27,
+      minBytes: 2000,
+      maxBytes: 4000,
+    })
+    lib.downloadFaults.push({ kind: 'slow', chunkBytes: 256, delayMs: 25, times: Infinity })
+    const work = tmp('dl-kill-')
+    const dir = path.join(work, 'photos')
+    const src = (p: string) => pathToFileURL(path.join(here, '..', 'src', p)).href
+    const child = path.join(work, 'child.ts')
+    writeFileSync(
+      child,
+      `import { HttpClient } from '${src('icloud/http.js')}'
+import { CloudKitClient } from '${src('photos/cloudkit.js')}'
+import { syncPhotos } from '${src('photos/sync.js')}'
+const http = new HttpClient({ connections: 4 })
+const client = new CloudKitClient({ http, databaseUrl: process.env.CK_URL!, clientId: 'auth-child', dsid: '42' })
+await syncPhotos({ client, http, directory: process.env.PHOTOS_DIR!, options: { threads: 4 }, log: { info() {}, warn() {} } })
+console.log('finished')
+`,
+    )
+    const proc = spawn(
+      process.execPath,
+      [
+        '--experimental-transform-types',
+        '--no-warnings',
+        '--import',
+        path.join(here, 'helpers', 'ts-loader.mjs'),
+        child,
+      ],
+      {
+        env: { ...process.env, CK_URL: fake.databaseUrl, PHOTOS_DIR: dir },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let output = ''
+    proc.stdout.on('data', (d) => (output += d))
+    proc.stderr.on('data', (d) => (output += d))
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)))
+    cleanups.push(() => void proc.kill('SIGKILL'))
+
+    // Kill once some files are complete and some are half-written.
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const files = [...diskFiles(dir).keys()]
+      const parts = files.filter((f) => f.endsWith('.part') && statSync(path.join(dir, f)).size > 0)
+      if (files.length - parts.length >= 3 && parts.length >= 1) break
+      if (Date.now() > deadline) throw new Error(`child made no progress: ${output}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    proc.kill('SIGKILL')
+    await exited
+    expect(output).not.toContain('finished')
+
+    const expected = expectedHashes(lib)
+    const after = diskFiles(dir)
+    const finals = [...after].filter(([p]) => !p.endsWith('.part'))
+    expect(finals.length).toBeLessThan(expected.length)
+    for (const [, h] of finals) expect(expected).toContain(h) // nothing final is corrupt
+    expect(parseState(readFileSync(path.join(dir, STATE_FILE), 'utf8'))?.running).toBe(true)
+
+    lib.downloadFaults.length = 0
+    lib.downloadLog.length = 0
+    const r = await syncPhotos({ client, http, directory: dir, options: { threads: 4 }, log: quiet })
+    expect(r.failed).toBe(0)
+    expect([...diskFiles(dir).keys()].filter((p) => p.endsWith('.part'))).toEqual([])
+    expect(finalHashes(dir)).toEqual(expected) // every file exactly once, every byte right
+    expect(lib.downloadLog.some((d) => (d.rangeStart ?? 0) > 0 && d.status === 206)).toBe(true)
+    expect(r.state.running).toBe(false)
+  })
+})

@@ -1,0 +1,381 @@
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { PassThrough } from 'node:stream'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { startFakeCloudKit } from './fakes/icloud/cloudkit.js'
+import { FakeLibrary, type FakeAsset, type LibraryOptions, type ResKey } from './fakes/icloud/library.js'
+import { HttpClient } from '../src/icloud/http.js'
+import { CloudKitClient } from '../src/photos/cloudkit.js'
+import { createProgress, progressLine } from '../src/photos/progress.js'
+import {
+  STATE_FILE,
+  emptyState,
+  loadStateFile,
+  parseState,
+  pickNewer,
+  saveStateFile,
+  serializeState,
+  type SyncState,
+} from '../src/photos/state.js'
+import { syncPhotos, type PhotosOptions, type SyncOptions } from '../src/photos/sync.js'
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+const quiet = { info: () => {}, warn: () => {} }
+
+function tmp(prefix: string): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), prefix))
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }))
+  return d
+}
+
+async function setup(options: LibraryOptions) {
+  const lib = new FakeLibrary(options)
+  const fake = await startFakeCloudKit(lib)
+  const http = new HttpClient({ connections: 8 })
+  const client = new CloudKitClient({ http, databaseUrl: fake.databaseUrl, clientId: 'auth-sync', dsid: '7' })
+  cleanups.push(async () => {
+    await http.close()
+    await fake.close()
+  })
+  const sync = (directory: string, options: PhotosOptions = {}, extra: Partial<SyncOptions> = {}) =>
+    syncPhotos({
+      client,
+      http,
+      directory,
+      options: { threads: 8, ...options },
+      log: quiet,
+      retries: 1,
+      minRetryMs: 5,
+      ...extra,
+    })
+  /** CloudKit requests (not downloads) the fake saw since `from`. */
+  const ckSince = (from: number) =>
+    fake.server.log.slice(from).filter((e) => e.endpoint.startsWith('ck:')).length
+  return { lib, fake, client, http, sync, ckSince }
+}
+
+function resourcesOf(a: FakeAsset): ResKey[] {
+  return a.fakeKind === 'live' ? ['resOriginal', 'resOriginalVidCompl'] : ['resOriginal']
+}
+
+function expectedHashes(lib: FakeLibrary, assets: FakeAsset[]): string[] {
+  return assets.flatMap((a) => resourcesOf(a).map((k) => lib.sha256(lib.privateZone, a.index, k))).sort()
+}
+
+function diskHashes(dir: string): string[] {
+  const out: string[] = []
+  for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
+    const full = path.join(dir, rel)
+    if (rel === STATE_FILE || !statSync(full).isFile()) continue
+    out.push(createHash('sha256').update(readFileSync(full)).digest('hex'))
+  }
+  return out.sort()
+}
+
+describe('syncPhotos', () => {
+  it('first run downloads everything; a run with no changes makes one CloudKit request and downloads nothing', async () => {
+    const { lib, fake, sync, ckSince } = await setup({ count: 230, seed: 31 })
+    const dir = tmp('sync-first-')
+    const newFiles = path.join(tmp('sync-out-'), 'new-files.txt')
+    const first = await sync(dir, {}, { newFilesPath: newFiles })
+    expect(first.mode).toBe('full')
+    expect(first.failed).toBe(0)
+    expect(diskHashes(dir)).toEqual(expectedHashes(lib, lib.visibleAssets()))
+    expect(first.downloaded).toBe(expectedHashes(lib, lib.visibleAssets()).length)
+    expect(first.bytes).toBe(
+      lib
+        .visibleAssets()
+        .reduce(
+          (s, a) =>
+            s + a.resources.filter((r) => resourcesOf(a).includes(r.key)).reduce((t, r) => t + r.size, 0),
+          0,
+        ),
+    )
+    const lines = readFileSync(newFiles, 'utf8').trim().split('\n')
+    expect(lines.sort()).toEqual(first.newFiles.map((f) => path.join(dir, f)).sort())
+    expect(lines.every((l) => existsSync(l))).toBe(true)
+    // mtime is the asset's capture time.
+    const newest = lib.visibleAssets()[0]!
+    const rel = first.newFiles.find((f) => f.endsWith(newest.filename))!
+    expect(statSync(path.join(dir, rel)).mtimeMs).toBe(newest.assetDate)
+
+    const mark = fake.server.log.length
+    const stateBefore = statSync(path.join(dir, STATE_FILE)).mtimeMs
+    const second = await sync(dir, {}, { newFilesPath: newFiles })
+    expect(second).toMatchObject({ mode: 'no-change', downloaded: 0, failed: 0, requests: 1 })
+    expect(statSync(path.join(dir, STATE_FILE)).mtimeMs).toBe(stateBefore) // nothing to rewrite
+    expect(ckSince(mark)).toBe(1)
+    expect(fake.server.count('ck:changes/database')).toBe(2)
+    expect(readFileSync(newFiles, 'utf8')).toBe('')
+  })
+
+  it('the no-change request count is the same for 2,000 and 20,000 assets (≤ 3)', async () => {
+    const counts: number[] = []
+    for (const count of [2_000, 20_000]) {
+      const { fake, sync, ckSince } = await setup({
+        count,
+        seed: 32,
+        kinds: ['jpeg', 'heic', 'png'],
+        minBytes: 24,
+        maxBytes: 48,
+      })
+      const dir = tmp('sync-big-')
+      const first = await sync(dir, { threads: 16 })
+      expect(first.failed).toBe(0)
+      expect(first.listed).toBeGreaterThan(count * 0.95)
+      const mark = fake.server.log.length
+      const again = await sync(dir, { threads: 16 })
+      expect(again.mode).toBe('no-change')
+      counts.push(ckSince(mark))
+      await cleanups.pop()!() // free the 20k files' server and temp dir early
+      await cleanups.pop()!()
+    }
+    expect(counts[0]).toBe(counts[1])
+    expect(counts[0]).toBeLessThanOrEqual(3)
+  }, 120_000)
+
+  it('incremental: 5 new assets → the next run downloads exactly those, via the change feed', async () => {
+    const { lib, fake, sync, ckSince } = await setup({ count: 300, seed: 33 })
+    const dir = tmp('sync-incr-')
+    await sync(dir)
+    const added = lib.addAssets(5)
+    const mark = fake.server.log.length
+    const r = await sync(dir)
+    const newAssets = lib.visibleAssets().filter((a) => added.includes(a.id))
+    expect(r.mode).toBe('delta')
+    expect(r.downloaded).toBe(expectedHashes(lib, newAssets).length)
+    expect(r.newFiles.every((f) => newAssets.some((a) => f.includes(a.filename.replace(/\.\w+$/, ''))))).toBe(
+      true,
+    )
+    expect(ckSince(mark)).toBe(2) // changes/database + one changes/zone page
+    expect(diskHashes(dir)).toEqual(expectedHashes(lib, lib.visibleAssets()))
+    expect((await sync(dir)).mode).toBe('no-change')
+  })
+
+  it('a hosted runner (empty disk, state from the cache blob) downloads only what is new', async () => {
+    const { lib, sync } = await setup({ count: 150, seed: 34 })
+    const first = await sync(tmp('sync-host1-'))
+    const blob = serializeState(first.state)
+    const added = lib.addAssets(5)
+    const fresh = tmp('sync-host2-')
+    const r = await sync(fresh, {}, { state: parseState(blob) })
+    expect(r.mode).toBe('delta')
+    expect(diskHashes(fresh)).toEqual(
+      expectedHashes(
+        lib,
+        lib.visibleAssets().filter((a) => added.includes(a.id)),
+      ),
+    )
+  })
+
+  it('hiding or deleting known assets in iCloud keeps their files', async () => {
+    const { lib, sync } = await setup({ count: 80, seed: 35 })
+    const dir = tmp('sync-del-')
+    const first = await sync(dir)
+    const [a, b, c] = lib.visibleAssets()
+    lib.deleteAsset(a!.id)
+    lib.hideAsset(b!.id)
+    lib.expungeAsset(c!.id)
+    const r = await sync(dir)
+    expect(r).toMatchObject({ mode: 'delta', downloaded: 0, failed: 0 })
+    for (const f of first.newFiles) expect(existsSync(path.join(dir, f))).toBe(true)
+  })
+
+  it('a refused sync token falls back to a full listing that finds everything present', async () => {
+    const { lib, sync } = await setup({ count: 120, seed: 36 })
+    const dir = tmp('sync-token-')
+    const first = await sync(dir)
+    lib.invalidateTokens()
+    const r = await sync(dir)
+    expect(r).toMatchObject({ mode: 'full', downloaded: 0, failed: 0 })
+    expect(r.skipped).toBe(first.downloaded)
+    expect(r.state.dbSyncToken).not.toBe(first.state.dbSyncToken)
+    expect((await sync(dir)).mode).toBe('no-change')
+  })
+
+  it('changed options (an extra size) list in full and download only the new files', async () => {
+    const { lib, sync } = await setup({ count: 60, seed: 37 })
+    const dir = tmp('sync-opts-')
+    const first = await sync(dir)
+    const r = await sync(dir, { sizes: ['original', 'medium'] })
+    expect(r.mode).toBe('full')
+    expect(r.skipped).toBe(first.downloaded)
+    expect(r.downloaded).toBe(lib.visibleAssets().length)
+    expect(r.newFiles.every((f) => f.includes('-medium.'))).toBe(true)
+  })
+
+  it('until-found stops the listing after N assets in a row that are already present', async () => {
+    const { lib, fake, sync } = await setup({ count: 600, seed: 38 })
+    const dir = tmp('sync-until-')
+    await sync(dir)
+    rmSync(path.join(dir, STATE_FILE)) // no tokens: icloudpd-style listing
+    const added = lib.addAssets(5)
+    const mark = fake.server.log.length
+    const r = await sync(dir, { untilFound: 10 })
+    expect(r.mode).toBe('full')
+    expect(r.newFiles.length).toBe(
+      expectedHashes(
+        lib,
+        lib.visibleAssets().filter((a) => added.includes(a.id)),
+      ).length,
+    )
+    expect(r.skipped).toBeGreaterThanOrEqual(10)
+    expect(r.listed).toBe(15)
+    // One page of 100 was enough (plus changes/database, indexing and count) instead of seven.
+    expect(fake.server.log.slice(mark).filter((e) => e.endpoint === 'ck:records/query').length).toBe(2)
+  })
+
+  it('recent N downloads only the N newest assets; skip-videos and skip-live-photos leave movies out', async () => {
+    const { lib, sync } = await setup({ count: 200, seed: 39 })
+    const dir = tmp('sync-recent-')
+    const r = await sync(dir, { recent: 10 })
+    expect(diskHashes(dir)).toEqual(expectedHashes(lib, lib.visibleAssets().slice(0, 10)))
+    expect(r.listed).toBe(10)
+
+    const dir2 = tmp('sync-novideo-')
+    await sync(dir2, { skipVideos: true, skipLivePhotos: true })
+    const images = lib.visibleAssets().filter((a) => a.kind === 'image')
+    expect(diskHashes(dir2)).toEqual(
+      images.map((a) => lib.sha256(lib.privateZone, a.index, 'resOriginal')).sort(),
+    )
+  })
+
+  it('syncs the shared library', async () => {
+    const { lib, sync } = await setup({ count: 20, sharedCount: 25, seed: 40 })
+    const dir = tmp('sync-shared-')
+    const r = await sync(dir, { library: 'shared' })
+    const shared = lib.visibleAssets(lib.sharedZone)
+    const hashes = shared
+      .flatMap((a) => resourcesOf(a).map((k) => lib.sha256(lib.sharedZone, a.index, k)))
+      .sort()
+    expect(diskHashes(dir)).toEqual(hashes)
+    expect(r.state.library?.zone.zoneName).toBe(lib.sharedZone.name)
+    lib.addAssets(2, lib.sharedZone)
+    const again = await sync(dir, { library: 'shared' })
+    expect(again.mode).toBe('delta')
+    expect(again.downloaded).toBeGreaterThanOrEqual(2)
+  })
+
+  it('with albums, an unchanged library still costs one request; a change lists the album again', async () => {
+    const { lib, sync } = await setup({ count: 150, seed: 41 })
+    const dir = tmp('sync-album-')
+    const first = await sync(dir, { albums: ['Vacation'] })
+    const vacation = lib.albums.find((a) => a.name === 'Vacation')!.recordName
+    expect(diskHashes(dir)).toEqual(
+      expectedHashes(
+        lib,
+        lib.visibleAssets().filter((a) => a.albums.includes(vacation)),
+      ),
+    )
+    expect(first.downloaded).toBeGreaterThan(0)
+    expect(await sync(dir, { albums: ['Vacation'] })).toMatchObject({ mode: 'no-change', requests: 1 })
+    lib.addAssets(3)
+    expect((await sync(dir, { albums: ['Vacation'] })).mode).toBe('full')
+  })
+})
+
+describe('sync state', () => {
+  const sample = (): SyncState => {
+    const s = emptyState()
+    s.generation = 3
+    s.savedAt = '2026-01-02T03:04:05.000Z'
+    s.library = { scope: 'private', zone: { zoneName: 'PrimarySync', ownerRecordName: '_abc' } }
+    s.zoneSyncToken = 'AQAAzone'
+    s.dbSyncToken = 'AQAAdb'
+    s.manifest.set('ID-1', [{ relPath: '2026/01/02/IMG_1.HEIC', size: 1234, sha256: 'ab'.repeat(32) }])
+    s.manifest.set('ID-2', [{ relPath: 'IMG_2.JPG', size: 9, sha256: '' }])
+    return s
+  }
+
+  it('round-trips compactly and rejects anything malformed without throwing', () => {
+    const text = serializeState(sample())
+    expect(parseState(text)).toEqual(sample())
+    expect(text.length).toBeLessThan(JSON.stringify({ ...sample(), manifest: [...sample().manifest] }).length)
+    for (const bad of [
+      '',
+      'null',
+      '{"v":2,"g":1,"t":"x","m":{}}',
+      '{"v":1,"g":1,"t":"x","m":{"a":[[1,2,3]]}}',
+      '{',
+    ]) {
+      expect(parseState(bad)).toBeUndefined()
+    }
+  })
+
+  it('the newer of cache and file wins by generation, then by save time', () => {
+    const a = sample()
+    const b = sample()
+    b.generation = 4
+    expect(pickNewer(a, b)).toBe(b)
+    expect(pickNewer(b, a)).toBe(b)
+    b.generation = 3
+    b.savedAt = '2026-01-02T03:04:06.000Z'
+    expect(pickNewer(a, b)).toBe(b)
+    expect(pickNewer(undefined, a)).toBe(a)
+  })
+
+  it('is saved atomically beside the photos, and a corrupt file only costs a full listing', async () => {
+    const dir = tmp('state-')
+    await saveStateFile(dir, sample())
+    expect(readdirSync(dir)).toEqual([STATE_FILE])
+    expect(await loadStateFile(dir)).toEqual(sample())
+    writeFileSync(path.join(dir, STATE_FILE), '{"v":1,"g":')
+    expect(await loadStateFile(dir)).toBeUndefined()
+
+    const { sync } = await setup({ count: 30, seed: 42 })
+    await sync(dir)
+    writeFileSync(path.join(dir, STATE_FILE), 'garbage')
+    const r = await sync(dir)
+    expect(r).toMatchObject({ mode: 'full', downloaded: 0, failed: 0 })
+  })
+})
+
+describe('progress', () => {
+  it('in CI logs a line with counts, bytes and throughput every interval, and stops', () => {
+    vi.useFakeTimers()
+    try {
+      const lines: string[] = []
+      let now = 0
+      const p = createProgress({ tty: false, intervalMs: 5000, log: (l) => lines.push(l), now: () => now })
+      p.update({ listed: 10, total: 40, downloaded: 4, skipped: 6, failed: 0, bytes: 4 * 1024 * 1024 })
+      now = 2000
+      vi.advanceTimersByTime(5000)
+      expect(lines).toEqual(['photos: listed 10/40, downloaded 4 (4.0 MB, 2.0 MB/s), skipped 6, failed 0'])
+      vi.advanceTimersByTime(5000) // nothing new: no repeated line
+      expect(lines.length).toBe(1)
+      p.stop()
+      p.update({ listed: 11, downloaded: 5, skipped: 6, failed: 0, bytes: 1 })
+      vi.advanceTimersByTime(20_000)
+      expect(lines.length).toBe(1)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('on a TTY draws a bar', () => {
+    const out = new PassThrough()
+    let drawn = ''
+    out.on('data', (d) => (drawn += d))
+    Object.assign(out, {
+      isTTY: true,
+      columns: 120,
+      cursorTo: () => true,
+      clearLine: () => true,
+      moveCursor: () => true,
+    })
+    const p = createProgress({ tty: true, log: () => {}, stream: out })
+    p.update({ listed: 5, total: 10, downloaded: 2, skipped: 3, failed: 1, bytes: 2048 })
+    p.stop()
+    expect(drawn).toContain('5/10')
+    expect(drawn).toContain('failed 1')
+    expect(progressLine({ listed: 1, downloaded: 0, skipped: 1, failed: 0, bytes: 0 }, 0)).toContain(
+      'listed 1,',
+    )
+  })
+})

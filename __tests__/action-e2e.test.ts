@@ -81,7 +81,8 @@ function inputs(session: string, over: Record<string, string> = {}): Record<stri
 }
 
 function keep(r: { main: StepResult; post: StepResult }): { main: StepResult; post: StepResult } {
-  for (const s of [r.main, r.post]) captured.push(s.stdout, s.stderr, s.summary, JSON.stringify(s.outputs), JSON.stringify(s.state))
+  for (const s of [r.main, r.post])
+    captured.push(s.stdout, s.stderr, s.summary, JSON.stringify(s.outputs), JSON.stringify(s.state))
   return r
 }
 
@@ -130,13 +131,18 @@ describe('scheduled runs of the bundled action', () => {
     expect(r.main.stdout).toMatch(/::warning title=iCloud session expires soon::/)
     expect(mails).toHaveLength(1)
     expect(mails[0]!.text).toMatch(/expires/)
+    // icloudpd's defaults: to and from are the SMTP username when not set.
     expect(mails[0]!.to && JSON.stringify(mails[0]!.to)).toContain('owner@example.com')
+    expect(mails[0]!.from?.value[0]?.address).toBe('owner@example.com')
     // Post saved the encrypted session to the cache.
     expect(r.post.code).toBe(0)
     expect(r.post.stdout).toContain('Session saved to the Actions cache')
     expect(world.cache.entries().length).toBe(1)
     // The report file is valid JSON with the same status.
-    const report = JSON.parse(await readFile(r.main.outputs.report!, 'utf8')) as { status: string; session: { source: string } }
+    const report = JSON.parse(await readFile(r.main.outputs.report!, 'utf8')) as {
+      status: string
+      session: { source: string }
+    }
     expect(report.status).toBe('warning')
     expect(report.session.source).toBe('seed')
   })
@@ -168,7 +174,9 @@ describe('scheduled runs of the bundled action', () => {
     // One issue for the account: opened by the expiry warning, the failure is a comment on it.
     expect(github.issues).toHaveLength(1)
     expect(github.issues[0]!.state).toBe('open')
-    expect([github.issues[0]!.body, ...github.comments.map((c) => c.body)].join('\n')).toMatch(/session export/)
+    expect([github.issues[0]!.body, ...github.comments.map((c) => c.body)].join('\n')).toMatch(
+      /session export/,
+    )
   })
 
   it('a new seed brings the backup back and closes the issue', async () => {
@@ -185,9 +193,15 @@ describe('scheduled runs of the bundled action', () => {
     // `::add-mask::` lines are instructions to the runner, which never prints them; each secret
     // must have been registered that way before anything else could print it.
     const all = captured.join('\n')
-    for (const s of [PASSWORD, SESSION_KEY, SMTP_PASSWORD, GH_TOKEN]) expect(all).toContain(`::add-mask::${s}`)
+    for (const s of [PASSWORD, SESSION_KEY, SMTP_PASSWORD, GH_TOKEN])
+      expect(all).toContain(`::add-mask::${s}`)
     const text = [
-      ...captured.map((c) => c.split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n')),
+      ...captured.map((c) =>
+        c
+          .split('\n')
+          .filter((l) => !l.startsWith('::add-mask::'))
+          .join('\n'),
+      ),
       ...mails.map((m) => `${m.subject}\n${m.text}\n${m.html || ''}`),
       ...github.issues.map((i) => `${i.title}\n${i.body}`),
       ...github.comments.map((c) => c.body),
@@ -195,7 +209,8 @@ describe('scheduled runs of the bundled action', () => {
     ].join('\n')
     const secrets = [PASSWORD, SESSION_KEY, SMTP_PASSWORD, GH_TOKEN]
     for (const s of secrets) {
-      for (const form of [s, Buffer.from(s).toString('base64'), encodeURIComponent(s)]) expect(text).not.toContain(form)
+      for (const form of [s, Buffer.from(s).toString('base64'), encodeURIComponent(s)])
+        expect(text).not.toContain(form)
     }
   })
 })
@@ -205,11 +220,16 @@ describe('configuration errors in the bundled action', () => {
     const r2 = await createRunner()
     try {
       await mkdir(join(r2.workspace, '.github'), { recursive: true })
-      await writeFile(join(r2.workspace, '.github/icloud-photos.yml'), `account:\n  username: ${USER}\nphotos:\n  thraeds: 4\n`)
+      await writeFile(
+        join(r2.workspace, '.github/icloud-photos.yml'),
+        `account:\n  username: ${USER}\nphotos:\n  thraeds: 4\n`,
+      )
       const before = world.icloud.server.log.length
       const r = await r2.step('main', { config: '.github/icloud-photos.yml', mode: 'sync' }, env())
       expect(r.code).toBe(1)
-      expect(r.stdout).toMatch(/::error file=\.github\/icloud-photos\.yml,line=4,.*thraeds.*did you mean `threads`/)
+      expect(r.stdout).toMatch(
+        /::error file=\.github\/icloud-photos\.yml,line=4,.*thraeds.*did you mean `threads`/,
+      )
       expect(world.icloud.server.log.length).toBe(before)
     } finally {
       await r2.cleanup()

@@ -50,7 +50,8 @@ function deviceMfa(f: FakeICloud, appleId = USER, wrongFirst = 0): MfaProvider &
     asked,
     async ask(c): Promise<MfaAnswer> {
       asked.push(c)
-      if (asked.length <= wrongFirst) return { kind: 'code', code: '000000' === f.deviceCode(appleId) ? '111111' : '000000' }
+      if (asked.length <= wrongFirst)
+        return { kind: 'code', code: '000000' === f.deviceCode(appleId) ? '111111' : '000000' }
       const code = f.deviceCode(appleId)
       if (!code) throw new Error('no code was pushed before the prompt')
       return { kind: 'code', code }
@@ -199,14 +200,25 @@ describe('reusing the session', () => {
     expect(fake.count('auth:verify/trusteddevice/securitycode')).toBe(pushes)
   })
 
-  it('reuses a session in icloudpd\'s file format without SRP', async () => {
+  it("reuses a session in icloudpd's file format without SRP", async () => {
     // Sign in once to have live server-side tokens, then rewrite the files the way icloudpd would
     // (its key order, its separators, our cookies) and check a fresh process picks them up.
     await signInOnce()
     const p = sessionPaths(dir, USER)
     const data = JSON.parse(await readFile(p.sessionPath, 'utf8')) as Record<string, string>
-    const icloudpdOrder = ['client_id', 'session_token', 'trust_token', 'scnt', 'session_id', 'account_country', 'trust_eligible']
-    const py = `{${icloudpdOrder.filter((k) => data[k]).map((k) => `${JSON.stringify(k)}: ${JSON.stringify(data[k])}`).join(', ')}}`
+    const icloudpdOrder = [
+      'client_id',
+      'session_token',
+      'trust_token',
+      'scnt',
+      'session_id',
+      'account_country',
+      'trust_eligible',
+    ]
+    const py = `{${icloudpdOrder
+      .filter((k) => data[k])
+      .map((k) => `${JSON.stringify(k)}: ${JSON.stringify(data[k])}`)
+      .join(', ')}}`
     const other = await mkdtemp(join(tmpdir(), 'auth-icloudpd-'))
     try {
       const q = sessionPaths(other, USER)
@@ -234,13 +246,19 @@ describe('reusing the session', () => {
 
 describe('failures map to typed errors', () => {
   it('wrong password → BAD_PASSWORD, one attempt, no secret in the message', async () => {
-    const err = await expectCode(signInOnce({ passwordProviders: [password('wrong password!')] }), 'BAD_PASSWORD')
+    const err = await expectCode(
+      signInOnce({ passwordProviders: [password('wrong password!')] }),
+      'BAD_PASSWORD',
+    )
     expect(fake.srpAttempts()).toBe(1)
     expect(err.describe()).not.toContain('wrong password!')
   })
 
   it('no password from any provider → NO_PASSWORD, and no SRP at all', async () => {
-    await expectCode(signInOnce({ passwordProviders: [{ name: 'env', get: async () => undefined }] }), 'NO_PASSWORD')
+    await expectCode(
+      signInOnce({ passwordProviders: [{ name: 'env', get: async () => undefined }] }),
+      'NO_PASSWORD',
+    )
     expect(fake.count('auth:signin/init')).toBe(0)
   })
 
@@ -265,7 +283,10 @@ describe('failures map to typed errors', () => {
 
   it('412 with a successful repair signs in; a failed repair → REPAIR_REQUIRED', async () => {
     fake.addAccount({ appleId: 'ok-repair@example.com', password: PASSWORD, repair: 'succeeds' })
-    const r = await signInOnce({ username: 'ok-repair@example.com', mfa: deviceMfa(fake, 'ok-repair@example.com') })
+    const r = await signInOnce({
+      username: 'ok-repair@example.com',
+      mfa: deviceMfa(fake, 'ok-repair@example.com'),
+    })
     expect(fake.count('auth:repair/complete')).toBe(1)
     expect(r.session).toBeTruthy()
     fake.addAccount({ appleId: 'bad-repair@example.com', password: PASSWORD, repair: 'fails' })
@@ -274,14 +295,23 @@ describe('failures map to typed errors', () => {
 
   it('web access off or ADP → ADP_OR_WEB_ACCESS_DISABLED', async () => {
     fake.addAccount({ appleId: 'adp@example.com', password: PASSWORD, iCDPEnabled: true })
-    await expectCode(signInOnce({ username: 'adp@example.com', mfa: deviceMfa(fake, 'adp@example.com') }), 'ADP_OR_WEB_ACCESS_DISABLED')
+    await expectCode(
+      signInOnce({ username: 'adp@example.com', mfa: deviceMfa(fake, 'adp@example.com') }),
+      'ADP_OR_WEB_ACCESS_DISABLED',
+    )
     fake.addAccount({ appleId: 'web@example.com', password: PASSWORD, isWebAccessAllowed: false })
-    await expectCode(signInOnce({ username: 'web@example.com', mfa: deviceMfa(fake, 'web@example.com') }), 'ADP_OR_WEB_ACCESS_DISABLED')
+    await expectCode(
+      signInOnce({ username: 'web@example.com', mfa: deviceMfa(fake, 'web@example.com') }),
+      'ADP_OR_WEB_ACCESS_DISABLED',
+    )
   })
 
   it('domainToUse → WRONG_DOMAIN naming the domain setting', async () => {
     fake.addAccount({ appleId: 'cn@example.com', password: PASSWORD, domainToUse: 'iCloud.com.cn' })
-    const err = await expectCode(signInOnce({ username: 'cn@example.com', mfa: deviceMfa(fake, 'cn@example.com') }), 'WRONG_DOMAIN')
+    const err = await expectCode(
+      signInOnce({ username: 'cn@example.com', mfa: deviceMfa(fake, 'cn@example.com') }),
+      'WRONG_DOMAIN',
+    )
     expect(err.remediation).toContain('domain: cn')
   })
 
@@ -343,8 +373,14 @@ describe('failures map to typed errors', () => {
 
   it('secrets never appear in log lines or error messages', async () => {
     await signInOnce()
-    await expectCode(signInOnce({ passwordProviders: [password('wrong')], mfa: undefined, cookieDirectory: join(dir, 'x') }), 'MFA_REQUIRED').catch(() => undefined)
-    const data = JSON.parse(await readFile(sessionPaths(dir, USER).sessionPath, 'utf8')) as Record<string, string>
+    await expectCode(
+      signInOnce({ passwordProviders: [password('wrong')], mfa: undefined, cookieDirectory: join(dir, 'x') }),
+      'MFA_REQUIRED',
+    ).catch(() => undefined)
+    const data = JSON.parse(await readFile(sessionPaths(dir, USER).sessionPath, 'utf8')) as Record<
+      string,
+      string
+    >
     const text = logs.join('\n')
     for (const secret of [PASSWORD, data.session_token!, data.trust_token!]) {
       expect(text).not.toContain(secret)

@@ -1,7 +1,16 @@
 // Bundles the action (dist/index.js, main + post) and the CLI (dist/cli.js) with ncc.
 // ncc writes one index.js per output dir, so the CLI is built aside and moved next to the action.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 
 // The keyring binding is native and only used by the local CLI, where npm installs it.

@@ -43,19 +43,30 @@ try {
     const interesting = main.stdout
       .split('\n')
       .filter((l) => /Session restored|Photos:|2FA trust|nothing|::error|::warning/.test(l))
-    console.log(`\n── Run ${n} (${n === 1 ? 'first scheduled run, session from the ICLOUD_SESSION secret' : 'next day, fresh hosted runner'}) ──`)
+    console.log(
+      `\n── Run ${n} (${n === 1 ? 'first scheduled run, session from the ICLOUD_SESSION secret' : 'next day, fresh hosted runner'}) ──`,
+    )
     for (const l of interesting) console.log(`  ${l}`)
-    console.log(`  outputs: status=${main.outputs.status} downloaded=${main.outputs.downloaded} skipped=${main.outputs.skipped} failed=${main.outputs.failed}`)
-    console.log(`  SRP sign-ins this run: ${world.icloud.srpAttempts() - srp}; requests to the fake: ${world.icloud.server.log.length - requests}`)
-    console.log(`  post: ${post.stdout.split('\n').find((l) => /Session (saved|not saved)/.test(l)) ?? '(nothing)'}`)
+    console.log(
+      `  outputs: status=${main.outputs.status} downloaded=${main.outputs.downloaded} skipped=${main.outputs.skipped} failed=${main.outputs.failed}`,
+    )
+    console.log(
+      `  SRP sign-ins this run: ${world.icloud.srpAttempts() - srp}; requests to the fake: ${world.icloud.server.log.length - requests}`,
+    )
+    console.log(
+      `  post: ${post.stdout.split('\n').find((l) => /Session (saved|not saved)/.test(l)) ?? '(nothing)'}`,
+    )
     if (main.code !== 0) {
       console.error(main.stdout, main.stderr)
       process.exitCode = 1
       break
     }
-    if (n === 2 && main.outputs.downloaded === '0') console.log('  Nothing new since run 1: no file was downloaded again.')
+    if (n === 2 && main.outputs.downloaded === '0')
+      console.log('  Nothing new since run 1: no file was downloaded again.')
   }
-  const count = (await readdir(photos, { recursive: true, withFileTypes: true })).filter((d) => d.isFile() && !d.name.startsWith('.')).length
+  const count = (await readdir(photos, { recursive: true, withFileTypes: true })).filter(
+    (d) => d.isFile() && !d.name.startsWith('.'),
+  ).length
   console.log(`\n${count} files are in ${photos}`)
 } finally {
   await world.close()

@@ -14,7 +14,9 @@ const passed = report.numPassedTests ?? 0
 const failed = (report.numFailedTests ?? 0) + (report.numRuntimeErrorTestSuites ?? 0)
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0)
 for (const suite of report.testResults ?? []) {
-  for (const t of suite.assertionResults ?? []) if (t.status === 'failed') console.log(`FAILED: ${t.fullName}`)
-  if (suite.status === 'failed' && !(suite.assertionResults ?? []).length) console.log(`FAILED suite: ${suite.name}`)
+  for (const t of suite.assertionResults ?? [])
+    if (t.status === 'failed') console.log(`FAILED: ${t.fullName}`)
+  if (suite.status === 'failed' && !(suite.assertionResults ?? []).length)
+    console.log(`FAILED suite: ${suite.name}`)
 }
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`)

@@ -20,4 +20,3 @@ export class MemoryKeyring implements KeyringBackend {
     return this.entries.delete(`${service}\0${account}`)
   }
 }
-

@@ -26,8 +26,16 @@ export interface Runner {
   runnerTemp: string
   home: string
   /** Runs main then post, like one job step; returns both results. */
-  job(inputs: Record<string, string>, env?: Record<string, string>): Promise<{ main: StepResult; post: StepResult }>
-  step(kind: 'main' | 'post', inputs: Record<string, string>, env?: Record<string, string>, state?: Record<string, string>): Promise<StepResult>
+  job(
+    inputs: Record<string, string>,
+    env?: Record<string, string>,
+  ): Promise<{ main: StepResult; post: StepResult }>
+  step(
+    kind: 'main' | 'post',
+    inputs: Record<string, string>,
+    env?: Record<string, string>,
+    state?: Record<string, string>,
+  ): Promise<StepResult>
   /** Starts the next "run": new run id, fresh RUNNER_TEMP and HOME (hosted runners start empty). */
   nextRun(o?: { keepDisk?: boolean }): Promise<void>
   runId: number

@@ -34,7 +34,9 @@ export async function startWorld(o: { library?: LibraryOptions; runnerTemp?: str
   icloud.addAccount({ appleId: USER, password: PASSWORD })
   const library = new FakeLibrary(o.library)
   // CloudKit answers only requests carrying a live web session cookie, as Apple does.
-  mountCloudKit(icloud.server, library, { requireAuth: (req) => icloud.webSessionFor(req.headers) !== undefined })
+  mountCloudKit(icloud.server, library, {
+    requireAuth: (req) => icloud.webSessionFor(req.headers) !== undefined,
+  })
   const cache = await startFakeActionsCache({ runnerTemp: o.runnerTemp })
   return {
     icloud,

@@ -36,9 +36,19 @@ export class InputError extends Error {
   readonly code = 'CONFIG_INVALID'
 }
 
-const SECRET_INPUTS = [Inputs.Password, Inputs.Session, Inputs.SessionKey, Inputs.SmtpPassword, Inputs.WebhookUrl, Inputs.GithubToken]
+const SECRET_INPUTS = [
+  Inputs.Password,
+  Inputs.Session,
+  Inputs.SessionKey,
+  Inputs.SmtpPassword,
+  Inputs.WebhookUrl,
+  Inputs.GithubToken,
+]
 
-export function readSettings(getInput: GetInput = (n) => core.getInput(n), env: NodeJS.ProcessEnv = process.env): Settings {
+export function readSettings(
+  getInput: GetInput = (n) => core.getInput(n),
+  env: NodeJS.ProcessEnv = process.env,
+): Settings {
   for (const name of SECRET_INPUTS) {
     const v = getInput(name)
     if (v) core.setSecret(v)

@@ -45,7 +45,10 @@ export async function runPhotos(o: {
     home: auth.session.endpoints.home,
   })
   const downloads = new HttpClient({ connections: config.photos.threads })
-  const cached = typeof o.bundleState[PHOTOS_STATE_KEY] === 'string' ? parseState(o.bundleState[PHOTOS_STATE_KEY]) : undefined
+  const cached =
+    typeof o.bundleState[PHOTOS_STATE_KEY] === 'string'
+      ? parseState(o.bundleState[PHOTOS_STATE_KEY])
+      : undefined
   const newFilesPath = join(settings.cacheTmpDir, '..', NEW_FILES_LIST)
   // In CI a line every few seconds, never a bar (no TTY in the runner's log).
   const progress = createProgress({ log: (line) => log.info(line), tty: false })
@@ -60,7 +63,10 @@ export async function runPhotos(o: {
       progress: (p) => progress.update(p),
       newFilesPath,
     })
-    if (result.throttled) log.warning(result.throttleError?.describe() ?? 'Apple throttled the downloads; the next run continues.')
+    if (result.throttled)
+      log.warning(
+        result.throttleError?.describe() ?? 'Apple throttled the downloads; the next run continues.',
+      )
     log.info(
       `Photos: ${result.downloaded} downloaded, ${result.skipped} skipped, ${result.failed} failed (${result.mode} listing, ${result.requests} CloudKit requests).`,
     )

@@ -38,7 +38,9 @@ export async function post(deps: PostDeps = {}): Promise<void> {
     }
     let bundleState: Record<string, unknown> = {}
     try {
-      bundleState = JSON.parse(await readFile(join(settings.cacheTmpDir, PENDING_STATE_FILE), 'utf8')) as Record<string, unknown>
+      bundleState = JSON.parse(
+        await readFile(join(settings.cacheTmpDir, PENDING_STATE_FILE), 'utf8'),
+      ) as Record<string, unknown>
     } catch {
       bundleState = {}
     }
@@ -58,7 +60,11 @@ export async function post(deps: PostDeps = {}): Promise<void> {
       tmpDir: settings.cacheTmpDir,
       log,
     })
-    log.info(result.saved ? `Session saved to the Actions cache (${result.key}).` : `Session not saved: ${result.reason}.`)
+    log.info(
+      result.saved
+        ? `Session saved to the Actions cache (${result.key}).`
+        : `Session not saved: ${result.reason}.`,
+    )
   } catch (err) {
     core.warning(`Saving the session to the cache failed: ${(err as Error).message}`)
   }

@@ -39,7 +39,11 @@ export interface RunReport {
 
 export const REPORT_FILE = 'icloud-photos-report.json'
 
-export async function writeReport(report: RunReport, settings?: Settings, _config?: Config): Promise<string | undefined> {
+export async function writeReport(
+  report: RunReport,
+  settings?: Settings,
+  _config?: Config,
+): Promise<string | undefined> {
   const out: RunReport = { ...report, account: report.account ? maskAppleId(report.account) : undefined }
   const dir = settings ? join(settings.cacheTmpDir, '..') : undefined
   let reportPath: string | undefined
@@ -70,9 +74,13 @@ async function summary(r: RunReport): Promise<void> {
   ]
   if (r.account) rows.push(['Account', r.account])
   if (r.session) {
-    rows.push(['Session', `${r.session.source}${r.session.method ? `, signed in by ${r.session.method}` : ''}`])
+    rows.push([
+      'Session',
+      `${r.session.source}${r.session.method ? `, signed in by ${r.session.method}` : ''}`,
+    ])
   }
-  if (r.trust?.expiresAt) rows.push(['2FA trust expires', `${r.trust.expiresAt} (${r.trust.daysRemaining} days)`])
+  if (r.trust?.expiresAt)
+    rows.push(['2FA trust expires', `${r.trust.expiresAt} (${r.trust.daysRemaining} days)`])
   if (r.photos) {
     rows.push(['Downloaded', String(r.photos.downloaded)], ['Skipped', String(r.photos.skipped)])
     rows.push(['Failed', String(r.photos.failed)], ['Bytes', String(r.photos.bytes)])

@@ -10,10 +10,17 @@ import { readSettings, type GetInput, type Settings } from './inputs.js'
 import { actionsLog, type Log } from './log.js'
 import { actionsState, type StateProvider } from './state.js'
 import { buildChannels } from './channels.js'
-import { readSessionFiles, writeSessionFiles } from './session-files.js'
+import { writeSessionFiles } from './session-files.js'
 import { writeReport, type RunReport } from './report.js'
 import { runPhotos } from './photos-step.js'
-import { applyInputOverrides, findConfigIssues, isConfigError, loadConfig, type Config, type ConfigIssue } from '../config/index.js'
+import {
+  applyInputOverrides,
+  findConfigIssues,
+  isConfigError,
+  loadConfig,
+  type Config,
+  type ConfigIssue,
+} from '../config/index.js'
 import { authenticate, type AuthResult } from '../icloud/auth.js'
 import { endpointsFor } from '../icloud/endpoints.js'
 import { ICloudError, isICloudError } from '../icloud/errors.js'
@@ -41,7 +48,12 @@ export async function run(deps: RunDeps = {}): Promise<RunReport> {
   const log = deps.log ?? actionsLog
   const now = deps.now ?? Date.now
   state.set(State.IsPost, 'true')
-  const report: RunReport = { version: 1, status: 'ok', mode: 'sync', startedAt: new Date(now()).toISOString() }
+  const report: RunReport = {
+    version: 1,
+    status: 'ok',
+    mode: 'sync',
+    startedAt: new Date(now()).toISOString(),
+  }
   let settings: Settings | undefined
   let config: Config | undefined
   let channels: Channel[] = []
@@ -80,7 +92,9 @@ export async function run(deps: RunDeps = {}): Promise<RunReport> {
     if (restored.bundle) {
       bundleState = restored.bundle.state
       const n = await writeSessionFiles(cookieDirectory, config.account.username, restored.bundle.files)
-      log.info(`Session restored from the ${restored.source === 'cache' ? 'Actions cache' : '`session` input'} (${n} files).`)
+      log.info(
+        `Session restored from the ${restored.source === 'cache' ? 'Actions cache' : '`session` input'} (${n} files).`,
+      )
     }
     report.session = { source: restored.source, method: undefined, srpAttempts: 0 }
     if (restored.cacheKey) state.set(State.SessionCacheKey, restored.cacheKey)
@@ -111,7 +125,9 @@ export async function run(deps: RunDeps = {}): Promise<RunReport> {
   } finally {
     if (settings) {
       await mkdir(settings.cacheTmpDir, { recursive: true, mode: 0o700 })
-      await writeFile(join(settings.cacheTmpDir, PENDING_STATE_FILE), JSON.stringify(bundleState), { mode: 0o600 })
+      await writeFile(join(settings.cacheTmpDir, PENDING_STATE_FILE), JSON.stringify(bundleState), {
+        mode: 0o600,
+      })
     }
     report.finishedAt = new Date(now()).toISOString()
     await writeReport(report, settings, config)
@@ -124,7 +140,11 @@ async function validateOnly(settings: Settings, report: RunReport): Promise<RunR
   try {
     issues = findConfigIssues(await readFile(settings.configPath, 'utf8'), settings.configPath)
   } catch (err) {
-    throw new ICloudError('CONFIG_INVALID', `Cannot read the config file ${settings.configPath}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`, '')
+    throw new ICloudError(
+      'CONFIG_INVALID',
+      `Cannot read the config file ${settings.configPath}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`,
+      '',
+    )
   }
   if (issues.length) {
     annotate(issues, settings)
@@ -140,12 +160,24 @@ function annotate(issues: ConfigIssue[], settings?: Settings): void {
   for (const i of issues) {
     const file = settings ? relative(settings.workspace, i.file) || i.file : i.file
     const text = `${file}:${i.line}:${i.column}: ${i.path ? `${i.path}: ` : ''}${i.message}${i.suggestion ? ` (did you mean \`${i.suggestion}\`?)` : ''}`
-    core.error(text, { file, startLine: i.line, startColumn: i.column, endLine: i.endLine, endColumn: i.endColumn })
+    core.error(text, {
+      file,
+      startLine: i.line,
+      startColumn: i.column,
+      endLine: i.endLine,
+      endColumn: i.endColumn,
+    })
   }
 }
 
-async function restore(settings: Settings, config: Config, cache: CacheBackend | undefined, log: Log): Promise<RestoreResult> {
-  if (!config.session.cache && !(config.session.seedFromInput && settings.session)) return { source: 'none', reason: 'disabled' }
+async function restore(
+  settings: Settings,
+  config: Config,
+  cache: CacheBackend | undefined,
+  log: Log,
+): Promise<RestoreResult> {
+  if (!config.session.cache && !(config.session.seedFromInput && settings.session))
+    return { source: 'none', reason: 'disabled' }
   return restoreSession({
     backend: config.session.cache ? (cache ?? new ActionsCacheBackend()) : disabledCache,
     key: settings.sessionKey,
@@ -229,7 +261,13 @@ export const RENEW_STEPS = [
   'Or run the re-auth workflow and answer with the code from your phone.',
 ]
 
-async function recovered(config: Config, channels: Channel[], report: RunReport, settings: Settings, log: Log): Promise<void> {
+async function recovered(
+  config: Config,
+  channels: Channel[],
+  report: RunReport,
+  settings: Settings,
+  log: Log,
+): Promise<void> {
   // Only the issue channel has something to close; mail, webhooks and scripts stay quiet when healthy.
   // A warning (trust expiring, failed downloads) keeps the issue open: only a clean run closes it.
   const issue = channels.filter((c) => c.name === 'github-issue')
@@ -269,18 +307,31 @@ async function fail(
     ? err
     : (err as { code?: string }).code === 'CONFIG_INVALID'
       ? new ICloudError('CONFIG_INVALID', (err as Error).message, '')
-      : new ICloudError('INTERNAL', `Unexpected error: ${(err as Error)?.message ?? String(err)}`, 'Please report this.')
+      : new ICloudError(
+          'INTERNAL',
+          `Unexpected error: ${(err as Error)?.message ?? String(err)}`,
+          'Please report this.',
+        )
   report.errorCode = e.code
   report.message = e.describe()
   if (!isICloudError(err)) log.debug((err as Error)?.stack ?? String(err))
-  const needsHuman = ['MFA_REQUIRED', 'NO_PASSWORD', 'BAD_PASSWORD', 'ACCOUNT_LOCKED', 'MFA_UNSUPPORTED'].includes(e.code)
+  const needsHuman = [
+    'MFA_REQUIRED',
+    'NO_PASSWORD',
+    'BAD_PASSWORD',
+    'ACCOUNT_LOCKED',
+    'MFA_UNSUPPORTED',
+  ].includes(e.code)
   if (config && channels.length && e.code !== 'CONFIG_INVALID') {
     const event: NotificationEvent = {
       kind: needsHuman ? 'mfa-required' : 'failure',
       username: config.account.username,
       errorCode: e.code,
       message: e.message,
-      remediation: needsHuman && e.code !== 'BAD_PASSWORD' && e.code !== 'ACCOUNT_LOCKED' ? RENEW_STEPS : [e.remediation].filter(Boolean),
+      remediation:
+        needsHuman && e.code !== 'BAD_PASSWORD' && e.code !== 'ACCOUNT_LOCKED'
+          ? RENEW_STEPS
+          : [e.remediation].filter(Boolean),
       runUrl: settings?.runUrl,
       repository: settings?.repository,
     }

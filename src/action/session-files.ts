@@ -7,7 +7,10 @@ import { basename } from 'node:path'
 import { sessionPaths } from '../icloud/session-store.js'
 import { writeFileAtomic } from '../util/atomic.js'
 
-export async function readSessionFiles(cookieDirectory: string, username: string): Promise<Record<string, Buffer>> {
+export async function readSessionFiles(
+  cookieDirectory: string,
+  username: string,
+): Promise<Record<string, Buffer>> {
   const p = sessionPaths(cookieDirectory, username)
   const files: Record<string, Buffer> = {}
   for (const path of [p.jarPath, p.sessionPath]) {

@@ -104,7 +104,10 @@ export function reportError(io: CliIo, err: unknown): number {
   // Unexpected: the first line of the message only (library messages can be long; none carry secrets).
   const message = String((err as Error)?.message ?? err).split('\n')[0]
   line(io.stderr, `error [INTERNAL]: ${message}`)
-  line(io.stderr, 'hint: this looks like a bug; please report it with the command you ran (never your password).')
+  line(
+    io.stderr,
+    'hint: this looks like a bug; please report it with the command you ran (never your password).',
+  )
   return ExitCode.Error
 }
 

@@ -46,9 +46,13 @@ export async function login(opts: LoginOptions, io: CliIo): Promise<number> {
     const files = sessionPaths(dir, username)
     if (auth.method === 'srp') line(io.stdout, `Signed in as ${username}.`)
     else line(io.stdout, `The stored session for ${username} is still valid; no password or code was needed.`)
-    line(io.stdout, `Session saved in ${files.dir} (${basename(files.jarPath)}, ${basename(files.sessionPath)}).`)
+    line(
+      io.stdout,
+      `Session saved in ${files.dir} (${basename(files.jarPath)}, ${basename(files.sessionPath)}).`,
+    )
     line(io.stdout, describeTrust(auth.trust))
-    if (auth.method !== 'srp') line(io.stdout, 'To renew the trust now (a new 2FA code), run `login --force`.')
+    if (auth.method !== 'srp')
+      line(io.stdout, 'To renew the trust now (a new 2FA code), run `login --force`.')
     line(
       io.stdout,
       `For GitHub Actions: npx icloud-photos-action session export --username ${username} --repo <owner/name>`,

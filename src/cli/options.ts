@@ -22,16 +22,46 @@ interface Flag {
 const FLAGS: Flag[] = [
   { attr: 'username', flag: '--username', group: 'account', key: 'username', kind: 'string' },
   { attr: 'domain', flag: '--domain', group: 'account', key: 'domain', kind: 'string' },
-  { attr: 'passwordProvider', flag: '--password-provider', group: 'auth', key: 'password-providers', kind: 'list' },
+  {
+    attr: 'passwordProvider',
+    flag: '--password-provider',
+    group: 'auth',
+    key: 'password-providers',
+    kind: 'list',
+  },
   { attr: 'mfaProvider', flag: '--mfa-provider', group: 'auth', key: 'mfa-provider', kind: 'string' },
-  { attr: 'cookieDirectory', flag: '--cookie-directory', group: 'auth', key: 'cookie-directory', kind: 'string' },
+  {
+    attr: 'cookieDirectory',
+    flag: '--cookie-directory',
+    group: 'auth',
+    key: 'cookie-directory',
+    kind: 'string',
+  },
   { attr: 'passwordEnv', flag: '--password-env', group: 'auth', key: 'password-env', kind: 'string' },
-  { attr: 'passwordCommand', flag: '--password-command', group: 'auth', key: 'password-command', kind: 'string' },
+  {
+    attr: 'passwordCommand',
+    flag: '--password-command',
+    group: 'auth',
+    key: 'password-command',
+    kind: 'string',
+  },
   { attr: 'warnDays', flag: '--warn-days', group: 'notifications', key: 'warn-days', kind: 'int' },
   { attr: 'directory', flag: '--directory', group: 'photos', key: 'directory', kind: 'string' },
-  { attr: 'folderStructure', flag: '--folder-structure', group: 'photos', key: 'folder-structure', kind: 'string' },
+  {
+    attr: 'folderStructure',
+    flag: '--folder-structure',
+    group: 'photos',
+    key: 'folder-structure',
+    kind: 'string',
+  },
   { attr: 'size', flag: '--size', group: 'photos', key: 'size', kind: 'list' },
-  { attr: 'livePhotoSize', flag: '--live-photo-size', group: 'photos', key: 'live-photo-size', kind: 'string' },
+  {
+    attr: 'livePhotoSize',
+    flag: '--live-photo-size',
+    group: 'photos',
+    key: 'live-photo-size',
+    kind: 'string',
+  },
   {
     attr: 'livePhotoMovFilenamePolicy',
     flag: '--live-photo-mov-filename-policy',
@@ -40,9 +70,21 @@ const FLAGS: Flag[] = [
     kind: 'string',
   },
   { attr: 'alignRaw', flag: '--align-raw', group: 'photos', key: 'align-raw', kind: 'string' },
-  { attr: 'fileMatchPolicy', flag: '--file-match-policy', group: 'photos', key: 'file-match-policy', kind: 'string' },
+  {
+    attr: 'fileMatchPolicy',
+    flag: '--file-match-policy',
+    group: 'photos',
+    key: 'file-match-policy',
+    kind: 'string',
+  },
   { attr: 'skipVideos', flag: '--skip-videos', group: 'photos', key: 'skip-videos', kind: 'bool' },
-  { attr: 'skipLivePhotos', flag: '--skip-live-photos', group: 'photos', key: 'skip-live-photos', kind: 'bool' },
+  {
+    attr: 'skipLivePhotos',
+    flag: '--skip-live-photos',
+    group: 'photos',
+    key: 'skip-live-photos',
+    kind: 'bool',
+  },
   { attr: 'album', flag: '--album', group: 'photos', key: 'albums', kind: 'list' },
   { attr: 'library', flag: '--library', group: 'photos', key: 'library', kind: 'string' },
   { attr: 'recent', flag: '--recent', group: 'photos', key: 'recent', kind: 'int' },
@@ -104,7 +146,10 @@ export async function resolveConfig(opts: Record<string, unknown>): Promise<Conf
   }
   let fromFlags: Config
   try {
-    fromFlags = parseConfig(JSON.stringify({ ...overlay, account: { ...overlay.account, username } }), 'command line')
+    fromFlags = parseConfig(
+      JSON.stringify({ ...overlay, account: { ...overlay.account, username } }),
+      'command line',
+    )
   } catch (err) {
     if (!isConfigError(err)) throw err
     throw new UsageError(err.issues.map((i) => `${flagForPath(i.path)}: ${i.message}`).join('; '))

@@ -50,7 +50,9 @@ export async function cliSignIn(config: Config, io: CliIo, o: CliSignInOptions):
     env: io.env,
     log: o.log,
   }).map((p) =>
-    p.name === 'console' ? { name: 'console', get: (u) => promptHidden(`iCloud Password for ${u}: `, io.stdin, io.stderr) } : p,
+    p.name === 'console'
+      ? { name: 'console', get: (u) => promptHidden(`iCloud Password for ${u}: `, io.stdin, io.stderr) }
+      : p,
   )
 
   let mfa: MfaProvider | undefined

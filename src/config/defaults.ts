@@ -46,7 +46,8 @@ export function toConfig(value: unknown, file: string): Config {
   const email = config.notifications.email
   if (email) {
     email.notificationEmail ??= email.smtpUsername as string
-    email.notificationEmailFrom ??= email.notificationEmail
+    // icloudpd: the sender is the SMTP account unless set; without one, the recipient.
+    email.notificationEmailFrom ??= (email.smtpUsername as string | undefined) ?? email.notificationEmail
   }
   return config
 }

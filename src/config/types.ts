@@ -38,7 +38,7 @@ export interface EmailConfig {
   smtpUsername?: string
   /** Falls back to `smtpUsername` (icloudpd); the rules guarantee one of them is set. */
   notificationEmail: string
-  /** Falls back to `notificationEmail`. */
+  /** Falls back to `smtpUsername`, then `notificationEmail` (icloudpd). */
   notificationEmailFrom: string
 }
 

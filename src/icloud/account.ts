@@ -19,7 +19,9 @@ export interface AccountInfo {
 /** What a successful accountLogin/validate means for the next step. */
 export type LoginState = 'trusted' | 'needs-2fa' | 'needs-2sa'
 
-export async function accountLogin(session: ICloudSession): Promise<{ account: AccountInfo; state: LoginState }> {
+export async function accountLogin(
+  session: ICloudSession,
+): Promise<{ account: AccountInfo; state: LoginState }> {
   const body = JSON.stringify({
     accountCountryCode: session.data.account_country ?? '',
     dsWebAuthToken: session.data.session_token ?? '',
@@ -53,7 +55,10 @@ export async function validate(
   return readLogin(res, 'validate')
 }
 
-async function readLogin(res: HttpResponse, call: string): Promise<{ account: AccountInfo; state: LoginState }> {
+async function readLogin(
+  res: HttpResponse,
+  call: string,
+): Promise<{ account: AccountInfo; state: LoginState }> {
   if (res.status === 503) throw throttled(res)
   if (res.status === 421 || res.status === 450 || res.status === 500) {
     await res.discard()
@@ -130,7 +135,7 @@ function badShape(what: string): ICloudError {
   return new ICloudError(
     'PROTOCOL_ERROR',
     `Apple's account answer has an unexpected shape (${what}).`,
-    'This may be a change on Apple\'s side; please report it.',
+    "This may be a change on Apple's side; please report it.",
   )
 }
 

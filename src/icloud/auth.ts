@@ -57,7 +57,14 @@ export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> 
     )
   }
   for (const v of Object.values(loaded.data)) o.registerSecret?.(v)
-  const session = new ICloudSession(o.username, o.cookieDirectory, o.endpoints, loaded.data, loaded.jar, o.timeoutMs)
+  const session = new ICloudSession(
+    o.username,
+    o.cookieDirectory,
+    o.endpoints,
+    loaded.data,
+    loaded.jar,
+    o.timeoutMs,
+  )
   try {
     const result = await signIn(session, o)
     const cookies = await session.jar.store.getAllCookies()
@@ -79,7 +86,10 @@ async function signIn(
 ): Promise<{ account: AccountInfo; method: AuthResult['method']; srpAttempts: number }> {
   let rejectedTwice = 0
   // 1. The cookies alone (no call to idmsa at all).
-  if (session.data.session_token || (await session.jar.getCookieString(`${session.endpoints.setup}/validate`))) {
+  if (
+    session.data.session_token ||
+    (await session.jar.getCookieString(`${session.endpoints.setup}/validate`))
+  ) {
     const v = await validate(session)
     if (v?.state === 'trusted') return { account: v.account, method: 'validate', srpAttempts: 0 }
     o.log.debug(v ? `validate: ${v.state}` : 'validate: stored cookies are stale')
@@ -128,7 +138,9 @@ async function signIn(
   return { account: r.account, method: 'srp', srpAttempts: 1 }
 }
 
-async function firstPassword(o: AuthenticateOptions): Promise<{ password: string; provider: PasswordProvider }> {
+async function firstPassword(
+  o: AuthenticateOptions,
+): Promise<{ password: string; provider: PasswordProvider }> {
   for (const provider of o.passwordProviders) {
     const password = await provider.get(o.username)
     if (password) return { password, provider }

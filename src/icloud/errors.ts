@@ -32,7 +32,12 @@ export class ICloudError extends Error {
   /** Seconds to wait before trying again, when the server said so (Retry-After). */
   readonly retryAfter?: number
 
-  constructor(code: ErrorCode, message: string, remediation = '', options?: { cause?: unknown; retryAfter?: number }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    remediation = '',
+    options?: { cause?: unknown; retryAfter?: number },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ICloudError'
     this.code = code

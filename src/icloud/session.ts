@@ -37,7 +37,10 @@ export class ICloudSession {
   }
 
   /** Headers for `{auth}` calls (§2); `origin` is the auth root on signin/init and complete. */
-  authHeaders(origin: string = this.endpoints.home, accept = 'application/json, text/javascript'): Record<string, string> {
+  authHeaders(
+    origin: string = this.endpoints.home,
+    accept = 'application/json, text/javascript',
+  ): Record<string, string> {
     const h: Record<string, string> = {
       Origin: origin,
       Referer: `${origin}/`,

@@ -97,7 +97,12 @@ export async function srpSignin(
     }
     case 412: {
       await complete.discard()
-      const repair = await post(session, `${session.endpoints.auth}/repair/complete`, '{}', session.endpoints.home)
+      const repair = await post(
+        session,
+        `${session.endpoints.auth}/repair/complete`,
+        '{}',
+        session.endpoints.home,
+      )
       await repair.discard()
       if (repair.status >= 200 && repair.status < 300) return { kind: 'ok' }
       throw new ICloudError(
@@ -131,7 +136,12 @@ export async function srpSignin(
   }
 }
 
-async function post(session: ICloudSession, url: string, body: string, origin: string): Promise<HttpResponse> {
+async function post(
+  session: ICloudSession,
+  url: string,
+  body: string,
+  origin: string,
+): Promise<HttpResponse> {
   return session.http.request({ method: 'POST', url, headers: session.authHeaders(origin), body })
 }
 
@@ -141,7 +151,7 @@ export async function unexpected(res: HttpResponse, call: string): Promise<IClou
     return new ICloudError(
       'NETWORK',
       `Apple answered ${call} with HTTP ${res.status}.`,
-      'This is a fault on Apple\'s side; the next run will try again.',
+      "This is a fault on Apple's side; the next run will try again.",
     )
   }
   return new ICloudError(

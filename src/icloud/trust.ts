@@ -23,12 +23,16 @@ export function estimateTrust(cookies: Cookie[], data: Record<string, string>, n
   let trusted = false
   for (const c of cookies) {
     if (c.key === 'X-APPLE-WEBAUTH-HSA-TRUST') trusted = true
-    if ((c.key === 'X-APPLE-WEBAUTH-HSA-TRUST' || c.key === 'X-APPLE-WEBAUTH-USER') && c.expires instanceof Date) {
+    if (
+      (c.key === 'X-APPLE-WEBAUTH-HSA-TRUST' || c.key === 'X-APPLE-WEBAUTH-USER') &&
+      c.expires instanceof Date
+    ) {
       candidates.push({ at: c.expires.getTime(), source: c.key })
     }
   }
   const trustedAt = Date.parse(data[TRUSTED_AT_KEY] ?? '')
-  if (Number.isFinite(trustedAt)) candidates.push({ at: trustedAt + TRUST_WINDOW_DAYS * DAY, source: 'trusted-at' })
+  if (Number.isFinite(trustedAt))
+    candidates.push({ at: trustedAt + TRUST_WINDOW_DAYS * DAY, source: 'trusted-at' })
   if (!candidates.length) return { trusted }
   const earliest = candidates.reduce((m, c) => (c.at < m.at ? c : m))
   return {

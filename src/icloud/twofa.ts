@@ -61,8 +61,7 @@ export function parseAuthOptions(text: string): AuthOptions {
     (twoSV.phoneNumberVerification as Record<string, unknown> | undefined)?.trustedPhoneNumbers,
     (
       (twoSV.bridgeInitiateData as Record<string, unknown> | undefined)?.phoneNumberVerification as
-        | Record<string, unknown>
-        | undefined
+        Record<string, unknown> | undefined
     )?.trustedPhoneNumbers,
   ]
   const phones: TrustedPhone[] = []
@@ -71,7 +70,10 @@ export function parseAuthOptions(text: string): AuthOptions {
     for (const p of list as Record<string, unknown>[]) {
       const id = Number(p?.id)
       if (Number.isInteger(id) && !phones.some((x) => x.id === id)) {
-        phones.push({ id, obfuscatedNumber: String(p.obfuscatedNumber ?? p.numberWithDialCode ?? `phone ${id}`) })
+        phones.push({
+          id,
+          obfuscatedNumber: String(p.obfuscatedNumber ?? p.numberWithDialCode ?? `phone ${id}`),
+        })
       }
     }
   }
@@ -86,7 +88,10 @@ export async function sendSms(session: ICloudSession, phoneId: number): Promise<
   const res = await session.http.request({
     method: 'PUT',
     url: `${session.endpoints.auth}/verify/phone`,
-    headers: { ...session.authHeaders(session.endpoints.home, JSON_ACCEPT), 'Content-Type': 'application/json; charset=utf-8' },
+    headers: {
+      ...session.authHeaders(session.endpoints.home, JSON_ACCEPT),
+      'Content-Type': 'application/json; charset=utf-8',
+    },
     body: JSON.stringify({ phoneNumber: { id: phoneId }, mode: 'sms' }),
   })
   await res.discard()
@@ -109,7 +114,9 @@ export async function submitCode(session: ICloudSession, code: string, phoneId?:
     url: `${session.endpoints.auth}/${sms ? 'verify/phone/securitycode' : 'verify/trusteddevice/securitycode'}`,
     headers: session.authHeaders(session.endpoints.home, JSON_ACCEPT),
     body: JSON.stringify(
-      sms ? { phoneNumber: { id: phoneId }, securityCode: { code: clean }, mode: 'sms' } : { securityCode: { code: clean } },
+      sms
+        ? { phoneNumber: { id: phoneId }, securityCode: { code: clean }, mode: 'sms' }
+        : { securityCode: { code: clean } },
     ),
   })
   return readCodeAnswer(res)
@@ -118,7 +125,7 @@ export async function submitCode(session: ICloudSession, code: string, phoneId?:
 async function readCodeAnswer(res: HttpResponse): Promise<boolean> {
   if (res.status === 503) throw throttled(res)
   const text = await res.text()
-  let body: Record<string, unknown> = {}
+  let body: Record<string, unknown>
   try {
     body = text ? (JSON.parse(text) as Record<string, unknown>) : {}
   } catch {

@@ -23,7 +23,10 @@ export function keyringUnavailable(detail: string): ICloudError {
   )
 }
 
-type EntryCtor = new (service: string, account: string) => {
+type EntryCtor = new (
+  service: string,
+  account: string,
+) => {
   getPassword(): Promise<string | null>
   setPassword(p: string): Promise<void>
   deleteCredential(): Promise<boolean>
@@ -37,7 +40,9 @@ export class NativeKeyring implements KeyringBackend {
     this.entryCtor ??= import('@napi-rs/keyring').then(
       (m) => (m as unknown as { AsyncEntry: EntryCtor }).AsyncEntry,
       (err: unknown) => {
-        throw keyringUnavailable(`the keyring module could not be loaded: ${(err as Error).message.split('\n')[0]}`)
+        throw keyringUnavailable(
+          `the keyring module could not be loaded: ${(err as Error).message.split('\n')[0]}`,
+        )
       },
     )
     return new (await this.entryCtor)(service, account)

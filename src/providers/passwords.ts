@@ -31,7 +31,10 @@ export function isInteractive(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.GITHUB_ACTIONS !== 'true' && env.CI !== 'true' && process.stdin.isTTY === true
 }
 
-export function createPasswordProviders(names: PasswordProviderName[], ctx: ProviderContext): PasswordProvider[] {
+export function createPasswordProviders(
+  names: PasswordProviderName[],
+  ctx: ProviderContext,
+): PasswordProvider[] {
   const env = ctx.env ?? process.env
   const out: PasswordProvider[] = []
   for (const name of names) {
@@ -53,7 +56,9 @@ export function createPasswordProviders(names: PasswordProviderName[], ctx: Prov
               return stdout.replace(/\r?\n$/, '') || undefined
             } catch (err) {
               // Only the exit status: stderr of a password manager may echo secrets.
-              ctx.log.warning(`password-command failed (exit ${(err as { code?: unknown }).code ?? 'unknown'}); trying the next provider.`)
+              ctx.log.warning(
+                `password-command failed (exit ${(err as { code?: unknown }).code ?? 'unknown'}); trying the next provider.`,
+              )
               return undefined
             }
           },

@@ -17,7 +17,12 @@ export async function promptLine(
   return ask(question, input, output, false)
 }
 
-function ask(question: string, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, hidden: boolean): Promise<string> {
+function ask(
+  question: string,
+  input: NodeJS.ReadableStream,
+  output: NodeJS.WritableStream,
+  hidden: boolean,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input, output, terminal: (input as { isTTY?: boolean }).isTTY === true })
     if (hidden) {

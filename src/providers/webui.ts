@@ -142,8 +142,16 @@ export class WebUi {
         this.pending = undefined
         reject(
           expects === 'password'
-            ? new ICloudError('NO_PASSWORD', `No password was entered on the web page within ${minutes(timeoutMs)}.`, 'Run the command again and open the printed URL.')
-            : new ICloudError('MFA_FAILED', `No code was entered on the web page within ${minutes(timeoutMs)}.`, 'Run the command again; Apple sends a new code.'),
+            ? new ICloudError(
+                'NO_PASSWORD',
+                `No password was entered on the web page within ${minutes(timeoutMs)}.`,
+                'Run the command again and open the printed URL.',
+              )
+            : new ICloudError(
+                'MFA_FAILED',
+                `No code was entered on the web page within ${minutes(timeoutMs)}.`,
+                'Run the command again; Apple sends a new code.',
+              ),
         )
       }, timeoutMs)
       timer.unref()
@@ -160,7 +168,8 @@ export class WebUi {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (req.headers.host !== this.origin.slice('http://'.length)) return send(res, 403, page('Not allowed', '<p>Wrong host.</p>'))
+    if (req.headers.host !== this.origin.slice('http://'.length))
+      return send(res, 403, page('Not allowed', '<p>Wrong host.</p>'))
     const url = new URL(req.url ?? '/', this.origin)
     if (req.method === 'GET' && url.pathname === '/') {
       if (!this.validToken(url.searchParams.get('token'))) return send(res, 403, badLink())
@@ -172,19 +181,29 @@ export class WebUi {
       return send(res, 404, page('Not found', '<p>Nothing here.</p>'))
     }
     const origin = req.headers.origin
-    if (origin !== undefined && origin !== this.origin) return send(res, 403, page('Not allowed', '<p>Cross-site form.</p>'))
+    if (origin !== undefined && origin !== this.origin)
+      return send(res, 403, page('Not allowed', '<p>Cross-site form.</p>'))
     const form = await readForm(req)
     if (!form || !this.validToken(form.get('token'))) return send(res, 403, badLink())
     if (!same(form.get('csrf') ?? '', this.csrf)) {
-      return send(res, 403, page('Form expired', `<p>This form was already sent or is out of date.</p>${this.backLink()}`))
+      return send(
+        res,
+        403,
+        page('Form expired', `<p>This form was already sent or is out of date.</p>${this.backLink()}`),
+      )
     }
     const expects = url.pathname === '/password' ? 'password' : 'code'
     if (this.pending?.expects !== expects) {
-      return send(res, 409, page('Not now', `<p>The sign-in is not waiting for this right now.</p>${this.backLink()}`))
+      return send(
+        res,
+        409,
+        page('Not now', `<p>The sign-in is not waiting for this right now.</p>${this.backLink()}`),
+      )
     }
     this.csrf = randomBytes(16).toString('hex')
     if (url.pathname === '/password') this.answer(form.get('password') ?? '', 'Signing in to Apple…')
-    else if (url.pathname === '/sms') this.answer({ kind: 'sms', phoneId: Number(form.get('phone')) }, 'Asking Apple to send an SMS…')
+    else if (url.pathname === '/sms')
+      this.answer({ kind: 'sms', phoneId: Number(form.get('phone')) }, 'Asking Apple to send an SMS…')
     else this.answer({ kind: 'code', code: form.get('code') ?? '' }, 'Checking the code with Apple…')
     res.writeHead(303, { Location: `/?token=${this.token}`, 'Cache-Control': 'no-store' })
     res.end()
@@ -207,7 +226,11 @@ export class WebUi {
     const who = esc(this.o.username)
     switch (v.kind) {
       case 'working':
-        return page('Working…', `<p class="status" role="status">${esc(v.text)}</p><p>This page refreshes by itself.</p>`, 1)
+        return page(
+          'Working…',
+          `<p class="status" role="status">${esc(v.text)}</p><p>This page refreshes by itself.</p>`,
+          1,
+        )
       case 'password':
         return page(
           'iCloud password',
@@ -237,8 +260,14 @@ ${sms ? `<p>No device nearby?</p>${sms}` : ''}`,
       }
       case 'done':
         return v.ok
-          ? page('Signed in', `<p class="ok" role="status">${esc(v.message)}</p><p>You can close this page.</p>`)
-          : page('Sign-in failed', `<p class="error" role="alert">${esc(v.message)}</p><p>You can close this page; the terminal says what to do next.</p>`)
+          ? page(
+              'Signed in',
+              `<p class="ok" role="status">${esc(v.message)}</p><p>You can close this page.</p>`,
+            )
+          : page(
+              'Sign-in failed',
+              `<p class="error" role="alert">${esc(v.message)}</p><p>You can close this page; the terminal says what to do next.</p>`,
+            )
     }
   }
 }
@@ -296,7 +325,8 @@ function send(res: http.ServerResponse, status: number, html: string): void {
     'Referrer-Policy': 'no-referrer',
     'X-Frame-Options': 'DENY',
     'X-Content-Type-Options': 'nosniff',
-    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    'Content-Security-Policy':
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   })
   res.end(html)
 }

@@ -10,6 +10,8 @@ import type { AddressInfo } from 'node:net'
 import { createRunner, type Runner, type StepResult } from './helpers/runner-env.js'
 import { laptopLoginAndExport, PASSWORD, SESSION_KEY, startWorld, USER, type World } from './helpers/world.js'
 import { startFakeGitHub, type FakeGitHub } from './fakes/github-api.js'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import reportSchema from '../schemas/report.schema.json' with { type: 'json' }
 
 const DAY = 86_400_000
 const SMTP_PASSWORD = 'smtp-secret-pw-123'
@@ -143,6 +145,8 @@ describe('scheduled runs of the bundled action', () => {
       status: string
       session: { source: string }
     }
+    const validate = new Ajv2020({ validateFormats: false }).compile(reportSchema)
+    expect(validate(report), JSON.stringify(validate.errors)).toBe(true)
     expect(report.status).toBe('warning')
     expect(report.session.source).toBe('seed')
   })
@@ -165,6 +169,10 @@ describe('scheduled runs of the bundled action', () => {
     const r = keep(await runner.job(inputs(seed), env()))
     expect(r.main.code).toBe(1)
     expect(r.main.outputs['error-code']).toBe('MFA_REQUIRED')
+    const report = JSON.parse(await readFile(r.main.outputs.report!, 'utf8')) as { notifications: unknown[] }
+    const validate = new Ajv2020({ validateFormats: false }).compile(reportSchema)
+    expect(validate(report), JSON.stringify(validate.errors)).toBe(true)
+    expect(report.notifications.length).toBe(2) // email + issue
     const errors = r.main.stdout.split('\n').filter((l) => l.startsWith('::error'))
     expect(errors, r.main.stdout).toHaveLength(1)
     expect(errors[0]).toMatch(/session export/)

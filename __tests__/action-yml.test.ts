@@ -20,6 +20,7 @@ interface Step {
   uses?: string
   id?: string
   with?: Record<string, unknown>
+  if?: string
 }
 interface Workflow {
   on: Record<string, unknown>
@@ -211,7 +212,10 @@ describe('example workflows', () => {
     const backup = steps.findIndex((s) => OUR_ACTION.test(s.uses ?? ''))
     const upload = steps.findIndex((s) => s.uses?.startsWith('actions/upload-artifact@'))
     expect(upload).toBeGreaterThan(backup)
-    expect(steps[upload].with?.path).toBe(`\${{ steps.${steps[backup].id}.outputs.new-files }}`)
+    // The runner's disk starts empty and only new assets are downloaded, so the download
+    // directory holds exactly this run's files.
+    expect(steps[upload].with?.path).toBe(steps[backup].with?.directory)
+    expect(steps[upload].if).toBe(`steps.${steps[backup].id}.outputs.downloaded != '0'`)
 
     const reauth = byName['reauth.yml']
     expect(Object.keys(reauth.on)).toEqual(['workflow_dispatch'])

@@ -5,11 +5,12 @@
  * atomic, so a killed run never leaves a half-written session behind.
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { chmod, lstat, mkdir, readFile, rename } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import path from 'node:path'
 import type { CookieJar } from 'tough-cookie'
 import { ICloudError } from './errors.js'
+import { writeFileAtomic } from '../util/atomic.js'
 import { LwpCookieJar, LwpFormatError, jarToLwp, loadLwpIntoJar } from './lwp-cookies.js'
 
 /** Python's `\w`: letters, numbers and `_`; combining marks are not word characters there. */
@@ -183,42 +184,6 @@ async function ensureDirectory(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: 0o700 })
   // The umask may have narrowed the mode; it can't widen it, but be exact about what we created.
   if (created !== undefined) await chmod(dir, 0o700)
-}
-
-export async function writeFileAtomic(target: string, content: string, mode = 0o600): Promise<void> {
-  const tmp = path.join(
-    path.dirname(target),
-    `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`,
-  )
-  const fh = await open(tmp, 'wx', mode)
-  try {
-    try {
-      await fh.chmod(mode)
-      await fh.writeFile(content, 'utf8')
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, target)
-  } catch (err) {
-    await rm(tmp, { force: true }).catch(() => undefined)
-    throw err
-  }
-  await syncDirectory(path.dirname(target))
-}
-
-/** Makes the rename itself durable; not every platform lets a directory be opened, so best effort. */
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r')
-    try {
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-  } catch {
-    // Windows and some file systems refuse; the data itself is already synced.
-  }
 }
 
 /**

@@ -1,25 +1,40 @@
-/** Atomic file replacement: temp file in the same directory, fsync, rename (a crash leaves old or new, never half). */
+/**
+ * Atomic file replacement: a temp file in the same directory, fsync, rename, then fsync of the
+ * directory — a crash or a killed run leaves the old file or the new one, never half of either.
+ */
 import { open, rename, rm } from 'node:fs/promises'
-import { dirname, basename, join } from 'node:path'
+import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
-  const fh = await open(tmp, 'w', mode)
+export async function writeFileAtomic(target: string, content: string | Buffer, mode = 0o600): Promise<void> {
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
+  const fh = await open(tmp, 'wx', mode)
   try {
-    await fh.writeFile(data)
-    await fh.sync()
+    try {
+      await fh.chmod(mode)
+      await fh.writeFile(content)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, target)
   } catch (err) {
-    await fh.close().catch(() => undefined)
-    await rm(tmp, { force: true })
+    await rm(tmp, { force: true }).catch(() => undefined)
     throw err
-  } finally {
-    await fh.close().catch(() => undefined)
   }
+  await syncDirectory(path.dirname(target))
+}
+
+/** Makes the rename itself durable; not every platform lets a directory be opened, so best effort. */
+async function syncDirectory(dir: string): Promise<void> {
   try {
-    await rename(tmp, path)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    throw err
+    const fh = await open(dir, 'r')
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+  } catch {
+    // Windows and some file systems refuse; the data itself is already synced.
   }
 }

@@ -244,6 +244,28 @@ describe('reusing the session', () => {
   })
 })
 
+describe('a session Apple rejects twice', () => {
+  it('is moved aside with a warning, and one SRP with the kept trust token signs in without a code', async () => {
+    await signInOnce()
+    const pushes = fake.count('auth:verify/trusteddevice/securitycode')
+    fake.inject('setup:validate', { status: 421 })
+    fake.inject('setup:accountLogin', { status: 421 })
+    const r = await signInOnce({ mfa: undefined })
+    expect(r.method).toBe('srp')
+    expect(fake.srpAttempts()).toBe(2)
+    expect(fake.count('auth:verify/trusteddevice/securitycode')).toBe(pushes) // trust token honoured
+    expect(r.movedAside?.length).toBe(2)
+    expect(logs.some((l) => l.startsWith('warning') && l.includes('rejected the stored session twice'))).toBe(
+      true,
+    )
+    const names = await readdir(dir)
+    expect(names.filter((n) => n.includes('.broken-'))).toHaveLength(2)
+    // The fresh session was written in place of the old one and works on the next run.
+    const next = await signInOnce({ passwordProviders: [], mfa: undefined })
+    expect(next.method).toBe('validate')
+  })
+})
+
 describe('failures map to typed errors', () => {
   it('wrong password → BAD_PASSWORD, one attempt, no secret in the message', async () => {
     const err = await expectCode(

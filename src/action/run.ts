@@ -121,7 +121,7 @@ export async function run(deps: RunDeps = {}): Promise<RunReport> {
       await auth.session.close()
     }
   } catch (err) {
-    await fail(err, report, config, settings, channels, bundleState, log)
+    await fail(err, report, config, settings, channels, log)
   } finally {
     if (settings) {
       await mkdir(settings.cacheTmpDir, { recursive: true, mode: 0o700 })
@@ -292,7 +292,6 @@ async function fail(
   config: Config | undefined,
   settings: Settings | undefined,
   channels: Channel[],
-  bundleState: Record<string, unknown>,
   log: Log,
 ): Promise<void> {
   report.status = 'failed'
@@ -337,6 +336,5 @@ async function fail(
     }
     report.notifications = await notifyAll(channels, event, log)
   }
-  void bundleState
   core.setFailed(`[${e.code}] ${e.describe()}`)
 }

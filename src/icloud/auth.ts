@@ -49,9 +49,9 @@ export interface AuthResult {
 export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> {
   const now = o.now ?? Date.now
   const loaded = await loadSession(o.cookieDirectory, o.username)
-  let movedAside: string[] | undefined
+  const movedAside: string[] = []
   if (loaded.status === 'broken') {
-    movedAside = await moveSessionAside(o.cookieDirectory, o.username)
+    movedAside.push(...(await moveSessionAside(o.cookieDirectory, o.username)))
     o.log.warning(
       `The stored session could not be read (${loaded.problem ?? 'unreadable'}); it was moved aside to ${movedAside.join(', ')} and a fresh sign-in follows.`,
     )
@@ -66,12 +66,17 @@ export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> 
     o.timeoutMs,
   )
   try {
-    const result = await signIn(session, o)
+    const result = await signIn(session, o, movedAside)
     const cookies = await session.jar.store.getAllCookies()
     for (const c of cookies) o.registerSecret?.(c.value)
     for (const v of Object.values(session.data)) o.registerSecret?.(v)
     await session.save()
-    return { session, ...result, trust: estimateTrust(cookies, session.data, now()), movedAside }
+    return {
+      session,
+      ...result,
+      trust: estimateTrust(cookies, session.data, now()),
+      movedAside: movedAside.length ? movedAside : undefined,
+    }
   } catch (err) {
     // Keep what Apple told us (scnt, session id, trust token): the next run builds on it.
     await session.save().catch(() => undefined)
@@ -83,6 +88,7 @@ export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> 
 async function signIn(
   session: ICloudSession,
   o: AuthenticateOptions,
+  movedAside: string[],
 ): Promise<{ account: AccountInfo; method: AuthResult['method']; srpAttempts: number }> {
   let rejectedTwice = 0
   // 1. The cookies alone (no call to idmsa at all).
@@ -107,7 +113,16 @@ async function signIn(
       rejectedTwice++
     }
   }
-  if (rejectedTwice >= 2) o.log.info('Apple no longer accepts the stored session; signing in again.')
+  if (rejectedTwice >= 2) {
+    // icloudpd's advice for this is "delete ~/.pyicloud"; do it for the user, keeping a copy. The
+    // trust token survives in memory: Apple ignores a dead one, and a live one spares a 2FA code.
+    const aside = await moveSessionAside(session.cookieDirectory, session.username)
+    await session.reset(['client_id', 'trust_token'])
+    movedAside.push(...aside)
+    o.log.warning(
+      `Apple rejected the stored session twice (validate and accountLogin); it was moved aside${aside.length ? ` to ${aside.join(', ')}` : ''} and a fresh sign-in follows.`,
+    )
+  }
   // 3. SRP, once.
   const { password, provider } = await firstPassword(o)
   o.registerSecret?.(password)

@@ -65,6 +65,13 @@ export class ICloudSession {
     return { Origin: this.endpoints.home, Referer: `${this.endpoints.home}/`, Accept: '*/*' }
   }
 
+  /** Forgets everything but the named `.session` keys: cookies, tokens, scnt (a fresh start). */
+  async reset(keep: string[]): Promise<void> {
+    for (const k of Object.keys(this.data)) if (!keep.includes(k)) delete this.data[k]
+    await this.jar.removeAllCookies()
+    this.dirty = true
+  }
+
   async save(): Promise<void> {
     await saveSession(this.cookieDirectory, this.username, this.data, this.jar)
     this.dirty = false

@@ -92,7 +92,10 @@ describe('verified downloads', () => {
   it('a body of the wrong size is retried, then reported failed for that asset only', async () => {
     const { lib, sync } = await setup({ count: 12, kinds: ['jpeg'], seed: 21 })
     const victim = lib.visibleAssets()[3]!
+    const other = lib.visibleAssets()[7]!
     lib.downloadFaults.push({ kind: 'wrong-size', assetId: victim.id, delta: 9, times: Infinity })
+    // Once more without Content-Length: the stream itself must notice the extra bytes.
+    lib.downloadFaults.push({ kind: 'wrong-size', assetId: other.id, delta: 9, times: 1, hideLength: true })
     const dir = tmp('dl-size-')
     const warnings: string[] = []
     const r = await sync(dir, {}, { log: { info: () => {}, warn: (m) => warnings.push(m) } })
@@ -100,6 +103,7 @@ describe('verified downloads', () => {
     expect(r.failed).toBe(1)
     expect(r.downloaded).toBe(all.length - 1)
     expect(lib.downloadLog.filter((d) => d.assetId === victim.id).length).toBe(3) // 1 + 2 retries
+    expect(lib.downloadLog.filter((d) => d.assetId === other.id).length).toBe(2) // retried once, then right
     expect(finalHashes(dir)).toEqual(
       expectedHashes(
         lib,
@@ -253,8 +257,11 @@ describe('verified downloads', () => {
 
   it('a dry run lists and plans but writes nothing', async () => {
     const { lib, fake, sync } = await setup({ count: 15, seed: 26 })
-    const dir = path.join(tmp('dl-dry-'), 'photos')
-    const r = await sync(dir, { dryRun: true })
+    const out = tmp('dl-dry-')
+    const dir = path.join(out, 'photos')
+    const list = path.join(out, 'new-files.txt')
+    const r = await sync(dir, { dryRun: true }, { newFilesPath: list })
+    expect(readFileSync(list, 'utf8')).toBe('')
     expect(r.downloaded).toBe(expectedHashes(lib).length)
     expect(r.newFiles.length).toBe(r.downloaded)
     expect(existsSync(dir)).toBe(false)
@@ -271,7 +278,8 @@ describe('a killed run', () => {
       minBytes: 2000,
       maxBytes: 4000,
     })
-    lib.downloadFaults.push({ kind: 'slow', chunkBytes: 256, delayMs: 25, times: Infinity })
+    // ~1 s per file, four at a time: at any moment several files are half-written.
+    lib.downloadFaults.push({ kind: 'slow', chunkBytes: 128, delayMs: 40, times: Infinity })
     const work = tmp('dl-kill-')
     const dir = path.join(work, 'photos')
     const src = (p: string) => pathToFileURL(path.join(here, '..', 'src', p)).href
@@ -308,10 +316,14 @@ console.log('finished')
     cleanups.push(() => void proc.kill('SIGKILL'))
 
     // Kill once some files are complete and some are half-written.
-    const deadline = Date.now() + 20_000
+    const deadline = Date.now() + 40_000
+    // The child renames files while we look: a name that vanished between readdir and stat is skipped.
+    const sizeOf = (rel: string) => statSync(path.join(dir, rel), { throwIfNoEntry: false })?.size
     for (;;) {
-      const files = [...diskFiles(dir).keys()]
-      const parts = files.filter((f) => f.endsWith('.part') && statSync(path.join(dir, f)).size > 0)
+      const files = existsSync(dir)
+        ? (readdirSync(dir, { recursive: true }) as string[]).filter((f) => /\.(JPG|HEIC|MOV|part)$/.test(f))
+        : []
+      const parts = files.filter((f) => f.endsWith('.part') && (sizeOf(f) ?? 0) > 0)
       if (files.length - parts.length >= 3 && parts.length >= 1) break
       if (Date.now() > deadline) throw new Error(`child made no progress: ${output}`)
       await new Promise((r) => setTimeout(r, 20))
@@ -326,6 +338,13 @@ console.log('finished')
     expect(finals.length).toBeLessThan(expected.length)
     for (const [, h] of finals) expect(expected).toContain(h) // nothing final is corrupt
     expect(parseState(readFileSync(path.join(dir, STATE_FILE), 'utf8'))?.running).toBe(true)
+    const parts = new Map(
+      [...after.keys()]
+        .filter((p) => p.endsWith('.part'))
+        .map((p) => [p.slice(0, -'.part'.length), statSync(path.join(dir, p)).size] as const)
+        .filter(([, size]) => size > 0),
+    )
+    expect(parts.size).toBeGreaterThan(0)
 
     lib.downloadFaults.length = 0
     lib.downloadLog.length = 0
@@ -333,7 +352,14 @@ console.log('finished')
     expect(r.failed).toBe(0)
     expect([...diskFiles(dir).keys()].filter((p) => p.endsWith('.part'))).toEqual([])
     expect(finalHashes(dir)).toEqual(expected) // every file exactly once, every byte right
-    expect(lib.downloadLog.some((d) => (d.rangeStart ?? 0) > 0 && d.status === 206)).toBe(true)
+    // Each half-written file was resumed from where the killed run stopped.
+    // (A .part that was already complete when the kill came is started afresh, not resumed.)
+    const resumable = [...parts].filter(([rel, size]) => size < statSync(path.join(dir, rel)).size)
+    const resumed = lib.downloadLog
+      .filter((d) => (d.rangeStart ?? 0) > 0 && d.status === 206)
+      .map((d) => d.rangeStart)
+    expect(resumed.sort()).toEqual(resumable.map(([, size]) => size).sort())
+    expect(resumable.length).toBeGreaterThan(0)
     expect(r.state.running).toBe(false)
-  })
+  }, 60_000)
 })

@@ -6,11 +6,11 @@
 import { existsSync } from 'node:fs'
 import { register } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { isMainThread } from 'node:worker_threads'
 
-if (!process.env.__TS_LOADER_HOOKED) {
-  process.env.__TS_LOADER_HOOKED = '1'
-  register(import.meta.url, import.meta.url)
-}
+// This file is both the `--import` entry (main thread: register) and the hooks module (Node runs
+// hooks on their own thread, where registering again would recurse).
+if (isMainThread) register(import.meta.url, import.meta.url)
 
 export async function resolve(specifier, context, next) {
   if (

@@ -30,6 +30,9 @@ export async function cliSignIn(config: Config, io: CliIo, o: CliSignInOptions):
   const ci = inCi(io.env)
   // github-issue belongs to the CI re-auth workflow; on a laptop the terminal is the natural place.
   const mfaName = config.auth.mfaProvider === 'github-issue' ? 'console' : config.auth.mfaProvider
+  if (o.password && !names.includes('parameter')) {
+    o.log.warning('--password is ignored: `parameter` is not among the password providers.')
+  }
   const webNeeded = !ci && (names.includes('webui') || mfaName === 'webui')
   const webui = webNeeded
     ? new WebUi({

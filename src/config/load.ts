@@ -50,6 +50,8 @@ const YAML_MESSAGES: Record<string, string> = {
   DUPLICATE_KEY: 'duplicate key',
   TAB_AS_INDENT: 'tabs are not allowed for indentation in YAML; use spaces',
   MULTIPLE_DOCS: 'the file holds more than one YAML document (`---`); keep a single one',
+  RESOURCE_EXHAUSTION:
+    'the YAML is nested too deeply to read; a config file needs only a few levels of indentation',
 }
 
 /** The text of the mapping key that starts at `offset`. */
@@ -66,22 +68,36 @@ function keyAt(doc: Document.Parsed, offset: number): string | undefined {
   return key
 }
 
+/** The tag as written (`!!js/function`), never the value after it, which could be private. */
+function tagText(text: string, pos: [number, number]): string {
+  const tag = /!\S*/.exec(text.slice(pos[0], Math.min(pos[1] + 1, pos[0] + 80)))?.[0]
+  return tag ? `the tag \`${tag.slice(0, 40)}\`` : 'a tag'
+}
+
 /** Parses YAML text into a document with positions and its JS value. Throws ConfigError. */
 export function parseConfigText(text: string, file: string): ParsedSource {
   checkSize(file, Buffer.byteLength(text, 'utf8'))
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
   const source = { file, doc, lineCounter }
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => {
-        const span = spanOf(lineCounter, e.pos[0], e.pos[1])
-        let message = YAML_MESSAGES[e.code] ?? `YAML syntax error: ${e.message}`
-        if (e.code === 'DUPLICATE_KEY')
-          message += ` \`${keyAt(doc, e.pos[0]) ?? '?'}\`; each key may appear once`
-        return { file, ...span, path: '', message }
-      }),
-    )
+  // An unknown tag (`!!js/function`, `!!python/object`, `!foo`) is only a warning to the YAML
+  // library, which then keeps the text as a plain string; a config has no use for tags, so refuse.
+  const tagErrors = doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED')
+  if (doc.errors.length > 0 || tagErrors.length > 0) {
+    const seen = new Set<string>()
+    const issues: ConfigIssue[] = []
+    for (const e of [...doc.errors, ...tagErrors]) {
+      const span = spanOf(lineCounter, e.pos[0], e.pos[1])
+      let message = YAML_MESSAGES[e.code] ?? `YAML syntax error: ${e.message}`
+      if (e.code === 'DUPLICATE_KEY') message += ` \`${keyAt(doc, e.pos[0]) ?? '?'}\`; each key may appear once`
+      if (e.code === 'TAG_RESOLVE_FAILED') message = `${tagText(text, e.pos)}: YAML tags are not supported; remove it`
+      // The parser may report one problem (e.g. exhaustion) several times at the same place.
+      const id = `${span.line}:${span.column}:${message}`
+      if (seen.has(id)) continue
+      seen.add(id)
+      issues.push({ file, ...span, path: '', message })
+    }
+    throw new ConfigError(issues)
   }
   let value: unknown
   try {

@@ -7,7 +7,7 @@ import { ICloudError, isICloudError } from './errors.js'
 import { accountLogin, validate, type AccountInfo, type LoginState } from './account.js'
 import type { Endpoints } from './endpoints.js'
 import { ICloudSession } from './session.js'
-import { loadSession, moveSessionAside } from './session-store.js'
+import { copySessionAside, loadSession, moveSessionAside } from './session-store.js'
 import { srpSignin } from './signin.js'
 import { completeSecondFactor } from './twofa.js'
 import { estimateTrust, TRUSTED_AT_KEY, type TrustEstimate } from './trust.js'
@@ -116,7 +116,12 @@ async function signIn(
   if (rejectedTwice >= 2) {
     // icloudpd's advice for this is "delete ~/.pyicloud"; do it for the user, keeping a copy. The
     // trust token survives in memory: Apple ignores a dead one, and a live one spares a 2FA code.
-    const aside = await moveSessionAside(session.cookieDirectory, session.username)
+    // The files are copied, not moved: until the fresh session is saved over them, a killed run
+    // (or a full disk) leaves the old ones — and their trust token — in place.
+    const aside = await copySessionAside(session.cookieDirectory, session.username).catch((err: unknown) => {
+      o.log.debug(`could not keep a copy of the rejected session: ${(err as Error).message}`)
+      return [] as string[]
+    })
     await session.reset(['client_id', 'trust_token'])
     movedAside.push(...aside)
     o.log.warning(

@@ -14,6 +14,14 @@ export const USER_AGENT =
 
 export const DEFAULT_TIMEOUT_MS = 30_000
 
+/**
+ * Largest body `text()`/`json()` will read. Apple's biggest answers (a CloudKit page of 200 records)
+ * are well under 1 MiB; a hostile or broken server must not make us buffer without limit (an
+ * endless body would otherwise grow until the process is killed). Streamed downloads (`body`)
+ * are bounded by the downloader instead.
+ */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
 export interface HttpRequest {
   method?: 'GET' | 'POST' | 'PUT' | 'DELETE'
   url: string
@@ -46,17 +54,21 @@ export interface HttpClientOptions {
   /** Concurrent connections per origin; downloads raise it to the thread count. */
   connections?: number
   dispatcher?: Dispatcher
+  /** Cap for `text()`/`json()` bodies (default MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number
 }
 
 export class HttpClient {
   readonly jar: CookieJar
   readonly timeoutMs: number
+  readonly maxResponseBytes: number
   private readonly dispatcher: Dispatcher
   private readonly observers: ResponseObserver[] = []
 
   constructor(options: HttpClientOptions = {}) {
     this.jar = options.jar ?? new CookieJar()
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    this.maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES
     this.dispatcher =
       options.dispatcher ??
       new Agent({
@@ -99,7 +111,7 @@ export class HttpClient {
         await this.jar.setCookie(c, req.url, { ignoreError: true })
       }
     }
-    const res = wrap(raw, req.url)
+    const res = wrap(raw, req.url, this.maxResponseBytes)
     for (const o of this.observers) o(res, req)
     return res
   }
@@ -109,14 +121,30 @@ export class HttpClient {
   }
 }
 
-function wrap(raw: Dispatcher.ResponseData, url: string): HttpResponse {
+function wrap(raw: Dispatcher.ResponseData, url: string, maxBytes: number): HttpResponse {
   const headers = raw.headers as Record<string, string | string[] | undefined>
   const readText = async (): Promise<string> => {
+    const declared = Number(headers['content-length'])
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      raw.body.destroy()
+      throw tooLarge(url, raw.statusCode, maxBytes)
+    }
+    const chunks: Buffer[] = []
+    let size = 0
     try {
-      return await raw.body.text()
+      for await (const chunk of raw.body as AsyncIterable<Buffer>) {
+        size += chunk.length
+        if (size > maxBytes) {
+          raw.body.destroy()
+          throw tooLarge(url, raw.statusCode, maxBytes)
+        }
+        chunks.push(chunk)
+      }
     } catch (err) {
+      if (err instanceof ICloudError) throw err
       throw networkError(url, err)
     }
+    return Buffer.concat(chunks, size).toString('utf8')
   }
   return {
     status: raw.statusCode,
@@ -157,6 +185,14 @@ export function hostOf(url: string): string {
   } catch {
     return 'unknown host'
   }
+}
+
+function tooLarge(url: string, status: number, maxBytes: number): ICloudError {
+  return new ICloudError(
+    'PROTOCOL_ERROR',
+    `Apple sent a response larger than ${Math.round(maxBytes / 1024 / 1024)} MiB (HTTP ${status} from ${hostOf(url)}); it was not read.`,
+    'No iCloud answer is this large: this is a fault on the server side or in the network. The next run will try again; if it persists, please report it.',
+  )
 }
 
 export function networkError(url: string, err: unknown): ICloudError {

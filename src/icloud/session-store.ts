@@ -5,7 +5,8 @@
  * atomic, so a killed run never leaves a half-written session behind.
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, lstat, mkdir, readFile, rename } from 'node:fs/promises'
+import { chmod, copyFile, lstat, mkdir, readFile, rename } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
 import type { CookieJar } from 'tough-cookie'
@@ -195,6 +196,28 @@ export async function moveSessionAside(
   appleId: string,
   now: Date = new Date(),
 ): Promise<string[]> {
+  return setAside(dir, appleId, now, rename)
+}
+
+/**
+ * Like moveSessionAside, but copies: the files stay in place until a new session is saved over
+ * them (atomically). A run killed before that still finds the old files — with the trust token
+ * that spares a 2FA code — instead of nothing.
+ */
+export async function copySessionAside(
+  dir: string,
+  appleId: string,
+  now: Date = new Date(),
+): Promise<string[]> {
+  return setAside(dir, appleId, now, (from, to) => copyFile(from, to, fsConstants.COPYFILE_EXCL))
+}
+
+async function setAside(
+  dir: string,
+  appleId: string,
+  now: Date,
+  put: (from: string, to: string) => Promise<void>,
+): Promise<string[]> {
   const files = sessionPaths(dir, appleId)
   const stamp = now
     .toISOString()
@@ -205,7 +228,7 @@ export async function moveSessionAside(
     if (!(await exists(file))) continue
     let target = `${file}.broken-${stamp}`
     for (let n = 2; await exists(target); n++) target = `${file}.broken-${stamp}-${n}`
-    await rename(file, target)
+    await put(file, target)
     moved.push(target)
   }
   return moved

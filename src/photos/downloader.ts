@@ -272,6 +272,14 @@ export class Downloader {
       }
       append = true
     }
+    // A declared length that cannot add up to the record's size is refused before anything is written.
+    const remaining = task.size - (append ? start : 0)
+    const declared = Number(res.header('content-length') ?? NaN)
+    if (Number.isFinite(declared) && declared !== remaining) {
+      res.body.resume()
+      if (!append) await fs.rm(part, { force: true })
+      throw new AttemptError(`size mismatch: the server announced ${declared} of ${remaining} bytes`, true)
+    }
     // 200 to a ranged request: the server sends the whole file, so the .part starts over.
     const counter = new CountAndHash(hash, task.size - (append ? start : 0), this.o.onBytes)
     try {

@@ -165,6 +165,23 @@ export async function* listAssets(
   }
 }
 
+/** `changes/database` followed to the end (`moreComing`): every changed zone and the final token. */
+export async function databaseChanges(
+  client: CloudKitClient,
+  scope: Scope,
+  syncToken?: string,
+): Promise<{ syncToken: string; zones: Array<{ zone: ZoneRef; syncToken?: string }> }> {
+  const zones = new Map<string, { zone: ZoneRef; syncToken?: string }>()
+  let token = syncToken
+  for (let page = 0; ; page++) {
+    const r = await client.changesDatabase(scope, token)
+    for (const z of r.zones) zones.set(z.zone.zoneName, z)
+    if (!r.moreComing || r.syncToken === token || page >= 100)
+      return { syncToken: r.syncToken, zones: [...zones.values()] }
+    token = r.syncToken
+  }
+}
+
 /** The sync token is no longer known to Apple (`BAD_REQUEST`): do a full listing and start over. */
 export class SyncTokenExpired extends ICloudError {
   constructor(reason: string) {

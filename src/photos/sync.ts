@@ -15,7 +15,14 @@ import { ICloudError, isICloudError } from '../icloud/errors.js'
 import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
 import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
-import { listAssets, listChanges, selectLibrary, SyncTokenExpired, type LibrarySelection } from './listing.js'
+import {
+  databaseChanges,
+  listAssets,
+  listChanges,
+  selectLibrary,
+  SyncTokenExpired,
+  type LibrarySelection,
+} from './listing.js'
 import {
   checkFolderStructure,
   plannedFiles,
@@ -241,7 +248,7 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   try {
     const prev = state.library
     if (prev && state.dbSyncToken && state.zoneSyncToken && state.optionsKey === key) {
-      const db = await o.client.changesDatabase(prev.scope, state.dbSyncToken).catch((err: unknown) => {
+      const db = await databaseChanges(o.client, prev.scope, state.dbSyncToken).catch((err: unknown) => {
         if (err instanceof CloudKitError && err.serverErrorCode === 'BAD_REQUEST') return undefined
         throw err
       })
@@ -265,7 +272,7 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
     if (mode === 'full') {
       const sel = await selectLibrary(o.client, r.library)
       // The database token is taken before the listing: changes made while listing are re-delivered.
-      const boot = await o.client.changesDatabase(sel.scope)
+      const boot = await databaseChanges(o.client, sel.scope)
       const zoneEntry = boot.zones.find((z) => z.zone.zoneName === sel.zone.zoneName)
       // Keep the full zoneID (owner, type) for the change feeds of later runs.
       if (zoneEntry) sel.zone = zoneEntry.zone
@@ -293,7 +300,8 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
       await run.save()
   }
   if (o.newFilesPath) {
-    const lines = run.newFiles.map((f) => path.join(directory, ...f.split('/')))
+    // A dry run wrote nothing, so the list a following upload step reads is empty.
+    const lines = r.dryRun ? [] : run.newFiles.map((f) => path.join(directory, ...f.split('/')))
     await writeFileAtomic(o.newFilesPath, lines.length ? lines.join('\n') + '\n' : '')
   }
   if (error !== undefined && !isICloudError(error, 'THROTTLED')) throw error
@@ -380,7 +388,7 @@ class Run {
       this.parseErrors(page.errors)
       for (const asset of page.assets) {
         if (this.stopped) return token
-        const present = await this.handle(asset)
+        const present = await this.handleSafely(asset)
         consecutive = present ? consecutive + 1 : 0
         if (this.r.untilFound !== undefined && consecutive >= this.r.untilFound) {
           this.o.log.info(
@@ -408,7 +416,7 @@ class Run {
       for (const asset of assets) {
         if (this.stopped) return last
         if (this.r.recent !== undefined && this.counts.listed >= this.r.recent) break
-        await this.handle(asset)
+        await this.handleSafely(asset)
       }
       if (page.removed.length) {
         this.o.log.debug?.(
@@ -425,6 +433,18 @@ class Run {
     for (const e of errors) {
       this.counts.failed++
       this.o.log.warn(`photos: ${e.message}`)
+    }
+  }
+
+  /** A naming refusal (a path that would escape the directory) fails that asset, not the run. */
+  private async handleSafely(asset: Asset): Promise<boolean> {
+    try {
+      return await this.handle(asset)
+    } catch (err) {
+      if (!isICloudError(err, 'INTERNAL')) throw err
+      this.counts.failed++
+      this.o.log.warn(`photos: asset ${asset.id}: ${err.message}`)
+      return false
     }
   }
 

@@ -37,7 +37,7 @@ export class NativeKeyring implements KeyringBackend {
   private entryCtor?: Promise<EntryCtor>
 
   private async entry(service: string, account: string) {
-    this.entryCtor ??= import('@napi-rs/keyring').then(
+    this.entryCtor ??= import(/* webpackIgnore: true */ '@napi-rs/keyring').then(
       (m) => (m as unknown as { AsyncEntry: EntryCtor }).AsyncEntry,
       (err: unknown) => {
         throw keyringUnavailable(

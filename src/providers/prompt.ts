@@ -37,9 +37,10 @@ function ask(
       }
     }
     rl.question(question, (answer) => {
+      // Resolve before close(): the 'close' handler below would otherwise win with ''.
+      resolve(answer)
       rl.close()
       if (hidden) output.write('\n')
-      resolve(answer)
     })
     rl.on('close', () => resolve(''))
     rl.on('error', reject)

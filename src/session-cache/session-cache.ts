@@ -166,13 +166,13 @@ async function restoreFromCache(o: RestoreOptions, key: string): Promise<Restore
     o.runId === undefined
       ? { prefix: cacheKeyPrefix(o.runnerOs, id), primaryKey: cacheKeyPrefix(o.runnerOs, id) }
       : cacheKeys({ runnerOs: o.runnerOs, keyId: id, runId: o.runId, runAttempt: o.runAttempt ?? 1 })
-  await mkdir(o.tmpDir, { recursive: true, mode: 0o700 })
   const file = join(o.tmpDir, CACHE_FILE_NAME)
-  // A leftover from an earlier step must not pass for what the cache restored.
-  await rm(file, { force: true })
-
   let hit: string | undefined
   try {
+    // A full or read-only disk here is a cache miss like any other: the seed can still be used.
+    await mkdir(o.tmpDir, { recursive: true, mode: 0o700 })
+    // A leftover from an earlier step must not pass for what the cache restored.
+    await rm(file, { force: true })
     hit = await o.backend.restore([file], primaryKey, [prefix])
   } catch (e) {
     o.log.warning(

@@ -375,7 +375,7 @@ export function mountCloudKit(
       res.end(data.subarray(0, Math.min(df.afterBytes ?? Math.floor(data.length / 2), data.length)))
       return true
     }
-    headers['content-length'] = String(data.length)
+    if (!df?.hideLength) headers['content-length'] = String(data.length)
     res.writeHead(status, headers)
     if (df?.kind === 'reset') {
       const n = Math.min(df.afterBytes ?? Math.floor(data.length / 2), data.length - 1)

@@ -101,6 +101,8 @@ export interface DownloadFault {
   afterBytes?: number
   /** `wrong-size`: bytes added to (positive) or cut from (negative) the real content. */
   delta?: number
+  /** Send the body chunked, without Content-Length (only the byte count can tell it is wrong). */
+  hideLength?: boolean
   /** `slow`: the body is written in chunks of this many bytes with this delay between them. */
   chunkBytes?: number
   delayMs?: number

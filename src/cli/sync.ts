@@ -1,0 +1,89 @@
+/**
+ * `sync`: the action's photos engine on this machine — sign in (prompting when needed, as icloudpd
+ * does), then download, with a progress bar on a terminal. The incremental state lives in the file
+ * beside the photos (the engine reads and writes it), not in a cache blob.
+ */
+import { ICloudError } from '../icloud/errors.js'
+import { HttpClient } from '../icloud/http.js'
+import { CloudKitClient } from '../photos/cloudkit.js'
+import { createProgress } from '../photos/progress.js'
+import { syncPhotos } from '../photos/sync.js'
+import { cliLog, ExitCode, inCi, line, UsageError, type CliIo } from './io.js'
+import { resolveConfig } from './options.js'
+import { cliSignIn } from './signin.js'
+
+export interface SyncOptions extends Record<string, unknown> {
+  password?: string
+  verbose?: boolean
+}
+
+export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
+  const config = await resolveConfig(opts)
+  const directory = config.photos.directory
+  if (!directory)
+    throw new UsageError('--directory is required (or `photos.directory` in the --config file).')
+  const log = cliLog(io, Boolean(opts.verbose))
+  const auth = await cliSignIn(config, io, { password: opts.password, log })
+  try {
+    const databaseUrl = auth.account.webservices.ckdatabasews
+    if (!databaseUrl) {
+      throw new ICloudError(
+        'ICLOUD_SETUP_INCOMPLETE',
+        'The account has no iCloud Photos database service.',
+        'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.',
+      )
+    }
+    const client = new CloudKitClient({
+      http: auth.session.http,
+      databaseUrl,
+      clientId: auth.session.clientId,
+      dsid: auth.account.dsid,
+      home: auth.session.endpoints.home,
+    })
+    const downloads = new HttpClient({ connections: config.photos.threads })
+    const progress = createProgress({
+      tty: io.stderr.isTTY === true && !inCi(io.env),
+      stream: io.stderr,
+      log: (l) => line(io.stderr, l),
+    })
+    try {
+      const result = await syncPhotos({
+        client,
+        http: downloads,
+        directory,
+        options: { ...config.photos, sizes: config.photos.size },
+        log,
+        progress: (p) => progress.update(p),
+      })
+      progress.stop()
+      const verb = config.photos.dryRun ? 'would download' : 'downloaded'
+      line(
+        io.stdout,
+        `Photos in ${directory}: ${result.downloaded} ${verb}, ${result.skipped} already there, ${result.failed} failed (${result.mode} listing).`,
+      )
+      if (result.throttled) {
+        throw (
+          result.throttleError ??
+          new ICloudError(
+            'THROTTLED',
+            'Apple throttled the downloads.',
+            'Run `sync` again later; it continues where it stopped.',
+          )
+        )
+      }
+      if (result.failed > 0) {
+        throw new ICloudError(
+          'DOWNLOAD_FAILED',
+          `${result.failed} download${result.failed === 1 ? '' : 's'} failed.`,
+          'Run `sync` again; finished files are kept and the failed ones are retried.',
+        )
+      }
+      return ExitCode.Ok
+    } finally {
+      progress.stop()
+      await downloads.close()
+    }
+  } finally {
+    await auth.session.close()
+  }
+}

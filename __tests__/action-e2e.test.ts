@@ -12,6 +12,8 @@ import { laptopLoginAndExport, PASSWORD, SESSION_KEY, startWorld, USER, type Wor
 import { startFakeGitHub, type FakeGitHub } from './fakes/github-api.js'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import reportSchema from '../schemas/report.schema.json' with { type: 'json' }
+import { main as cli } from '../src/cli/program.js'
+import { testIo } from './helpers/cli-io.js'
 
 const DAY = 86_400_000
 const SMTP_PASSWORD = 'smtp-secret-pw-123'
@@ -219,6 +221,58 @@ describe('scheduled runs of the bundled action', () => {
     for (const s of secrets) {
       for (const form of [s, Buffer.from(s).toString('base64'), encodeURIComponent(s)])
         expect(text).not.toContain(form)
+    }
+  })
+})
+
+describe('a session made by the CLI', () => {
+  it('`login` then `session export` on the laptop → the action restores it and signs in with zero SRP', async () => {
+    const laptop = join(runner.root, 'laptop')
+    const env = {
+      ICLOUD_AUTH_ENDPOINT: world.icloud.authEndpoint,
+      ICLOUD_SETUP_ENDPOINT: world.icloud.setupEndpoint,
+    }
+    const login = testIo({ interactive: true, env })
+    const running = cli(['login', '-u', USER, '--password', PASSWORD, '--cookie-directory', laptop], login.io)
+    await login.stderr.waitFor('Enter the 6-digit code: ')
+    login.stdin.write(`${world.icloud.deviceCode(USER)}\n`)
+    expect(await running, login.output()).toBe(0)
+    const keyFile = join(laptop, 'key.txt')
+    await writeFile(keyFile, SESSION_KEY)
+    const exp = testIo({ env })
+    const args = [
+      'session',
+      'export',
+      '-u',
+      USER,
+      '--repo',
+      'octo/photos-backup',
+      '--cookie-directory',
+      laptop,
+    ]
+    expect(await cli([...args, '--key-file', keyFile, '--out', laptop], exp.io), exp.output()).toBe(0)
+    const blob = await readFile(join(laptop, 'ICLOUD_SESSION.octo-photos-backup.txt'), 'utf8')
+
+    // A runner whose cache has nothing for this key: the action must take the exported blob.
+    const fresh = await createRunner()
+    try {
+      const srp = world.icloud.srpAttempts()
+      await mkdir(join(fresh.workspace, '.github'), { recursive: true })
+      await writeFile(
+        join(fresh.workspace, '.github/icloud-photos.yml'),
+        `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n`,
+      )
+      const r = await fresh.step(
+        'main',
+        { config: '.github/icloud-photos.yml', session: blob, 'session-key': SESSION_KEY, mode: 'check' },
+        { ...world.env, RUNNER_TEMP: fresh.runnerTemp, ACTIONS_CACHE_MODE: 'none' },
+      )
+      expect(r.code, r.stdout).toBe(0)
+      expect(r.stdout).toContain('Session restored from the `session` input')
+      expect(world.icloud.srpAttempts()).toBe(srp)
+      expect(Number(r.outputs['days-remaining'])).toBeGreaterThanOrEqual(29)
+    } finally {
+      await fresh.cleanup()
     }
   })
 })

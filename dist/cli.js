@@ -74991,16 +74991,34 @@ async function authenticate(o) {
         movedAside.push(...(await moveSessionAside(o.cookieDirectory, o.username)));
         o.log.warning(`The stored session could not be read (${loaded.problem ?? 'unreadable'}); it was moved aside to ${movedAside.join(', ')} and a fresh sign-in follows.`);
     }
+    const registered = new Set();
+    const register = (v) => {
+        if (!v || !o.registerSecret || registered.has(v))
+            return;
+        registered.add(v);
+        o.registerSecret(v);
+    };
     for (const v of Object.values(loaded.data))
-        o.registerSecret?.(v);
+        register(v);
+    for (const c of await loaded.jar.store.getAllCookies())
+        register(c.value);
     const session = new ICloudSession(o.username, o.cookieDirectory, o.endpoints, loaded.data, loaded.jar, o.timeoutMs);
+    // Tokens are registered the moment Apple hands them out: a run that fails later still saves
+    // them (and the post step caches them), so none may wait for the success path to be masked.
+    session.http.onResponse((res) => {
+        for (const v of Object.values(session.data))
+            register(v);
+        const setCookie = res.headers['set-cookie'];
+        for (const c of setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie])
+            register(/^[^=;]*=([^;]*)/.exec(c)?.[1]);
+    });
     try {
         const result = await signIn(session, o, movedAside);
         const cookies = await session.jar.store.getAllCookies();
         for (const c of cookies)
-            o.registerSecret?.(c.value);
+            register(c.value);
         for (const v of Object.values(session.data))
-            o.registerSecret?.(v);
+            register(v);
         await session.save();
         return {
             session,
@@ -76663,6 +76681,27 @@ function mapCloudKitError(code, reason, op) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/photos/connect.ts
+/**
+ * The small interface between a signed-in session and the photos engine: the session's HTTP
+ * client (cookies and all) plus what accountLogin reported (the CloudKit URL and the dsid).
+ */
+
+
+function cloudKitFor(auth) {
+    const databaseUrl = auth.account.webservices.ckdatabasews;
+    if (!databaseUrl) {
+        throw new ICloudError('ICLOUD_SETUP_INCOMPLETE', 'The account has no iCloud Photos database service.', 'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.');
+    }
+    return new CloudKitClient({
+        http: auth.session.http,
+        databaseUrl,
+        clientId: auth.session.clientId,
+        dsid: auth.account.dsid,
+        home: auth.session.endpoints.home,
+    });
+}
+
 // EXTERNAL MODULE: ./node_modules/cli-progress/cli-progress.js
 var cli_progress = __nccwpck_require__(8502);
 var cli_progress_default = /*#__PURE__*/__nccwpck_require__.n(cli_progress);
@@ -76738,10 +76777,6 @@ function createProgress(o) {
     };
 }
 
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 ;// CONCATENATED MODULE: ./node_modules/yocto-queue/index.js
 /*
 How it works:
@@ -77275,8 +77310,6 @@ function makeRetriable(function_, options) {
 
 
 
-
-
 const PART_SUFFIX = '.part';
 /**
  * `<final>.part`, unless that would pass the 255-byte name limit (naming allows finals up to it):
@@ -77462,7 +77495,8 @@ class Downloader {
                 throw new AttemptError('the server resumed at the wrong offset', true);
             }
             try {
-                await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_.createReadStream)(part, { end: start - 1 }), new HashOnly(hash));
+                for await (const chunk of (0,external_node_fs_.createReadStream)(part, { end: start - 1 }))
+                    hash.update(chunk);
             }
             catch (err) {
                 res.body.resume();
@@ -77480,29 +77514,58 @@ class Downloader {
             throw new AttemptError(`size mismatch: the server announced ${declared} of ${remaining} bytes`, true);
         }
         // 200 to a ranged request: the server sends the whole file, so the .part starts over.
-        const counter = new CountAndHash(hash, task.size - (append ? start : 0), this.o.onBytes);
+        // A plain loop over the body and one FileHandle: far less per-file garbage than stream pipelines
+        // (which matters for peak memory across 100k files).
+        let fh;
         try {
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(res.body, counter, (0,external_node_fs_.createWriteStream)(part, { flags: append ? 'a' : 'w', flush: true }));
+            fh = await external_node_fs_.promises.open(part, append ? 'a' : 'w');
         }
         catch (err) {
-            if (counter.overflow) {
-                await external_node_fs_.promises.rm(part, { force: true });
-                throw new AttemptError(`the server sent more than the expected ${task.size} bytes`, true);
-            }
-            if (isFsError(err))
-                throw diskError(err);
-            // A reset mid-body: keep the .part, the next attempt resumes it.
-            throw new AttemptError(`the connection broke mid-download (${err.message})`, true, 'NETWORK');
+            res.body.resume();
+            throw diskError(err);
         }
-        const total = (append ? start : 0) + counter.bytes;
-        if (total !== task.size) {
-            // Short: keep the .part to resume. (Long bodies were cut off above.)
-            throw new AttemptError(`size mismatch: got ${total} of ${task.size} bytes`, true);
+        let received = 0;
+        try {
+            try {
+                for await (const chunk of res.body) {
+                    received += chunk.length;
+                    if (received > remaining) {
+                        res.body.destroy();
+                        await fh.close().catch(() => undefined);
+                        await external_node_fs_.promises.rm(part, { force: true });
+                        throw new AttemptError(`the server sent more than the expected ${task.size} bytes`, true);
+                    }
+                    hash.update(chunk);
+                    await writeAll(fh, chunk);
+                    this.o.onBytes?.(chunk.length);
+                }
+            }
+            catch (err) {
+                if (err instanceof AttemptError)
+                    throw err;
+                if (isFsError(err))
+                    throw diskError(err);
+                // A reset mid-body: keep the .part, the next attempt resumes it.
+                throw new AttemptError(`the connection broke mid-download (${err.message})`, true, 'NETWORK');
+            }
+            if (received !== remaining) {
+                // Short: keep the .part to resume.
+                throw new AttemptError(`size mismatch: got ${task.size - remaining + received} of ${task.size} bytes`, true);
+            }
+            try {
+                await fh.sync();
+                const t = new Date(task.mtime);
+                await fh.utimes(t, t);
+            }
+            catch (err) {
+                throw diskError(err);
+            }
+        }
+        finally {
+            await fh.close().catch(() => undefined);
         }
         try {
             await external_node_fs_.promises.rename(part, task.fullPath);
-            const t = new Date(task.mtime);
-            await external_node_fs_.promises.utimes(task.fullPath, t, t);
         }
         catch (err) {
             throw diskError(err);
@@ -77510,41 +77573,11 @@ class Downloader {
         return { bytes: task.size, sha256: hash.digest('hex') };
     }
 }
-/** Hashes and counts the body; errors (and stops the stream) as soon as it exceeds `limit`. */
-class CountAndHash extends external_node_stream_.Transform {
-    hash;
-    limit;
-    onBytes;
-    bytes = 0;
-    overflow = false;
-    constructor(hash, limit, onBytes) {
-        super();
-        this.hash = hash;
-        this.limit = limit;
-        this.onBytes = onBytes;
-    }
-    _transform(chunk, _enc, cb) {
-        this.bytes += chunk.length;
-        if (this.bytes > this.limit) {
-            this.overflow = true;
-            cb(new Error('body larger than expected'));
-            return;
-        }
-        this.hash.update(chunk);
-        this.onBytes?.(chunk.length);
-        cb(null, chunk);
-    }
-}
-/** Feeds an existing `.part` into the hash (resume). */
-class HashOnly extends external_node_stream_.Transform {
-    hash;
-    constructor(hash) {
-        super();
-        this.hash = hash;
-    }
-    _transform(chunk, _enc, cb) {
-        this.hash.update(chunk);
-        cb();
+async function writeAll(fh, chunk) {
+    let off = 0;
+    while (off < chunk.length) {
+        const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+        off += bytesWritten;
     }
 }
 function isFsError(err) {
@@ -78901,17 +78934,7 @@ async function sync(opts, io) {
     const log = cliLog(io, Boolean(opts.verbose));
     const auth = await cliSignIn(config, io, { password: opts.password, log });
     try {
-        const databaseUrl = auth.account.webservices.ckdatabasews;
-        if (!databaseUrl) {
-            throw new ICloudError('ICLOUD_SETUP_INCOMPLETE', 'The account has no iCloud Photos database service.', 'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.');
-        }
-        const client = new CloudKitClient({
-            http: auth.session.http,
-            databaseUrl,
-            clientId: auth.session.clientId,
-            dsid: auth.account.dsid,
-            home: auth.session.endpoints.home,
-        });
+        const client = cloudKitFor(auth);
         const downloads = new HttpClient({ connections: config.photos.threads });
         const progress = createProgress({
             tty: io.stderr.isTTY === true && !inCi(io.env),

@@ -5,9 +5,8 @@
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import type { AuthResult } from '../icloud/auth.js'
-import { ICloudError } from '../icloud/errors.js'
 import { HttpClient } from '../icloud/http.js'
-import { CloudKitClient } from '../photos/cloudkit.js'
+import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
 import { parseState, serializeState } from '../photos/state.js'
 import { syncPhotos } from '../photos/sync.js'
@@ -28,22 +27,8 @@ export async function runPhotos(o: {
   now: () => number
 }): Promise<{ summary: PhotosSummary; bundleState: Record<string, unknown> }> {
   const { auth, config, settings, log } = o
-  const databaseUrl = auth.account.webservices.ckdatabasews
-  if (!databaseUrl) {
-    throw new ICloudError(
-      'ICLOUD_SETUP_INCOMPLETE',
-      'The account has no iCloud Photos database service.',
-      'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.',
-    )
-  }
   const directory = config.photos.directory!
-  const client = new CloudKitClient({
-    http: auth.session.http,
-    databaseUrl,
-    clientId: auth.session.clientId,
-    dsid: auth.account.dsid,
-    home: auth.session.endpoints.home,
-  })
+  const client = cloudKitFor(auth)
   const downloads = new HttpClient({ connections: config.photos.threads })
   const cached =
     typeof o.bundleState[PHOTOS_STATE_KEY] === 'string'

@@ -6,24 +6,15 @@ import * as core from '@actions/core'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { State } from './constants.js'
-import { readSettings, type GetInput } from './inputs.js'
-import { actionsLog, type Log } from './log.js'
-import { actionsState, type StateProvider } from './state.js'
+import { readSettings } from './inputs.js'
+import { actionsLog } from './log.js'
+import { actionsState } from './state.js'
 import { readSessionFiles } from './session-files.js'
-import { PENDING_STATE_FILE } from './run.js'
-import { ActionsCacheBackend, type CacheBackend } from '../session-cache/backend.js'
+import { PENDING_STATE_FILE, type StepDeps } from './run.js'
+import { ActionsCacheBackend } from '../session-cache/backend.js'
 import { saveSession } from '../session-cache/session-cache.js'
 
-export interface PostDeps {
-  getInput?: GetInput
-  env?: NodeJS.ProcessEnv
-  state?: StateProvider
-  log?: Log
-  cache?: CacheBackend
-  now?: () => number
-}
-
-export async function post(deps: PostDeps = {}): Promise<void> {
+export async function post(deps: StepDeps = {}): Promise<void> {
   const state = deps.state ?? actionsState
   const log = deps.log ?? actionsLog
   try {

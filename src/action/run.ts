@@ -30,7 +30,8 @@ import { restoreSession, type RestoreResult } from '../session-cache/session-cac
 import { markNotified, notifyAll, shouldNotifyExpiring, type Channel } from '../notify/dispatch.js'
 import type { NotificationEvent } from '../notify/event.js'
 
-export interface RunDeps {
+/** What main and post take from outside; tests pass their own (actions/cache's StateProvider idea). */
+export interface StepDeps {
   getInput?: GetInput
   env?: NodeJS.ProcessEnv
   state?: StateProvider
@@ -42,7 +43,7 @@ export interface RunDeps {
 /** Written by main, read by post: the non-file half of the encrypted bundle. */
 export const PENDING_STATE_FILE = 'pending-state.json'
 
-export async function run(deps: RunDeps = {}): Promise<RunReport> {
+export async function run(deps: StepDeps = {}): Promise<RunReport> {
   const env = deps.env ?? process.env
   const state = deps.state ?? actionsState
   const log = deps.log ?? actionsLog

@@ -5,7 +5,7 @@
  */
 import { ICloudError } from '../icloud/errors.js'
 import { HttpClient } from '../icloud/http.js'
-import { CloudKitClient } from '../photos/cloudkit.js'
+import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
 import { syncPhotos } from '../photos/sync.js'
 import { cliLog, ExitCode, inCi, line, UsageError, type CliIo } from './io.js'
@@ -25,21 +25,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
   const log = cliLog(io, Boolean(opts.verbose))
   const auth = await cliSignIn(config, io, { password: opts.password, log })
   try {
-    const databaseUrl = auth.account.webservices.ckdatabasews
-    if (!databaseUrl) {
-      throw new ICloudError(
-        'ICLOUD_SETUP_INCOMPLETE',
-        'The account has no iCloud Photos database service.',
-        'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.',
-      )
-    }
-    const client = new CloudKitClient({
-      http: auth.session.http,
-      databaseUrl,
-      clientId: auth.session.clientId,
-      dsid: auth.account.dsid,
-      home: auth.session.endpoints.home,
-    })
+    const client = cloudKitFor(auth)
     const downloads = new HttpClient({ connections: config.photos.threads })
     const progress = createProgress({
       tty: io.stderr.isTTY === true && !inCi(io.env),

@@ -8,11 +8,10 @@
  * backoff and jitter (p-retry); a file that still fails is reported failed and the others carry on.
  * A 503/429 is Apple throttling: no retries, no new work, the run ends cleanly (icloudpd §5.4).
  */
-import { createHash, type Hash } from 'node:crypto'
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { createReadStream, promises as fs } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import { Transform, type TransformCallback } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import pLimit, { type LimitFunction } from 'p-limit'
 import pRetry, { AbortError } from 'p-retry'
 import { ICloudError } from '../icloud/errors.js'
@@ -265,7 +264,7 @@ export class Downloader {
         throw new AttemptError('the server resumed at the wrong offset', true)
       }
       try {
-        await pipeline(createReadStream(part, { end: start - 1 }), new HashOnly(hash))
+        for await (const chunk of createReadStream(part, { end: start - 1 })) hash.update(chunk as Buffer)
       } catch (err) {
         res.body.resume()
         throw diskError(err)
@@ -281,27 +280,59 @@ export class Downloader {
       throw new AttemptError(`size mismatch: the server announced ${declared} of ${remaining} bytes`, true)
     }
     // 200 to a ranged request: the server sends the whole file, so the .part starts over.
-    const counter = new CountAndHash(hash, task.size - (append ? start : 0), this.o.onBytes)
+    // A plain loop over the body and one FileHandle: far less per-file garbage than stream pipelines
+    // (which matters for peak memory across 100k files).
+    let fh: FileHandle
     try {
-      await pipeline(res.body, counter, createWriteStream(part, { flags: append ? 'a' : 'w', flush: true }))
+      fh = await fs.open(part, append ? 'a' : 'w')
     } catch (err) {
-      if (counter.overflow) {
-        await fs.rm(part, { force: true })
-        throw new AttemptError(`the server sent more than the expected ${task.size} bytes`, true)
-      }
-      if (isFsError(err)) throw diskError(err)
-      // A reset mid-body: keep the .part, the next attempt resumes it.
-      throw new AttemptError(`the connection broke mid-download (${(err as Error).message})`, true, 'NETWORK')
+      res.body.resume()
+      throw diskError(err)
     }
-    const total = (append ? start : 0) + counter.bytes
-    if (total !== task.size) {
-      // Short: keep the .part to resume. (Long bodies were cut off above.)
-      throw new AttemptError(`size mismatch: got ${total} of ${task.size} bytes`, true)
+    let received = 0
+    try {
+      try {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          received += chunk.length
+          if (received > remaining) {
+            res.body.destroy()
+            await fh.close().catch(() => undefined)
+            await fs.rm(part, { force: true })
+            throw new AttemptError(`the server sent more than the expected ${task.size} bytes`, true)
+          }
+          hash.update(chunk)
+          await writeAll(fh, chunk)
+          this.o.onBytes?.(chunk.length)
+        }
+      } catch (err) {
+        if (err instanceof AttemptError) throw err
+        if (isFsError(err)) throw diskError(err)
+        // A reset mid-body: keep the .part, the next attempt resumes it.
+        throw new AttemptError(
+          `the connection broke mid-download (${(err as Error).message})`,
+          true,
+          'NETWORK',
+        )
+      }
+      if (received !== remaining) {
+        // Short: keep the .part to resume.
+        throw new AttemptError(
+          `size mismatch: got ${task.size - remaining + received} of ${task.size} bytes`,
+          true,
+        )
+      }
+      try {
+        await fh.sync()
+        const t = new Date(task.mtime)
+        await fh.utimes(t, t)
+      } catch (err) {
+        throw diskError(err)
+      }
+    } finally {
+      await fh.close().catch(() => undefined)
     }
     try {
       await fs.rename(part, task.fullPath)
-      const t = new Date(task.mtime)
-      await fs.utimes(task.fullPath, t, t)
     } catch (err) {
       throw diskError(err)
     }
@@ -309,38 +340,11 @@ export class Downloader {
   }
 }
 
-/** Hashes and counts the body; errors (and stops the stream) as soon as it exceeds `limit`. */
-class CountAndHash extends Transform {
-  bytes = 0
-  overflow = false
-  constructor(
-    private readonly hash: Hash,
-    private readonly limit: number,
-    private readonly onBytes?: (n: number) => void,
-  ) {
-    super()
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length
-    if (this.bytes > this.limit) {
-      this.overflow = true
-      cb(new Error('body larger than expected'))
-      return
-    }
-    this.hash.update(chunk)
-    this.onBytes?.(chunk.length)
-    cb(null, chunk)
-  }
-}
-
-/** Feeds an existing `.part` into the hash (resume). */
-class HashOnly extends Transform {
-  constructor(private readonly hash: Hash) {
-    super()
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk)
-    cb()
+async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+  let off = 0
+  while (off < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off)
+    off += bytesWritten
   }
 }
 

@@ -125,10 +125,18 @@ export async function* listAssets(
     let empty = 0
     let first = true
     while (seen < total && (o.recent === undefined || seen < o.recent)) {
-      const page = await client.listPage(sel.scope, sel.zone, collection, startRank, pageSize)
-      const { pairs, unpairedMasters } = pairRecords(page.records)
-      const masters = pairs.length + unpairedMasters.length
-      const out: AssetPage = { assets: [], errors: [], syncToken: page.syncToken, album: name }
+      const limit = o.recent === undefined ? Infinity : o.recent - seen
+      // Parsed in a helper so the raw records are garbage before the consumer gets the page.
+      const { out, masters, consumed } = await fetchPage(
+        client,
+        sel,
+        collection,
+        startRank,
+        pageSize,
+        limit,
+        o,
+      )
+      out.album = name
       if (first) out.total = o.recent === undefined ? total : Math.min(total, o.recent)
       first = false
       if (masters === 0) {
@@ -146,23 +154,40 @@ export async function* listAssets(
       }
       empty = 0
       startRank += masters
-      for (const [master, asset] of pairs) {
-        if (o.recent !== undefined && seen >= o.recent) break
-        seen++
-        try {
-          const a = parseAssetPair(master, asset)
-          if (o.skipVideos && a.kind === 'movie') continue
-          out.assets.push(a)
-        } catch (err) {
-          if (err instanceof AssetParseError) out.errors.push(err)
-          else throw err
-        }
-      }
-      // A master without its asset still occupies a rank.
-      seen += unpairedMasters.length
+      seen += consumed
       yield out
     }
   }
+}
+
+async function fetchPage(
+  client: CloudKitClient,
+  sel: LibrarySelection,
+  collection: Collection,
+  startRank: number,
+  pageSize: number,
+  limit: number,
+  o: ListOptions,
+): Promise<{ out: AssetPage; masters: number; consumed: number }> {
+  const page = await client.listPage(sel.scope, sel.zone, collection, startRank, pageSize)
+  const { pairs, unpairedMasters } = pairRecords(page.records)
+  const out: AssetPage = { assets: [], errors: [], syncToken: page.syncToken }
+  let consumed = 0
+  for (const [master, asset] of pairs) {
+    if (consumed >= limit) break
+    consumed++
+    try {
+      const a = parseAssetPair(master, asset)
+      if (o.skipVideos && a.kind === 'movie') continue
+      out.assets.push(a)
+    } catch (err) {
+      if (err instanceof AssetParseError) out.errors.push(err)
+      else throw err
+    }
+  }
+  // A master without its asset still occupies a rank.
+  consumed += unpairedMasters.length
+  return { out, masters: pairs.length + unpairedMasters.length, consumed }
 }
 
 /** `changes/database` followed to the end (`moreComing`): every changed zone and the final token. */

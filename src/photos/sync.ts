@@ -296,7 +296,9 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
     if (interrupted) await run.sweepParts()
     state.running = false
     // A no-change run leaves the (possibly large) state file alone unless it is behind the cache.
-    if (run.changed || interrupted || state !== fileState || tokenFingerprint(state) !== tokensAtStart)
+    const fileBehind =
+      !fileState || fileState.generation !== state.generation || fileState.savedAt !== state.savedAt
+    if (run.changed || interrupted || fileBehind || tokenFingerprint(state) !== tokensAtStart)
       await run.save()
   }
   if (o.newFilesPath) {

@@ -278,8 +278,9 @@ describe('a killed run', () => {
       minBytes: 2000,
       maxBytes: 4000,
     })
-    // ~1 s per file, four at a time: at any moment several files are half-written.
-    lib.downloadFaults.push({ kind: 'slow', chunkBytes: 128, delayMs: 40, times: Infinity })
+    // ~5 s per file, four at a time: at any moment several files are half-written, with seconds of
+    // margin between seeing a half-written file and the kill even on a loaded CI machine.
+    lib.downloadFaults.push({ kind: 'slow', chunkBytes: 64, delayMs: 100, times: Infinity })
     const work = tmp('dl-kill-')
     const dir = path.join(work, 'photos')
     const src = (p: string) => pathToFileURL(path.join(here, '..', 'src', p)).href
@@ -316,7 +317,7 @@ console.log('finished')
     cleanups.push(() => void proc.kill('SIGKILL'))
 
     // Kill once some files are complete and some are half-written.
-    const deadline = Date.now() + 40_000
+    const deadline = Date.now() + 60_000
     // The child renames files while we look: a name that vanished between readdir and stat is skipped.
     const sizeOf = (rel: string) => statSync(path.join(dir, rel), { throwIfNoEntry: false })?.size
     for (;;) {
@@ -361,5 +362,5 @@ console.log('finished')
     expect(resumed.sort()).toEqual(resumable.map(([, size]) => size).sort())
     expect(resumable.length).toBeGreaterThan(0)
     expect(r.state.running).toBe(false)
-  }, 60_000)
+  }, 90_000)
 })

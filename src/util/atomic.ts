@@ -7,7 +7,10 @@ import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 
 export async function writeFileAtomic(target: string, content: string | Buffer, mode = 0o600): Promise<void> {
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`)
+  const tmp = path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`,
+  )
   const fh = await open(tmp, 'wx', mode)
   try {
     try {

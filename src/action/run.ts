@@ -3,14 +3,14 @@
  * photos → outputs, summary and report. One setFailed at most; notifications never hide the error.
  */
 import * as core from '@actions/core'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { dirname, join, relative } from 'node:path'
 import { Inputs, State } from './constants.js'
 import { readSettings, type GetInput, type Settings } from './inputs.js'
 import { actionsLog, type Log } from './log.js'
 import { actionsState, type StateProvider } from './state.js'
 import { buildChannels } from './channels.js'
-import { writeSessionFiles } from './session-files.js'
+import { readSessionFiles, writeSessionFiles } from './session-files.js'
 import { writeReport, type RunReport } from './report.js'
 import { runPhotos } from './photos-step.js'
 import {
@@ -25,6 +25,8 @@ import { authenticate, type AuthResult } from '../icloud/auth.js'
 import { endpointsFor } from '../icloud/endpoints.js'
 import { ICloudError, isICloudError } from '../icloud/errors.js'
 import { createPasswordProviders } from '../providers/passwords.js'
+import { githubIssueMfa, type GitHubIssueMfa } from '../providers/github-issue-mfa.js'
+import { GitHubClient } from '../notify/github-client.js'
 import { ActionsCacheBackend, type CacheBackend } from '../session-cache/backend.js'
 import { restoreSession, type RestoreResult } from '../session-cache/session-cache.js'
 import { markNotified, notifyAll, shouldNotifyExpiring, type Channel } from '../notify/dispatch.js'
@@ -69,13 +71,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     })
     report.account = config.account.username
     channels = buildChannels(config, settings)
-    if (settings.mode === 'reauth') {
-      throw new ICloudError(
-        'MFA_UNSUPPORTED',
-        '`mode: reauth` needs the github-issue MFA provider, which this version does not include yet.',
-        'Renew the session locally (`npx icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
-      )
-    }
+    if (settings.mode === 'reauth') checkReauthSetup(config, settings)
     if (settings.mode === 'sync' && !config.photos.directory) {
       throw new ICloudError(
         'CONFIG_INVALID',
@@ -102,7 +98,16 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     if (restored.fingerprint) state.set(State.SessionFingerprint, restored.fingerprint)
     if (restored.savedAt) state.set(State.SessionSavedAt, String(restored.savedAt))
 
-    const auth = await signIn(settings, config, log, now)
+    const mfa = mfaProvider(config, settings, log)
+    let auth: AuthResult
+    try {
+      auth =
+        settings.mode === 'reauth'
+          ? await reauthenticate(settings, config, log, now, mfa)
+          : await signIn(settings, config, log, now, config.auth.cookieDirectory, mfa)
+    } finally {
+      await mfa?.cleanup()
+    }
     try {
       report.session = { source: restored.source, method: auth.method, srpAttempts: auth.srpAttempts }
       report.trust = {
@@ -198,7 +203,14 @@ const disabledCache: CacheBackend = {
   save: async () => false,
 }
 
-async function signIn(settings: Settings, config: Config, log: Log, now: () => number): Promise<AuthResult> {
+async function signIn(
+  settings: Settings,
+  config: Config,
+  log: Log,
+  now: () => number,
+  cookieDirectory: string,
+  mfa: GitHubIssueMfa | undefined,
+): Promise<AuthResult> {
   const providers = createPasswordProviders(config.auth.passwordProviders, {
     parameter: settings.password,
     passwordEnv: config.auth.passwordEnv,
@@ -209,14 +221,93 @@ async function signIn(settings: Settings, config: Config, log: Log, now: () => n
   })
   return authenticate({
     username: config.account.username,
-    cookieDirectory: config.auth.cookieDirectory,
+    cookieDirectory,
     endpoints: endpointsFor(config.account.domain),
     passwordProviders: providers,
-    mfa: undefined,
+    mfa,
     log,
     registerSecret: (v) => v && v.length >= 4 && core.setSecret(v),
     now,
   })
+}
+
+/** `mode: reauth` asks in a GitHub issue; without the provider or a token nobody could be asked. */
+function checkReauthSetup(config: Config, settings: Settings): void {
+  const file = relative(settings.workspace, config.file) || config.file
+  if (config.auth.mfaProvider !== 'github-issue') {
+    throw new ICloudError(
+      'CONFIG_INVALID',
+      `\`mode: reauth\` asks for the two-factor code in a GitHub issue, but \`auth.mfa-provider\` is \`${config.auth.mfaProvider}\` in ${file}.`,
+      `Set \`auth.mfa-provider: github-issue\` in ${file}.`,
+    )
+  }
+  if (!settings.githubToken) {
+    throw new ICloudError(
+      'CONFIG_INVALID',
+      `\`mode: reauth\` needs the \`${Inputs.GithubToken}\` input to open the issue that asks for the code.`,
+      `Pass \`${Inputs.GithubToken}: \${{ github.token }}\` (the default) and give the workflow \`permissions: issues: write\`.`,
+    )
+  }
+}
+
+/** The `github-issue` provider when configured and a token is there; otherwise a needed code fails the run. */
+function mfaProvider(config: Config, settings: Settings, log: Log): GitHubIssueMfa | undefined {
+  if (config.auth.mfaProvider !== 'github-issue') return undefined
+  if (!settings.githubToken) {
+    log.warning(
+      `\`auth.mfa-provider\` is github-issue, but there is no \`${Inputs.GithubToken}\` input: if Apple asks for a code, the run fails instead of asking in an issue.`,
+    )
+    return undefined
+  }
+  const issue = config.notifications.githubIssue
+  return githubIssueMfa({
+    client: new GitHubClient({
+      token: settings.githubToken,
+      repository: settings.repository,
+      apiUrl: settings.apiUrl,
+    }),
+    username: config.account.username,
+    labels: issue.labels,
+    assignees: issue.assignees,
+    timeoutMs: scaled(config.auth.reauthTimeoutMinutes, 60_000),
+    pollMs: scaled(config.auth.reauthPollSeconds, 1000),
+    runUrl: settings.runUrl,
+    repository: settings.repository,
+    log,
+    registerSecret: (v) => core.setSecret(v),
+  })
+}
+
+const scaled = (v: number | undefined, unit: number): number | undefined =>
+  v === undefined ? undefined : v * unit
+
+/**
+ * `mode: reauth`: a fresh sign-in in a scratch directory. Without the stored trust token Apple
+ * asks for a code even while the old trust is valid, so the trust is renewed ahead of expiry; and
+ * the stored session is only replaced once the new one is trusted, so a run that times out leaves
+ * it (and the cache) as it was.
+ */
+async function reauthenticate(
+  settings: Settings,
+  config: Config,
+  log: Log,
+  now: () => number,
+  mfa: GitHubIssueMfa | undefined,
+): Promise<AuthResult> {
+  log.info(
+    'Re-authenticating: a fresh sign-in with the password, then a two-factor code asked for in an issue.',
+  )
+  await mkdir(dirname(settings.cacheTmpDir), { recursive: true })
+  const scratch = await mkdtemp(`${settings.cacheTmpDir}-reauth-`)
+  try {
+    const auth = await signIn(settings, config, log, now, scratch, mfa)
+    const files = await readSessionFiles(scratch, config.account.username)
+    await writeSessionFiles(config.auth.cookieDirectory, config.account.username, files)
+    log.info('The renewed session replaced the stored one.')
+    return auth
+  } finally {
+    await rm(scratch, { recursive: true, force: true })
+  }
 }
 
 async function handleExpiry(

@@ -22,6 +22,10 @@ export interface AuthConfig {
   passwordEnv: string
   passwordCommand?: string
   mfaProvider: MfaProviderName
+  /** `github-issue`: minutes to wait for a comment with the code (per request); unset: the provider's 10. */
+  reauthTimeoutMinutes?: number
+  /** `github-issue`: seconds between reads of the issue's comments; unset: the provider's 10. */
+  reauthPollSeconds?: number
   /** With `~` expanded. */
   cookieDirectory: string
 }

@@ -7,7 +7,7 @@
 import { accountHash, kindGroup, type NotificationEvent, type NotificationKind } from './event.js'
 import { renderMarkdown, subjectOf } from './messages.js'
 import type { Channel, ChannelResult } from './dispatch.js'
-import { GitHubApiError, GitHubClient } from './github-client.js'
+import { GitHubApiError, GitHubClient, type GitHubIssue } from './github-client.js'
 
 /** Every issue we open carries this label, and the search filters on it alone (config labels may change). */
 export const DEFAULT_ISSUE_LABEL = 'icloud-photos'
@@ -81,10 +81,10 @@ export async function notifyViaIssue(
 }
 
 /** GitHub answers 422 when an assignee cannot be assigned; the issue matters more than the assignee. */
-async function createWithFallback(
-  client: GitHubClient,
+export async function createWithFallback(
+  client: Pick<GitHubClient, 'createIssue'>,
   issue: { title: string; body: string; labels: string[]; assignees?: string[] },
-): Promise<{ number: number }> {
+): Promise<GitHubIssue> {
   try {
     return await client.createIssue(issue)
   } catch (err) {

@@ -124,3 +124,26 @@ describe('sync', () => {
     expect((await filesUnder(photos)).length).toBeGreaterThanOrEqual(12)
   })
 })
+
+describe('mainland China (domain: cn)', () => {
+  it('signs in and syncs end to end against a cn account, using the CloudKit host Apple reported', async () => {
+    await world.close()
+    world = await startWorld({ domain: 'cn', library: { count: 6, sharedCount: 0, kinds: ['jpeg'] } })
+    const t = io({ interactive: true })
+    const run = main(
+      ['login', '-u', USER, '--domain', 'cn', '--password', PASSWORD, '--cookie-directory', cookies],
+      t.io,
+    )
+    await t.stderr.waitFor('Enter the 6-digit code: ')
+    t.stdin.write(`${world.icloud.deviceCode(USER)}\n`)
+    expect(await run).toBe(0)
+    const photos = join(tmp, 'cn-photos')
+    const s = io()
+    const args = ['sync', '-u', USER, '--domain', 'cn', '--cookie-directory', cookies, '-d', photos]
+    expect(await main(args, s.io), s.output()).toBe(0)
+    expect((await filesUnder(photos)).length).toBeGreaterThanOrEqual(6)
+    // The listing went to the CloudKit URL from the cn accountLogin answer.
+    expect(world.icloud.count(/^ck:records\/query$/)).toBeGreaterThan(0)
+    expect(world.icloud.srpAttempts(USER)).toBe(1)
+  })
+})

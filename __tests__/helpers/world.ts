@@ -29,8 +29,10 @@ export interface World {
   close(): Promise<void>
 }
 
-export async function startWorld(o: { library?: LibraryOptions; runnerTemp?: string } = {}): Promise<World> {
-  const icloud = await startFakeICloud()
+export async function startWorld(
+  o: { library?: LibraryOptions; runnerTemp?: string; domain?: 'com' | 'cn' } = {},
+): Promise<World> {
+  const icloud = await startFakeICloud({ domain: o.domain })
   icloud.addAccount({ appleId: USER, password: PASSWORD })
   const library = new FakeLibrary(o.library)
   // CloudKit answers only requests carrying a live web session cookie, as Apple does.

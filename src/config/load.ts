@@ -89,8 +89,10 @@ export function parseConfigText(text: string, file: string): ParsedSource {
     for (const e of [...doc.errors, ...tagErrors]) {
       const span = spanOf(lineCounter, e.pos[0], e.pos[1])
       let message = YAML_MESSAGES[e.code] ?? `YAML syntax error: ${e.message}`
-      if (e.code === 'DUPLICATE_KEY') message += ` \`${keyAt(doc, e.pos[0]) ?? '?'}\`; each key may appear once`
-      if (e.code === 'TAG_RESOLVE_FAILED') message = `${tagText(text, e.pos)}: YAML tags are not supported; remove it`
+      if (e.code === 'DUPLICATE_KEY')
+        message += ` \`${keyAt(doc, e.pos[0]) ?? '?'}\`; each key may appear once`
+      if (e.code === 'TAG_RESOLVE_FAILED')
+        message = `${tagText(text, e.pos)}: YAML tags are not supported; remove it`
       // The parser may report one problem (e.g. exhaustion) several times at the same place.
       const id = `${span.line}:${span.column}:${message}`
       if (seen.has(id)) continue

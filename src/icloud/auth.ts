@@ -56,7 +56,14 @@ export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> 
       `The stored session could not be read (${loaded.problem ?? 'unreadable'}); it was moved aside to ${movedAside.join(', ')} and a fresh sign-in follows.`,
     )
   }
-  for (const v of Object.values(loaded.data)) o.registerSecret?.(v)
+  const registered = new Set<string>()
+  const register = (v: string | undefined): void => {
+    if (!v || !o.registerSecret || registered.has(v)) return
+    registered.add(v)
+    o.registerSecret(v)
+  }
+  for (const v of Object.values(loaded.data)) register(v)
+  for (const c of await loaded.jar.store.getAllCookies()) register(c.value)
   const session = new ICloudSession(
     o.username,
     o.cookieDirectory,
@@ -65,11 +72,19 @@ export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> 
     loaded.jar,
     o.timeoutMs,
   )
+  // Tokens are registered the moment Apple hands them out: a run that fails later still saves
+  // them (and the post step caches them), so none may wait for the success path to be masked.
+  session.http.onResponse((res) => {
+    for (const v of Object.values(session.data)) register(v)
+    const setCookie = res.headers['set-cookie']
+    for (const c of setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie])
+      register(/^[^=;]*=([^;]*)/.exec(c)?.[1])
+  })
   try {
     const result = await signIn(session, o, movedAside)
     const cookies = await session.jar.store.getAllCookies()
-    for (const c of cookies) o.registerSecret?.(c.value)
-    for (const v of Object.values(session.data)) o.registerSecret?.(v)
+    for (const c of cookies) register(c.value)
+    for (const v of Object.values(session.data)) register(v)
     await session.save()
     return {
       session,

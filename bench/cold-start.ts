@@ -1,0 +1,109 @@
+/**
+ * Bundle cold start: from spawning `node dist/index.js` (the action's main step, in a simulated
+ * runner with a seeded session and the fake Actions cache) to the first request any fake server
+ * sees. Both fakes stamp requests with Date.now() (the iCloud clock is not moved here), so the
+ * spawn time is taken on the same clock.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createRunner, DIST_INDEX } from '../__tests__/helpers/runner-env.js'
+import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER } from '../__tests__/helpers/world.js'
+import { generateSessionKey } from '../src/session-cache/blob.js'
+
+export interface ColdStart {
+  runs: number
+  /** Median over the runs, ms. */
+  firstRequestMs: number
+  minFirstRequestMs: number
+  /** Median time to the first request to iCloud (after the cache lookup and session decrypt). */
+  firstICloudMs: number
+  /** Median time for `node -e 0` to start and exit: the floor any Node program pays. */
+  nodeBaselineMs: number
+  samples: number[]
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN
+}
+
+function run(args: string[], env: Record<string, string>, cwd: string): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, cwd, stdio: 'ignore' })
+    child.on('error', reject)
+    child.on('close', (code) => resolve(code))
+  })
+}
+
+export async function measureColdStart(runs: number): Promise<ColdStart | undefined> {
+  if (!existsSync(DIST_INDEX)) return undefined
+  const runner = await createRunner()
+  const world = await startWorld({ library: { count: 3, kinds: ['jpeg'] }, runnerTemp: runner.runnerTemp })
+  try {
+    // A random 32-byte key (what `session export` generates): no passphrase stretching at start.
+    const key = generateSessionKey()
+    const seed = await laptopLoginAndExport(world.icloud, { key })
+    for (const d of [runner.workspace, runner.runnerTemp, runner.home]) await mkdir(d, { recursive: true })
+    await mkdir(join(runner.workspace, '.github'), { recursive: true })
+    await writeFile(
+      join(runner.workspace, '.github/icloud-photos.yml'),
+      `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n  mfa-provider: none\n`,
+    )
+    const files = join(runner.root, 'files')
+    await mkdir(files, { recursive: true })
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: runner.home,
+      CI: 'true',
+      GITHUB_ACTIONS: 'true',
+      GITHUB_WORKSPACE: runner.workspace,
+      GITHUB_REPOSITORY: REPO,
+      GITHUB_SERVER_URL: 'https://github.com',
+      GITHUB_RUN_ATTEMPT: '1',
+      GITHUB_OUTPUT: join(files, 'output'),
+      GITHUB_STATE: join(files, 'state'),
+      GITHUB_STEP_SUMMARY: join(files, 'summary'),
+      RUNNER_TEMP: runner.runnerTemp,
+      RUNNER_OS: 'Linux',
+      ...world.env,
+      INPUT_CONFIG: '.github/icloud-photos.yml',
+      INPUT_PASSWORD: PASSWORD,
+      INPUT_SESSION: seed,
+      'INPUT_SESSION-KEY': key,
+      INPUT_MODE: 'check',
+    }
+    const firsts: number[] = []
+    const icloudFirsts: number[] = []
+    for (let i = 0; i < runs; i++) {
+      for (const f of ['output', 'state', 'summary']) await writeFile(join(files, f), '')
+      const marks = [world.icloud.server.log.length, world.cache.server.log.length]
+      const t0 = Date.now()
+      await run([DIST_INDEX], { ...env, GITHUB_RUN_ID: String(5000 + i) }, runner.workspace)
+      const icloud = world.icloud.server.log.slice(marks[0]).map((e) => e.at)
+      const cache = world.cache.server.log.slice(marks[1]).map((e) => e.at)
+      const all = [...icloud, ...cache]
+      if (!all.length) throw new Error('the bundle made no request at all')
+      firsts.push(Math.min(...all) - t0)
+      if (icloud.length) icloudFirsts.push(Math.min(...icloud) - t0)
+    }
+    const baseline: number[] = []
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now()
+      await run(['-e', '0'], { PATH: process.env.PATH ?? '' }, runner.root)
+      baseline.push(performance.now() - t0)
+    }
+    return {
+      runs,
+      firstRequestMs: median(firsts),
+      minFirstRequestMs: Math.min(...firsts),
+      firstICloudMs: median(icloudFirsts),
+      nodeBaselineMs: median(baseline),
+      samples: firsts,
+    }
+  } finally {
+    await world.close()
+    await runner.cleanup()
+  }
+}

@@ -1,0 +1,330 @@
+// `npm run bench`: speed, request budget and memory of the photos engine and the action bundle,
+// each against the fake iCloud with injected latency, compared with the icloudpd yardstick.
+// Prints a table and writes bench/results.json. Sizes are overridable for a quick run:
+//   BENCH_ASSETS (10000)         full sync, default threads
+//   BENCH_SERIAL_ASSETS (1000)   threads: 1 vs default threads on the same library
+//   BENCH_BIG_ASSETS (100000)    listing memory and the no-change run
+//   BENCH_LATENCY_MS (20)        per request, downloads included
+//   BENCH_COLD_RUNS (5)          bundle cold starts (median reported)
+//   BENCH_ONLY                   comma list of: full, serial, big, cold (other results are kept)
+//   BENCH_STRICT=1               exit 1 when a target is missed
+// Performance is measured here only; tests never assert timings.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir, cpus } from 'node:os'
+import { join, resolve } from 'node:path'
+import { startFakeCloudKit } from '../__tests__/fakes/icloud/cloudkit.js'
+import { FakeLibrary, type LibraryOptions } from '../__tests__/fakes/icloud/library.js'
+import type { FakeServer } from '../__tests__/fakes/icloud/core.js'
+import { runChild as spawnChild } from './spawn.js'
+import { compileEntry } from './compile.js'
+import { measureColdStart } from './cold-start.js'
+import { icloudpdNoChangeMs, icloudpdNoChangeRequests, icloudpdSyncMs } from './yardstick.js'
+import type { ChildJob, ChildResult } from './child.js'
+
+const root = resolve(import.meta.dirname, '..')
+const num = (name: string, fallback: number): number => {
+  const v = Number(process.env[name])
+  return Number.isFinite(v) && v > 0 ? Math.floor(v) : fallback
+}
+const N = num('BENCH_ASSETS', 10_000)
+const N_SERIAL = num('BENCH_SERIAL_ASSETS', 1_000)
+const N_BIG = num('BENCH_BIG_ASSETS', 100_000)
+const LATENCY = num('BENCH_LATENCY_MS', 20)
+const COLD_RUNS = num('BENCH_COLD_RUNS', 5)
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'full,serial,big,cold').split(',').map((s) => s.trim()))
+
+/** The action's default `photos.threads`, read from the schema so the bench follows it. */
+const schema = JSON.parse(await readFile(join(root, 'schemas/config.schema.json'), 'utf8')) as {
+  properties: { photos: { properties: { threads: { default: number } } } }
+}
+const DEFAULT_THREADS = schema.properties.photos.properties.threads.default
+
+// The measured processes run plain JavaScript, as the shipped bundle does (no TS loader in RSS).
+const childJs = await compileEntry('bench/child.ts')
+const runChild = (job: ChildJob): Promise<ChildResult> => spawnChild(childJs, job)
+
+/** Small files: the bench measures requests and concurrency, not disk bandwidth. */
+const SMALL: LibraryOptions = { minBytes: 1024, maxBytes: 8192 }
+
+interface Row {
+  id: string
+  scenario: string
+  ours: string
+  target: string
+  icloudpd: string
+  ratio: string
+  pass?: boolean
+  metrics: Record<string, unknown>
+}
+const rows: Row[] = []
+
+const fmtMs = (ms: number): string => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`)
+const fmtN = (n: number): string => n.toLocaleString('en-US')
+const fmtX = (x: number): string => `${x >= 100 ? Math.round(x) : x.toFixed(1)}×`
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+const note = (m: string): void => void process.stderr.write(`bench: ${m}\n`)
+
+async function tmp(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `bench-${prefix}-`))
+}
+
+function requestsSince(server: FakeServer, mark: number): { cloudkit: number; downloads: number } {
+  const slice = server.log.slice(mark)
+  return {
+    cloudkit: slice.filter((e) => e.endpoint.startsWith('ck:')).length,
+    downloads: slice.filter((e) => e.endpoint.startsWith('content:')).length,
+  }
+}
+
+/** One full sync of a fresh library in a child; the fake counts the requests. */
+async function fullSync(
+  library: LibraryOptions,
+  threads: number,
+  latencyMs: number,
+): Promise<{ r: ChildResult; cloudkit: number; downloads: number }> {
+  const fake = await startFakeCloudKit(new FakeLibrary(library))
+  const dir = await tmp('sync')
+  try {
+    fake.server.latencyMs = latencyMs
+    const mark = fake.server.log.length
+    const r = await runChild({ kind: 'sync', databaseUrl: fake.databaseUrl, directory: dir, threads })
+    if (r.failed > 0) throw new Error(`${r.failed} downloads failed in a benchmark run`)
+    return { r, ...requestsSince(fake.server, mark) }
+  } finally {
+    await fake.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function benchFull(): Promise<void> {
+  note(`full sync of ${fmtN(N)} assets, ${LATENCY} ms per request, threads ${DEFAULT_THREADS}…`)
+  const { r, cloudkit, downloads } = await fullSync({ ...SMALL, count: N, seed: 9 }, DEFAULT_THREADS, LATENCY)
+  const yard = icloudpdSyncMs(r.downloaded)
+  const ratio = yard / r.wallMs
+  rows.push({
+    id: 'full-sync',
+    scenario: `Full sync, ${fmtN(N)} assets (${fmtN(r.downloaded)} files), threads ${DEFAULT_THREADS}`,
+    ours:
+      `${fmtMs(r.wallMs)}; ${fmtN(cloudkit + downloads)} requests (${fmtN(cloudkit)} CloudKit); ` +
+      `${mib(r.bytes / (r.wallMs / 1000))}/s; peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
+    target: '≥ 10× icloudpd',
+    icloudpd: `${fmtMs(yard)} (${fmtN(r.downloaded)} × 68 ms)`,
+    ratio: fmtX(ratio),
+    pass: ratio >= 10,
+    metrics: {
+      assets: N,
+      files: r.downloaded,
+      threads: DEFAULT_THREADS,
+      latencyMs: LATENCY,
+      wallMs: r.wallMs,
+      requests: cloudkit + downloads,
+      cloudkitRequests: cloudkit,
+      downloadRequests: downloads,
+      bytes: r.bytes,
+      bytesPerSecond: r.bytes / (r.wallMs / 1000),
+      peakRssMiB: r.peakRssMiB,
+      icloudpdMs: yard,
+      speedup: ratio,
+    },
+  })
+}
+
+async function benchSerial(): Promise<void> {
+  const lib = { ...SMALL, count: N_SERIAL, seed: 10 }
+  note(`threads: 1 vs ${DEFAULT_THREADS} on ${fmtN(N_SERIAL)} assets, ${LATENCY} ms per request…`)
+  const one = await fullSync(lib, 1, LATENCY)
+  const many = await fullSync(lib, DEFAULT_THREADS, LATENCY)
+  const gain = one.r.wallMs / many.r.wallMs
+  const yard = icloudpdSyncMs(one.r.downloaded)
+  rows.push({
+    id: 'threads-1',
+    scenario: `Full sync, ${fmtN(N_SERIAL)} assets (${fmtN(one.r.downloaded)} files), threads 1`,
+    ours: `${fmtMs(one.r.wallMs)}; ${fmtN(one.cloudkit + one.downloads)} requests`,
+    target: '—',
+    icloudpd: fmtMs(yard),
+    ratio: fmtX(yard / one.r.wallMs),
+    metrics: {
+      assets: N_SERIAL,
+      files: one.r.downloaded,
+      wallMs: one.r.wallMs,
+      requests: one.cloudkit + one.downloads,
+      icloudpdMs: yard,
+    },
+  })
+  rows.push({
+    id: 'concurrency',
+    scenario: `Concurrency gain: threads ${DEFAULT_THREADS} vs 1, same ${fmtN(N_SERIAL)} assets`,
+    ours: `${fmtMs(many.r.wallMs)} vs ${fmtMs(one.r.wallMs)}`,
+    target: '≥ 5× faster than threads 1',
+    icloudpd: '1× (sequential)',
+    ratio: fmtX(gain),
+    pass: gain >= 5,
+    metrics: { threads: DEFAULT_THREADS, wallMs: many.r.wallMs, serialWallMs: one.r.wallMs, gain },
+  })
+}
+
+async function benchBig(): Promise<void> {
+  const fake = await startFakeCloudKit(
+    new FakeLibrary({ count: N_BIG, seed: 11, minBytes: 24, maxBytes: 64 }),
+  )
+  const dir = await tmp('big')
+  try {
+    note(`listing ${fmtN(N_BIG)} assets (peak RSS of the listing process)…`)
+    const listed = await runChild({ kind: 'list', databaseUrl: fake.databaseUrl, directory: dir })
+    rows.push({
+      id: 'listing-rss',
+      scenario: `Listing ${fmtN(N_BIG)} assets: peak RSS`,
+      ours: `${listed.peakRssMiB.toFixed(0)} MiB (${fmtN(listed.listed)} assets, ${fmtN(listed.requests)} requests, ${fmtMs(listed.wallMs)} at 0 ms latency)`,
+      target: '< 150 MiB',
+      icloudpd: '—',
+      ratio: '—',
+      pass: listed.peakRssMiB < 150,
+      metrics: {
+        assets: N_BIG,
+        listed: listed.listed,
+        peakRssMiB: listed.peakRssMiB,
+        requests: listed.requests,
+      },
+    })
+
+    // The first run prepares the state for the no-change run; latency 0 keeps the bench short.
+    note(`first full sync of ${fmtN(N_BIG)} assets at 0 ms latency (prepares the no-change run)…`)
+    const first = await runChild({ kind: 'sync', databaseUrl: fake.databaseUrl, directory: dir, threads: 16 })
+    if (first.failed > 0) throw new Error(`${first.failed} downloads failed in the 100k preparation`)
+    rows.push({
+      id: 'full-sync-big-rss',
+      scenario: `Full sync, ${fmtN(N_BIG)} assets (${fmtN(first.downloaded)} files): peak RSS`,
+      ours: `${first.peakRssMiB.toFixed(0)} MiB (${fmtMs(first.wallMs)} at 0 ms latency, threads 16)`,
+      target: '< 150 MiB',
+      icloudpd: '—',
+      ratio: '—',
+      pass: first.peakRssMiB < 150,
+      metrics: { assets: N_BIG, files: first.downloaded, peakRssMiB: first.peakRssMiB, wallMs: first.wallMs },
+    })
+
+    note(`no-change run on ${fmtN(N_BIG)} assets at ${LATENCY} ms latency…`)
+    fake.server.latencyMs = LATENCY
+    const mark = fake.server.log.length
+    const again = await runChild({ kind: 'sync', databaseUrl: fake.databaseUrl, directory: dir })
+    const { cloudkit, downloads } = requestsSince(fake.server, mark)
+    if (again.mode !== 'no-change') throw new Error(`expected a no-change run, got ${again.mode}`)
+    const yardReq = icloudpdNoChangeRequests(N_BIG)
+    const yardMs = icloudpdNoChangeMs(N_BIG, LATENCY)
+    rows.push({
+      id: 'no-change',
+      scenario: `No-change run, ${fmtN(N_BIG)} assets (after session validation)`,
+      ours: `${cloudkit + downloads} request${cloudkit + downloads === 1 ? '' : 's'}, ${fmtMs(again.wallMs)}`,
+      target: '≤ 3 requests, < 2 s',
+      icloudpd: `${fmtN(yardReq)} requests, ≥ ${fmtMs(yardMs)}`,
+      ratio: `${fmtX(yardReq / Math.max(1, cloudkit + downloads))} fewer requests, ${fmtX(yardMs / again.wallMs)} faster`,
+      pass: cloudkit + downloads <= 3 && again.wallMs < 2000,
+      metrics: {
+        assets: N_BIG,
+        requests: cloudkit + downloads,
+        wallMs: again.wallMs,
+        peakRssMiB: again.peakRssMiB,
+        icloudpdRequests: yardReq,
+        icloudpdMs: yardMs,
+      },
+    })
+  } finally {
+    await fake.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function benchCold(): Promise<void> {
+  note(`bundle cold start, ${COLD_RUNS} runs…`)
+  const c = await measureColdStart(COLD_RUNS)
+  if (!c) {
+    note('dist/index.js is missing: run `npm run build` first; cold start skipped.')
+    return
+  }
+  rows.push({
+    id: 'cold-start',
+    scenario: '`node dist/index.js` to its first outgoing request (median)',
+    ours:
+      `${Math.round(c.firstRequestMs)} ms (min ${Math.round(c.minFirstRequestMs)} ms; first iCloud request ` +
+      `${Math.round(c.firstICloudMs)} ms; bare \`node\` ${Math.round(c.nodeBaselineMs)} ms)`,
+    target: '< 300 ms',
+    icloudpd: '—',
+    ratio: '—',
+    pass: c.firstRequestMs < 300,
+    metrics: { ...c },
+  })
+}
+
+const started = Date.now()
+if (ONLY.has('full')) await benchFull()
+if (ONLY.has('serial')) await benchSerial()
+if (ONLY.has('big')) await benchBig()
+if (ONLY.has('cold')) await benchCold()
+
+const header = ['Scenario', 'Ours', 'Target', 'icloudpd yardstick', 'Ratio', '']
+const table = [
+  header,
+  ...rows.map((r) => [
+    r.scenario,
+    r.ours,
+    r.target,
+    r.icloudpd,
+    r.ratio,
+    r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS',
+  ]),
+]
+const widths = header.map((_, i) => Math.max(...table.map((line) => line[i]!.length)))
+const line = (cells: string[]): string =>
+  cells
+    .map((c, i) => c.padEnd(widths[i]!))
+    .join(' | ')
+    .trimEnd()
+console.log(
+  `\nicloud-photos-action benchmarks — ${LATENCY} ms per request, ${cpus().length} CPUs, Node ${process.versions.node}\n`,
+)
+console.log(line(table[0]!))
+console.log(widths.map((w) => '-'.repeat(w)).join('-|-'))
+for (const r of table.slice(1)) console.log(line(r))
+console.log(`\n(${fmtMs(Date.now() - started)} in all)`)
+
+// A partial run (BENCH_ONLY) updates its own scenarios and keeps the others from the last run.
+interface Saved {
+  id: string
+  measuredAt?: string
+}
+const resultsFile = join(root, 'bench/results.json')
+const previous: Saved[] = ONLY.size < 4 ? await readPrevious() : []
+const now = new Date().toISOString()
+const fresh = rows.map(({ id, scenario, target, pass, metrics }) => ({
+  id,
+  scenario,
+  target,
+  pass,
+  measuredAt: now,
+  metrics,
+}))
+await writeFile(
+  resultsFile,
+  JSON.stringify(
+    {
+      generatedAt: now,
+      node: process.versions.node,
+      cpus: cpus().length,
+      latencyMs: LATENCY,
+      defaultThreads: DEFAULT_THREADS,
+      yardstick: { icloudpdMsPerFile: 68, icloudpdNoChangeRequests: 'N/100 + 3' },
+      scenarios: [...previous.filter((p) => !fresh.some((f) => f.id === p.id)), ...fresh],
+    },
+    null,
+    2,
+  ) + '\n',
+)
+
+async function readPrevious(): Promise<Saved[]> {
+  try {
+    return (JSON.parse(await readFile(resultsFile, 'utf8')) as { scenarios?: Saved[] }).scenarios ?? []
+  } catch {
+    return []
+  }
+}
+// BENCH_STRICT=1 turns a missed target into a failing exit code (for CI gates).
+if (process.env.BENCH_STRICT === '1' && rows.some((r) => r.pass === false)) process.exitCode = 1

@@ -1,0 +1,25 @@
+/**
+ * The icloudpd yardstick the targets are stated against (DEVELOPERS' figures, measured with the
+ * same 20 ms per request): icloudpd downloads one file at a time at about 68 ms per file, and
+ * lists the whole library on every run — about N/100 + 3 requests even when nothing changed.
+ */
+export const ICLOUDPD_MS_PER_FILE = 68
+/** icloudpd's page size: 100 assets per `records/query`. */
+export const ICLOUDPD_PAGE = 100
+/** Requests besides the pages: indexing check, count, and the first call (zones or albums). */
+export const ICLOUDPD_FIXED_REQUESTS = 3
+
+/** Sequential download time of `files` files. */
+export function icloudpdSyncMs(files: number): number {
+  return files * ICLOUDPD_MS_PER_FILE
+}
+
+/** Requests of a run that finds nothing new in a library of `assets` assets. */
+export function icloudpdNoChangeRequests(assets: number): number {
+  return Math.ceil(assets / ICLOUDPD_PAGE) + ICLOUDPD_FIXED_REQUESTS
+}
+
+/** Lower bound for that run's wall time: one request after the other, each costing `latencyMs`. */
+export function icloudpdNoChangeMs(assets: number, latencyMs: number): number {
+  return icloudpdNoChangeRequests(assets) * latencyMs
+}

@@ -684,6 +684,13 @@ describe('hostile names stay inside the directory', () => {
     expect(sanitizeBaseName('日本.JPG', true)).toBe('日本.JPG')
   })
 
+  it('a photo cannot take the name of a download in progress or of the state file', () => {
+    expect(sanitizeBaseName('IMG_1.JPG.part')).toBe('IMG_1.JPG.part_')
+    expect(sanitizeBaseName('x.PART')).toBe('x.PART_')
+    expect(sanitizeBaseName('.icloud-photos-state.json')).toBe('_.icloud-photos-state.json')
+    expect(sanitizeBaseName('IMG_1.JPG')).toBe('IMG_1.JPG')
+  })
+
   it('long names are cut to 255 bytes, keep the extension and stay distinct', () => {
     const a = sanitizeBaseName('x'.repeat(300) + 'a.JPG')
     const b = sanitizeBaseName('x'.repeat(300) + 'b.JPG')

@@ -281,6 +281,18 @@ describe('syncPhotos', () => {
 })
 
 describe('sync state', () => {
+  it('a state file that cannot be written is a DISK error, not a raw one', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'state-disk-'))
+    try {
+      // The "directory" is a regular file: mkdir and the write both fail, as on a broken mount.
+      const notADir = path.join(root, 'photos')
+      writeFileSync(notADir, 'x')
+      await expect(saveStateFile(notADir, emptyState())).rejects.toMatchObject({ code: 'DISK' })
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
   const sample = (): SyncState => {
     const s = emptyState()
     s.generation = 3

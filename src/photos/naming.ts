@@ -69,10 +69,17 @@ const UNSAFE_CHARS = /[\u0000-\u001F\u007F-\u009F/\\]/g
  * not empty, at most 255 UTF-8 bytes. A name that must be shortened keeps its extension and gets
  * `~` + 8 hex of its SHA-256, so two long names that share a prefix stay distinct.
  */
+/** Prefix of the engine's own files in the download directory (`.icloud-photos-state.json`). */
+const RESERVED_PREFIX = '.icloud-photos'
+
 export function finalizeName(name: string): string {
   let s = name.replace(LONE_SURROGATE, '\uFFFD').replace(UNSAFE_CHARS, '_')
   if (s === '') s = '_'
   if (s === '.' || s === '..') s = s.replace(/\./g, '_')
+  // Names the engine uses for itself: a photo may not pose as a download in progress (it would be
+  // swept, or be another file's temp path) nor as the state file beside the photos.
+  if (/\.part$/i.test(s)) s += '_'
+  if (s.startsWith(RESERVED_PREFIX)) s = `_${s}`
   if (Buffer.byteLength(s) <= MAX_NAME_BYTES) return s
   const [stem, ext0] = splitExt(s)
   const ext = Buffer.byteLength(ext0) <= 32 ? ext0 : ''

@@ -10,6 +10,8 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type { Scope, ZoneRef } from './cloudkit.js'
+import { ICloudError } from '../icloud/errors.js'
+import { writeFileAtomic } from '../util/atomic.js'
 
 export const STATE_FILE = '.icloud-photos-state.json'
 const FORMAT = 1
@@ -142,26 +144,18 @@ export async function loadStateFile(directory: string): Promise<SyncState | unde
   }
 }
 
-/** Write the state file atomically: temp file, fsync, rename. */
+/** Write the state file atomically; a full disk becomes DISK, not a raw Node error. */
 export async function saveStateFile(directory: string, s: SyncState): Promise<void> {
-  await writeFileAtomic(path.join(directory, STATE_FILE), serializeState(s))
-}
-
-export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true })
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
-  const fh = await fs.open(tmp, 'w', 0o600)
   try {
-    await fh.writeFile(data)
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  try {
-    await fs.rename(tmp, file)
+    await fs.mkdir(directory, { recursive: true })
+    await writeFileAtomic(path.join(directory, STATE_FILE), serializeState(s))
   } catch (err) {
-    await fs.rm(tmp, { force: true })
-    throw err
+    throw new ICloudError(
+      'DISK',
+      `Cannot save the download state in ${directory} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
+      'Check free space and permissions of the download directory; downloaded files are kept.',
+      { cause: err },
+    )
   }
 }
 

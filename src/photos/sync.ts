@@ -12,6 +12,7 @@ import { promises as fs, statSync } from 'node:fs'
 import path from 'node:path'
 import type { HttpClient } from '../icloud/http.js'
 import { ICloudError, isICloudError } from '../icloud/errors.js'
+import { writeFileAtomic } from '../util/atomic.js'
 import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
 import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
@@ -39,7 +40,6 @@ import {
   recordFiles,
   saveStateFile,
   stamp,
-  writeFileAtomic,
   type ManifestFile,
   type SyncState,
 } from './state.js'

@@ -70295,7 +70295,7 @@ function ruleIssues(source, value) {
 // EXTERNAL MODULE: ./node_modules/ajv/dist/2020.js
 var _2020 = __nccwpck_require__(2210);
 ;// CONCATENATED MODULE: ./schemas/config.schema.json
-const config_schema_namespaceObject = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://raw.githubusercontent.com/icloud-photos-action/icloud-photos-action/v1/schemas/config.schema.json","title":"icloud-photos-action configuration","description":"Configuration of icloud-photos-action (usually .github/icloud-photos.yml). Keys follow icloudpd\'s option names. Secrets never live in this file: pass them as action inputs from repository secrets, or as environment variables.","type":"object","additionalProperties":false,"required":["account"],"properties":{"$schema":{"description":"Optional URL or path of this JSON Schema, for editors that read it from the file.","type":"string"},"account":{"description":"The Apple ID to back up.","type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"description":"Apple ID (usually an email address) used to sign in (icloudpd --username).","type":"string","minLength":1,"pattern":"^\\\\S+$","examples":["me@example.com"]},"domain":{"description":"Apple\'s service region: `com` for accounts everywhere except mainland China, `cn` for iCloud operated by GCBD (icloudpd --domain).","enum":["com","cn"],"default":"com"}}},"auth":{"description":"How the password and the two-factor code are obtained when the saved session no longer works.","type":"object","additionalProperties":false,"default":{},"properties":{"password-providers":{"description":"Where to look for the password, in order; the first that yields one wins (icloudpd --password-provider). `parameter` is the `password` action input (or --password flag), `env` the variable named by `password-env`, `keyring` the OS keyring, `command` the output of `password-command`. `console` and `webui` are interactive, mutually exclusive and only allowed last; in CI they are unavailable and reaching them fails the run as \\"password needed\\".","type":"array","items":{"enum":["parameter","env","keyring","command","console","webui"]},"minItems":1,"uniqueItems":true,"default":["parameter","keyring","console"]},"password-env":{"description":"Name of the environment variable the `env` password provider reads.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$","default":"ICLOUD_PASSWORD"},"password-command":{"description":"Shell command whose first line of standard output is the password, for the `command` provider (e.g. a password-manager CLI). The command is stored here, never the password.","type":"string","minLength":1},"mfa-provider":{"description":"Where the two-factor code comes from when Apple asks for one (icloudpd --mfa-provider). `console` (the icloudpd default) prompts on a terminal; `webui` serves a page on 127.0.0.1; `github-issue` opens an issue and waits for a comment with the code (use it with `mode: reauth`); `none` never asks. In CI, `console` and `webui` are unavailable: the run fails with \\"MFA required\\" and notifies, it never waits on input.","enum":["console","webui","github-issue","none"],"default":"console"},"cookie-directory":{"description":"Directory holding the pyicloud-compatible session files (cookie jar and .session), shared with icloudpd (icloudpd --cookie-directory). `~` is the home directory.","type":"string","minLength":1,"default":"~/.pyicloud"}}},"session":{"description":"How the trusted session is carried between workflow runs.","type":"object","additionalProperties":false,"default":{},"properties":{"cache":{"description":"Save the refreshed session, encrypted with the `session-key` input, to the Actions cache after each run and restore it before the next.","type":"boolean","default":true},"seed-from-input":{"description":"When no cached session is found, start from the encrypted blob in the `session` action input (made with `icloud-photos-action session export`).","type":"boolean","default":true}}},"notifications":{"description":"Who is told, and how, when the 2FA trust is about to expire or has expired.","type":"object","additionalProperties":false,"default":{},"properties":{"warn-days":{"description":"Warn (annotation and notifications) this many days before the trust expires; 0 only notifies on expiry.","type":"integer","minimum":0,"maximum":60,"default":7},"email":{"description":"Email notifications, with icloudpd\'s option names. Enabled when this group is present. The SMTP password comes from the `smtp-password` action input (or the ICLOUD_SMTP_PASSWORD environment variable), never from this file.","type":"object","additionalProperties":false,"properties":{"smtp-host":{"description":"SMTP server host (icloudpd --smtp-host).","type":"string","minLength":1,"default":"smtp.gmail.com"},"smtp-port":{"description":"SMTP server port (icloudpd --smtp-port).","type":"integer","minimum":1,"maximum":65535,"default":587},"smtp-no-tls":{"description":"Do not use STARTTLS (icloudpd --smtp-no-tls); only for servers on a trusted network.","type":"boolean","default":false},"smtp-username":{"description":"SMTP user name (icloudpd --smtp-username). Omit it for a server that needs no login.","type":"string","minLength":1},"notification-email":{"description":"Address that receives the notifications (icloudpd --notification-email). Defaults to `smtp-username`.","type":"string","minLength":1},"notification-email-from":{"description":"Sender address (icloudpd --notification-email-from). Defaults to `smtp-username`, or to `notification-email` when there is no SMTP username.","type":"string","minLength":1}}},"github-issue":{"description":"Open an issue in the workflow\'s repository when action is needed, and close it when a later run is healthy. Needs `permissions: issues: write`.","type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"description":"Turn issue notifications on.","type":"boolean","default":false},"labels":{"description":"Labels put on the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":["icloud-photos"]},"assignees":{"description":"GitHub logins assigned to the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]}}},"webhook":{"description":"Post notifications to the URL given in the `webhook-url` action input (or the ICLOUD_WEBHOOK_URL environment variable); the URL often embeds a token, so it never lives in this file.","type":"object","additionalProperties":false,"default":{},"properties":{"format":{"description":"Body format: `json` (a generic event object), `ntfy`, `discord` or `slack`.","enum":["json","ntfy","discord","slack"],"default":"json"}}},"script":{"description":"Program run on each notification, like icloudpd --notification-script; the event is passed in environment variables.","type":"string","minLength":1}}},"photos":{"description":"What to download and where, with icloudpd\'s option names.","type":"object","additionalProperties":false,"default":{},"properties":{"directory":{"description":"Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory.","type":"string","minLength":1},"folder-structure":{"description":"Folder layout below `directory`: a Python-style format over the asset\'s creation date (icloudpd --folder-structure), or `none` for a flat directory.","type":"string","minLength":1,"default":"{:%Y/%m/%d}"},"size":{"description":"Versions to download (icloudpd --size, repeatable). Non-original sizes get a `-medium`/`-thumb` suffix.","type":"array","items":{"enum":["original","medium","thumb","adjusted","alternative"]},"minItems":1,"uniqueItems":true,"default":["original"]},"live-photo-size":{"description":"Version of the Live Photo movie to download (icloudpd --live-photo-size).","enum":["original","medium","thumb"],"default":"original"},"live-photo-mov-filename-policy":{"description":"Name of the Live Photo movie (icloudpd --live-photo-mov-filename-policy): `suffix` turns IMG_1.HEIC into IMG_1_HEVC.MOV, `original` just replaces the extension.","enum":["suffix","original"],"default":"suffix"},"align-raw":{"description":"For RAW+JPEG pairs, which file counts as the original (icloudpd --align-raw): `as-is`, `original` (RAW is the original) or `alternative` (RAW is the alternative).","enum":["as-is","original","alternative"],"default":"as-is"},"file-match-policy":{"description":"How an existing local file is recognised (icloudpd --file-match-policy): `name-size-dedup-with-suffix` compares name and size and adds the size to the name on a clash; `name-id7` appends 7 characters of the asset id to every name.","enum":["name-size-dedup-with-suffix","name-id7"],"default":"name-size-dedup-with-suffix"},"skip-videos":{"description":"Do not download videos (icloudpd --skip-videos).","type":"boolean","default":false},"skip-live-photos":{"description":"Do not download the movie part of Live Photos (icloudpd --skip-live-photos).","type":"boolean","default":false},"albums":{"description":"Only download these albums (icloudpd --album, repeatable); empty means the whole library.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]},"library":{"description":"Photo library to download (icloudpd --library): `PrimarySync`, or a shared library\'s `SharedSync-…` zone name.","type":"string","pattern":"^(PrimarySync|SharedSync-.+)$","examples":["PrimarySync","SharedSync-1A2B3C4D-0000-0000-0000-000000000000"],"default":"PrimarySync"},"recent":{"description":"Only look at the N most recent assets (icloudpd --recent). Omit for all.","type":"integer","minimum":0},"until-found":{"description":"Stop after N consecutive assets that are already downloaded (icloudpd --until-found). Omit to check everything.","type":"integer","minimum":0},"threads":{"description":"Parallel downloads.","type":"integer","minimum":1,"maximum":32,"default":8},"dry-run":{"description":"List and log what would be downloaded without writing anything (icloudpd --dry-run). The `dry-run` action input takes precedence.","type":"boolean","default":false}}}}}');
+const config_schema_namespaceObject = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://raw.githubusercontent.com/icloud-photos-action/icloud-photos-action/v1/schemas/config.schema.json","title":"icloud-photos-action configuration","description":"Configuration of icloud-photos-action (usually .github/icloud-photos.yml). Keys follow icloudpd\'s option names. Secrets never live in this file: pass them as action inputs from repository secrets, or as environment variables.","type":"object","additionalProperties":false,"required":["account"],"properties":{"$schema":{"description":"Optional URL or path of this JSON Schema, for editors that read it from the file.","type":"string"},"account":{"description":"The Apple ID to back up.","type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"description":"Apple ID (usually an email address) used to sign in (icloudpd --username).","type":"string","minLength":1,"pattern":"^\\\\S+$","examples":["me@example.com"]},"domain":{"description":"Apple\'s service region: `com` for accounts everywhere except mainland China, `cn` for iCloud operated by GCBD (icloudpd --domain).","enum":["com","cn"],"default":"com"}}},"auth":{"description":"How the password and the two-factor code are obtained when the saved session no longer works.","type":"object","additionalProperties":false,"default":{},"properties":{"password-providers":{"description":"Where to look for the password, in order; the first that yields one wins (icloudpd --password-provider). `parameter` is the `password` action input (or --password flag), `env` the variable named by `password-env`, `keyring` the OS keyring, `command` the output of `password-command`. `console` and `webui` are interactive, mutually exclusive and only allowed last; in CI they are unavailable and reaching them fails the run as \\"password needed\\".","type":"array","items":{"enum":["parameter","env","keyring","command","console","webui"]},"minItems":1,"uniqueItems":true,"default":["parameter","keyring","console"]},"password-env":{"description":"Name of the environment variable the `env` password provider reads.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$","default":"ICLOUD_PASSWORD"},"password-command":{"description":"Shell command whose first line of standard output is the password, for the `command` provider (e.g. a password-manager CLI). The command is stored here, never the password.","type":"string","minLength":1},"mfa-provider":{"description":"Where the two-factor code comes from when Apple asks for one (icloudpd --mfa-provider). `console` (the icloudpd default) prompts on a terminal; `webui` serves a page on 127.0.0.1; `github-issue` opens an issue and waits for a comment with the code (use it with `mode: reauth`); `none` never asks. In CI, `console` and `webui` are unavailable: the run fails with \\"MFA required\\" and notifies, it never waits on input.","enum":["console","webui","github-issue","none"],"default":"console"},"reauth-timeout-minutes":{"description":"With `mfa-provider: github-issue`: how long a run waits for a comment with the code after asking for it in the issue (and again after a code that was not accepted). Apple\'s codes expire after about 10 minutes. Fractions are allowed (0.5 = 30 seconds). Unset: 10 minutes.","type":"number","minimum":0.1,"maximum":60},"reauth-poll-seconds":{"description":"With `mfa-provider: github-issue`: how often the issue\'s comments are read while waiting for the code. Unset: every 10 seconds.","type":"number","minimum":1,"maximum":300},"cookie-directory":{"description":"Directory holding the pyicloud-compatible session files (cookie jar and .session), shared with icloudpd (icloudpd --cookie-directory). `~` is the home directory.","type":"string","minLength":1,"default":"~/.pyicloud"}}},"session":{"description":"How the trusted session is carried between workflow runs.","type":"object","additionalProperties":false,"default":{},"properties":{"cache":{"description":"Save the refreshed session, encrypted with the `session-key` input, to the Actions cache after each run and restore it before the next.","type":"boolean","default":true},"seed-from-input":{"description":"When no cached session is found, start from the encrypted blob in the `session` action input (made with `icloud-photos-action session export`).","type":"boolean","default":true}}},"notifications":{"description":"Who is told, and how, when the 2FA trust is about to expire or has expired.","type":"object","additionalProperties":false,"default":{},"properties":{"warn-days":{"description":"Warn (annotation and notifications) this many days before the trust expires; 0 only notifies on expiry.","type":"integer","minimum":0,"maximum":60,"default":7},"email":{"description":"Email notifications, with icloudpd\'s option names. Enabled when this group is present. The SMTP password comes from the `smtp-password` action input (or the ICLOUD_SMTP_PASSWORD environment variable), never from this file.","type":"object","additionalProperties":false,"properties":{"smtp-host":{"description":"SMTP server host (icloudpd --smtp-host).","type":"string","minLength":1,"default":"smtp.gmail.com"},"smtp-port":{"description":"SMTP server port (icloudpd --smtp-port).","type":"integer","minimum":1,"maximum":65535,"default":587},"smtp-no-tls":{"description":"Do not use STARTTLS (icloudpd --smtp-no-tls); only for servers on a trusted network.","type":"boolean","default":false},"smtp-username":{"description":"SMTP user name (icloudpd --smtp-username). Omit it for a server that needs no login.","type":"string","minLength":1},"notification-email":{"description":"Address that receives the notifications (icloudpd --notification-email). Defaults to `smtp-username`.","type":"string","minLength":1},"notification-email-from":{"description":"Sender address (icloudpd --notification-email-from). Defaults to `smtp-username`, or to `notification-email` when there is no SMTP username.","type":"string","minLength":1}}},"github-issue":{"description":"Open an issue in the workflow\'s repository when action is needed, and close it when a later run is healthy. Needs `permissions: issues: write`.","type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"description":"Turn issue notifications on.","type":"boolean","default":false},"labels":{"description":"Labels put on the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":["icloud-photos"]},"assignees":{"description":"GitHub logins assigned to the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]}}},"webhook":{"description":"Post notifications to the URL given in the `webhook-url` action input (or the ICLOUD_WEBHOOK_URL environment variable); the URL often embeds a token, so it never lives in this file.","type":"object","additionalProperties":false,"default":{},"properties":{"format":{"description":"Body format: `json` (a generic event object), `ntfy`, `discord` or `slack`.","enum":["json","ntfy","discord","slack"],"default":"json"}}},"script":{"description":"Program run on each notification, like icloudpd --notification-script; the event is passed in environment variables.","type":"string","minLength":1}}},"photos":{"description":"What to download and where, with icloudpd\'s option names.","type":"object","additionalProperties":false,"default":{},"properties":{"directory":{"description":"Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory.","type":"string","minLength":1},"folder-structure":{"description":"Folder layout below `directory`: a Python-style format over the asset\'s creation date (icloudpd --folder-structure), or `none` for a flat directory.","type":"string","minLength":1,"default":"{:%Y/%m/%d}"},"size":{"description":"Versions to download (icloudpd --size, repeatable). Non-original sizes get a `-medium`/`-thumb` suffix.","type":"array","items":{"enum":["original","medium","thumb","adjusted","alternative"]},"minItems":1,"uniqueItems":true,"default":["original"]},"live-photo-size":{"description":"Version of the Live Photo movie to download (icloudpd --live-photo-size).","enum":["original","medium","thumb"],"default":"original"},"live-photo-mov-filename-policy":{"description":"Name of the Live Photo movie (icloudpd --live-photo-mov-filename-policy): `suffix` turns IMG_1.HEIC into IMG_1_HEVC.MOV, `original` just replaces the extension.","enum":["suffix","original"],"default":"suffix"},"align-raw":{"description":"For RAW+JPEG pairs, which file counts as the original (icloudpd --align-raw): `as-is`, `original` (RAW is the original) or `alternative` (RAW is the alternative).","enum":["as-is","original","alternative"],"default":"as-is"},"file-match-policy":{"description":"How an existing local file is recognised (icloudpd --file-match-policy): `name-size-dedup-with-suffix` compares name and size and adds the size to the name on a clash; `name-id7` appends 7 characters of the asset id to every name.","enum":["name-size-dedup-with-suffix","name-id7"],"default":"name-size-dedup-with-suffix"},"skip-videos":{"description":"Do not download videos (icloudpd --skip-videos).","type":"boolean","default":false},"skip-live-photos":{"description":"Do not download the movie part of Live Photos (icloudpd --skip-live-photos).","type":"boolean","default":false},"albums":{"description":"Only download these albums (icloudpd --album, repeatable); empty means the whole library.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]},"library":{"description":"Photo library to download (icloudpd --library): `PrimarySync`, or a shared library\'s `SharedSync-…` zone name.","type":"string","pattern":"^(PrimarySync|SharedSync-.+)$","examples":["PrimarySync","SharedSync-1A2B3C4D-0000-0000-0000-000000000000"],"default":"PrimarySync"},"recent":{"description":"Only look at the N most recent assets (icloudpd --recent). Omit for all.","type":"integer","minimum":0},"until-found":{"description":"Stop after N consecutive assets that are already downloaded (icloudpd --until-found). Omit to check everything.","type":"integer","minimum":0},"threads":{"description":"Parallel downloads.","type":"integer","minimum":1,"maximum":32,"default":8},"dry-run":{"description":"List and log what would be downloaded without writing anything (icloudpd --dry-run). The `dry-run` action input takes precedence.","type":"boolean","default":false}}}}}');
 ;// CONCATENATED MODULE: ./src/config/validate.ts
 /** The config JSON Schema and its compiled ajv validator (draft 2020-12). */
 
@@ -77674,10 +77674,10 @@ async function* listAssets(client, sel, o = {}) {
         let empty = 0;
         let first = true;
         while (seen < total && (o.recent === undefined || seen < o.recent)) {
-            const page = await client.listPage(sel.scope, sel.zone, collection, startRank, pageSize);
-            const { pairs, unpairedMasters } = pairRecords(page.records);
-            const masters = pairs.length + unpairedMasters.length;
-            const out = { assets: [], errors: [], syncToken: page.syncToken, album: name };
+            const limit = o.recent === undefined ? Infinity : o.recent - seen;
+            // Parsed in a helper so the raw records are garbage before the consumer gets the page.
+            const { out, masters, consumed } = await fetchPage(client, sel, collection, startRank, pageSize, limit, o);
+            out.album = name;
             if (first)
                 out.total = o.recent === undefined ? total : Math.min(total, o.recent);
             first = false;
@@ -77694,28 +77694,36 @@ async function* listAssets(client, sel, o = {}) {
             }
             empty = 0;
             startRank += masters;
-            for (const [master, asset] of pairs) {
-                if (o.recent !== undefined && seen >= o.recent)
-                    break;
-                seen++;
-                try {
-                    const a = parseAssetPair(master, asset);
-                    if (o.skipVideos && a.kind === 'movie')
-                        continue;
-                    out.assets.push(a);
-                }
-                catch (err) {
-                    if (err instanceof AssetParseError)
-                        out.errors.push(err);
-                    else
-                        throw err;
-                }
-            }
-            // A master without its asset still occupies a rank.
-            seen += unpairedMasters.length;
+            seen += consumed;
             yield out;
         }
     }
+}
+async function fetchPage(client, sel, collection, startRank, pageSize, limit, o) {
+    const page = await client.listPage(sel.scope, sel.zone, collection, startRank, pageSize);
+    const { pairs, unpairedMasters } = pairRecords(page.records);
+    const out = { assets: [], errors: [], syncToken: page.syncToken };
+    let consumed = 0;
+    for (const [master, asset] of pairs) {
+        if (consumed >= limit)
+            break;
+        consumed++;
+        try {
+            const a = parseAssetPair(master, asset);
+            if (o.skipVideos && a.kind === 'movie')
+                continue;
+            out.assets.push(a);
+        }
+        catch (err) {
+            if (err instanceof AssetParseError)
+                out.errors.push(err);
+            else
+                throw err;
+        }
+    }
+    // A master without its asset still occupies a rank.
+    consumed += unpairedMasters.length;
+    return { out, masters: pairs.length + unpairedMasters.length, consumed };
 }
 /** `changes/database` followed to the end (`moreComing`): every changed zone and the final token. */
 async function databaseChanges(client, scope, syncToken) {
@@ -77861,12 +77869,20 @@ const UNSAFE_CHARS = /[\u0000-\u001F\u007F-\u009F/\\]/g;
  * not empty, at most 255 UTF-8 bytes. A name that must be shortened keeps its extension and gets
  * `~` + 8 hex of its SHA-256, so two long names that share a prefix stay distinct.
  */
+/** Prefix of the engine's own files in the download directory (`.icloud-photos-state.json`). */
+const RESERVED_PREFIX = '.icloud-photos';
 function finalizeName(name) {
     let s = name.replace(LONE_SURROGATE, '\uFFFD').replace(UNSAFE_CHARS, '_');
     if (s === '')
         s = '_';
     if (s === '.' || s === '..')
         s = s.replace(/\./g, '_');
+    // Names the engine uses for itself: a photo may not pose as a download in progress (it would be
+    // swept, or be another file's temp path) nor as the state file beside the photos.
+    if (/\.part$/i.test(s))
+        s += '_';
+    if (s.startsWith(RESERVED_PREFIX))
+        s = `_${s}`;
     if (Buffer.byteLength(s) <= MAX_NAME_BYTES)
         return s;
     const [stem, ext0] = splitExt(s);
@@ -78297,6 +78313,8 @@ function safeJoin(root, relPath) {
  */
 
 
+
+
 const STATE_FILE = '.icloud-photos-state.json';
 const FORMAT = 1;
 function emptyState() {
@@ -78395,27 +78413,14 @@ async function loadStateFile(directory) {
         return undefined;
     }
 }
-/** Write the state file atomically: temp file, fsync, rename. */
+/** Write the state file atomically; a full disk becomes DISK, not a raw Node error. */
 async function saveStateFile(directory, s) {
-    await state_writeFileAtomic(external_node_path_default().join(directory, STATE_FILE), serializeState(s));
-}
-async function state_writeFileAtomic(file, data) {
-    await external_node_fs_.promises.mkdir(external_node_path_default().dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    const fh = await external_node_fs_.promises.open(tmp, 'w', 0o600);
     try {
-        await fh.writeFile(data);
-        await fh.sync();
-    }
-    finally {
-        await fh.close();
-    }
-    try {
-        await external_node_fs_.promises.rename(tmp, file);
+        await external_node_fs_.promises.mkdir(directory, { recursive: true });
+        await writeFileAtomic(external_node_path_default().join(directory, STATE_FILE), serializeState(s));
     }
     catch (err) {
-        await external_node_fs_.promises.rm(tmp, { force: true });
-        throw err;
+        throw new ICloudError('DISK', `Cannot save the download state in ${directory} (${err.code ?? 'error'}).`, 'Check free space and permissions of the download directory; downloaded files are kept.', { cause: err });
     }
 }
 /** Record the files of one asset (replacing entries with the same path). */
@@ -78441,6 +78446,7 @@ function recordFiles(s, assetId, files) {
  * refused token, or changed options) lists everything. Tokens only move forward when a run
  * finished without download failures, so nothing that failed is forgotten.
  */
+
 
 
 
@@ -78634,13 +78640,14 @@ async function syncPhotos(o) {
             await run.sweepParts();
         state.running = false;
         // A no-change run leaves the (possibly large) state file alone unless it is behind the cache.
-        if (run.changed || interrupted || state !== fileState || tokenFingerprint(state) !== tokensAtStart)
+        const fileBehind = !fileState || fileState.generation !== state.generation || fileState.savedAt !== state.savedAt;
+        if (run.changed || interrupted || fileBehind || tokenFingerprint(state) !== tokensAtStart)
             await run.save();
     }
     if (o.newFilesPath) {
         // A dry run wrote nothing, so the list a following upload step reads is empty.
         const lines = r.dryRun ? [] : run.newFiles.map((f) => external_node_path_default().join(directory, ...f.split('/')));
-        await state_writeFileAtomic(o.newFilesPath, lines.length ? lines.join('\n') + '\n' : '');
+        await writeFileAtomic(o.newFilesPath, lines.length ? lines.join('\n') + '\n' : '');
     }
     if (error !== undefined && !isICloudError(error, 'THROTTLED'))
         throw error;

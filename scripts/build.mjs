@@ -1,16 +1,8 @@
 // Bundles the action (dist/index.js, main + post) and the CLI (dist/cli.js) with ncc.
-// ncc writes one index.js per output dir, so the CLI is built aside and moved next to the action.
+// Both are built into build/ first and dist/ is replaced only when both succeeded, so a failed
+// build (ncc type-checks the whole project) never leaves the tree without dist/.
 import { execFileSync } from 'node:child_process'
-import {
-  chmodSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { chmodSync, cpSync, existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 // The keyring binding is native and only used by the local CLI, where npm installs it.
@@ -20,15 +12,17 @@ const ncc = (entry, out) =>
     stdio: 'inherit',
   })
 
-rmSync('dist', { recursive: true, force: true })
+const out = 'build/dist'
+rmSync('build/dist', { recursive: true, force: true })
 rmSync('build/cli', { recursive: true, force: true })
-ncc('src/index.ts', 'dist')
+ncc('src/index.ts', out)
 ncc('src/cli.ts', 'build/cli')
-renameSync('build/cli/index.js', 'dist/cli.js')
-if (existsSync('build/cli/licenses.txt')) renameSync('build/cli/licenses.txt', 'dist/cli-licenses.txt')
+renameSync('build/cli/index.js', join(out, 'cli.js'))
+if (existsSync('build/cli/licenses.txt')) renameSync('build/cli/licenses.txt', join(out, 'cli-licenses.txt'))
 for (const f of readdirSync('build/cli')) {
-  if (f !== 'package.json') cpSync(join('build/cli', f), join('dist', f), { recursive: true })
+  if (f !== 'package.json') cpSync(join('build/cli', f), join(out, f), { recursive: true })
 }
-chmodSync('dist/cli.js', 0o755)
-mkdirSync('dist', { recursive: true })
-writeFileSync('dist/package.json', '{ "type": "module" }\n')
+chmodSync(join(out, 'cli.js'), 0o755)
+writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')
+rmSync('dist', { recursive: true, force: true })
+renameSync(out, 'dist')

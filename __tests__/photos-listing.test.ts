@@ -114,6 +114,8 @@ describe('full listing', () => {
     )
     expect(cut.assets.length).toBe(100)
     expect(warnings.join()).toMatch(/5 empty pages/)
+    expect(cut.pages.at(-1)?.incomplete).toBe(true)
+    expect(pages.some((p) => p.incomplete)).toBe(false)
   })
 
   it('honours recent and skip-videos', async () => {

@@ -115,6 +115,25 @@ describe('syncPhotos', () => {
     expect(readFileSync(newFiles, 'utf8')).toBe('')
   })
 
+  it('a listing cut short by empty pages keeps no tokens, so the next run lists again and finds the rest', async () => {
+    const { lib, sync } = await setup({
+      count: 400,
+      seed: 33,
+      hiddenRate: 0,
+      deletedRate: 0,
+      kinds: ['jpeg'],
+    })
+    lib.emptyPages.push({ atRank: 100, pages: 10 })
+    const dir = tmp('sync-cut-')
+    const first = await sync(dir, {})
+    expect(first.mode).toBe('full')
+    expect(diskHashes(dir).length).toBeLessThan(expectedHashes(lib, lib.visibleAssets()).length)
+    lib.emptyPages.length = 0
+    const second = await sync(dir, {})
+    expect(second.mode).toBe('full') // not 'no-change': the first run's tokens were not kept
+    expect(diskHashes(dir)).toEqual(expectedHashes(lib, lib.visibleAssets()))
+  })
+
   it('the no-change request count is the same for 2,000 and 20,000 assets (≤ 3)', async () => {
     const counts: number[] = []
     for (const count of [2_000, 20_000]) {

@@ -62,6 +62,8 @@ export interface AssetPage {
   total?: number
   /** Album name when listing albums. */
   album?: string
+  /** The listing gave up before the counted total (empty pages): the run must not save its tokens. */
+  incomplete?: boolean
 }
 
 export interface ListOptions {
@@ -145,6 +147,7 @@ export async function* listAssets(
           o.log?.warn(
             `photos: listing ended after ${MAX_EMPTY_PAGES} empty pages with ${seen} of ${total} assets.`,
           )
+          out.incomplete = true
           yield out
           break
         }

@@ -285,7 +285,12 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
 
   await run.finish()
   const throttleError = run.throttleError(error)
-  const complete = error === undefined && !throttleError && run.counts.blocking === 0 && !o.signal?.aborted
+  const complete =
+    error === undefined &&
+    !throttleError &&
+    run.counts.blocking === 0 &&
+    !run.incompleteListing &&
+    !o.signal?.aborted
   if (complete && tokens && !r.dryRun) {
     state.library = tokens.library
     state.zoneSyncToken = tokens.zone
@@ -340,6 +345,8 @@ class Run {
     total: undefined as number | undefined,
   }
   readonly newFiles: string[] = []
+  /** A full listing stopped short of the count: keep the old tokens so the next run lists again. */
+  incompleteListing = false
   /** The manifest or the state file changed during the run. */
   changed = false
   private readonly downloader: Downloader
@@ -386,6 +393,7 @@ class Run {
       log: this.o.log,
     })) {
       token ??= page.syncToken
+      if (page.incomplete) this.incompleteListing = true
       if (page.total !== undefined) this.counts.total = (this.counts.total ?? 0) + page.total
       this.parseErrors(page.errors)
       for (const asset of page.assets) {

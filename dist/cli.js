@@ -77685,6 +77685,7 @@ async function* listAssets(client, sel, o = {}) {
                 // An empty page mid-listing: skip a page of (deleted) ranks and probe again.
                 if (++empty >= MAX_EMPTY_PAGES) {
                     o.log?.warn(`photos: listing ended after ${MAX_EMPTY_PAGES} empty pages with ${seen} of ${total} assets.`);
+                    out.incomplete = true;
                     yield out;
                     break;
                 }
@@ -78628,7 +78629,11 @@ async function syncPhotos(o) {
     }
     await run.finish();
     const throttleError = run.throttleError(error);
-    const complete = error === undefined && !throttleError && run.counts.blocking === 0 && !o.signal?.aborted;
+    const complete = error === undefined &&
+        !throttleError &&
+        run.counts.blocking === 0 &&
+        !run.incompleteListing &&
+        !o.signal?.aborted;
     if (complete && tokens && !r.dryRun) {
         state.library = tokens.library;
         state.zoneSyncToken = tokens.zone;
@@ -78688,6 +78693,8 @@ class Run {
         total: undefined,
     };
     newFiles = [];
+    /** A full listing stopped short of the count: keep the old tokens so the next run lists again. */
+    incompleteListing = false;
     /** The manifest or the state file changed during the run. */
     changed = false;
     downloader;
@@ -78729,6 +78736,8 @@ class Run {
             log: this.o.log,
         })) {
             token ??= page.syncToken;
+            if (page.incomplete)
+                this.incompleteListing = true;
             if (page.total !== undefined)
                 this.counts.total = (this.counts.total ?? 0) + page.total;
             this.parseErrors(page.errors);

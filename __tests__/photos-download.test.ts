@@ -1,85 +1,15 @@
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import {
-  existsSync,
-  mkdtempSync,
-  promises as fs,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs'
+import { existsSync, promises as fs, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
-import { startFakeCloudKit } from './fakes/icloud/cloudkit.js'
-import { FakeLibrary, type FakeAsset, type LibraryOptions, type ResKey } from './fakes/icloud/library.js'
-import { HttpClient } from '../src/icloud/http.js'
-import { CloudKitClient } from '../src/photos/cloudkit.js'
+import { describe, expect, it } from 'vitest'
 import { STATE_FILE, parseState } from '../src/photos/state.js'
-import { syncPhotos, type PhotosOptions, type SyncOptions } from '../src/photos/sync.js'
+import { syncPhotos } from '../src/photos/sync.js'
+import { diskFiles, expectedHashes, photosHarness, quiet } from './helpers/photos-harness.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-
-const quiet = { info: () => {}, warn: () => {} }
-
-function tmp(prefix: string): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), prefix))
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }))
-  return d
-}
-
-async function setup(options: LibraryOptions) {
-  const lib = new FakeLibrary(options)
-  const fake = await startFakeCloudKit(lib)
-  const http = new HttpClient({ connections: 4 })
-  const client = new CloudKitClient({ http, databaseUrl: fake.databaseUrl, clientId: 'auth-dl', dsid: '42' })
-  cleanups.push(async () => {
-    await http.close()
-    await fake.close()
-  })
-  const sync = (directory: string, options: PhotosOptions = {}, extra: Partial<SyncOptions> = {}) =>
-    syncPhotos({
-      client,
-      http,
-      directory,
-      options: { threads: 4, ...options },
-      log: quiet,
-      retries: 2,
-      minRetryMs: 5,
-      ...extra,
-    })
-  return { lib, fake, client, http, sync }
-}
-
-/** Resources a default sync downloads: the original, plus the movie of a live photo. */
-function expectedResources(a: FakeAsset): ResKey[] {
-  return a.fakeKind === 'live' ? ['resOriginal', 'resOriginalVidCompl'] : ['resOriginal']
-}
-
-function expectedHashes(lib: FakeLibrary, assets = lib.visibleAssets()): string[] {
-  return assets
-    .flatMap((a) => expectedResources(a).map((k) => lib.sha256(lib.privateZone, a.index, k)))
-    .sort()
-}
-
-/** Every file under dir (state file excluded): relPath → sha256. */
-function diskFiles(dir: string): Map<string, string> {
-  const out = new Map<string, string>()
-  if (!existsSync(dir)) return out
-  for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
-    const full = path.join(dir, rel)
-    if (rel === STATE_FILE || !statSync(full).isFile()) continue
-    out.set(rel.split(path.sep).join('/'), createHash('sha256').update(readFileSync(full)).digest('hex'))
-  }
-  return out
-}
+const { cleanups, tmp, setup } = photosHarness({ threads: 4, retries: 2, clientId: 'auth-dl', dsid: '42' })
 
 function finalHashes(dir: string): string[] {
   return [...diskFiles(dir)]

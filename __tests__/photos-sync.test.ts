@@ -1,13 +1,9 @@
-import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { startFakeCloudKit } from './fakes/icloud/cloudkit.js'
-import { FakeLibrary, type FakeAsset, type LibraryOptions, type ResKey } from './fakes/icloud/library.js'
-import { HttpClient } from '../src/icloud/http.js'
-import { CloudKitClient } from '../src/photos/cloudkit.js'
+import { describe, expect, it, vi } from 'vitest'
+import { diskHashes, expectedHashes, expectedResources, photosHarness } from './helpers/photos-harness.js'
 import { createProgress, progressLine } from '../src/photos/progress.js'
 import {
   STATE_FILE,
@@ -19,64 +15,8 @@ import {
   serializeState,
   type SyncState,
 } from '../src/photos/state.js'
-import { syncPhotos, type PhotosOptions, type SyncOptions } from '../src/photos/sync.js'
 
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-
-const quiet = { info: () => {}, warn: () => {} }
-
-function tmp(prefix: string): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), prefix))
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }))
-  return d
-}
-
-async function setup(options: LibraryOptions) {
-  const lib = new FakeLibrary(options)
-  const fake = await startFakeCloudKit(lib)
-  const http = new HttpClient({ connections: 8 })
-  const client = new CloudKitClient({ http, databaseUrl: fake.databaseUrl, clientId: 'auth-sync', dsid: '7' })
-  cleanups.push(async () => {
-    await http.close()
-    await fake.close()
-  })
-  const sync = (directory: string, options: PhotosOptions = {}, extra: Partial<SyncOptions> = {}) =>
-    syncPhotos({
-      client,
-      http,
-      directory,
-      options: { threads: 8, ...options },
-      log: quiet,
-      retries: 1,
-      minRetryMs: 5,
-      ...extra,
-    })
-  /** CloudKit requests (not downloads) the fake saw since `from`. */
-  const ckSince = (from: number) =>
-    fake.server.log.slice(from).filter((e) => e.endpoint.startsWith('ck:')).length
-  return { lib, fake, client, http, sync, ckSince }
-}
-
-function resourcesOf(a: FakeAsset): ResKey[] {
-  return a.fakeKind === 'live' ? ['resOriginal', 'resOriginalVidCompl'] : ['resOriginal']
-}
-
-function expectedHashes(lib: FakeLibrary, assets: FakeAsset[]): string[] {
-  return assets.flatMap((a) => resourcesOf(a).map((k) => lib.sha256(lib.privateZone, a.index, k))).sort()
-}
-
-function diskHashes(dir: string): string[] {
-  const out: string[] = []
-  for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
-    const full = path.join(dir, rel)
-    if (rel === STATE_FILE || !statSync(full).isFile()) continue
-    out.push(createHash('sha256').update(readFileSync(full)).digest('hex'))
-  }
-  return out.sort()
-}
+const { cleanups, tmp, setup } = photosHarness({ threads: 8, retries: 1, clientId: 'auth-sync', dsid: '7' })
 
 describe('syncPhotos', () => {
   it('first run downloads everything; a run with no changes makes one CloudKit request and downloads nothing', async () => {
@@ -93,7 +33,8 @@ describe('syncPhotos', () => {
         .visibleAssets()
         .reduce(
           (s, a) =>
-            s + a.resources.filter((r) => resourcesOf(a).includes(r.key)).reduce((t, r) => t + r.size, 0),
+            s +
+            a.resources.filter((r) => expectedResources(a).includes(r.key)).reduce((t, r) => t + r.size, 0),
           0,
         ),
     )
@@ -271,7 +212,7 @@ describe('syncPhotos', () => {
     const r = await sync(dir, { library: 'shared' })
     const shared = lib.visibleAssets(lib.sharedZone)
     const hashes = shared
-      .flatMap((a) => resourcesOf(a).map((k) => lib.sha256(lib.sharedZone, a.index, k)))
+      .flatMap((a) => expectedResources(a).map((k) => lib.sha256(lib.sharedZone, a.index, k)))
       .sort()
     expect(diskHashes(dir)).toEqual(hashes)
     expect(r.state.library?.zone.zoneName).toBe(lib.sharedZone.name)

@@ -94,7 +94,7 @@ describe('webui login', () => {
     const first = await get(url)
     expect(first.headers.get('cache-control')).toBe('no-store')
     expect(first.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
-    expect(first.headers.get('referrer-policy')).toBe('no-referrer')
+    expect(first.headers.get('referrer-policy')).toBe('same-origin')
     const { token, csrf } = fields(page)
 
     // A post without the CSRF value, with a wrong one, or from another origin is refused.

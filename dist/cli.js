@@ -75471,7 +75471,10 @@ function send(res, status, html) {
     res.writeHead(status, {
         'Content-Type': 'text/html; charset=utf-8',
         'Cache-Control': 'no-store',
-        'Referrer-Policy': 'no-referrer',
+        // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on the page's own
+        // form posts, which the cross-site check must refuse; the URL (with its token) still never
+        // leaves 127.0.0.1.
+        'Referrer-Policy': 'same-origin',
         'X-Frame-Options': 'DENY',
         'X-Content-Type-Options': 'nosniff',
         'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

@@ -255,7 +255,10 @@ console.log('finished')
         ? (readdirSync(dir, { recursive: true }) as string[]).filter((f) => /\.(JPG|HEIC|MOV|part)$/.test(f))
         : []
       const parts = files.filter((f) => f.endsWith('.part') && (sizeOf(f) ?? 0) > 0)
-      if (files.length - parts.length >= 3 && parts.length >= 1) break
+      // A .part shorter than the smallest resource (minBytes) is certainly mid-body: at 64 bytes per
+      // 100 ms it stays that way for seconds, so the kill lands before it completes even under load.
+      const midBody = parts.filter((f) => (sizeOf(f) ?? 0) < 1500)
+      if (files.length - parts.length >= 3 && midBody.length >= 1) break
       if (Date.now() > deadline) throw new Error(`child made no progress: ${output}`)
       await new Promise((r) => setTimeout(r, 20))
     }

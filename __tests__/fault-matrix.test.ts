@@ -797,8 +797,19 @@ const downloadRows: Row[] = [
       expect(r.sync!.failed).toBe(0)
       expectComplete(h)
       const tries = h.lib.downloadLog.filter((d) => d.assetId === victim.id && d.res === 'resOriginal')
-      expect(tries.map((t) => t.rangeStart ?? 0)).toEqual([0, 700])
-      expect(tries[1]!.status).toBe(206)
+      expect(tries).toHaveLength(2)
+      expect(tries[0]!.rangeStart ?? 0).toBe(0)
+      if (kind === 'truncate') {
+        // A clean short body: all 700 bytes reached the .part, so the retry asks for the rest.
+        expect(tries[1]!.rangeStart).toBe(700)
+        expect(tries[1]!.status).toBe(206)
+      } else {
+        // After a reset the client keeps what it had written before the error, which under load
+        // may be less than what the server sent (or nothing): resume from there, or start over.
+        const from = tries[1]!.rangeStart ?? 0
+        expect(from).toBeLessThanOrEqual(700)
+        if (from > 0) expect(tries[1]!.status).toBe(206)
+      }
     },
   })),
   {

@@ -27,6 +27,8 @@ export interface Settings {
   runUrl?: string
   apiUrl?: string
   /** Same path on every run: it is part of the cache entry's version. */
+  /** RUNNER_TEMP: where the report and the new-files list go. */
+  runnerTemp: string
   cacheTmpDir: string
 }
 
@@ -65,6 +67,7 @@ export function readSettings(
   const server = env.GITHUB_SERVER_URL || 'https://github.com'
   const repository = env.GITHUB_REPOSITORY || 'local/repository'
   const opt = (name: string) => getInput(name) || undefined
+  const runnerTemp = env.RUNNER_TEMP || tmpdir()
   return {
     configPath: join(workspace, getInput(Inputs.Config) || '.github/icloud-photos.yml'),
     password: opt(Inputs.Password),
@@ -83,6 +86,7 @@ export function readSettings(
     runAttempt: env.GITHUB_RUN_ATTEMPT || '1',
     runUrl: env.GITHUB_RUN_ID ? `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : undefined,
     apiUrl: env.GITHUB_API_URL || undefined,
-    cacheTmpDir: join(env.RUNNER_TEMP || tmpdir(), 'icloud-photos-session'),
+    runnerTemp,
+    cacheTmpDir: join(runnerTemp, 'icloud-photos-session'),
   }
 }

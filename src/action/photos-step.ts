@@ -34,7 +34,7 @@ export async function runPhotos(o: {
     typeof o.bundleState[PHOTOS_STATE_KEY] === 'string'
       ? parseState(o.bundleState[PHOTOS_STATE_KEY])
       : undefined
-  const newFilesPath = join(settings.cacheTmpDir, '..', NEW_FILES_LIST)
+  const newFilesPath = join(settings.runnerTemp, NEW_FILES_LIST)
   // In CI a line every few seconds, never a bar (no TTY in the runner's log).
   const progress = createProgress({ log: (line) => log.info(line), tty: false })
   try {

@@ -7,7 +7,6 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Outputs } from './constants.js'
 import type { Settings } from './inputs.js'
-import type { Config } from '../config/index.js'
 import type { ChannelResult } from '../notify/dispatch.js'
 import { maskAppleId } from '../notify/event.js'
 
@@ -39,13 +38,9 @@ export interface RunReport {
 
 export const REPORT_FILE = 'icloud-photos-report.json'
 
-export async function writeReport(
-  report: RunReport,
-  settings?: Settings,
-  _config?: Config,
-): Promise<string | undefined> {
+export async function writeReport(report: RunReport, settings?: Settings): Promise<string | undefined> {
   const out: RunReport = { ...report, account: report.account ? maskAppleId(report.account) : undefined }
-  const dir = settings ? join(settings.cacheTmpDir, '..') : undefined
+  const dir = settings?.runnerTemp
   let reportPath: string | undefined
   if (dir) {
     await mkdir(dir, { recursive: true })

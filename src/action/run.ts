@@ -4,7 +4,7 @@
  */
 import * as core from '@actions/core'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { dirname, join, relative } from 'node:path'
+import { join, relative } from 'node:path'
 import { Inputs, State } from './constants.js'
 import { readSettings, type GetInput, type Settings } from './inputs.js'
 import { actionsLog, type Log } from './log.js'
@@ -136,7 +136,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
       })
     }
     report.finishedAt = new Date(now()).toISOString()
-    await writeReport(report, settings, config)
+    await writeReport(report, settings)
   }
   return report
 }
@@ -297,7 +297,7 @@ async function reauthenticate(
   log.info(
     'Re-authenticating: a fresh sign-in with the password, then a two-factor code asked for in an issue.',
   )
-  await mkdir(dirname(settings.cacheTmpDir), { recursive: true })
+  await mkdir(settings.runnerTemp, { recursive: true })
   const scratch = await mkdtemp(`${settings.cacheTmpDir}-reauth-`)
   try {
     const auth = await signIn(settings, config, log, now, scratch, mfa)

@@ -8,6 +8,7 @@ import {
   updateReadme,
 } from '../scripts/docs-lib.mjs'
 import { parse } from 'yaml'
+import { generateValidator, VALIDATOR_DTS } from '../scripts/validator-lib.mjs'
 
 interface Schema {
   description?: string
@@ -84,5 +85,19 @@ describe('updateReadme', () => {
     expect(out.startsWith('# T\n')).toBe(true)
     expect(extractSection(out, 'config-reference')).toBe(renderConfigReference(schema))
     expect(extractSection(out, 'action-reference')).toBe(renderActionReference(actionYml))
+  })
+})
+
+describe('the standalone config validator', () => {
+  it('is the one ajv generates from the schema now (run `node scripts/gen-validator.mjs` if this fails)', async () => {
+    const base = 'src/config/config-validator.generated'
+    expect(await readFile(`${base}.js`, 'utf8')).toBe(generateValidator(schema))
+    expect(await readFile(`${base}.d.ts`, 'utf8')).toBe(VALIDATOR_DTS)
+  })
+
+  it('changes when the schema changes', () => {
+    const changed = structuredClone(schema) as Schema & { properties: Record<string, Schema> }
+    changed.properties['extra-key'] = { description: 'x' }
+    expect(generateValidator(changed)).not.toBe(generateValidator(schema))
   })
 })

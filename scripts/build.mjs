@@ -12,6 +12,9 @@ const ncc = (entry, out) =>
     stdio: 'inherit',
   })
 
+// The config validator is compiled from the schema first, so the bundles carry the current one.
+execFileSync(process.execPath, ['scripts/gen-validator.mjs'], { stdio: 'inherit' })
+
 const out = 'build/dist'
 rmSync('build/dist', { recursive: true, force: true })
 rmSync('build/cli', { recursive: true, force: true })

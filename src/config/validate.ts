@@ -1,6 +1,10 @@
-/** The config JSON Schema and its compiled ajv validator (draft 2020-12). */
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js'
+/**
+ * The config JSON Schema (draft 2020-12) and its validator, compiled at build time by ajv
+ * (scripts/gen-validator.mjs) so the action does not pay for compiling it at every start.
+ */
+import type { ErrorObject } from 'ajv/dist/2020.js'
 import schemaJson from '../../schemas/config.schema.json' with { type: 'json' }
+import { validate } from './config-validator.generated.js'
 
 /** The subset of JSON Schema the config schema uses; enough to walk it for defaults and hints. */
 export interface JsonSchema {
@@ -19,16 +23,7 @@ export interface JsonSchema {
 
 export const configSchema = schemaJson as JsonSchema
 
-let compiled: ValidateFunction | undefined
-
-/** Compiled on first use; `verbose` gives each error its schema and data for the messages. */
-function validator(): ValidateFunction {
-  compiled ??= new Ajv2020({ allErrors: true, verbose: true, strict: true }).compile(schemaJson)
-  return compiled
-}
-
-/** Schema errors for a parsed YAML value; empty when it is valid. */
+/** Schema errors for a parsed YAML value; empty when it is valid (`verbose`: each error carries its schema and data). */
 export function validateAgainstSchema(value: unknown): ErrorObject[] {
-  const validate = validator()
   return validate(value) ? [] : [...(validate.errors ?? [])]
 }

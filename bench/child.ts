@@ -1,12 +1,11 @@
 // The measured side of a benchmark, in its own process so its peak RSS is the engine's alone (the
-// fake server stays in the parent). Wired like src/action/photos-step.ts: one HttpClient for
-// CloudKit, one for downloads with `connections = threads`. Prints one JSON line (ChildResult).
-// run.ts transpiles it to plain JavaScript first (compile.ts): `node child.js '<ChildJob>'`.
+// fake server stays in the parent). Like the action (src/index.ts), the main thread only launches
+// a worker with the action's heap limits, and the work (job.ts) runs there. Prints one JSON line
+// (ChildResult). run.ts transpiles it to plain JavaScript first (compile.ts):
+// `node child.js '<ChildJob>'`.
 import { readFileSync } from 'node:fs'
-import { HttpClient } from '../src/icloud/http.js'
-import { CloudKitClient } from '../src/photos/cloudkit.js'
-import { listAssets } from '../src/photos/listing.js'
-import { syncPhotos } from '../src/photos/sync.js'
+import { isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { runInWorker } from '../src/util/worker.js'
 
 export interface ChildJob {
   kind: 'sync' | 'list'
@@ -26,7 +25,7 @@ export interface ChildResult {
   listed: number
   /** CloudKit requests as the client counted them. */
   requests: number
-  /** Peak resident set size of this process, MiB (getrusage maxrss; VmHWM where available). */
+  /** Peak resident set size of this process (both threads), MiB (getrusage maxrss; VmHWM where available). */
   peakRssMiB: number
 }
 
@@ -41,47 +40,22 @@ function peakRssMiB(): number {
   return fromRusage
 }
 
-const job = JSON.parse(process.argv[2] ?? '{}') as ChildJob
-const api = new HttpClient()
-const downloads = new HttpClient({ connections: job.threads ?? 8 })
-const client = new CloudKitClient({
-  http: api,
-  databaseUrl: job.databaseUrl,
-  clientId: 'auth-bench',
-  dsid: '1',
-})
-const quiet = { info: () => undefined, warn: (m: string) => process.stderr.write(`${m}\n`) }
-
-const started = performance.now()
-let result: Omit<ChildResult, 'wallMs' | 'peakRssMiB'>
-if (job.kind === 'list') {
-  // Listing alone: every page parsed into assets, nothing kept (what the engine holds while listing).
-  let listed = 0
-  for await (const page of listAssets(client, { scope: 'private', zone: { zoneName: 'PrimarySync' } })) {
-    listed += page.assets.length
-  }
-  result = { downloaded: 0, skipped: 0, failed: 0, bytes: 0, listed, requests: client.requests }
-} else {
-  const r = await syncPhotos({
-    client,
-    http: downloads,
-    directory: job.directory,
-    options: { threads: job.threads },
-    log: quiet,
+if (isMainThread) {
+  let result: Omit<ChildResult, 'peakRssMiB'> | undefined
+  const end = await runInWorker(new URL(import.meta.url), {
+    workerData: JSON.parse(process.argv[2] ?? '{}') as ChildJob,
+    onMessage: (m) => (result = m as typeof result),
   })
-  result = {
-    mode: r.mode,
-    downloaded: r.downloaded,
-    skipped: r.skipped,
-    failed: r.failed,
-    bytes: r.bytes,
-    listed: r.listed,
-    requests: r.requests,
+  if (end.kind !== 'exit' || end.code !== 0 || !result) {
+    process.stderr.write(
+      `bench worker ended: ${end.kind === 'crash' ? end.error.stack : JSON.stringify(end)}\n`,
+    )
+    process.exitCode = 1
+  } else {
+    process.stdout.write(JSON.stringify({ ...result, peakRssMiB: peakRssMiB() } satisfies ChildResult) + '\n')
   }
+} else {
+  // Loaded here only, so the main thread holds none of the engine's modules (as in the action).
+  const { runJob } = await import('./job.js')
+  parentPort!.postMessage(await runJob(workerData as ChildJob))
 }
-const wallMs = performance.now() - started
-await api.close()
-await downloads.close()
-process.stdout.write(
-  JSON.stringify({ ...result, wallMs, peakRssMiB: peakRssMiB() } satisfies ChildResult) + '\n',
-)

@@ -1,8 +1,17 @@
-// Bundles the action (dist/index.js, main + post) and the CLI (dist/cli.js) with ncc.
-// Both are built into build/ first and dist/ is replaced only when both succeeded, so a failed
+// Bundles the action and the CLI with ncc.
+// They are built into build/ first and dist/ is replaced only when all succeeded, so a failed
 // build (ncc type-checks the whole project) never leaves the tree without dist/.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 
 // The keyring binding is native and only used by the local CLI, where npm installs it.
@@ -15,15 +24,29 @@ const ncc = (entry, out) =>
 // The config validator is compiled from the schema first, so the bundles carry the current one.
 execFileSync(process.execPath, ['scripts/gen-validator.mjs'], { stdio: 'inherit' })
 
+// Three bundles: the launcher (dist/index.js, main and post of action.yml, Node modules only), the
+// action it runs in a worker (dist/action.js) and the CLI (dist/cli.js). Each is built on its own
+// and assembled into build/dist; licenses.txt covers the action, cli-licenses.txt the CLI.
+const bundles = [
+  { entry: 'src/index.ts', file: 'index.js' },
+  { entry: 'src/action/main.ts', file: 'action.js', licenses: 'licenses.txt' },
+  { entry: 'src/cli.ts', file: 'cli.js', licenses: 'cli-licenses.txt' },
+]
 const out = 'build/dist'
-rmSync('build/dist', { recursive: true, force: true })
-rmSync('build/cli', { recursive: true, force: true })
-ncc('src/index.ts', out)
-ncc('src/cli.ts', 'build/cli')
-renameSync('build/cli/index.js', join(out, 'cli.js'))
-if (existsSync('build/cli/licenses.txt')) renameSync('build/cli/licenses.txt', join(out, 'cli-licenses.txt'))
-for (const f of readdirSync('build/cli')) {
-  if (f !== 'package.json') cpSync(join('build/cli', f), join(out, f), { recursive: true })
+rmSync('build', { recursive: true, force: true })
+mkdirSync(out, { recursive: true })
+for (const b of bundles) {
+  const dir = join('build', b.file.replace(/\.js$/, ''))
+  ncc(b.entry, dir)
+  renameSync(join(dir, 'index.js'), join(out, b.file))
+  if (b.licenses && existsSync(join(dir, 'licenses.txt')))
+    renameSync(join(dir, 'licenses.txt'), join(out, b.licenses))
+  for (const f of readdirSync(dir)) {
+    if (f === 'package.json' || f === 'licenses.txt') continue
+    if (existsSync(join(out, f)))
+      throw new Error(`build: ${b.entry} emits ${f}, which another bundle emits too`)
+    cpSync(join(dir, f), join(out, f), { recursive: true })
+  }
 }
 chmodSync(join(out, 'cli.js'), 0o755)
 writeFileSync(join(out, 'package.json'), '{ "type": "module" }\n')

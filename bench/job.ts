@@ -1,0 +1,52 @@
+// The measured work of a bench child, run in the child's worker (see child.ts). Wired like
+// src/action/photos-step.ts: one HttpClient for CloudKit, one for downloads with
+// `connections = threads`.
+import { HttpClient } from '../src/icloud/http.js'
+import { CloudKitClient } from '../src/photos/cloudkit.js'
+import { listAssets } from '../src/photos/listing.js'
+import { syncPhotos } from '../src/photos/sync.js'
+import type { ChildJob, ChildResult } from './child.js'
+
+export async function runJob(job: ChildJob): Promise<Omit<ChildResult, 'peakRssMiB'>> {
+  const api = new HttpClient()
+  const downloads = new HttpClient({ connections: job.threads ?? 8 })
+  const client = new CloudKitClient({
+    http: api,
+    databaseUrl: job.databaseUrl,
+    clientId: 'auth-bench',
+    dsid: '1',
+  })
+  const quiet = { info: () => undefined, warn: (m: string) => process.stderr.write(`${m}\n`) }
+
+  const started = performance.now()
+  let result: Omit<ChildResult, 'wallMs' | 'peakRssMiB'>
+  if (job.kind === 'list') {
+    // Listing alone: every page parsed into assets, nothing kept (what the engine holds while listing).
+    let listed = 0
+    for await (const page of listAssets(client, { scope: 'private', zone: { zoneName: 'PrimarySync' } })) {
+      listed += page.assets.length
+    }
+    result = { downloaded: 0, skipped: 0, failed: 0, bytes: 0, listed, requests: client.requests }
+  } else {
+    const r = await syncPhotos({
+      client,
+      http: downloads,
+      directory: job.directory,
+      options: { threads: job.threads },
+      log: quiet,
+    })
+    result = {
+      mode: r.mode,
+      downloaded: r.downloaded,
+      skipped: r.skipped,
+      failed: r.failed,
+      bytes: r.bytes,
+      listed: r.listed,
+      requests: r.requests,
+    }
+  }
+  const wallMs = performance.now() - started
+  await api.close()
+  await downloads.close()
+  return { ...result, wallMs }
+}

@@ -13,6 +13,7 @@ import {
   pickNewer,
   saveStateFile,
   serializeState,
+  serializeStatePieces,
   type SyncState,
 } from '../src/photos/state.js'
 
@@ -268,16 +269,67 @@ describe('sync state', () => {
   it('round-trips compactly and rejects anything malformed without throwing', () => {
     const text = serializeState(sample())
     expect(parseState(text)).toEqual(sample())
-    expect(text.length).toBeLessThan(JSON.stringify({ ...sample(), manifest: [...sample().manifest] }).length)
+    expect(text.length).toBeLessThan(
+      JSON.stringify({ ...sample(), manifest: [...sample().manifest.entries()] }).length,
+    )
     for (const bad of [
       '',
       'null',
-      '{"v":2,"g":1,"t":"x","m":{}}',
+      '{"v":3,"g":1,"t":"x","m":{}}',
       '{"v":1,"g":1,"t":"x","m":{"a":[[1,2,3]]}}',
+      '{"v":2,"g":1,"t":"x","m":{"a":[["IMG_1.JPG",2,""]]}}',
+      '{"v":2,"g":1,"t":"x","m":{"a":"IMG_1.JPG\\u00002"}}', // a field short
+      '{"v":2,"g":1,"t":"x","m":{"a":"IMG_1.JPG\\u0000-2\\u0000"}}', // not a size
+      '{"v":2,"g":1,"t":"x","m":{"a":"IMG_1.JPG\\u00002\\u0000abc"}}', // not a digest
+      '{"v":2,"g":1,"t":"x","m":{"a":"\\u00002\\u0000"}}', // no path
       '{',
     ]) {
       expect(parseState(bad)).toBeUndefined()
     }
+  })
+
+  it('reads the first format (arrays of tuples), so an older state still saves a full listing', () => {
+    const v1 = JSON.stringify({
+      v: 1,
+      g: 3,
+      t: '2026-01-02T03:04:05.000Z',
+      lib: { s: 'private', z: { zoneName: 'PrimarySync', ownerRecordName: '_abc' } },
+      zt: 'AQAAzone',
+      dt: 'AQAAdb',
+      m: {
+        'ID-1': [['2026/01/02/IMG_1.HEIC', 1234, Buffer.from('ab'.repeat(32), 'hex').toString('base64url')]],
+        'ID-2': [['IMG_2.JPG', 9, '']],
+      },
+    })
+    expect(parseState(v1)).toEqual(sample())
+  })
+
+  it('keeps any path and many files per asset, and serialises a large manifest piece by piece', () => {
+    const s = emptyState()
+    const odd = [
+      { relPath: 'a|b/"quoted"\ttab/ünï©ødé 😀.JPG', size: 0, sha256: '' },
+      { relPath: 'x/IMG_1.HEIC', size: 42, sha256: 'cd'.repeat(32) },
+      { relPath: 'x/IMG_1_HEVC.MOV', size: 7, sha256: 'ef'.repeat(32) },
+    ]
+    s.manifest.set('odd', odd)
+    for (let i = 0; i < 5000; i++) {
+      s.manifest.set(`ID-${i}`, [{ relPath: `2026/01/02/IMG_${i}.HEIC`, size: i, sha256: '01'.repeat(32) }])
+    }
+    const pieces = [...serializeStatePieces(s)]
+    expect(pieces.length).toBe(5001 + 2)
+    const back = parseState(pieces.join(''))!
+    expect(back.manifest.size).toBe(5001)
+    expect(back.manifest.get('odd')).toEqual(odd)
+    expect(back.manifest.get('ID-4999')).toEqual([
+      { relPath: '2026/01/02/IMG_4999.HEIC', size: 4999, sha256: '01'.repeat(32) },
+    ])
+    // record() replaces a file with the same path and keeps the others.
+    back.manifest.record('odd', [{ relPath: 'x/IMG_1.HEIC', size: 43, sha256: '' }])
+    expect(back.manifest.get('odd')).toEqual([
+      odd[0],
+      { relPath: 'x/IMG_1.HEIC', size: 43, sha256: '' },
+      odd[2],
+    ])
   })
 
   it('the newer of cache and file wins by generation, then by save time', () => {

@@ -5,7 +5,7 @@
  * It lives in two places — `.icloud-photos-state.json` beside the photos (self-hosted runners keep
  * their disk) and inside the encrypted cache blob (hosted runners start empty). `pickNewer` decides
  * between the two by generation, then by save time. The serialised form is compact JSON with short
- * keys; digests are base64url (43 chars) rather than hex.
+ * keys; digests are base64url (43 chars) rather than hex, and each asset's files are one packed string.
  */
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
@@ -14,7 +14,8 @@ import { ICloudError } from '../icloud/errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
 
 export const STATE_FILE = '.icloud-photos-state.json'
-const FORMAT = 1
+/** 2: manifest entries are packed strings (see Manifest); 1 (read only): arrays of tuples. */
+const FORMAT = 2
 
 export interface ManifestFile {
   /** POSIX path relative to the download directory. */
@@ -22,6 +23,88 @@ export interface ManifestFile {
   size: number
   /** Hex SHA-256 of the bytes we wrote; '' for files found on disk (e.g. from icloudpd), never hashed. */
   sha256: string
+}
+
+/** Separates the fields of packed entries: the one character no path can contain. */
+const SEP = '\0'
+
+/**
+ * What has been downloaded: asset id → its files. Each asset's files are held as one packed string
+ * (`relPath SEP size SEP base64url-sha256`, repeated), unpacked only when the asset is looked at:
+ * a Map of objects cost ~500 bytes per file, the packed form about a third of that, which is what
+ * lets 100,000+ assets stay well inside the worker's heap. The packed string is also what the
+ * state file stores, so saving does not rebuild the manifest.
+ */
+export class Manifest {
+  private readonly packed = new Map<string, string>()
+
+  get size(): number {
+    return this.packed.size
+  }
+
+  get(assetId: string): ManifestFile[] | undefined {
+    const p = this.packed.get(assetId)
+    return p === undefined ? undefined : unpack(p)
+  }
+
+  set(assetId: string, files: ManifestFile[]): void {
+    this.packed.set(assetId, pack(files))
+  }
+
+  /** Add the files of one asset, replacing entries with the same path. */
+  record(assetId: string, files: ManifestFile[]): void {
+    const list = this.get(assetId) ?? []
+    for (const f of files) {
+      const k = list.findIndex((x) => x.relPath === f.relPath)
+      if (k >= 0) list[k] = f
+      else list.push(f)
+    }
+    this.set(assetId, list)
+  }
+
+  *entries(): Generator<[string, ManifestFile[]]> {
+    for (const [id, p] of this.packed) yield [id, unpack(p)]
+  }
+
+  /** For the state file: the packed strings as they are. */
+  packedEntries(): IterableIterator<[string, string]> {
+    return this.packed.entries()
+  }
+
+  /** A packed entry read from a state file; false (and nothing stored) when it is malformed. */
+  setPacked(assetId: string, p: string): boolean {
+    if (!isPacked(p)) return false
+    this.packed.set(assetId, p)
+    return true
+  }
+}
+
+const hexToB64 = (hex: string): string => (hex ? Buffer.from(hex, 'hex').toString('base64url') : '')
+const b64ToHex = (b: string): string => (b ? Buffer.from(b, 'base64url').toString('hex') : '')
+
+function pack(files: ManifestFile[]): string {
+  return files.map((f) => `${f.relPath}${SEP}${f.size}${SEP}${hexToB64(f.sha256)}`).join(SEP)
+}
+
+function unpack(p: string): ManifestFile[] {
+  const parts = p.split(SEP)
+  const files: ManifestFile[] = []
+  for (let i = 0; i + 2 < parts.length; i += 3) {
+    files.push({ relPath: parts[i]!, size: Number(parts[i + 1]), sha256: b64ToHex(parts[i + 2]!) })
+  }
+  return files
+}
+
+const SHA_B64 = /^(?:[A-Za-z0-9_-]{43})?$/
+const SIZE = /^(?:0|[1-9]\d*)$/
+
+function isPacked(p: string): boolean {
+  const parts = p.split(SEP)
+  if (parts.length === 0 || parts.length % 3 !== 0) return false
+  for (let i = 0; i < parts.length; i += 3) {
+    if (parts[i] === '' || !SIZE.test(parts[i + 1]!) || !SHA_B64.test(parts[i + 2]!)) return false
+  }
+  return true
 }
 
 export interface SyncState {
@@ -37,16 +120,17 @@ export interface SyncState {
   optionsKey?: string
   /** Set while a run downloads; still set at load time → the last run was killed (sweep `.part`). */
   running?: boolean
-  manifest: Map<string, ManifestFile[]>
+  manifest: Manifest
 }
 
 export function emptyState(): SyncState {
-  return { generation: 0, savedAt: new Date(0).toISOString(), manifest: new Map() }
+  return { generation: 0, savedAt: new Date(0).toISOString(), manifest: new Manifest() }
 }
 
 type FileTuple = [relPath: string, size: number, sha: string]
 
-interface Serialized {
+/** The state file without its manifest (`m`), which is written and read entry by entry. */
+interface Head {
   v: number
   g: number
   t: string
@@ -55,22 +139,32 @@ interface Serialized {
   dt?: string
   ok?: string
   r?: 1
-  m: Record<string, FileTuple[]>
 }
 
-const hexToB64 = (hex: string): string => (hex ? Buffer.from(hex, 'hex').toString('base64url') : '')
-const b64ToHex = (b: string): string => (b ? Buffer.from(b, 'base64url').toString('hex') : '')
+/**
+ * The serialised state piece by piece: `{…head…,"m":{"<id>":"<packed>",…}}`, so a save streams a
+ * large manifest to the file instead of building it as one string. A checkpoint save runs while
+ * downloads go on: an entry recorded meanwhile may or may not be in it, and either is a true
+ * account of what is on disk.
+ */
+export function* serializeStatePieces(s: SyncState): Generator<string> {
+  const head: Head = { v: FORMAT, g: s.generation, t: s.savedAt }
+  if (s.library) head.lib = { s: s.library.scope, z: s.library.zone }
+  if (s.zoneSyncToken) head.zt = s.zoneSyncToken
+  if (s.dbSyncToken) head.dt = s.dbSyncToken
+  if (s.optionsKey) head.ok = s.optionsKey
+  if (s.running) head.r = 1
+  yield JSON.stringify(head).slice(0, -1) + ',"m":{'
+  let sep = ''
+  for (const [id, p] of s.manifest.packedEntries()) {
+    yield sep + JSON.stringify(id) + ':' + JSON.stringify(p)
+    sep = ','
+  }
+  yield '}}'
+}
 
 export function serializeState(s: SyncState): string {
-  const m: Record<string, FileTuple[]> = {}
-  for (const [id, files] of s.manifest) m[id] = files.map((f) => [f.relPath, f.size, hexToB64(f.sha256)])
-  const out: Serialized = { v: FORMAT, g: s.generation, t: s.savedAt, m }
-  if (s.library) out.lib = { s: s.library.scope, z: s.library.zone }
-  if (s.zoneSyncToken) out.zt = s.zoneSyncToken
-  if (s.dbSyncToken) out.dt = s.dbSyncToken
-  if (s.optionsKey) out.ok = s.optionsKey
-  if (s.running) out.r = 1
-  return JSON.stringify(out)
+  return [...serializeStatePieces(s)].join('')
 }
 
 /** Parse a serialised state; undefined (not an exception) for anything unreadable, so a bad file costs a full listing, never the run. */
@@ -82,9 +176,9 @@ export function parseState(text: string): SyncState | undefined {
     return undefined
   }
   if (raw === null || typeof raw !== 'object') return undefined
-  const o = raw as Partial<Serialized>
+  const o = raw as Partial<Head> & { m?: unknown }
   if (
-    o.v !== FORMAT ||
+    (o.v !== FORMAT && o.v !== 1) ||
     typeof o.g !== 'number' ||
     typeof o.t !== 'string' ||
     !o.m ||
@@ -92,23 +186,9 @@ export function parseState(text: string): SyncState | undefined {
   ) {
     return undefined
   }
-  const manifest = new Map<string, ManifestFile[]>()
-  for (const [id, files] of Object.entries(o.m)) {
-    if (!Array.isArray(files)) return undefined
-    const list: ManifestFile[] = []
-    for (const f of files) {
-      if (
-        !Array.isArray(f) ||
-        typeof f[0] !== 'string' ||
-        typeof f[1] !== 'number' ||
-        typeof f[2] !== 'string'
-      ) {
-        return undefined
-      }
-      list.push({ relPath: f[0], size: f[1], sha256: b64ToHex(f[2]) })
-    }
-    manifest.set(id, list)
-  }
+  const manifest =
+    o.v === 1 ? manifestV1(o.m as Record<string, unknown>) : manifestV2(o.m as Record<string, unknown>)
+  if (!manifest) return undefined
   const s: SyncState = { generation: o.g, savedAt: o.t, manifest }
   const lib = o.lib
   if (lib && (lib.s === 'private' || lib.s === 'shared') && typeof lib.z?.zoneName === 'string') {
@@ -119,6 +199,37 @@ export function parseState(text: string): SyncState | undefined {
   if (typeof o.ok === 'string') s.optionsKey = o.ok
   if (o.r === 1) s.running = true
   return s
+}
+
+function manifestV2(m: Record<string, unknown>): Manifest | undefined {
+  const manifest = new Manifest()
+  for (const [id, p] of Object.entries(m)) {
+    if (typeof p !== 'string' || !manifest.setPacked(id, p)) return undefined
+  }
+  return manifest
+}
+
+/** The first format (one release): `id: [[relPath, size, base64url-sha], …]`. */
+function manifestV1(m: Record<string, unknown>): Manifest | undefined {
+  const manifest = new Manifest()
+  for (const [id, files] of Object.entries(m)) {
+    if (!Array.isArray(files)) return undefined
+    const list: ManifestFile[] = []
+    for (const f of files as unknown[]) {
+      if (
+        !Array.isArray(f) ||
+        typeof f[0] !== 'string' ||
+        typeof f[1] !== 'number' ||
+        typeof f[2] !== 'string'
+      ) {
+        return undefined
+      }
+      const [relPath, size, sha] = f as FileTuple
+      list.push({ relPath, size, sha256: b64ToHex(sha) })
+    }
+    manifest.set(id, list)
+  }
+  return manifest
 }
 
 /** The newer of two states (cache blob vs file): higher generation, then later save, wins. */
@@ -148,7 +259,7 @@ export async function loadStateFile(directory: string): Promise<SyncState | unde
 export async function saveStateFile(directory: string, s: SyncState): Promise<void> {
   try {
     await fs.mkdir(directory, { recursive: true })
-    await writeFileAtomic(path.join(directory, STATE_FILE), serializeState(s))
+    await writeFileAtomic(path.join(directory, STATE_FILE), serializeStatePieces(s))
   } catch (err) {
     throw new ICloudError(
       'DISK',
@@ -157,15 +268,4 @@ export async function saveStateFile(directory: string, s: SyncState): Promise<vo
       { cause: err },
     )
   }
-}
-
-/** Record the files of one asset (replacing entries with the same path). */
-export function recordFiles(s: SyncState, assetId: string, files: ManifestFile[]): void {
-  const list = s.manifest.get(assetId) ?? []
-  for (const f of files) {
-    const k = list.findIndex((x) => x.relPath === f.relPath)
-    if (k >= 0) list[k] = f
-    else list.push(f)
-  }
-  s.manifest.set(assetId, list)
 }

@@ -37,7 +37,6 @@ import {
   emptyState,
   loadStateFile,
   pickNewer,
-  recordFiles,
   saveStateFile,
   stamp,
   type ManifestFile,
@@ -308,8 +307,7 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   }
   if (o.newFilesPath) {
     // A dry run wrote nothing, so the list a following upload step reads is empty.
-    const lines = r.dryRun ? [] : run.newFiles.map((f) => path.join(directory, ...f.split('/')))
-    await writeFileAtomic(o.newFilesPath, lines.length ? lines.join('\n') + '\n' : '')
+    await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles))
   }
   if (error !== undefined && !isICloudError(error, 'THROTTLED')) throw error
   if (run.fatal) throw run.fatal
@@ -327,6 +325,11 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
     requests: o.client.requests - requestsAtStart,
     listed: run.counts.listed,
   }
+}
+
+/** One absolute path per line, generated as the file is written (the list can be 100,000+ long). */
+function* absoluteLines(directory: string, relPaths: string[]): Generator<string> {
+  for (const rel of relPaths) yield path.join(directory, ...rel.split('/')) + '\n'
 }
 
 function tokenFingerprint(s: SyncState): string {
@@ -471,7 +474,7 @@ class Run {
       if (hit.exists) {
         this.counts.skipped++
         if (!known?.some((k) => k.relPath === hit.relPath) && !this.r.dryRun) {
-          recordFiles(this.state, asset.id, [
+          this.state.manifest.record(asset.id, [
             { relPath: hit.relPath, size: stat(hit.relPath) ?? f.version.size, sha256: '' },
           ])
           this.changed = true
@@ -517,7 +520,7 @@ class Run {
       this.counts.downloaded++
       this.counts.bytes += out.bytes
       this.newFiles.push(task.relPath)
-      recordFiles(this.state, task.assetId, [
+      this.state.manifest.record(task.assetId, [
         { relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' },
       ])
       this.changed = true

@@ -6,7 +6,15 @@ import { open, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 
-export async function writeFileAtomic(target: string, content: string | Buffer, mode = 0o600): Promise<void> {
+/**
+ * `content` may be a sequence of pieces (written in batches as they come), so a large file need
+ * not be built as one string first.
+ */
+export async function writeFileAtomic(
+  target: string,
+  content: string | Buffer | Iterable<string>,
+  mode = 0o600,
+): Promise<void> {
   const tmp = path.join(
     path.dirname(target),
     `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`,
@@ -15,7 +23,7 @@ export async function writeFileAtomic(target: string, content: string | Buffer, 
   try {
     try {
       await fh.chmod(mode)
-      await fh.writeFile(content)
+      await fh.writeFile(typeof content === 'string' || Buffer.isBuffer(content) ? content : batched(content))
       await fh.sync()
     } finally {
       await fh.close()
@@ -26,6 +34,19 @@ export async function writeFileAtomic(target: string, content: string | Buffer, 
     throw err
   }
   await syncDirectory(path.dirname(target))
+}
+
+/** Joins small pieces into writes of about 64 KiB. */
+function* batched(pieces: Iterable<string>, size = 64 * 1024): Generator<string> {
+  let batch = ''
+  for (const p of pieces) {
+    batch += p
+    if (batch.length >= size) {
+      yield batch
+      batch = ''
+    }
+  }
+  if (batch) yield batch
 }
 
 /** Makes the rename itself durable; not every platform lets a directory be opened, so best effort. */

@@ -6,11 +6,8 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { createRunner, DIST_INDEX } from '../__tests__/helpers/runner-env.js'
-import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER } from '../__tests__/helpers/world.js'
-import { generateSessionKey } from '../src/session-cache/blob.js'
+import { DIST_INDEX } from '../__tests__/helpers/runner-env.js'
+import { prepareAction } from './action-env.js'
 
 export interface ColdStart {
   runs: number
@@ -29,7 +26,7 @@ const median = (xs: number[]): number => {
   return s.length ? s[Math.floor((s.length - 1) / 2)]! : NaN
 }
 
-function run(args: string[], env: Record<string, string>, cwd: string): Promise<number | null> {
+export function run(args: string[], env: Record<string, string>, cwd: string): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { env, cwd, stdio: 'ignore' })
     child.on('error', reject)
@@ -39,48 +36,16 @@ function run(args: string[], env: Record<string, string>, cwd: string): Promise<
 
 export async function measureColdStart(runs: number): Promise<ColdStart | undefined> {
   if (!existsSync(DIST_INDEX)) return undefined
-  const runner = await createRunner()
-  const world = await startWorld({ library: { count: 3, kinds: ['jpeg'] }, runnerTemp: runner.runnerTemp })
+  const bench = await prepareAction({ count: 3, kinds: ['jpeg'] })
+  const { world, runner } = bench
   try {
-    // A random 32-byte key (what `session export` generates): no passphrase stretching at start.
-    const key = generateSessionKey()
-    const seed = await laptopLoginAndExport(world.icloud, { key })
-    for (const d of [runner.workspace, runner.runnerTemp, runner.home]) await mkdir(d, { recursive: true })
-    await mkdir(join(runner.workspace, '.github'), { recursive: true })
-    await writeFile(
-      join(runner.workspace, '.github/icloud-photos.yml'),
-      `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n  mfa-provider: none\n`,
-    )
-    const files = join(runner.root, 'files')
-    await mkdir(files, { recursive: true })
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      HOME: runner.home,
-      CI: 'true',
-      GITHUB_ACTIONS: 'true',
-      GITHUB_WORKSPACE: runner.workspace,
-      GITHUB_REPOSITORY: REPO,
-      GITHUB_SERVER_URL: 'https://github.com',
-      GITHUB_RUN_ATTEMPT: '1',
-      GITHUB_OUTPUT: join(files, 'output'),
-      GITHUB_STATE: join(files, 'state'),
-      GITHUB_STEP_SUMMARY: join(files, 'summary'),
-      RUNNER_TEMP: runner.runnerTemp,
-      RUNNER_OS: 'Linux',
-      ...world.env,
-      INPUT_CONFIG: '.github/icloud-photos.yml',
-      INPUT_PASSWORD: PASSWORD,
-      INPUT_SESSION: seed,
-      'INPUT_SESSION-KEY': key,
-      INPUT_MODE: 'check',
-    }
     const firsts: number[] = []
     const icloudFirsts: number[] = []
     for (let i = 0; i < runs; i++) {
-      for (const f of ['output', 'state', 'summary']) await writeFile(join(files, f), '')
+      const env = await bench.env({ mode: 'check' }, 5000 + i)
       const marks = [world.icloud.server.log.length, world.cache.server.log.length]
       const t0 = Date.now()
-      await run([DIST_INDEX], { ...env, GITHUB_RUN_ID: String(5000 + i) }, runner.workspace)
+      await run([DIST_INDEX], env, runner.workspace)
       const icloud = world.icloud.server.log.slice(marks[0]).map((e) => e.at)
       const cache = world.cache.server.log.slice(marks[1]).map((e) => e.at)
       const all = [...icloud, ...cache]
@@ -103,7 +68,6 @@ export async function measureColdStart(runs: number): Promise<ColdStart | undefi
       samples: firsts,
     }
   } finally {
-    await world.close()
-    await runner.cleanup()
+    await bench.close()
   }
 }

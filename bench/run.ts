@@ -6,7 +6,7 @@
 //   BENCH_BIG_ASSETS (100000)    listing memory and the no-change run
 //   BENCH_LATENCY_MS (20)        per request, downloads included
 //   BENCH_COLD_RUNS (5)          bundle cold starts (median reported)
-//   BENCH_ONLY                   comma list of: full, serial, big, cold (other results are kept)
+//   BENCH_ONLY                   comma list of: full, serial, big, action, cold (other results are kept)
 //   BENCH_STRICT=1               exit 1 when a target is missed
 // Performance is measured here only; tests never assert timings.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -18,6 +18,7 @@ import type { FakeServer } from '../__tests__/fakes/icloud/core.js'
 import { runChild as spawnChild } from './spawn.js'
 import { compileEntry } from './compile.js'
 import { measureColdStart } from './cold-start.js'
+import { measureActionListing } from './action-listing.js'
 import { icloudpdNoChangeMs, icloudpdNoChangeRequests, icloudpdSyncMs } from './yardstick.js'
 import type { ChildJob, ChildResult } from './child.js'
 
@@ -31,7 +32,8 @@ const N_SERIAL = num('BENCH_SERIAL_ASSETS', 1_000)
 const N_BIG = num('BENCH_BIG_ASSETS', 100_000)
 const LATENCY = num('BENCH_LATENCY_MS', 20)
 const COLD_RUNS = num('BENCH_COLD_RUNS', 5)
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'full,serial,big,cold').split(',').map((s) => s.trim()))
+const ALL = ['full', 'serial', 'big', 'action', 'cold']
+const ONLY = new Set((process.env.BENCH_ONLY ?? ALL.join(',')).split(',').map((s) => s.trim()))
 
 /** The action's default `photos.threads`, read from the schema so the bench follows it. */
 const schema = JSON.parse(await readFile(join(root, 'schemas/config.schema.json'), 'utf8')) as {
@@ -173,7 +175,7 @@ async function benchBig(): Promise<void> {
     const listed = await runChild({ kind: 'list', databaseUrl: fake.databaseUrl, directory: dir })
     rows.push({
       id: 'listing-rss',
-      scenario: `Listing ${fmtN(N_BIG)} assets: peak RSS`,
+      scenario: `Listing ${fmtN(N_BIG)} assets (the engine in a worker, as the action runs it): peak RSS`,
       ours: `${listed.peakRssMiB.toFixed(0)} MiB (${fmtN(listed.listed)} assets, ${fmtN(listed.requests)} requests, ${fmtMs(listed.wallMs)} at 0 ms latency)`,
       target: '< 150 MiB',
       icloudpd: '—',
@@ -195,10 +197,10 @@ async function benchBig(): Promise<void> {
       id: 'full-sync-big-rss',
       scenario: `Full sync, ${fmtN(N_BIG)} assets (${fmtN(first.downloaded)} files): peak RSS`,
       ours: `${first.peakRssMiB.toFixed(0)} MiB (${fmtMs(first.wallMs)} at 0 ms latency, threads 16)`,
-      target: '< 150 MiB',
+      // Reported, not a target: the issue's memory target is the listing's (above).
+      target: '—',
       icloudpd: '—',
       ratio: '—',
-      pass: first.peakRssMiB < 150,
       metrics: { assets: N_BIG, files: first.downloaded, peakRssMiB: first.peakRssMiB, wallMs: first.wallMs },
     })
 
@@ -233,6 +235,34 @@ async function benchBig(): Promise<void> {
   }
 }
 
+async function benchActionListing(): Promise<void> {
+  note(`the bundled action listing ${fmtN(N_BIG)} assets (mode sync, dry-run), peak RSS…`)
+  const a = await measureActionListing(N_BIG)
+  if (!a) {
+    note('dist/index.js is missing: run `npm run build` first; action listing skipped.')
+    return
+  }
+  const fixed = await measureActionListing(3)
+  rows.push({
+    id: 'action-listing-rss',
+    scenario: `The action (dist/index.js) listing ${fmtN(N_BIG)} assets, dry run: peak RSS`,
+    ours:
+      `${a.peakRssMiB.toFixed(0)} MiB (${fmtN(a.planned)} files planned, ${fmtMs(a.wallMs)}); ` +
+      `the same run on 3 assets: ${fixed!.peakRssMiB.toFixed(0)} MiB`,
+    // Reported, not a target: the whole process, with the launcher, @actions/cache and the Azure SDK.
+    target: '—',
+    icloudpd: '—',
+    ratio: '—',
+    metrics: {
+      assets: N_BIG,
+      planned: a.planned,
+      peakRssMiB: a.peakRssMiB,
+      wallMs: a.wallMs,
+      smallLibraryPeakRssMiB: fixed!.peakRssMiB,
+    },
+  })
+}
+
 async function benchCold(): Promise<void> {
   note(`bundle cold start, ${COLD_RUNS} runs…`)
   const c = await measureColdStart(COLD_RUNS)
@@ -258,6 +288,7 @@ const started = Date.now()
 if (ONLY.has('full')) await benchFull()
 if (ONLY.has('serial')) await benchSerial()
 if (ONLY.has('big')) await benchBig()
+if (ONLY.has('action')) await benchActionListing()
 if (ONLY.has('cold')) await benchCold()
 
 const header = ['Scenario', 'Ours', 'Target', 'icloudpd yardstick', 'Ratio', '']
@@ -292,7 +323,7 @@ interface Saved {
   measuredAt?: string
 }
 const resultsFile = join(root, 'bench/results.json')
-const previous: Saved[] = ONLY.size < 4 ? await readPrevious() : []
+const previous: Saved[] = ALL.some((k) => !ONLY.has(k)) ? await readPrevious() : []
 const now = new Date().toISOString()
 const fresh = rows.map(({ id, scenario, target, pass, metrics }) => ({
   id,

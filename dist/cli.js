@@ -63008,13 +63008,17 @@ var external_node_fs_ = __nccwpck_require__(3024);
 
 
 
+/**
+ * `content` may be a sequence of pieces (written in batches as they come), so a large file need
+ * not be built as one string first.
+ */
 async function writeFileAtomic(target, content, mode = 0o600) {
     const tmp = external_node_path_default().join(external_node_path_default().dirname(target), `.${external_node_path_default().basename(target)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
     const fh = await (0,promises_.open)(tmp, 'wx', mode);
     try {
         try {
             await fh.chmod(mode);
-            await fh.writeFile(content);
+            await fh.writeFile(typeof content === 'string' || Buffer.isBuffer(content) ? content : batched(content));
             await fh.sync();
         }
         finally {
@@ -63027,6 +63031,19 @@ async function writeFileAtomic(target, content, mode = 0o600) {
         throw err;
     }
     await syncDirectory(external_node_path_default().dirname(target));
+}
+/** Joins small pieces into writes of about 64 KiB. */
+function* batched(pieces, size = 64 * 1024) {
+    let batch = '';
+    for (const p of pieces) {
+        batch += p;
+        if (batch.length >= size) {
+            yield batch;
+            batch = '';
+        }
+    }
+    if (batch)
+        yield batch;
 }
 /** Makes the rename itself durable; not every platform lets a directory be opened, so best effort. */
 async function syncDirectory(dir) {
@@ -70347,35 +70364,120 @@ function safeJoin(root, relPath) {
  * It lives in two places — `.icloud-photos-state.json` beside the photos (self-hosted runners keep
  * their disk) and inside the encrypted cache blob (hosted runners start empty). `pickNewer` decides
  * between the two by generation, then by save time. The serialised form is compact JSON with short
- * keys; digests are base64url (43 chars) rather than hex.
+ * keys; digests are base64url (43 chars) rather than hex, and each asset's files are one packed string.
  */
 
 
 
 
 const STATE_FILE = '.icloud-photos-state.json';
-const FORMAT = 1;
-function emptyState() {
-    return { generation: 0, savedAt: new Date(0).toISOString(), manifest: new Map() };
+/** 2: manifest entries are packed strings (see Manifest); 1 (read only): arrays of tuples. */
+const FORMAT = 2;
+/** Separates the fields of packed entries: the one character no path can contain. */
+const SEP = '\0';
+/**
+ * What has been downloaded: asset id → its files. Each asset's files are held as one packed string
+ * (`relPath SEP size SEP base64url-sha256`, repeated), unpacked only when the asset is looked at:
+ * a Map of objects cost ~500 bytes per file, the packed form about a third of that, which is what
+ * lets 100,000+ assets stay well inside the worker's heap. The packed string is also what the
+ * state file stores, so saving does not rebuild the manifest.
+ */
+class Manifest {
+    packed = new Map();
+    get size() {
+        return this.packed.size;
+    }
+    get(assetId) {
+        const p = this.packed.get(assetId);
+        return p === undefined ? undefined : unpack(p);
+    }
+    set(assetId, files) {
+        this.packed.set(assetId, pack(files));
+    }
+    /** Add the files of one asset, replacing entries with the same path. */
+    record(assetId, files) {
+        const list = this.get(assetId) ?? [];
+        for (const f of files) {
+            const k = list.findIndex((x) => x.relPath === f.relPath);
+            if (k >= 0)
+                list[k] = f;
+            else
+                list.push(f);
+        }
+        this.set(assetId, list);
+    }
+    *entries() {
+        for (const [id, p] of this.packed)
+            yield [id, unpack(p)];
+    }
+    /** For the state file: the packed strings as they are. */
+    packedEntries() {
+        return this.packed.entries();
+    }
+    /** A packed entry read from a state file; false (and nothing stored) when it is malformed. */
+    setPacked(assetId, p) {
+        if (!isPacked(p))
+            return false;
+        this.packed.set(assetId, p);
+        return true;
+    }
 }
 const hexToB64 = (hex) => (hex ? Buffer.from(hex, 'hex').toString('base64url') : '');
 const b64ToHex = (b) => (b ? Buffer.from(b, 'base64url').toString('hex') : '');
-function serializeState(s) {
-    const m = {};
-    for (const [id, files] of s.manifest)
-        m[id] = files.map((f) => [f.relPath, f.size, hexToB64(f.sha256)]);
-    const out = { v: FORMAT, g: s.generation, t: s.savedAt, m };
+function pack(files) {
+    return files.map((f) => `${f.relPath}${SEP}${f.size}${SEP}${hexToB64(f.sha256)}`).join(SEP);
+}
+function unpack(p) {
+    const parts = p.split(SEP);
+    const files = [];
+    for (let i = 0; i + 2 < parts.length; i += 3) {
+        files.push({ relPath: parts[i], size: Number(parts[i + 1]), sha256: b64ToHex(parts[i + 2]) });
+    }
+    return files;
+}
+const SHA_B64 = /^(?:[A-Za-z0-9_-]{43})?$/;
+const SIZE = /^(?:0|[1-9]\d*)$/;
+function isPacked(p) {
+    const parts = p.split(SEP);
+    if (parts.length === 0 || parts.length % 3 !== 0)
+        return false;
+    for (let i = 0; i < parts.length; i += 3) {
+        if (parts[i] === '' || !SIZE.test(parts[i + 1]) || !SHA_B64.test(parts[i + 2]))
+            return false;
+    }
+    return true;
+}
+function emptyState() {
+    return { generation: 0, savedAt: new Date(0).toISOString(), manifest: new Manifest() };
+}
+/**
+ * The serialised state piece by piece: `{…head…,"m":{"<id>":"<packed>",…}}`, so a save streams a
+ * large manifest to the file instead of building it as one string. A checkpoint save runs while
+ * downloads go on: an entry recorded meanwhile may or may not be in it, and either is a true
+ * account of what is on disk.
+ */
+function* serializeStatePieces(s) {
+    const head = { v: FORMAT, g: s.generation, t: s.savedAt };
     if (s.library)
-        out.lib = { s: s.library.scope, z: s.library.zone };
+        head.lib = { s: s.library.scope, z: s.library.zone };
     if (s.zoneSyncToken)
-        out.zt = s.zoneSyncToken;
+        head.zt = s.zoneSyncToken;
     if (s.dbSyncToken)
-        out.dt = s.dbSyncToken;
+        head.dt = s.dbSyncToken;
     if (s.optionsKey)
-        out.ok = s.optionsKey;
+        head.ok = s.optionsKey;
     if (s.running)
-        out.r = 1;
-    return JSON.stringify(out);
+        head.r = 1;
+    yield JSON.stringify(head).slice(0, -1) + ',"m":{';
+    let sep = '';
+    for (const [id, p] of s.manifest.packedEntries()) {
+        yield sep + JSON.stringify(id) + ':' + JSON.stringify(p);
+        sep = ',';
+    }
+    yield '}}';
+}
+function serializeState(s) {
+    return [...serializeStatePieces(s)].join('');
 }
 /** Parse a serialised state; undefined (not an exception) for anything unreadable, so a bad file costs a full listing, never the run. */
 function parseState(text) {
@@ -70389,29 +70491,16 @@ function parseState(text) {
     if (raw === null || typeof raw !== 'object')
         return undefined;
     const o = raw;
-    if (o.v !== FORMAT ||
+    if ((o.v !== FORMAT && o.v !== 1) ||
         typeof o.g !== 'number' ||
         typeof o.t !== 'string' ||
         !o.m ||
         typeof o.m !== 'object') {
         return undefined;
     }
-    const manifest = new Map();
-    for (const [id, files] of Object.entries(o.m)) {
-        if (!Array.isArray(files))
-            return undefined;
-        const list = [];
-        for (const f of files) {
-            if (!Array.isArray(f) ||
-                typeof f[0] !== 'string' ||
-                typeof f[1] !== 'number' ||
-                typeof f[2] !== 'string') {
-                return undefined;
-            }
-            list.push({ relPath: f[0], size: f[1], sha256: b64ToHex(f[2]) });
-        }
-        manifest.set(id, list);
-    }
+    const manifest = o.v === 1 ? manifestV1(o.m) : manifestV2(o.m);
+    if (!manifest)
+        return undefined;
     const s = { generation: o.g, savedAt: o.t, manifest };
     const lib = o.lib;
     if (lib && (lib.s === 'private' || lib.s === 'shared') && typeof lib.z?.zoneName === 'string') {
@@ -70426,6 +70515,35 @@ function parseState(text) {
     if (o.r === 1)
         s.running = true;
     return s;
+}
+function manifestV2(m) {
+    const manifest = new Manifest();
+    for (const [id, p] of Object.entries(m)) {
+        if (typeof p !== 'string' || !manifest.setPacked(id, p))
+            return undefined;
+    }
+    return manifest;
+}
+/** The first format (one release): `id: [[relPath, size, base64url-sha], …]`. */
+function manifestV1(m) {
+    const manifest = new Manifest();
+    for (const [id, files] of Object.entries(m)) {
+        if (!Array.isArray(files))
+            return undefined;
+        const list = [];
+        for (const f of files) {
+            if (!Array.isArray(f) ||
+                typeof f[0] !== 'string' ||
+                typeof f[1] !== 'number' ||
+                typeof f[2] !== 'string') {
+                return undefined;
+            }
+            const [relPath, size, sha] = f;
+            list.push({ relPath, size, sha256: b64ToHex(sha) });
+        }
+        manifest.set(id, list);
+    }
+    return manifest;
 }
 /** The newer of two states (cache blob vs file): higher generation, then later save, wins. */
 function pickNewer(a, b) {
@@ -70455,23 +70573,11 @@ async function loadStateFile(directory) {
 async function saveStateFile(directory, s) {
     try {
         await external_node_fs_.promises.mkdir(directory, { recursive: true });
-        await writeFileAtomic(external_node_path_default().join(directory, STATE_FILE), serializeState(s));
+        await writeFileAtomic(external_node_path_default().join(directory, STATE_FILE), serializeStatePieces(s));
     }
     catch (err) {
         throw new ICloudError('DISK', `Cannot save the download state in ${directory} (${err.code ?? 'error'}).`, 'Check free space and permissions of the download directory; downloaded files are kept.', { cause: err });
     }
-}
-/** Record the files of one asset (replacing entries with the same path). */
-function recordFiles(s, assetId, files) {
-    const list = s.manifest.get(assetId) ?? [];
-    for (const f of files) {
-        const k = list.findIndex((x) => x.relPath === f.relPath);
-        if (k >= 0)
-            list[k] = f;
-        else
-            list.push(f);
-    }
-    s.manifest.set(assetId, list);
 }
 
 ;// CONCATENATED MODULE: ./src/photos/sync.ts
@@ -70688,8 +70794,7 @@ async function syncPhotos(o) {
     }
     if (o.newFilesPath) {
         // A dry run wrote nothing, so the list a following upload step reads is empty.
-        const lines = r.dryRun ? [] : run.newFiles.map((f) => external_node_path_default().join(directory, ...f.split('/')));
-        await writeFileAtomic(o.newFilesPath, lines.length ? lines.join('\n') + '\n' : '');
+        await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles));
     }
     if (error !== undefined && !isICloudError(error, 'THROTTLED'))
         throw error;
@@ -70710,6 +70815,11 @@ async function syncPhotos(o) {
         requests: o.client.requests - requestsAtStart,
         listed: run.counts.listed,
     };
+}
+/** One absolute path per line, generated as the file is written (the list can be 100,000+ long). */
+function* absoluteLines(directory, relPaths) {
+    for (const rel of relPaths)
+        yield external_node_path_default().join(directory, ...rel.split('/')) + '\n';
 }
 function tokenFingerprint(s) {
     return JSON.stringify([s.library, s.zoneSyncToken, s.dbSyncToken, s.optionsKey]);
@@ -70850,7 +70960,7 @@ class Run {
             if (hit.exists) {
                 this.counts.skipped++;
                 if (!known?.some((k) => k.relPath === hit.relPath) && !this.r.dryRun) {
-                    recordFiles(this.state, asset.id, [
+                    this.state.manifest.record(asset.id, [
                         { relPath: hit.relPath, size: stat(hit.relPath) ?? f.version.size, sha256: '' },
                     ]);
                     this.changed = true;
@@ -70895,7 +71005,7 @@ class Run {
             this.counts.downloaded++;
             this.counts.bytes += out.bytes;
             this.newFiles.push(task.relPath);
-            recordFiles(this.state, task.assetId, [
+            this.state.manifest.record(task.assetId, [
                 { relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' },
             ]);
             this.changed = true;

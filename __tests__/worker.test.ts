@@ -104,3 +104,10 @@ describe('dist/index.js, the launcher', () => {
     expect(r.output).toBe('status=failed\nerror-code=INTERNAL\n')
   })
 })
+
+describe('the memory budget', () => {
+  it('is the one the README names in its troubleshooting table', async () => {
+    const readme = await readFile('README.md', 'utf8')
+    expect(readme).toContain(`used up its ${HEAP_LIMITS.maxOldGenerationSizeMb} MiB memory budget`)
+  })
+})

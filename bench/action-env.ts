@@ -5,15 +5,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createRunner, type Runner } from '../__tests__/helpers/runner-env.js'
-import {
-  laptopLoginAndExport,
-  PASSWORD,
-  REPO,
-  startWorld,
-  USER,
-  type World,
-} from '../__tests__/helpers/world.js'
+import { createRunner, runnerVariables, type Runner } from '../__tests__/helpers/runner-env.js'
+import { laptopLoginAndExport, PASSWORD, startWorld, USER, type World } from '../__tests__/helpers/world.js'
 import type { LibraryOptions } from '../__tests__/fakes/icloud/library.js'
 import { generateSessionKey } from '../src/session-cache/blob.js'
 
@@ -44,21 +37,13 @@ export async function prepareAction(library: LibraryOptions, photos = ''): Promi
     runner,
     async env(inputs, runId) {
       for (const f of ['output', 'state', 'summary']) await writeFile(join(files, f), '')
+      runner.runId = runId
       const env: Record<string, string> = {
-        PATH: process.env.PATH ?? '',
-        HOME: runner.home,
-        CI: 'true',
-        GITHUB_ACTIONS: 'true',
-        GITHUB_WORKSPACE: runner.workspace,
-        GITHUB_REPOSITORY: REPO,
-        GITHUB_SERVER_URL: 'https://github.com',
-        GITHUB_RUN_ID: String(runId),
-        GITHUB_RUN_ATTEMPT: '1',
-        GITHUB_OUTPUT: join(files, 'output'),
-        GITHUB_STATE: join(files, 'state'),
-        GITHUB_STEP_SUMMARY: join(files, 'summary'),
-        RUNNER_TEMP: runner.runnerTemp,
-        RUNNER_OS: 'Linux',
+        ...runnerVariables(runner, {
+          output: join(files, 'output'),
+          state: join(files, 'state'),
+          summary: join(files, 'summary'),
+        }),
         ...world.env,
         INPUT_CONFIG: '.github/icloud-photos.yml',
         INPUT_PASSWORD: PASSWORD,

@@ -61,6 +61,29 @@ export function parseCommandFile(text: string): Record<string, string> {
   return out
 }
 
+/** The variables a runner gives a step: workspace, run id, the command files, RUNNER_TEMP. */
+export function runnerVariables(
+  runner: Pick<Runner, 'home' | 'workspace' | 'runnerTemp' | 'runId'>,
+  files: { output: string; state: string; summary: string },
+): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: runner.home,
+    CI: 'true',
+    GITHUB_ACTIONS: 'true',
+    GITHUB_WORKSPACE: runner.workspace,
+    GITHUB_REPOSITORY: 'octo/photos-backup',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_RUN_ID: String(runner.runId),
+    GITHUB_RUN_ATTEMPT: '1',
+    GITHUB_OUTPUT: files.output,
+    GITHUB_STATE: files.state,
+    GITHUB_STEP_SUMMARY: files.summary,
+    RUNNER_TEMP: runner.runnerTemp,
+    RUNNER_OS: 'Linux',
+  }
+}
+
 export async function createRunner(baseEnv: Record<string, string> = {}): Promise<Runner> {
   const root = await mkdtemp(join(tmpdir(), 'runner-'))
   const runner: Runner = {
@@ -88,20 +111,7 @@ export async function createRunner(baseEnv: Record<string, string> = {}): Promis
       const summaryFile = join(files, 'summary')
       for (const f of [output, stateFile, summaryFile]) await writeFile(f, '')
       const childEnv: Record<string, string> = {
-        PATH: process.env.PATH ?? '',
-        HOME: runner.home,
-        CI: 'true',
-        GITHUB_ACTIONS: 'true',
-        GITHUB_WORKSPACE: runner.workspace,
-        GITHUB_REPOSITORY: 'octo/photos-backup',
-        GITHUB_SERVER_URL: 'https://github.com',
-        GITHUB_RUN_ID: String(runner.runId),
-        GITHUB_RUN_ATTEMPT: '1',
-        GITHUB_OUTPUT: output,
-        GITHUB_STATE: stateFile,
-        GITHUB_STEP_SUMMARY: summaryFile,
-        RUNNER_TEMP: runner.runnerTemp,
-        RUNNER_OS: 'Linux',
+        ...runnerVariables(runner, { output, state: stateFile, summary: summaryFile }),
         ...baseEnv,
         ...env,
       }

@@ -177,10 +177,11 @@ async function benchBig(): Promise<void> {
       id: 'listing-rss',
       scenario: `Listing ${fmtN(N_BIG)} assets (the engine in a worker, as the action runs it): peak RSS`,
       ours: `${listed.peakRssMiB.toFixed(0)} MiB (${fmtN(listed.listed)} assets, ${fmtN(listed.requests)} requests, ${fmtMs(listed.wallMs)} at 0 ms latency)`,
-      target: '< 150 MiB',
+      // The issue says 150 MB: the stricter reading, 150 × 10^6 bytes (143 MiB).
+      target: '< 150 MB (143 MiB)',
       icloudpd: '—',
       ratio: '—',
-      pass: listed.peakRssMiB < 150,
+      pass: listed.peakRssMiB * 1024 * 1024 < 150e6,
       metrics: {
         assets: N_BIG,
         listed: listed.listed,

@@ -561,6 +561,25 @@ describe('folder structure', () => {
     }
   })
 
+  it('the process zone gives the same folders as that zone named explicitly, across DST changes', () => {
+    const saved = process.env.TZ
+    const structure = '{:%Y/%m/%d %H:%M:%S %z %j %a}'
+    try {
+      for (const zone of ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata']) {
+        process.env.TZ = zone
+        // Every 7 h 13 min over two years: both DST switches of each year, at odd minutes.
+        for (let t = Date.UTC(2023, 0, 1); t < Date.UTC(2025, 0, 1); t += (7 * 60 + 13) * 60_000) {
+          expect(folderFor(at(new Date(t).toISOString()), structure)).toBe(
+            folderFor(at(new Date(t).toISOString()), structure, zone),
+          )
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TZ
+      else process.env.TZ = saved
+    }
+  })
+
   it('an unknown time zone is a configuration error', () => {
     expect(() => folderFor(at('2023-12-31T16:30:00Z'), '{:%Y}', 'Mars/Olympus')).toThrow(
       expect.objectContaining({ code: 'CONFIG_INVALID' }),

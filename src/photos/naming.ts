@@ -179,12 +179,34 @@ function formatterFor(timeZone: string | undefined, zoneName: boolean): Intl.Dat
   return f
 }
 
-function localTime(ms: number, timeZone: string | undefined): LocalTime {
-  const t = Number.isFinite(ms) ? ms : 0
+type WallClock = Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', number>
+
+/**
+ * The wall clock of `t`. The process's own zone (the default; it follows TZ) is read from Date:
+ * the same zone rules, without the ~8 MiB of ICU locale data an Intl formatter brings in.
+ */
+function wallClock(t: number, timeZone: string | undefined): WallClock {
+  if (timeZone === undefined) {
+    const d = new Date(t)
+    return {
+      year: d.getFullYear(),
+      month: d.getMonth() + 1,
+      day: d.getDate(),
+      hour: d.getHours(),
+      minute: d.getMinutes(),
+      second: d.getSeconds(),
+    }
+  }
   const parts: Record<string, number> = {}
   for (const p of formatterFor(timeZone, false).formatToParts(t)) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value)
   }
+  return parts as WallClock
+}
+
+function localTime(ms: number, timeZone: string | undefined): LocalTime {
+  const t = Number.isFinite(ms) ? ms : 0
+  const parts = wallClock(t, timeZone)
   const wall = new Date(0)
   wall.setUTCFullYear(parts.year, parts.month - 1, parts.day)
   wall.setUTCHours(parts.hour, parts.minute, parts.second, 0)

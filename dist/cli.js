@@ -70410,8 +70410,12 @@ class Manifest {
         const p = this.packed.get(assetId);
         return p === undefined ? undefined : unpack(p);
     }
+    /** An empty list removes the asset (an entry with no files could not be packed and read back). */
     set(assetId, files) {
-        this.packed.set(assetId, pack(files));
+        if (files.length)
+            this.packed.set(assetId, pack(files));
+        else
+            this.packed.delete(assetId);
     }
     /** Add the files of one asset, replacing entries with the same path. */
     record(assetId, files) {

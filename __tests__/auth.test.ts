@@ -131,6 +131,31 @@ describe('fresh sign-in', () => {
     expect(await readFile(p.jarPath, 'utf8')).toMatch(/^#LWP-Cookies-2.0\nSet-Cookie3: /)
   })
 
+  it('pre-2026 flow: the trigger answers 404, the code pushed at sign-in is asked for and accepted', async () => {
+    fake.twoFactorFlow = 'pre-2026'
+    const mfa = deviceMfa(fake)
+    const r = await signInOnce({ mfa })
+    expect(r.method).toBe('srp')
+    expect(mfa.asked).toHaveLength(1)
+    const trigger = fake.server.log.find(
+      (e) => e.method === 'PUT' && e.endpoint === 'auth:verify/trusteddevice/securitycode',
+    )
+    expect(trigger?.status).toBe(404)
+    expect(fake.count('auth:')).toBe(1) // the options were still read
+    expect(fake.count('auth:2sv/trust')).toBe(1)
+    expect(r.trust.trusted).toBe(true)
+    expect(logs.some((l) => l.startsWith('debug ') && l.includes('HTTP 404'))).toBe(true)
+  })
+
+  it('any refusal of the trigger (500, malformed) is survived the same way', async () => {
+    fake.twoFactorFlow = 'pre-2026'
+    // The 404 route is replaced by a 500 for the one PUT; the POST of the code is not touched.
+    fake.inject('auth:verify/trusteddevice/securitycode', { status: 500, body: 'oops', times: 1 })
+    const r = await signInOnce()
+    expect(r.method).toBe('srp')
+    expect(r.trust.trusted).toBe(true)
+  })
+
   it('signs in with an SMS code when the provider asks for one', async () => {
     const r = await signInOnce({ mfa: smsMfa(fake) })
     expect(r.method).toBe('srp')

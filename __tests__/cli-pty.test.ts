@@ -79,6 +79,22 @@ describe.skipIf(!havePty)('console login on a pseudo-terminal', () => {
     expect(await main(['status', '-u', U, '--cookie-directory', cookies], t.io)).toBe(0)
   })
 
+  it('pre-2026 2FA flow (the push trigger answers 404): the code pushed at sign-in is asked for', async () => {
+    fake.twoFactorFlow = 'pre-2026'
+    const cli = spawnCli(['login', '-u', U, '--cookie-directory', cookies, '--password-provider', 'console'])
+    await cli.waitFor(`iCloud Password for ${U}: `)
+    const before = cli.screen().length
+    cli.type(`${PW}\r`)
+    await cli.waitFor('Enter the 6-digit code: ', before)
+    const code = fake.deviceCode(U)!
+    expect(code).toMatch(/^\d{6}$/)
+    cli.type(`${code}\r`)
+    expect(await cli.exited).toBe(0)
+    expect(cli.screen()).toContain(`Signed in as ${U}.`)
+    expect(cli.screen()).not.toContain('PROTOCOL_ERROR')
+    expect((await loadSession(cookies, U)).status).toBe('ok')
+  })
+
   it('asks again after a wrong code', async () => {
     const cli = spawnCli(['login', '-u', U, '--cookie-directory', cookies, '--password-provider', 'console'])
     await cli.waitFor(`iCloud Password for ${U}: `)

@@ -243,6 +243,30 @@ describe('login', () => {
     expectNoSecrets(t.output(), [PW, typed, await sessionToken()])
   })
 
+  it.each(['2026', 'pre-2026'] as const)(
+    'console provider, %s 2FA flow: the code Apple pushed is asked for and signs in',
+    async (flow) => {
+      fake.twoFactorFlow = flow
+      const t = io({ interactive: true })
+      const run = main(
+        ['login', '-u', U, '--cookie-directory', cookies, '--password-provider', 'console'],
+        t.io,
+      )
+      await t.stderr.waitFor(`iCloud Password for ${U}: `)
+      t.stdin.write(`${PW}\n`)
+      const typed = await typeCode(t)
+      expect(await run).toBe(0)
+      expect(t.stdout.text).toContain(`Signed in as ${U}.`)
+      const trigger = fake.server.log.find(
+        (e) => e.method === 'PUT' && e.endpoint === 'auth:verify/trusteddevice/securitycode',
+      )
+      expect(trigger?.status).toBe(flow === '2026' ? 202 : 404)
+      expect(t.stderr.text).not.toMatch(/PROTOCOL_ERROR|404/)
+      expect((await loadSession(cookies, U)).status).toBe('ok')
+      expectNoSecrets(t.output(), [PW, typed, await sessionToken()])
+    },
+  )
+
   it('uses a password icloudpd stored in the keyring, and does not write it back', async () => {
     const keyring = new MemoryKeyring()
     await keyring.set('pyicloud://icloud-password', U, PW)

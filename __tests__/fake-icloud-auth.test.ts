@@ -431,6 +431,30 @@ describe('fake iCloud: second factor', () => {
     expect(fake.deviceCode(ME)).toMatch(/^\d{6}$/)
   })
 
+  it('pre-2026 mode: the code exists at the 409, the trigger PUT is a 404, the ICPS resend still works', async () => {
+    const pre = await startFakeICloud({ twoFactorFlow: 'pre-2026' })
+    try {
+      pre.addAccount({ appleId: ME, password: PW, iterations: 1000 })
+      const c = new Client(pre)
+      pre.nextCodes.push('246810', '135790')
+      expect((await c.signIn(ME, PW)).status).toBe(409)
+      expect(pre.deviceCode(ME)).toBe('246810')
+      const trigger = await c.auth('PUT', '/verify/trusteddevice/securitycode', undefined, {
+        accept: 'application/json',
+      })
+      expect(trigger.status).toBe(404)
+      expect(pre.deviceCode(ME)).toBe('246810')
+      expect((await c.auth('PUT', '/verify/trusteddevice')).status).toBe(202)
+      expect(pre.deviceCode(ME)).toBe('135790')
+      expect(
+        (await c.auth('POST', '/verify/trusteddevice/securitycode', { securityCode: { code: '135790' } }))
+          .status,
+      ).toBe(204)
+    } finally {
+      await pre.close()
+    }
+  })
+
   it('accepts the ICPS resend path (PUT verify/trusteddevice → 202) and replaces the code', async () => {
     fake.nextCodes.push('000123', '654321')
     await client.auth('PUT', '/verify/trusteddevice/securitycode')

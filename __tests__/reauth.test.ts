@@ -460,6 +460,31 @@ describe('re-authentication with the bundled action', () => {
     expect(issue.state).toBe('closed')
   })
 
+  it('pre-2026 2FA flow (the push trigger answers 404): the code pushed at sign-in renews the trust', async () => {
+    await runner.nextRun()
+    world.icloud.clock.advance(31 * DAY)
+    world.icloud.twoFactorFlow = 'pre-2026'
+    try {
+      const logFrom = world.icloud.server.log.length
+      const submitted = submits()
+      const { job, issue, code } = await startReauth({ session: seedBlob })
+      github.addComment(issue.number, 'owner', code)
+      const r = await job
+      expect(r.main.code, r.main.stdout).toBe(0)
+      expect(r.main.outputs.status).toBe('ok')
+      expect(Number(r.main.outputs['days-remaining'])).toBeGreaterThanOrEqual(29)
+      expect(submits() - submitted).toBe(1)
+      const trigger = world.icloud.server.log
+        .slice(logFrom)
+        .find((e) => e.method === 'PUT' && e.endpoint === 'auth:verify/trusteddevice/securitycode')
+      expect(trigger?.status).toBe(404)
+      expect(issue.state).toBe('closed')
+      expect(r.post.stdout).toContain('Session saved to the Actions cache')
+    } finally {
+      world.icloud.twoFactorFlow = '2026'
+    }
+  })
+
   it('a wrong code, then the right one: the issue says it was not accepted, then the run succeeds', async () => {
     await runner.nextRun()
     world.icloud.clock.advance(31 * DAY)

@@ -41,7 +41,8 @@ export function authHandler(state: FakeState): Handler {
     'POST signin/init': (req, res) => signinInit(state, req, res),
     'POST signin/complete': (req, res) => signinComplete(state, req, res),
     'GET ': (req, res) => authOptions(state, req, res),
-    'PUT verify/trusteddevice/securitycode': (req, res) => pushDeviceCode(state, req, res),
+    'PUT verify/trusteddevice/securitycode': (req, res) =>
+      state.settings.twoFactorFlow === 'pre-2026' ? notFound(res) : pushDeviceCode(state, req, res),
     'PUT verify/trusteddevice': (req, res) => pushDeviceCode(state, req, res),
     'POST verify/trusteddevice/securitycode': (req, res) => submitDeviceCode(state, req, res),
     'PUT verify/phone': (req, res) => sendSms(state, req, res),
@@ -215,6 +216,11 @@ function signinComplete(state: FakeState, req: FakeRequest, res: http.ServerResp
   session.state = 'pending'
   const t = state.issueSessionToken(key, 'pending')
   session.sessionToken = t.token
+  // Before 2026 Apple pushed the code to the trusted devices as soon as it asked for it.
+  if (state.settings.twoFactorFlow === 'pre-2026' && account.securityKeys.length === 0) {
+    session.deviceCode = { value: state.newCode(), issuedAt: state.now() }
+    session.codesSent++
+  }
   return sendJson(res, 409, challengeBody(account, session), headers(t.token))
 }
 
@@ -301,6 +307,16 @@ function authOptions(state: FakeState, req: FakeRequest, res: http.ServerRespons
       `<script type="application/json" class="boot_args">${JSON.stringify(bootArgs).replace(/</g, '\\u003c')}</script>` +
       '</body></html>',
   )
+  return true
+}
+
+/** What idmsa answers for a path it does not serve (the trigger, before 2026). */
+function notFound(res: http.ServerResponse): Reply {
+  res.writeHead(404, {
+    'content-type': 'text/html;charset=UTF-8',
+    'x-fake-reason': 'no such route (pre-2026)',
+  })
+  res.end('<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>')
   return true
 }
 

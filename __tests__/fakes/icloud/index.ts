@@ -7,9 +7,10 @@ import { accountKey, type FakeAccount, type FakeAccountOptions } from './account
 import { authHandler } from './auth-routes.js'
 import { FakeServer, type Clock, type Fault } from './core.js'
 import { setupHandler } from './setup-routes.js'
-import { FakeState, type AuthSession } from './state.js'
+import { FakeState, type AuthSession, type TwoFactorFlow } from './state.js'
 
 export type { FakeAccount, FakeAccountOptions } from './accounts.js'
+export type { TwoFactorFlow } from './state.js'
 export { WIDGET_KEY } from './auth-routes.js'
 
 export interface FakeWebSessionInfo {
@@ -30,6 +31,11 @@ export interface FakeICloud {
   setupEndpoint: string
   /** `<url>/ckdatabasews`, as accountLogin reports it in `webservices.ckdatabasews.url`. */
   ckdatabaseUrl: string
+  /**
+   * `2026` (default): the code is pushed by `PUT verify/trusteddevice/securitycode`. `pre-2026`: the
+   * code is pushed when signin/complete answers 409 and that PUT answers 404 (mutable).
+   */
+  twoFactorFlow: TwoFactorFlow
   /** Trust window in days, read when a trust is granted (default 30). */
   trustDays: number
   /** Lifetime of idmsa session tokens (default 60 days; accountLogin with an older one → 421). */
@@ -41,7 +47,7 @@ export interface FakeICloud {
   addAccount(o: FakeAccountOptions): void
   /** The live account record; flags (isWebAccessAllowed, iCDPEnabled, domainToUse, …) may be changed. */
   account(appleId: string): FakeAccount | undefined
-  /** The code pushed to trusted devices; exists only after the PUT trigger, gone once used. */
+  /** The code pushed to trusted devices (after the PUT trigger, or at sign-in pre-2026); gone once used. */
   deviceCode(appleId: string): string | undefined
   /** The SMS/voice code for a phone; exists only after PUT verify/phone, gone once used. */
   smsCode(appleId: string, phoneId: number): string | undefined
@@ -62,12 +68,18 @@ export interface FakeICloud {
 }
 
 export async function startFakeICloud(
-  o: { trustDays?: number; domain?: 'com' | 'cn' } = {},
+  o: { trustDays?: number; domain?: 'com' | 'cn'; twoFactorFlow?: TwoFactorFlow } = {},
 ): Promise<FakeICloud> {
   const server = await new FakeServer().start()
   const state = new FakeState(
     server.clock,
-    { trustDays: o.trustDays ?? 30, sessionTokenDays: 60, maxWrongCodes: 5, domain: o.domain ?? 'com' },
+    {
+      twoFactorFlow: o.twoFactorFlow ?? '2026',
+      trustDays: o.trustDays ?? 30,
+      sessionTokenDays: 60,
+      maxWrongCodes: 5,
+      domain: o.domain ?? 'com',
+    },
     server.url,
   )
   server.mount('auth', '/appleauth/auth', authHandler(state))
@@ -91,6 +103,12 @@ export async function startFakeICloud(
     authEndpoint: `${server.url}/appleauth/auth`,
     setupEndpoint: `${server.url}/setup/ws/1`,
     ckdatabaseUrl: `${server.url}/ckdatabasews`,
+    get twoFactorFlow() {
+      return state.settings.twoFactorFlow
+    },
+    set twoFactorFlow(v: TwoFactorFlow) {
+      state.settings.twoFactorFlow = v
+    },
     get trustDays() {
       return state.settings.trustDays
     },

@@ -77,7 +77,14 @@ export interface WebSession {
   revoked: boolean
 }
 
+/**
+ * `2026`: a device code exists only after `PUT verify/trusteddevice/securitycode` (§4.1).
+ * `pre-2026`: the code is pushed when signin/complete answers 409, and that PUT answers 404.
+ */
+export type TwoFactorFlow = '2026' | 'pre-2026'
+
 export interface FakeSettings {
+  twoFactorFlow: TwoFactorFlow
   trustDays: number
   sessionTokenDays: number
   maxWrongCodes: number

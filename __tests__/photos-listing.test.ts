@@ -155,6 +155,37 @@ describe('full listing', () => {
     expect(names).toEqual(['Vacation', 'Family', 'Favourites 2016'])
   })
 
+  it('album names are compared in NFC: `Jörg` typed (NFC) selects the album Apple names in NFD', async () => {
+    const lib = new FakeLibrary({ count: 120, seed: 4, albums: ['Jörg', 'Fête 2019'] })
+    const { client } = await setup(lib)
+    const sel = await selectLibrary(client)
+    const jorg = lib.albums.find((a) => a.name === 'Jörg')!
+    // What Apple sends is NFD: J o U+0308 r g.
+    const raw = (
+      await client.query('private', {
+        query: { recordType: 'CPLAlbumByPositionLive' },
+        zoneID: { zoneName: 'PrimarySync' },
+      })
+    ).records.find((r) => r.recordName === jorg.recordName)!
+    const bytes = Buffer.from(String(raw.fields!.albumNameEnc!.value), 'base64')
+    expect(bytes.toString('hex')).toBe('4a6fcc887267')
+    const nfc = 'J\u00f6rg'
+    expect(nfc.normalize('NFD')).not.toBe(nfc)
+    const { assets } = await collect(listAssets(client, sel, { albums: [nfc] }))
+    const expected = lib.visibleAssets().filter((a) => a.albums.includes(jorg.recordName))
+    expect(expected.length).toBeGreaterThan(5)
+    expect(assets.map((a) => a.id)).toEqual(expected.map((a) => a.id))
+    // The NFD spelling (as copied from somewhere else) works too.
+    const viaNfd = await collect(listAssets(client, sel, { albums: [nfc.normalize('NFD')] }))
+    expect(viaNfd.assets.length).toBe(expected.length)
+    // The suggestion for a typo is in NFC, so it can be copied into the config as shown.
+    const err = await rejection(collect(listAssets(client, sel, { albums: ['Fete 2019'] })))
+    expect(isICloudError(err, 'CONFIG_INVALID')).toBe(true)
+    const remediation = (err as { remediation: string }).remediation
+    expect(remediation).toContain(`Did you mean "F\u00eate 2019"?`)
+    expect(remediation).not.toContain('e\u0302')
+  })
+
   it('selects the shared library (skipping deleted zones) and rejects unknown libraries', async () => {
     const lib = new FakeLibrary({ count: 50, sharedCount: 30, seed: 2 })
     const { client } = await setup(lib)

@@ -92,11 +92,13 @@ export async function albumCollections(
     )
   }
   const albums = await client.albums(sel.scope, sel.zone)
+  // Apple's album names decode to NFD (`o` + U+0308), people type NFC (`ö`): compare in NFC.
+  const all = albums.map((a) => a.name.normalize('NFC'))
   return names.map((name) => {
-    const hit = albums.find((a) => a.name === name)
-    if (hit) return { name, collection: { kind: 'album', albumId: hit.id } as Collection }
-    const all = albums.map((a) => a.name)
-    const near = all.length ? closest(name, all) : undefined
+    const wanted = name.normalize('NFC')
+    const k = all.indexOf(wanted)
+    if (k >= 0) return { name, collection: { kind: 'album', albumId: albums[k]!.id } as Collection }
+    const near = all.length ? closest(wanted, all) : undefined
     throw new ICloudError(
       'CONFIG_INVALID',
       `photos.albums: there is no album named "${name}".`,

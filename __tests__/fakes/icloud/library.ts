@@ -702,7 +702,9 @@ export class FakeLibrary {
       sortAscending: { value: 1, type: 'INT64' },
       sortType: { value: 0, type: 'INT64' },
     }
-    if (!album.folder) fields.albumNameEnc = { value: b64(album.name), type: 'ENCRYPTED_BYTES' }
+    // Apple stores album names decomposed (NFD): `Jörg` comes back as `4a 6f 308 72 67`.
+    if (!album.folder)
+      fields.albumNameEnc = { value: b64(album.name.normalize('NFD')), type: 'ENCRYPTED_BYTES' }
     return {
       recordName: album.recordName,
       recordType: 'CPLAlbum',

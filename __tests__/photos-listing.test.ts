@@ -13,6 +13,7 @@ import {
   type AssetPage,
 } from '../src/photos/listing.js'
 import type { Asset } from '../src/photos/asset.js'
+import { AssetParseError, MasterLookupError } from '../src/photos/records.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -323,5 +324,72 @@ describe('change feeds', () => {
       })(),
     )
     expect(err).toBeInstanceOf(SyncTokenExpired)
+  })
+
+  it('records/lookup: names in batches of 100 with zoneID and desiredKeys; unknown names are NOT_FOUND', async () => {
+    const lib = new FakeLibrary({ count: 150, seed: 9 })
+    const { fake, client } = await setup(lib)
+    const zone = { zoneName: 'PrimarySync' }
+    const masters = Array.from({ length: 150 }, (_, i) => lib.masterId(lib.privateZone, i))
+    const r = await client.lookup('private', zone, [...masters, 'AnUnknownMasterRecordName0000'])
+    expect(fake.server.count('ck:records/lookup')).toBe(2)
+    expect(r.records.map((x) => x.recordName)).toEqual(masters)
+    expect(r.records.every((x) => x.recordType === 'CPLMaster')).toBe(true)
+    expect(r.errors.get('AnUnknownMasterRecordName0000')).toEqual({
+      serverErrorCode: 'NOT_FOUND',
+      reason: 'Record not found',
+    })
+  })
+
+  it('an unhidden asset arrives alone in the feed; its master comes from records/lookup', async () => {
+    const lib = new FakeLibrary({ count: 60, seed: 10, hiddenRate: 0.1, deletedRate: 0 })
+    const { fake, client } = await setup(lib)
+    const sel = await selectLibrary(client)
+    const token = lib.zoneToken(lib.privateZone)
+    const hidden = lib.hiddenAssets()[0]!
+    lib.unhideAsset(hidden.id)
+    const pages = []
+    for await (const p of listChanges(client, sel, token)) pages.push(p)
+    expect(pages.flatMap((p) => p.assets.map((a) => a.id))).toEqual([hidden.id])
+    expect(fake.server.count('ck:records/lookup')).toBe(1)
+    expect(lib.lookups).toEqual([hidden.masterId])
+
+    // A master Apple no longer has: that asset fails like an unreadable record (tokens may move on).
+    const other = lib.hiddenAssets()[0]!
+    lib.unhideAsset(other.id)
+    fake.server.inject('ck:records/lookup', {
+      status: 200,
+      body: JSON.stringify({
+        records: [{ recordName: other.masterId, reason: 'Record not found', serverErrorCode: 'NOT_FOUND' }],
+      }),
+    })
+    const gone = []
+    for await (const p of listChanges(client, sel, pages.at(-1)!.syncToken!)) gone.push(p)
+    const errors = gone.flatMap((p) => p.errors)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(AssetParseError)
+    expect(errors[0]!.message).toContain(other.id)
+    expect((errors[0] as { blocksTokens?: boolean }).blocksTokens).toBeUndefined()
+
+    // A refused lookup: a MasterLookupError per asset, which keeps the tokens.
+    fake.server.inject('ck:records/lookup', {
+      status: 400,
+      body: JSON.stringify({ serverErrorCode: 'BAD_REQUEST', reason: 'nope' }),
+    })
+    const refused = []
+    for await (const p of listChanges(client, sel, pages.at(-1)!.syncToken!)) refused.push(p)
+    const blocking = refused.flatMap((p) => p.errors)
+    expect(blocking).toHaveLength(1)
+    expect(blocking[0]).toBeInstanceOf(MasterLookupError)
+    expect(blocking[0]!.message).toMatch(/not backed up/)
+
+    // Throttling is not an asset's problem: it ends the listing.
+    fake.server.inject('ck:records/lookup', { status: 503, body: '' })
+    const err = await rejection(
+      (async () => {
+        for await (const _ of listChanges(client, sel, pages.at(-1)!.syncToken!)) void _
+      })(),
+    )
+    expect(isICloudError(err, 'THROTTLED')).toBe(true)
   })
 })

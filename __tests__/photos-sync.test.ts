@@ -148,6 +148,50 @@ describe('syncPhotos', () => {
     for (const f of first.newFiles) expect(existsSync(path.join(dir, f))).toBe(true)
   })
 
+  it('an asset unhidden or restored in iCloud (an asset-only change) is fetched with records/lookup and backed up', async () => {
+    const { lib, fake, sync } = await setup({ count: 200, seed: 37, hiddenRate: 0.05, deletedRate: 0.05 })
+    const dir = tmp('sync-unhide-')
+    await sync(dir)
+    const hidden = lib.hiddenAssets()[0]!
+    const deleted = lib.hiddenAssets(lib.privateZone, 'deleted')[0]!
+    expect(diskHashes(dir)).not.toEqual(expect.arrayContaining(expectedHashes(lib, [hidden])))
+    lib.unhideAsset(hidden.id)
+    lib.restoreAsset(deleted.id)
+    const mark = fake.server.log.length
+    const r = await sync(dir)
+    expect(r).toMatchObject({ mode: 'delta', failed: 0 })
+    const back = [lib.describe(lib.privateZone, hidden.index), lib.describe(lib.privateZone, deleted.index)]
+    expect(r.downloaded).toBe(expectedHashes(lib, back).length)
+    // The feed carried the two CPLAssets only; their masters came from one records/lookup.
+    const lookups = fake.server.log.slice(mark).filter((e) => e.endpoint === 'ck:records/lookup')
+    expect(lookups).toHaveLength(1)
+    expect(lib.lookups.slice(-2).sort()).toEqual([hidden.masterId, deleted.masterId].sort())
+    expect(diskHashes(dir)).toEqual(expectedHashes(lib, lib.visibleAssets()))
+    expect((await sync(dir)).mode).toBe('no-change')
+  })
+
+  it('when records/lookup fails the unhidden asset is a failure, the tokens stay, and the next run backs it up', async () => {
+    const { lib, fake, sync } = await setup({ count: 120, seed: 38, hiddenRate: 0.05, deletedRate: 0 })
+    const dir = tmp('sync-unhide-fail-')
+    const warnings: string[] = []
+    const log = { info: () => {}, warn: (m: string) => warnings.push(m) }
+    const first = await sync(dir)
+    const hidden = lib.hiddenAssets()[0]!
+    lib.unhideAsset(hidden.id)
+    fake.server.inject('ck:records/lookup', { status: 404, body: '{}', times: 1 })
+    const r = await sync(dir, {}, { log })
+    expect(r.mode).toBe('delta')
+    expect(r.failed).toBe(1)
+    expect(r.downloaded).toBe(0)
+    expect(warnings.join('\n')).toMatch(new RegExp(`${hidden.id}.*not backed up`))
+    // Not green, and the sync position did not move past the asset.
+    expect(r.state.zoneSyncToken).toBe(first.state.zoneSyncToken)
+    const again = await sync(dir)
+    expect(again).toMatchObject({ mode: 'delta', failed: 0 })
+    expect(again.downloaded).toBe(expectedHashes(lib, [lib.describe(lib.privateZone, hidden.index)]).length)
+    expect(diskHashes(dir)).toEqual(expectedHashes(lib, lib.visibleAssets()))
+  })
+
   it('a refused sync token falls back to a full listing that finds everything present', async () => {
     const { lib, sync } = await setup({ count: 120, seed: 36 })
     const dir = tmp('sync-token-')

@@ -1,7 +1,8 @@
 /**
  * The CloudKit photos database client (reference §8): zones, indexing check, counts, paged list
- * queries and the incremental change feeds. Apple's query and list names live here (and record
- * field names in records.ts); callers speak in `Collection`s and zone references.
+ * queries, the incremental change feeds and lookups by record name. Apple's query and list names
+ * live here (and record field names in records.ts); callers speak in `Collection`s and zone
+ * references.
  * Errors are mapped per §5.4 onto ICloudError codes; URLs (which carry dsid and client id) never
  * appear in messages.
  */
@@ -48,6 +49,16 @@ export interface ZoneChanges {
   /** A per-zone error (`BAD_REQUEST` = unknown token, `ZONE_NOT_FOUND`, …). */
   error?: { serverErrorCode: string; reason: string }
 }
+
+/** What `records/lookup` returned: records found, and per-record errors keyed by record name. */
+export interface LookupResult {
+  records: CkRecord[]
+  /** `NOT_FOUND` for a record that does not (or no longer) exist; other codes are refusals. */
+  errors: Map<string, { serverErrorCode: string; reason: string }>
+}
+
+/** Record names per `records/lookup` request (CloudKit caps a request at 200 records). */
+export const LOOKUP_BATCH = 100
 
 export interface AlbumInfo {
   id: string
@@ -284,6 +295,42 @@ export class CloudKitClient {
       throw protocolError('the asset count has an unexpected shape')
     }
     return n
+  }
+
+  /**
+   * `records/lookup` (docs/protocol.md): records of one zone by name, in batches of LOOKUP_BATCH.
+   * A name Apple does not answer for at all counts as an error for that record.
+   */
+  async lookup(scope: Scope, zone: ZoneRef, recordNames: readonly string[]): Promise<LookupResult> {
+    const out: LookupResult = { records: [], errors: new Map() }
+    for (let i = 0; i < recordNames.length; i += LOOKUP_BATCH) {
+      const batch = recordNames.slice(i, i + LOOKUP_BATCH)
+      const json = await this.post(scope, 'records/lookup', {
+        records: batch.map((recordName) => ({ recordName })),
+        zoneID: zoneIdBody(zone),
+        desiredKeys: DESIRED_KEYS,
+      })
+      if (!Array.isArray(json.records)) throw protocolError('records/lookup returned no records list')
+      const answered = new Set<string>()
+      for (const r of json.records as Array<Record<string, unknown> | null>) {
+        const name = r?.recordName
+        if (!r || typeof name !== 'string') continue
+        answered.add(name)
+        if (typeof r.serverErrorCode === 'string') {
+          out.errors.set(name, {
+            serverErrorCode: r.serverErrorCode,
+            reason: typeof r.reason === 'string' ? r.reason : '',
+          })
+        } else if (r.deleted === true) {
+          out.errors.set(name, { serverErrorCode: 'NOT_FOUND', reason: 'deleted' })
+        } else out.records.push(r as unknown as CkRecord)
+      }
+      for (const name of batch) {
+        if (!answered.has(name))
+          out.errors.set(name, { serverErrorCode: 'MISSING', reason: 'not in the answer' })
+      }
+    }
+    return out
   }
 
   /** `changes/database`: which zones changed since `syncToken` (all zones when omitted). */

@@ -6,9 +6,11 @@
 import { closest } from 'fastest-levenshtein'
 import { ICloudError } from '../icloud/errors.js'
 import type { Asset } from './asset.js'
-import type { CloudKitClient, Collection, Scope, ZoneRef } from './cloudkit.js'
+import type { CloudKitClient, Collection, LookupResult, Scope, ZoneRef } from './cloudkit.js'
 import {
   AssetParseError,
+  MASTER_RECORD_TYPE,
+  MasterLookupError,
   isDeleted,
   isHardDeleted,
   isHidden,
@@ -227,7 +229,8 @@ export class SyncTokenExpired extends ICloudError {
 export interface ChangePage {
   /** New or changed assets that are neither hidden nor deleted. */
   assets: Asset[]
-  errors: AssetParseError[]
+  /** Unreadable pairs (failed, tokens move on) and unfetchable masters (failed, tokens kept). */
+  errors: Array<AssetParseError | MasterLookupError>
   /** Asset ids that were hidden, moved to Recently Deleted or hard-deleted (files are kept). */
   removed: string[]
   /** The token after this page; store the last one once every page was handled. */
@@ -236,8 +239,9 @@ export interface ChangePage {
 
 /**
  * The zone's changes since `syncToken`, page by page (§8.6). Pairs may straddle pages: halves wait
- * in two small maps until their partner arrives; whatever is left at the end is flushed (an asset
- * change without its master is a metadata change of an asset we already know).
+ * in two small maps until their partner arrives; whatever is left at the end is flushed: an asset
+ * change without its master has its master fetched by `records/lookup` (an unhidden or restored
+ * asset may be new to us; a known one is simply found present).
  */
 export async function* listChanges(
   client: CloudKitClient,
@@ -281,13 +285,18 @@ export async function* listChanges(
     }
     for (const [m, a] of pairs) classify(m, a, out, o.skipVideos)
     if (!page.moreComing) {
-      // Leftovers: an asset change alone (hidden, deleted, favourite) or a master alone (renamed).
+      // Leftovers: an asset change alone (hidden, deleted, favourite, or unhidden / restored — a
+      // photo we may never have seen) or a master alone (renamed).
+      const orphans: CkRecord[] = []
       for (const a of waiting.values()) {
         if (isHidden(a) || isDeleted(a)) out.removed.push(a.recordName)
+        else orphans.push(a)
       }
-      if (waiting.size || masters.size) {
+      waiting.clear()
+      if (orphans.length) await fetchMasters(client, sel, orphans, out, o)
+      if (masters.size) {
         o.log?.warn(
-          `photos: ${waiting.size + masters.size} changed record(s) arrived without their pair; known files are kept.`,
+          `photos: ${masters.size} changed master record(s) arrived without their asset; known files are kept.`,
         )
       }
       yield out
@@ -302,6 +311,63 @@ export async function* listChanges(
       )
     }
     token = page.syncToken
+  }
+}
+
+/** Errors that end the run wherever they happen; anything else fails only the assets concerned. */
+const RUN_ERRORS: ReadonlySet<string> = new Set([
+  'THROTTLED',
+  'SESSION_INVALID',
+  'MFA_REQUIRED',
+  'ADP_OR_WEB_ACCESS_DISABLED',
+  'ICLOUD_SETUP_INCOMPLETE',
+])
+
+/**
+ * The masters of asset changes that came without them (an asset unhidden or restored from
+ * Recently Deleted changes only its CPLAsset), fetched with `records/lookup` and paired. A master
+ * Apple no longer has fails that asset like an unreadable record; a lookup that fails or is refused
+ * yields MasterLookupErrors, which keep the sync tokens before these assets.
+ */
+async function fetchMasters(
+  client: CloudKitClient,
+  sel: LibrarySelection,
+  orphans: CkRecord[],
+  out: ChangePage,
+  o: { skipVideos?: boolean },
+): Promise<void> {
+  const names = [...new Set(orphans.map((a) => masterRefOf(a)!))]
+  let found: LookupResult
+  try {
+    found = await client.lookup(sel.scope, sel.zone, names)
+  } catch (err) {
+    if (!(err instanceof ICloudError) || RUN_ERRORS.has(err.code)) throw err
+    for (const a of orphans)
+      out.errors.push(
+        new MasterLookupError(a.recordName, masterRefOf(a)!, `records/lookup failed (${err.message})`),
+      )
+    return
+  }
+  const byName = new Map<string, CkRecord>()
+  for (const r of found.records) if (r.recordType === MASTER_RECORD_TYPE) byName.set(r.recordName, r)
+  for (const a of orphans) {
+    const ref = masterRefOf(a)!
+    const master = byName.get(ref)
+    const error = found.errors.get(ref)
+    if (master) classify(master, a, out, o.skipVideos)
+    else if (error?.serverErrorCode === 'NOT_FOUND')
+      out.errors.push(
+        new AssetParseError('its master record no longer exists in iCloud', {
+          assetId: a.recordName,
+          masterId: ref,
+        }),
+      )
+    else {
+      const why = error
+        ? `${error.serverErrorCode}${error.reason ? `, ${error.reason}` : ''}`
+        : 'not a CPLMaster'
+      out.errors.push(new MasterLookupError(a.recordName, ref, `records/lookup answered ${why}`))
+    }
   }
 }
 

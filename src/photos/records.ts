@@ -48,6 +48,26 @@ export class AssetParseError extends ICloudError {
   }
 }
 
+/**
+ * A changed asset whose master could not be fetched (`records/lookup` refused or failed): it is not
+ * backed up this run, and the sync tokens must not move past it so the next run tries again.
+ */
+export class MasterLookupError extends ICloudError {
+  readonly blocksTokens = true
+  constructor(
+    readonly assetId: string,
+    readonly masterId: string,
+    reason: string,
+  ) {
+    super(
+      'PROTOCOL_ERROR',
+      `Could not fetch the master record of iCloud asset ${assetId} (master ${masterId}): ${reason}. It was not backed up.`,
+      'The next run tries again (the sync position is kept before this asset).',
+    )
+    this.name = 'MasterLookupError'
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Item types (UTIs)
 

@@ -445,6 +445,8 @@ class Run {
   private parseErrors(errors: Error[]): void {
     for (const e of errors) {
       this.counts.failed++
+      // A master records/lookup could not fetch: the next run must see this asset again.
+      if ((e as { blocksTokens?: boolean }).blocksTokens) this.counts.blocking++
       this.o.log.warn(`photos: ${e.message}`)
     }
   }

@@ -3,7 +3,7 @@
  * FakeServer: the auth fake mounts it beside idmsa/setup, tests can also run it standalone.
  *
  * Endpoints are logged as `ck:zones/list`, `ck:records/query`, `ck:records/query/batch`,
- * `ck:changes/database`, `ck:changes/zone` and `content:download`, and faults injected under those
+ * `ck:records/lookup`, `ck:changes/database`, `ck:changes/zone` and `content:download`, and faults injected under those
  * names (`server.inject('ck:records/query', …)`) are honoured. Download-specific faults (reset
  * mid-body, truncation, wrong size, slow body, ignored Range) live on the library.
  */
@@ -237,6 +237,33 @@ export function mountCloudKit(
           out.push({ records })
         }
         return sendJson(res, 200, { batch: out })
+      }
+
+      case 'records/lookup': {
+        // CloudKit Web Services "Fetching Records by Record Name": one answer per name, a record or
+        // `{recordName, reason, serverErrorCode}` (NOT_FOUND for unknown or hard-deleted records).
+        const zone = zoneOr404(scope, (body.zoneID as { zoneName?: string } | undefined)?.zoneName, res)
+        if (!zone) return true
+        const wanted = body.records
+        if (!Array.isArray(wanted) || wanted.length === 0) return badRequest(res, 'records is required')
+        if (wanted.length > 200) return badRequest(res, 'too many records in one lookup (max 200)')
+        const records = (wanted as Array<{ recordName?: unknown } | null>).map((w) => {
+          const name = w?.recordName
+          if (typeof name !== 'string')
+            return { serverErrorCode: 'BAD_REQUEST', reason: 'recordName missing' }
+          const notFound = { recordName: name, reason: 'Record not found', serverErrorCode: 'NOT_FOUND' }
+          const master = library.locateMaster(name)
+          const asset = master ? undefined : library.locate(name)
+          const hit = master ?? asset
+          if (!hit || hit.zone !== zone) return notFound
+          const a = library.describe(zone, hit.index)
+          if (a.expunged) return notFound
+          return master
+            ? library.masterRecord(zone, a, contentBase(), now)
+            : library.assetRecord(zone, a, contentBase(), now)
+        })
+        library.lookups.push(...records.map((r) => String(r.recordName)))
+        return sendJson(res, 200, { records })
       }
 
       case 'changes/database': {

@@ -7,7 +7,8 @@
  * (cached list orders) plus whatever the tests mutate. Records are rendered exactly in the shape of
  * reference §8.5 (`{value,type}` fields, ENCRYPTED_BYTES names, ASSETID resources with `${f}` URLs).
  *
- * Mutations (`addAssets`, `deleteAsset`, `hideAsset`, `expungeAsset`, `setFilename`) append to a
+ * Mutations (`addAssets`, `deleteAsset`, `hideAsset`, `unhideAsset`, `restoreAsset`, `expungeAsset`,
+ * `setFilename`) append to a
  * per-zone change log that `changes/zone` pages through and bump the database log behind
  * `changes/database` (§8.6).
  */
@@ -247,6 +248,8 @@ export class FakeLibrary {
   indexingProgress = 100
   /** Download faults, consumed first-match (see DownloadFault). */
   readonly downloadFaults: DownloadFault[] = []
+  /** Record names `records/lookup` was asked for, in order. */
+  readonly lookups: string[] = []
   /** Every download request the content host answered: asset, resource, Range start, status. */
   readonly downloadLog: Array<{ assetId: string; res: ResKey; rangeStart?: number; status: number }> = []
   /**
@@ -340,6 +343,17 @@ export class FakeLibrary {
     const index = parseInt(m[2]!, 16)
     if (!zone || index >= zone.count || this.assetId(zone, index) !== id) return undefined
     return { zone, index }
+  }
+
+  /** Zone and index of a master record name, or undefined. */
+  locateMaster(masterId: string): { zone: FakeZone; index: number } | undefined {
+    if (!/^A[A-Za-z0-9+/]{27}$/.test(masterId)) return undefined
+    // Bytes 16–19 of the name hold the index (see masterId); the zone is found by re-deriving.
+    const index = Buffer.from(masterId.slice(1) + '=', 'base64').readUInt32BE(16)
+    for (const zone of this.zones) {
+      if (index < zone.count && this.masterId(zone, index) === masterId) return { zone, index }
+    }
+    return undefined
   }
 
   describe(zone: FakeZone, i: number): FakeAsset {
@@ -536,6 +550,24 @@ export class FakeLibrary {
 
   hideAsset(id: string): void {
     this.mutate(id, (o) => (o.hidden = true))
+  }
+
+  /**
+   * Unhide: only the CPLAsset changes (isHidden 1 → 0), so the change feed carries the asset alone
+   * and its master is only to be had from `records/lookup`.
+   */
+  unhideAsset(id: string): void {
+    this.mutate(id, (o) => (o.hidden = false))
+  }
+
+  /** Recover from Recently Deleted: like unhide, an asset-only change (isDeleted 1 → 0). */
+  restoreAsset(id: string): void {
+    this.mutate(id, (o) => (o.deleted = false))
+  }
+
+  /** Assets hidden (or in Recently Deleted) in a zone: candidates for unhide / restore tests. */
+  hiddenAssets(zone: FakeZone = this.privateZone, which: 'hidden' | 'deleted' = 'hidden'): FakeAsset[] {
+    return Array.from(this.list(zone, which), (i) => this.describe(zone, i))
   }
 
   /** Hard delete: the change log carries `deleted:true` records. */

@@ -24,6 +24,7 @@ import { parseAssetPair, type CkRecord } from '../src/photos/records.js'
 const MOVIE = 'com.apple.quicktime-movie'
 const HEIC = 'public.heic'
 const JPEG = 'public.jpeg'
+const HEIF = 'public.heif'
 const SIGNED_URL =
   'https://cvws.icloud-content.com/B/RES/${f}?o=AkQ&v=1&x=3&a=CAog&e=1533044225&k=SIGNATURE&fl=&r=1&ckc=com.apple.photos.cloud&ckz=PrimarySync&y=1&p=10&s=s1'
 
@@ -157,6 +158,37 @@ const TABLE: Row[] = [
     name: 'extension follows the type: .heic → .HEIC',
     spec: { filename: 'IMG_0003.heic' },
     expected: [['original', 'IMG_0003.HEIC']],
+  },
+  // public.heif: icloudpd's ITEM_TYPE_EXTENSIONS maps it to HEIF (pyicloud_ipd/asset_version.py,
+  // since PR #1132, May 2025), like every listed type; older icloudpd kept the name's extension
+  // (recognised on disk through legacyRelPath, see 'older icloudpd HEIF names' below).
+  {
+    name: 'public.heif from a camera: AH8A0233.HIF → .HEIF',
+    spec: { filename: 'AH8A0233.HIF', itemType: HEIF, master: { resOriginal: [2500, HEIF] } },
+    expected: [['original', 'AH8A0233.HEIF']],
+  },
+  {
+    name: 'public.heif with a lowercase .heif name → .HEIF',
+    spec: { filename: 'IMG_0010.heif', itemType: HEIF, master: { resOriginal: [2500, HEIF] } },
+    expected: [['original', 'IMG_0010.HEIF']],
+  },
+  {
+    name: 'public.heif is an image: its medium is the JPEG rendering',
+    spec: {
+      filename: 'AH8A0233.HIF',
+      itemType: HEIF,
+      master: { resOriginal: [2500, HEIF], resJPEGMed: [300, JPEG] },
+    },
+    opts: { sizes: ['original', 'medium'] },
+    expected: [
+      ['original', 'AH8A0233.HEIF'],
+      ['medium', 'AH8A0233-medium.JPG'],
+    ],
+  },
+  {
+    name: 'public.heif without filenameEnc: fallback name with .HEIF',
+    spec: { filename: null, itemType: HEIF, master: { resOriginal: [2500, HEIF] } },
+    expected: [['original', 'ARN5w7b2LvDD.HEIF']],
   },
   {
     name: 'extension follows the type: .jpeg → .JPG',
@@ -661,6 +693,26 @@ describe('already downloaded? (resolveExisting)', () => {
         exists: false,
       },
     )
+  })
+
+  it('older icloudpd HEIF names: the name with its own extension counts, at the same size only', () => {
+    const spec = { filename: 'AH8A0233.HIF', itemType: HEIF, master: { resOriginal: [2500, HEIF] as Res } }
+    const [f] = plannedFiles(make(spec), { ...DEFAULTS, folderStructure: '{:%Y}' })
+    expect(f).toMatchObject({ relPath: '2023/AH8A0233.HEIF', legacyRelPath: '2023/AH8A0233.HIF' })
+    const check = (files: Record<string, number>) =>
+      resolveExisting(f!.relPath, 2500, DEDUP, disk(files), f!.size, f!.legacyRelPath)
+    expect(check({ '2023/AH8A0233.HIF': 2500 })).toEqual({ relPath: '2023/AH8A0233.HIF', exists: true })
+    // Another size: a different photo under that name; the current name is planned.
+    expect(check({ '2023/AH8A0233.HIF': 99 })).toEqual({ relPath: '2023/AH8A0233.HEIF', exists: false })
+    // The current name wins when both are there.
+    expect(check({ '2023/AH8A0233.HIF': 2500, '2023/AH8A0233.HEIF': 2500 })).toEqual({
+      relPath: '2023/AH8A0233.HEIF',
+      exists: true,
+    })
+    // Only public.heif had its extension changed; .HEIF names and other types have no legacy name.
+    const heif = plannedFiles(make({ ...spec, filename: 'IMG_1.HEIF' }), DEFAULTS)[0]!
+    expect(heif.legacyRelPath).toBeUndefined()
+    expect(plannedFiles(make({ filename: 'IMG_1.heic' }), DEFAULTS)[0]!.legacyRelPath).toBeUndefined()
   })
 
   it('legacy names do not count for other sizes', () => {

@@ -1,9 +1,25 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { PassThrough } from 'node:stream'
 import { describe, expect, it, vi } from 'vitest'
-import { diskHashes, expectedHashes, expectedResources, photosHarness } from './helpers/photos-harness.js'
+import {
+  diskFiles,
+  diskHashes,
+  expectedHashes,
+  expectedResources,
+  photosHarness,
+} from './helpers/photos-harness.js'
 import { createProgress, progressLine } from '../src/photos/progress.js'
 import {
   STATE_FILE,
@@ -190,6 +206,36 @@ describe('syncPhotos', () => {
     expect(again).toMatchObject({ mode: 'delta', failed: 0 })
     expect(again.downloaded).toBe(expectedHashes(lib, [lib.describe(lib.privateZone, hidden.index)]).length)
     expect(diskHashes(dir)).toEqual(expectedHashes(lib, lib.visibleAssets()))
+  })
+
+  it('a HEIF backup made by an older icloudpd (NAME.HIF) is recognised: nothing is downloaded again as .HEIF', async () => {
+    const { lib, sync } = await setup({
+      count: 40,
+      seed: 39,
+      kinds: ['heif', 'jpeg'],
+      hiddenRate: 0,
+      deletedRate: 0,
+    })
+    const heifs = lib.visibleAssets().filter((a) => a.itemType === 'public.heif')
+    expect(heifs.length).toBeGreaterThan(3)
+    expect(heifs.every((a) => a.filename.endsWith('.HIF'))).toBe(true)
+    // What icloudpd wrote before May 2025: the same bytes under the name's own extension.
+    const fresh = tmp('sync-heif-ours-')
+    const ours = await sync(fresh)
+    const heifFiles = ours.newFiles.filter((f) => f.endsWith('.HEIF'))
+    expect(heifFiles).toHaveLength(heifs.length)
+    const old = tmp('sync-heif-old-')
+    for (const rel of ours.newFiles) {
+      const target = path.join(old, rel.replace(/\.HEIF$/, '.HIF'))
+      mkdirSync(path.dirname(target), { recursive: true })
+      copyFileSync(path.join(fresh, rel), target)
+    }
+    const r = await sync(old)
+    expect(r).toMatchObject({ mode: 'full', downloaded: 0, failed: 0 })
+    expect(r.skipped).toBe(ours.downloaded)
+    expect([...diskFiles(old).keys()].some((f) => f.endsWith('.HEIF'))).toBe(false)
+    expect(diskHashes(old)).toEqual(expectedHashes(lib, lib.visibleAssets()))
+    expect((await sync(old)).mode).toBe('no-change')
   })
 
   it('a refused sync token falls back to a full listing that finds everything present', async () => {

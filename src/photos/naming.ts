@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { ICloudError } from '../icloud/errors.js'
 import type { Asset, AssetSize, AssetVersion, LivePhotoSize } from './asset.js'
-import { extensionForType, isFallbackFilename, isMovieType, isRawType } from './records.js'
+import { extensionForType, HEIF_TYPE, isFallbackFilename, isMovieType, isRawType } from './records.js'
 
 export type FileMatchPolicy = 'name-size-dedup-with-suffix' | 'name-id7'
 export type PlannedSize = AssetSize | `live-${LivePhotoSize}`
@@ -34,6 +34,12 @@ export interface PlannedFile {
   /** POSIX path relative to the download directory. */
   relPath: string
   version: AssetVersion
+  /**
+   * Where icloudpd before May 2025 (PR #1132, which added `public.heif` → `HEIF`) put this file:
+   * it kept the name's own extension (`AH8A0233.HIF`). Set only when that differs from `relPath`;
+   * a file there of the right size counts as already downloaded.
+   */
+  legacyRelPath?: string
 }
 
 /** Longest file name most file systems accept, in UTF-8 bytes. */
@@ -481,7 +487,12 @@ export function plannedFiles(asset: Asset, options: NamingOptions): PlannedFile[
     const relPath = joinRel(folder, n.name)
     if (seen.has(relPath)) return
     seen.add(relPath)
-    out.push({ assetId: asset.id, size, relPath, version: n.version })
+    const file: PlannedFile = { assetId: asset.id, size, relPath, version: n.version }
+    if (size === 'original' && n.version.type === HEIF_TYPE) {
+      const legacy = joinRel(folder, filename)
+      if (legacy !== relPath) file.legacyRelPath = legacy
+    }
+    out.push(file)
   }
 
   for (const requested of options.sizes) {
@@ -519,7 +530,8 @@ function mapBase(relPath: string, f: (name: string) => string): string {
  * `NAME-original.EXT` also counts. Under `name-size-dedup-with-suffix` an existing file of another
  * size means a different photo with the same name: the target becomes `NAME-<size>.EXT`, checked
  * again. `name-id7` never compares sizes. `stat` returns the size of a relative path, or undefined.
- * Pass the planned `size` so the legacy rule only applies to originals (omitted: treated as original).
+ * Pass the planned `size` so the legacy rule only applies to originals (omitted: treated as original),
+ * and the planned `legacyRelPath` so an older icloudpd's backup of a HEIF file is recognised.
  */
 export function resolveExisting(
   relPath: string,
@@ -527,12 +539,17 @@ export function resolveExisting(
   policy: FileMatchPolicy,
   stat: (relPath: string) => number | undefined,
   size: PlannedSize = 'original',
+  legacyRelPath?: string,
 ): { relPath: string; exists: boolean } {
   let found: string | undefined = stat(relPath) !== undefined ? relPath : undefined
   if (found === undefined && size === 'original') {
     const legacy = mapBase(relPath, (n) => addSuffix('-original', n))
     if (stat(legacy) !== undefined) found = legacy
   }
+  // An older icloudpd's name for the same file (PlannedFile.legacyRelPath): only an exact size match
+  // counts, so a different photo that happens to have that name is never taken for this one.
+  if (found === undefined && legacyRelPath !== undefined && stat(legacyRelPath) === expectedSize)
+    return { relPath: legacyRelPath, exists: true }
   if (found === undefined) return { relPath, exists: false }
   if (policy === 'name-size-dedup-with-suffix' && stat(found) !== expectedSize) {
     // icloudpd: f"-{size}.".join(path.rsplit(".", 1)) — before the last dot of the name.

@@ -72,6 +72,8 @@ export class MasterLookupError extends ICloudError {
 // Item types (UTIs)
 
 export const MOVIE_TYPE = 'com.apple.quicktime-movie'
+/** HEIF from cameras (Canon `.HIF`) and apps; icloudpd names it `.HEIF` since May 2025 (PR #1132). */
+export const HEIF_TYPE = 'public.heif'
 
 /** RAW image UTIs (§8.5). icloudpd also treats any type containing "raw" as RAW. */
 export const RAW_TYPES: ReadonlySet<string> = new Set([
@@ -91,7 +93,7 @@ export const RAW_TYPES: ReadonlySet<string> = new Set([
 
 const IMAGE_TYPES: ReadonlySet<string> = new Set([
   'public.heic',
-  'public.heif',
+  HEIF_TYPE,
   'public.jpeg',
   'public.png',
   'org.webmproject.webp',
@@ -99,12 +101,14 @@ const IMAGE_TYPES: ReadonlySet<string> = new Set([
 ])
 
 /**
- * UTI → file extension. A version whose type is listed gets this extension; any other type keeps the
- * file name's own extension (icloudpd). WebP is deliberately absent: icloudpd has no entry for it.
+ * UTI → file extension: icloudpd's `ITEM_TYPE_EXTENSIONS` (pyicloud_ipd/asset_version.py). A version
+ * whose type is listed gets this extension; any other type keeps the file name's own extension.
+ * WebP is deliberately absent: icloudpd has no entry for it. `public.heif` → HEIF since May 2025
+ * (icloudpd PR #1132); older icloudpd kept the name's extension, see PlannedFile.legacyRelPath.
  */
 const TYPE_EXTENSIONS: Readonly<Record<string, string>> = {
   'public.heic': 'HEIC',
-  'public.heif': 'HEIF',
+  [HEIF_TYPE]: 'HEIF',
   'public.jpeg': 'JPG',
   'public.png': 'PNG',
   [MOVIE_TYPE]: 'MOV',

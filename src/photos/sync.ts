@@ -472,7 +472,14 @@ class Run {
       const slash = f.relPath.lastIndexOf('/')
       await this.dirs.load(f.relPath.slice(0, Math.max(0, slash)))
       const stat = (rel: string) => this.dirs.size(rel, known)
-      const hit = resolveExisting(f.relPath, f.version.size, this.r.naming.fileMatchPolicy, stat, f.size)
+      const hit = resolveExisting(
+        f.relPath,
+        f.version.size,
+        this.r.naming.fileMatchPolicy,
+        stat,
+        f.size,
+        f.legacyRelPath,
+      )
       if (hit.exists) {
         this.counts.skipped++
         if (!known?.some((k) => k.relPath === hit.relPath) && !this.r.dryRun) {

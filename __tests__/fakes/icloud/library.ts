@@ -38,7 +38,8 @@ const RES_KEYS: ResKey[] = [
 /** Resources that live on the CPLAsset record (the edit); all others are on the CPLMaster. */
 const ASSET_SIDE: ReadonlySet<ResKey> = new Set(['resJPEGFull'])
 
-export type FakeKind = 'heic' | 'live' | 'jpeg' | 'png' | 'video' | 'raw-pair'
+/** `heif` (a camera's `.HIF`, UTI public.heif) is opt-in: only generated when `kinds` names it. */
+export type FakeKind = 'heic' | 'heif' | 'live' | 'jpeg' | 'png' | 'video' | 'raw-pair'
 
 export interface FakeResource {
   key: ResKey
@@ -188,8 +189,12 @@ const KIND_MIX: Array<[FakeKind, number]> = [
   ['raw-pair', 0.08],
 ]
 
+/** Kinds left out of the default mix (so existing seeds keep their libraries). */
+const OPT_IN_KINDS: Array<[FakeKind, number]> = [['heif', 0.25]]
+
 const TYPE_EXT: Record<string, string> = {
   'public.heic': 'HEIC',
+  'public.heif': 'HIF', // Canon and Sony name their HEIF files .HIF
   'public.jpeg': 'JPG',
   'public.png': 'PNG',
   'com.apple.quicktime-movie': 'MOV',
@@ -394,6 +399,9 @@ export class FakeLibrary {
       case 'live':
         itemType = 'public.heic'
         break
+      case 'heif':
+        itemType = 'public.heif'
+        break
       case 'jpeg':
         itemType = 'public.jpeg'
         break
@@ -455,7 +463,9 @@ export class FakeLibrary {
   }
 
   private pickKind(x: number): FakeKind {
-    const mix = this.o.kinds ? KIND_MIX.filter(([k]) => this.o.kinds!.includes(k)) : KIND_MIX
+    const mix = this.o.kinds
+      ? [...KIND_MIX, ...OPT_IN_KINDS].filter(([k]) => this.o.kinds!.includes(k))
+      : KIND_MIX
     const total = mix.reduce((s, [, w]) => s + w, 0)
     let acc = 0
     for (const [k, w] of mix) {
@@ -810,6 +820,7 @@ function magic(fileType: string): Buffer {
   if (fileType === 'public.jpeg') return Buffer.from([0xff, 0xd8, 0xff, 0xe0])
   if (fileType === 'public.png') return Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
   if (fileType === 'public.heic') return Buffer.from('\0\0\0\x18ftypheic', 'latin1')
+  if (fileType === 'public.heif') return Buffer.from('\0\0\0\x18ftypmif1', 'latin1')
   if (fileType === 'com.apple.quicktime-movie') return Buffer.from('\0\0\0\x14ftypqt  ', 'latin1')
   return Buffer.from('RAW0', 'latin1')
 }

@@ -17,7 +17,9 @@ const JSON_ACCEPT = 'application/json'
 /**
  * Asks Apple to push a code to the trusted devices (§4.1, needed since 2026). Best effort: before
  * 2026 the code was pushed at sign-in and this call answers 404, so a refusal is only logged and
- * the flow goes on to the options and the prompt. Returns whether Apple accepted the trigger.
+ * the flow goes on to the options and the prompt. Throttling (503) still stops the run: asking a
+ * person for a code Apple is not sending, and calling again at once, is what it must not do.
+ * Returns whether Apple accepted the trigger.
  */
 export async function triggerDevicePush(
   session: ICloudSession,
@@ -30,6 +32,7 @@ export async function triggerDevicePush(
   })
   await res.discard()
   if (res.status >= 200 && res.status <= 299) return true
+  if (res.status === 503) throw throttled(res)
   log?.debug?.(
     `verify/trusteddevice/securitycode answered HTTP ${res.status}; going on (the code may have been pushed at sign-in).`,
   )

@@ -55,7 +55,7 @@ describe('examples', () => {
 
   it('the commented example maps to the expected typed Config', async () => {
     const config = await loadConfig('examples/icloud-photos.yml')
-    expect(config.auth.mfaProvider).toBe('github-issue')
+    expect(config.auth.mfaProvider).toBe('none')
     expect(config.auth.cookieDirectory).toBe(join(homedir(), '.pyicloud'))
     expect(config.notifications.email).toEqual({
       smtpHost: 'smtp.gmail.com',

@@ -822,6 +822,24 @@ describe('session export / import / reset', () => {
     await expect(readdir(out)).rejects.toThrow()
   })
 
+  it('export of a session close to its expiry works, with a hint to renew it first', async () => {
+    await loginWithCode(io({ interactive: true }))
+    fake.clock.advance(25 * DAY)
+    const t = io()
+    const out = join(tmp, 'export')
+    expect(
+      await main(
+        ['session', 'export', '-u', U, '--repo', REPO, '--cookie-directory', cookies, '--out', out],
+        t.io,
+      ),
+    ).toBe(0)
+    expect(t.stdout.text).toMatch(/\(4 days left\)/)
+    expect(t.stderr.text).toContain(
+      `hint: the trust runs out within 7 days; to give CI a full month, renew it first with \`icloud-photos-action login --force --username ${U}\``,
+    )
+    expect(t.stdout.text).toContain('gh secret set ICLOUD_SESSION')
+  })
+
   it('export without a session explains what to do', async () => {
     const t = io()
     expect(

@@ -12,7 +12,7 @@ import { loadSession } from '../icloud/session-store.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { estimateTrust } from '../icloud/trust.js'
 import { encodeExport, encryptBundle, generateSessionKey } from '../session-cache/blob.js'
-import { command, describeTrust } from './format.js'
+import { command, describeTrust, hint } from './format.js'
 import { ExitCode, line, UsageError, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
 
@@ -22,6 +22,9 @@ export interface ExportOptions extends Record<string, unknown> {
   keyFile?: string
   out?: string
 }
+
+/** The action's default `notifications.warn-days`: a session this close to expiry is worth renewing first. */
+const EXPORT_WARN_DAYS = 7
 
 const REPO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/
 
@@ -115,6 +118,13 @@ export async function sessionExport(opts: ExportOptions, io: CliIo): Promise<num
   if (!given)
     line(io.stdout, `New session key: ${keyFile} (keep it; the action needs it to open the session).`)
   line(io.stdout, describeTrust(trust))
+  // Still usable, but the action would warn within days: say so while it is cheap to act.
+  if (trust.daysRemaining !== undefined && trust.daysRemaining <= EXPORT_WARN_DAYS) {
+    hint(
+      io.stderr,
+      `the trust runs out within ${EXPORT_WARN_DAYS} days; to give CI a full month, renew it first with ${command(`login --force --username ${username}`)} and export again.`,
+    )
+  }
   line(io.stdout, '')
   line(io.stdout, 'Store it in the repository secrets:')
   line(io.stdout, `  gh secret set ICLOUD_SESSION --repo ${repo} < ${shellQuote(sessionFile)}`)

@@ -567,6 +567,15 @@ describe('--config and --domain', () => {
     expect(t.stderr.text).toContain(checkProviderOrder(['console', 'keyring'])!)
   })
 
+  it('a missing --config file names the path it looked at, with the command line’s advice', async () => {
+    const file = join(tmp, 'nope.yml')
+    const t = io()
+    expect(await main(['status', '--config', file], t.io)).toBe(2)
+    expect(t.stderr.text).toContain(`no config file at ${file}; check the --config path`)
+    // The action's advice (checkout, the `config` input) is for workflows, not for a terminal.
+    expect(t.stderr.text).not.toContain('actions/checkout')
+  })
+
   it('--domain cn signs in against the .com.cn service', async () => {
     const cn = await startFakeICloud({ domain: 'cn' })
     try {

@@ -4,7 +4,7 @@
  * write-back, status exit codes on a virtual clock, session export/import/reset. Every test also
  * scans what was printed for the secrets it used.
  */
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -101,6 +101,116 @@ describe('argument parsing', () => {
     expect(top.stdout.text).toContain('Exit codes:')
     for (const cmd of ['login', 'keyring', 'session', 'status', 'sync'])
       expect(top.stdout.text).toContain(cmd)
+  })
+
+  /** The exit codes listed under "Exit codes:" in a help text. */
+  const codesIn = (help: string) =>
+    [...help.slice(help.indexOf('Exit codes:')).matchAll(/^ {2}(\d) {2}\S/gm)].map((m) => Number(m[1]))
+
+  it.each([
+    [['login'], [0, 1, 2]],
+    [['keyring'], [0, 1, 2]],
+    [
+      ['session', 'export'],
+      [0, 1, 2],
+    ],
+    [
+      ['session', 'import'],
+      [0, 1, 2],
+    ],
+    [
+      ['session', 'reset'],
+      [0, 1, 2],
+    ],
+    [['sync'], [0, 1, 2]],
+    [['status'], [0, 1, 2, 3, 4]],
+    [[], [0, 1, 2]],
+  ])('%j --help lists only its own exit codes: %j', async (cmd, expected) => {
+    const t = io()
+    expect(await main([...cmd, '--help'], t.io)).toBe(0)
+    expect(codesIn(t.stdout.text)).toEqual(expected)
+  })
+
+  it.each([80, 60, 120])('help is wrapped to the terminal width (%i columns)', async (columns) => {
+    for (const cmd of [['sync'], ['login'], ['status'], ['session', 'export'], []]) {
+      const t = io()
+      Object.assign(t.stdout, { isTTY: true, columns })
+      expect(await main([...cmd, '--help'], t.io)).toBe(0)
+      const long = t.stdout.text.split('\n').filter((l) => l.length > columns)
+      expect(long, `${cmd.join(' ')} --help at ${columns} columns`).toEqual([])
+    }
+    // Not a terminal: 80 columns.
+    const piped = io()
+    expect(await main(['sync', '--help'], piped.io)).toBe(0)
+    expect(piped.stdout.text.split('\n').filter((l) => l.length > 80)).toEqual([])
+    // Every description is still there, only wrapped.
+    expect(piped.stdout.text.replace(/\s+/g, ' ')).toContain(
+      'where the password comes from, in order; repeat the flag: parameter, env, keyring, command, console, webui',
+    )
+  })
+
+  it('--verbose is global: before the command as well as after it, and in every command’s help', async () => {
+    // An expired session: checking it logs debug lines (what Apple said to the stored cookies).
+    await loginWithCode(io({ interactive: true }))
+    fake.clock.advance(31 * DAY)
+    for (const argv of [
+      ['-v', 'status', '-u', U, '--cookie-directory', cookies],
+      ['status', '-u', U, '--cookie-directory', cookies, '--verbose'],
+      [
+        '--verbose',
+        'login',
+        '-u',
+        U,
+        '--cookie-directory',
+        cookies,
+        '--mfa-provider',
+        'none',
+        '--password',
+        'x',
+      ],
+    ]) {
+      const t = io({ interactive: false })
+      await main(argv, t.io)
+      expect(t.stderr.text, argv.join(' ')).toMatch(/^debug: /m)
+    }
+    const quiet = io()
+    await main(['status', '-u', U, '--cookie-directory', cookies], quiet.io)
+    expect(quiet.stderr.text).not.toMatch(/^debug: /m)
+    for (const cmd of [['keyring'], ['session', 'export'], ['sync']]) {
+      const t = io()
+      expect(await main([...cmd, '--help'], t.io)).toBe(0)
+      expect(t.stdout.text).toMatch(/Global Options:[\s\S]*-v, --verbose/)
+    }
+  })
+
+  it('prints every next step in one form: `hint: …` with the full command', async () => {
+    await loginWithCode(io({ interactive: true }))
+    const reuse = io()
+    expect(await main(['login', '-u', U, '--cookie-directory', cookies], reuse.io)).toBe(0)
+    fake.clock.advance(25 * DAY)
+    const soon = io()
+    expect(await main(['status', '-u', U, '--cookie-directory', cookies], soon.io)).toBe(3)
+    fake.clock.advance(10 * DAY)
+    const expired = io()
+    expect(await main(['status', '-u', U, '--cookie-directory', cookies], expired.io)).toBe(4)
+    const failed = io({ interactive: false })
+    expect(await main(['login', '-u', U, '--cookie-directory', cookies], failed.io)).toBe(1)
+    for (const t of [reuse, soon, expired, failed]) {
+      const text = t.output()
+      const hints = text.split('\n').filter((l) => /^hint:/.test(l))
+      expect(hints.length, text).toBeGreaterThan(0)
+      for (const h of hints) expect(h).toMatch(/^hint: [a-z`-]/)
+      // A command to run is always the full one, in backticks; no other wording of a next step.
+      for (const m of text.matchAll(/`icloud-photos-action ([^`]*)`/g)) expect(m[1]).toMatch(/^[a-z]/)
+      expect(text).not.toMatch(/^(Sign in again|To renew|For GitHub Actions|That is within)/m)
+      expect(text).not.toContain('npx ')
+    }
+    expect(reuse.stdout.text).toContain(
+      `hint: to renew the trust now (a new 2FA code): \`icloud-photos-action login --force --username ${U}\``,
+    )
+    expect(expired.stdout.text).toContain(
+      `hint: sign in again: \`icloud-photos-action login --username ${U}\``,
+    )
   })
 
   it.each([
@@ -331,6 +441,59 @@ describe('login', () => {
     ).toBe(1)
     expect(await readSessionFiles(cookies, U)).toEqual(before)
   })
+
+  /** Every file in the cookie directory with its bytes and mode. */
+  async function snapshot(): Promise<Record<string, { bytes: string; mode: number }>> {
+    const out: Record<string, { bytes: string; mode: number }> = {}
+    for (const f of await readdir(cookies).catch(() => [] as string[])) {
+      const p = join(cookies, f)
+      out[f] = { bytes: (await readFile(p)).toString('base64'), mode: (await stat(p)).mode }
+    }
+    return out
+  }
+
+  it('a failed login leaves the previous session files exactly as they were, and creates none where there were none', async () => {
+    // No session yet: a wrong password leaves no (empty) session files behind.
+    const first = io({ interactive: true })
+    expect(
+      await main(['login', '-u', U, '--password', 'wrong', '--cookie-directory', cookies], first.io),
+    ).toBe(1)
+    expect(await snapshot()).toEqual({})
+    // A code nobody can type: nothing either.
+    const noCode = io({ interactive: false })
+    expect(await main(['login', '-u', U, '--password', PW, '--cookie-directory', cookies], noCode.io)).toBe(1)
+    expect(await snapshot()).toEqual({})
+    const exportAfter = io()
+    expect(
+      await main(
+        ['session', 'export', '-u', U, '--repo', 'o/r', '--cookie-directory', cookies],
+        exportAfter.io,
+      ),
+    ).toBe(1)
+
+    // A trusted session whose trust expired: the sign-in (wrong password) fails, the files stay byte for byte.
+    await loginWithCode(io({ interactive: true }))
+    fake.clock.advance(31 * DAY)
+    const before = await snapshot()
+    expect(Object.keys(before).length).toBe(2)
+    const t = io({ interactive: true })
+    expect(await main(['login', '-u', U, '--password', 'wrong', '--cookie-directory', cookies], t.io)).toBe(1)
+    expect(t.stderr.text).toMatch(/^error \[BAD_PASSWORD\]/m)
+    expect(await snapshot()).toEqual(before)
+    // Messages never name the scratch directory the sign-in ran in.
+    expect(t.output()).not.toContain('icloud-photos-login-')
+  })
+
+  it('a successful login replaces the files (the trust is renewed) and keeps nothing of the scratch directory', async () => {
+    await loginWithCode(io({ interactive: true }))
+    fake.clock.advance(31 * DAY)
+    const t = io({ interactive: true })
+    expect((await loginWithCode(t)).code).toBe(0)
+    expect(t.stdout.text).toMatch(/\(29 days left\)/)
+    const s = io()
+    expect(await main(['status', '-u', U, '--cookie-directory', cookies], s.io)).toBe(0)
+    expect(await readdir(cookies)).toHaveLength(2)
+  })
 })
 
 describe('status', () => {
@@ -426,6 +589,15 @@ describe('--config and --domain', () => {
     expect(t.stderr.text).toContain('error [CONFIG_INVALID]')
     expect(t.stderr.text).toContain(`${file}:4:`)
     expect(t.stderr.text).toContain(checkProviderOrder(['console', 'keyring'])!)
+  })
+
+  it('a missing --config file names the path it looked at, with the command line’s advice', async () => {
+    const file = join(tmp, 'nope.yml')
+    const t = io()
+    expect(await main(['status', '--config', file], t.io)).toBe(2)
+    expect(t.stderr.text).toContain(`no config file at ${file}; check the --config path`)
+    // The action's advice (checkout, the `config` input) is for workflows, not for a terminal.
+    expect(t.stderr.text).not.toContain('actions/checkout')
   })
 
   it('--domain cn signs in against the .com.cn service', async () => {
@@ -644,6 +816,61 @@ describe('session export / import / reset', () => {
     ).toBe(0)
     expect(over.stderr.text).toContain('moved aside')
     expect((await readdir(cookies)).filter((f) => f.includes('.broken-'))).toHaveLength(2)
+  })
+
+  it('export refuses an empty or untrusted session (exit 1, nothing written) and says to log in', async () => {
+    const out = join(tmp, 'export')
+    const files = sessionPaths(cookies, U)
+    await mkdir(files.dir, { recursive: true })
+    // What a sign-in that never finished leaves: files without a trust cookie.
+    await writeFile(files.jarPath, '#LWP-Cookies-2.0\n')
+    await writeFile(files.sessionPath, '{}')
+    const empty = io()
+    expect(
+      await main(
+        ['session', 'export', '-u', U, '--repo', REPO, '--cookie-directory', cookies, '--out', out],
+        empty.io,
+      ),
+    ).toBe(1)
+    expect(empty.stderr.text).toMatch(/^error \[SESSION_INVALID\]: .*is not 2FA-trusted/m)
+    expect(empty.stderr.text).toContain(
+      `hint: sign in first: \`icloud-photos-action login --username ${U}\`, then export again.`,
+    )
+    expect(empty.stdout.text).not.toContain('gh secret set')
+    await expect(readdir(out)).rejects.toThrow()
+
+    // A trusted session whose trust has run out.
+    await loginWithCode(io({ interactive: true }))
+    fake.clock.advance(31 * DAY)
+    const expired = io()
+    expect(
+      await main(
+        ['session', 'export', '-u', U, '--repo', REPO, '--cookie-directory', cookies, '--out', out],
+        expired.io,
+      ),
+    ).toBe(1)
+    expect(expired.stderr.text).toMatch(/^error \[SESSION_INVALID\]: .*The 2FA trust expired on/m)
+    expect(expired.stderr.text).toContain(`\`icloud-photos-action login --force --username ${U}\``)
+    expect(expired.stdout.text).not.toContain('gh secret set')
+    await expect(readdir(out)).rejects.toThrow()
+  })
+
+  it('export of a session close to its expiry works, with a hint to renew it first', async () => {
+    await loginWithCode(io({ interactive: true }))
+    fake.clock.advance(25 * DAY)
+    const t = io()
+    const out = join(tmp, 'export')
+    expect(
+      await main(
+        ['session', 'export', '-u', U, '--repo', REPO, '--cookie-directory', cookies, '--out', out],
+        t.io,
+      ),
+    ).toBe(0)
+    expect(t.stdout.text).toMatch(/\(4 days left\)/)
+    expect(t.stderr.text).toContain(
+      `hint: the trust runs out within 7 days; to give CI a full month, renew it first with \`icloud-photos-action login --force --username ${U}\``,
+    )
+    expect(t.stdout.text).toContain('gh secret set ICLOUD_SESSION')
   })
 
   it('export without a session explains what to do', async () => {

@@ -55,7 +55,7 @@ describe('examples', () => {
 
   it('the commented example maps to the expected typed Config', async () => {
     const config = await loadConfig('examples/icloud-photos.yml')
-    expect(config.auth.mfaProvider).toBe('github-issue')
+    expect(config.auth.mfaProvider).toBe('none')
     expect(config.auth.cookieDirectory).toBe(join(homedir(), '.pyicloud'))
     expect(config.notifications.email).toEqual({
       smtpHost: 'smtp.gmail.com',
@@ -283,13 +283,6 @@ const BAD: BadCase[] = [
     message: /^must not be empty$/,
   },
   {
-    name: 'username with a space',
-    text: `account:\n  username: me @example.com\n`,
-    path: 'account.username',
-    line: 2,
-    message: /must not contain spaces/,
-  },
-  {
     name: 'missing account',
     text: `# a comment first\nphotos:\n  directory: /p\n`,
     path: 'account',
@@ -334,6 +327,60 @@ const BAD: BadCase[] = [
     line: 5,
     message: /`slak` is not one of/,
     suggestion: 'slack',
+  },
+  {
+    name: 'username that is not an email address',
+    text: `account:\n  username: not-an-email\n`,
+    path: 'account.username',
+    line: 2,
+    column: 13,
+    message: /^must be an email address .*, or a phone number in international form/,
+  },
+  {
+    name: 'username with a space is reported as that, not as a bad email',
+    text: `account:\n  username: me @example.com\n`,
+    path: 'account.username',
+    line: 2,
+    message: /^must not contain spaces$/,
+  },
+  {
+    name: 'incomplete notification-email',
+    text: `${VALID}notifications:\n  email:\n    smtp-username: me@example.com\n    notification-email: bob@\n`,
+    path: 'notifications.email.notification-email',
+    line: 6,
+    column: 25,
+    message: /^must be an email address/,
+  },
+  {
+    name: 'bad notification-email-from',
+    text: `${VALID}notifications:\n  email:\n    notification-email: me@example.com\n    notification-email-from: backup at example.com\n`,
+    path: 'notifications.email.notification-email-from',
+    line: 6,
+    message: /^must be an email address/,
+  },
+  {
+    name: 'smtp-username that cannot be the recipient',
+    text: `${VALID}notifications:\n  email:\n    smtp-host: mail.example.com\n    smtp-username: backupuser\n`,
+    path: 'notifications.email.smtp-username',
+    line: 6,
+    column: 20,
+    message: /is not an email address, so it cannot be the recipient.*set `notification-email`/,
+  },
+  {
+    name: 'unquoted folder structure (a YAML mapping)',
+    text: `${VALID}photos:\n  folder-structure: {:%Y/%m}\n`,
+    path: 'photos.folder-structure',
+    line: 4,
+    column: 21,
+    message:
+      /must be text; it is a mapping \(YAML reads a bare `\{` .*quote the value, `folder-structure: '\{:%Y\/%m\}'`\)/,
+  },
+  {
+    name: 'unquoted folder structure that is not even YAML',
+    text: `${VALID}photos:\n  folder-structure: {%Y}/{%m}\n`,
+    path: '',
+    line: 4,
+    message: /^YAML syntax error.*quote the value, `folder-structure: '\{%Y\}\/\{%m\}'`/,
   },
   {
     name: 'YAML syntax error',
@@ -398,6 +445,13 @@ describe('bad configs', () => {
     expect(error.message).toContain(where)
     if (suggestion) expect(error.message).toContain(`(did you mean \`${suggestion}\`?)`)
     expect(error.code).toBe('CONFIG_INVALID')
+  })
+
+  it('accepts the Apple ID forms Apple accepts: an email address, or a phone number in international form', () => {
+    for (const username of ['me@example.com', 'first.last+tag@mail.example.co.uk', '+4915112345678'])
+      expect(findConfigIssues(`account:\n  username: '${username}'\n`, FILE)).toEqual([])
+    for (const username of ['me@localhost', '015112345678', '@example.com'])
+      expect(findConfigIssues(`account:\n  username: '${username}'\n`, FILE)).toHaveLength(1)
   })
 
   it('never echoes a secret value, and reports the secret instead of an unknown key', () => {
@@ -479,10 +533,16 @@ describe('files', () => {
     ])
   })
 
-  it('reports a missing file with a hint about the config input', async () => {
+  it('reports a missing file with the path it looked at and the checkout / `config` input hint', async () => {
     const file = join(dir, 'missing.yml')
-    await expect(loadConfig(file)).rejects.toThrow(`${file}:1:1: config file not found`)
-    await expect(loadConfig(file)).rejects.toThrow(/`config` input/)
+    await expect(loadConfig(file)).rejects.toThrow(`${file}:1:1: no config file at ${file}; `)
+    await expect(loadConfig(file)).rejects.toThrow(
+      /check out the repository before this step \(`- uses: actions\/checkout@v\d+`\), or set the `config` input/,
+    )
+    // The CLI has no checkout and no input: it gives its own advice.
+    await expect(loadConfig(file, 'check the --config path')).rejects.toThrow(
+      `no config file at ${file}; check the --config path`,
+    )
   })
 })
 

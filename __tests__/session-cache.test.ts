@@ -550,6 +550,10 @@ describe('session cache with the real @actions/cache against the fake v2 service
     expect(r).toEqual({ source: 'none', reason: 'no-key' })
     expect(log.of('notice')).toHaveLength(1)
     expect(log.of('notice')[0]).toMatch(/never cached in plaintext/)
+    // The likely cause first (the secret is not passed), then how to set it; forks only after that.
+    expect(log.of('notice')[0]).toMatch(
+      /^The `session-key` input is empty.*`session-key: \$\{\{ secrets\.ICLOUD_SESSION_KEY \}\}`.*forks and Dependabot/,
+    )
     const s = await saveSession({
       ...common(),
       key: '  ',

@@ -3,13 +3,13 @@
  * photos → outputs, summary and report. One setFailed at most; notifications never hide the error.
  */
 import * as core from '@actions/core'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { Inputs, State } from './constants.js'
 import { readSettings, type GetInput, type Settings } from './inputs.js'
 import { actionsLog, type Log } from './log.js'
 import { actionsState, type StateProvider } from './state.js'
-import { buildChannels } from './channels.js'
+import { buildChannels, channelProblems } from './channels.js'
 import { readSessionFiles, writeSessionFiles } from './session-files.js'
 import { writeReport, type RunReport } from './report.js'
 import { runPhotos } from './photos-step.js'
@@ -18,6 +18,8 @@ import {
   findConfigIssues,
   isConfigError,
   loadConfig,
+  parseConfig,
+  readConfigText,
   type Config,
   type ConfigIssue,
 } from '../config/index.js'
@@ -70,8 +72,8 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
       dryRun: settings.dryRun,
     })
     report.account = config.account.username
-    channels = buildChannels(config, settings)
-    if (settings.mode === 'reauth') checkReauthSetup(config, settings)
+    channels = buildChannels(config, settings, log)
+    if (settings.mode === 'reauth') checkReauthSetup(settings)
     if (settings.mode === 'sync' && !config.photos.directory) {
       throw new ICloudError(
         'CONFIG_INVALID',
@@ -142,15 +144,16 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
 }
 
 async function validateOnly(settings: Settings, report: RunReport): Promise<RunReport> {
-  let issues: ConfigIssue[]
-  try {
-    issues = findConfigIssues(await readFile(settings.configPath, 'utf8'), settings.configPath)
-  } catch (err) {
-    throw new ICloudError(
-      'CONFIG_INVALID',
-      `Cannot read the config file ${settings.configPath}: ${(err as NodeJS.ErrnoException).code ?? 'error'}.`,
-      '',
-    )
+  // A missing or unreadable file is a ConfigError naming the path (and the checkout / `config` hint).
+  const text = await readConfigText(settings.configPath)
+  const issues = findConfigIssues(text, settings.configPath)
+  if (!issues.length) {
+    // What a sync would trip over, checked against the inputs this step was given.
+    const config = applyInputOverrides(parseConfig(text, settings.configPath), {
+      directory: settings.directory,
+    })
+    for (const p of channelProblems(config, settings)) core.warning(p, { title: 'Notification not set up' })
+    if (!config.photos.directory) issues.push(missingDirectoryIssue(text, settings.configPath))
   }
   if (issues.length) {
     annotate(issues, settings)
@@ -160,6 +163,18 @@ async function validateOnly(settings: Settings, report: RunReport): Promise<RunR
     core.setFailed(report.message)
   } else core.info(`${relative(settings.workspace, settings.configPath)} is valid.`)
   return report
+}
+
+/** `mode: sync` needs somewhere to put the photos; positioned at `photos` when the file has it. */
+function missingDirectoryIssue(text: string, file: string): ConfigIssue {
+  const line = text.split('\n').findIndex((l) => /^photos:/.test(l)) + 1
+  return {
+    file,
+    line: line || 1,
+    column: 1,
+    path: line ? 'photos' : '',
+    message: `no download directory: \`mode: sync\` needs \`photos.directory\` in this file or the \`${Inputs.Directory}\` input (give this step the same \`${Inputs.Directory}\` as the backup step)`,
+  }
 }
 
 function annotate(issues: ConfigIssue[], settings?: Settings): void {
@@ -231,16 +246,13 @@ async function signIn(
   })
 }
 
-/** `mode: reauth` asks in a GitHub issue; without the provider or a token nobody could be asked. */
-function checkReauthSetup(config: Config, settings: Settings): void {
-  const file = relative(settings.workspace, config.file) || config.file
-  if (config.auth.mfaProvider !== 'github-issue') {
-    throw new ICloudError(
-      'CONFIG_INVALID',
-      `\`mode: reauth\` asks for the two-factor code in a GitHub issue, but \`auth.mfa-provider\` is \`${config.auth.mfaProvider}\` in ${file}.`,
-      `Set \`auth.mfa-provider: github-issue\` in ${file}.`,
-    )
-  }
+/**
+ * `mode: reauth` always asks in a GitHub issue, whatever `auth.mfa-provider` says: that is the one
+ * way to get a code into a workflow run. So scheduled runs can keep `mfa-provider: none` (fail and
+ * notify, never push a prompt nobody expects) while the re-auth workflow still asks. Without a
+ * token nobody could be asked.
+ */
+function checkReauthSetup(settings: Settings): void {
   if (!settings.githubToken) {
     throw new ICloudError(
       'CONFIG_INVALID',
@@ -250,9 +262,9 @@ function checkReauthSetup(config: Config, settings: Settings): void {
   }
 }
 
-/** The `github-issue` provider when configured and a token is there; otherwise a needed code fails the run. */
+/** The `github-issue` provider when configured (or re-authenticating) and a token is there; otherwise a needed code fails the run. */
 function mfaProvider(config: Config, settings: Settings, log: Log): GitHubIssueMfa | undefined {
-  if (config.auth.mfaProvider !== 'github-issue') return undefined
+  if (config.auth.mfaProvider !== 'github-issue' && settings.mode !== 'reauth') return undefined
   if (!settings.githubToken) {
     log.warning(
       `\`auth.mfa-provider\` is github-issue, but there is no \`${Inputs.GithubToken}\` input: if Apple asks for a code, the run fails instead of asking in an issue.`,

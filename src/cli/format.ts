@@ -1,5 +1,23 @@
-/** Human wording shared by the commands: the trust expiry and file lists. */
+/** Human wording shared by the commands: the trust expiry, next-step hints and command lines. */
 import type { TrustEstimate } from '../icloud/trust.js'
+import type { Output } from './io.js'
+
+/** The name the CLI is installed under (package.json `bin`). */
+export const CLI_NAME = 'icloud-photos-action'
+
+/** A command line to copy, in the one form every hint uses: `icloud-photos-action <args>`. */
+export function command(args: string): string {
+  return `\`${CLI_NAME} ${args}\``
+}
+
+/**
+ * The one way a next step is printed: `hint: <text>` on its own line, lower-case first letter (as
+ * after `error [CODE]: …`), whether it follows an error or a result.
+ */
+export function hint(out: Output, text: string): void {
+  const first = /^[A-Z][a-z]/.test(text) ? text[0].toLowerCase() + text.slice(1) : text
+  out.write(`hint: ${first}\n`)
+}
 
 /** `2026-12-25 12:45 UTC`: unambiguous, and the same whatever the machine's locale. */
 export function formatUtc(d: Date): string {

@@ -3,13 +3,15 @@
  * in-process: streams, environment, clock and the keyring backend. Also the exit codes and the one
  * way errors are printed (`error [CODE]: message`, then a hint line; never a secret).
  */
+import { Help } from 'commander'
 import { isConfigError } from '../config/index.js'
 import { isICloudError } from '../icloud/errors.js'
 import { NativeKeyring, type KeyringBackend } from '../providers/keyring.js'
 import { BlobError } from '../session-cache/blob.js'
+import { hint } from './format.js'
 
 export type Input = NodeJS.ReadableStream & { isTTY?: boolean }
-export type Output = NodeJS.WritableStream & { isTTY?: boolean }
+export type Output = NodeJS.WritableStream & { isTTY?: boolean; columns?: number }
 
 export interface CliIo {
   stdin: Input
@@ -47,13 +49,39 @@ export const ExitCode = {
   Expired: 4,
 } as const
 
-export const EXIT_CODES_HELP = `
-Exit codes:
-  0  success (status: the session is valid and the trust lasts longer than --warn-days)
-  1  error (network, Apple refused the sign-in, failed downloads, no keyring backend, …)
-  2  usage error (unknown command or option, invalid value, invalid config file)
-  3  status: the session is valid but the 2FA trust expires within --warn-days
-  4  status: the session is expired, rejected by Apple, missing or unreadable`
+/** What each exit code means for one command; `status` alone has 3 and 4. */
+export interface ExitCodeMeanings {
+  ok: string
+  error: string
+  expiring?: string
+  expired?: string
+}
+
+/**
+ * The "Exit codes:" block of a command's --help: only the codes that command can return, wrapped
+ * to `width` with the meanings aligned. The top level (`all`) also says which command has 3 and 4.
+ */
+export function exitCodesHelp(m: ExitCodeMeanings, all = false, width = 80): string {
+  const rows: [number, string][] = [
+    [ExitCode.Ok, m.ok],
+    [ExitCode.Error, m.error],
+    [ExitCode.Usage, 'usage error (unknown command or option, invalid value, invalid config file)'],
+  ]
+  if (m.expiring) rows.push([ExitCode.Expiring, m.expiring])
+  if (m.expired) rows.push([ExitCode.Expired, m.expired])
+  const help = new Help()
+  const indent = '     '
+  const table = rows
+    .map(
+      ([code, text]) =>
+        `  ${code}  ${help.boxWrap(text, width - indent.length).replace(/\n/g, `\n${indent}`)}`,
+    )
+    .join('\n')
+  const more = all
+    ? `\n${help.boxWrap('`status` also exits with 3 or 4 when the trust expires soon or has expired (see `status --help`).', width)}`
+    : ''
+  return `\nExit codes:\n${table}${more}`
+}
 
 /** Running in CI, where nobody can answer a prompt and the keyring must not be written. */
 export function inCi(env: NodeJS.ProcessEnv): boolean {
@@ -80,34 +108,31 @@ export function line(out: Output, text = ''): void {
 export function reportError(io: CliIo, err: unknown): number {
   if (err instanceof UsageError) {
     line(io.stderr, `error [USAGE]: ${err.message}`)
-    line(io.stderr, 'hint: see --help for the commands and options.')
+    hint(io.stderr, 'see --help for the commands and options.')
     return ExitCode.Usage
   }
   if (isConfigError(err)) {
     line(io.stderr, `error [CONFIG_INVALID]: ${err.message}`)
-    line(io.stderr, 'hint: fix the configuration file; the schema is schemas/config.schema.json.')
+    hint(io.stderr, 'fix the configuration file; the schema is schemas/config.schema.json.')
     return ExitCode.Usage
   }
   if (isICloudError(err)) {
     line(io.stderr, `error [${err.code}]: ${err.message}`)
-    if (err.remediation) line(io.stderr, `hint: ${err.remediation}`)
+    if (err.remediation) hint(io.stderr, err.remediation)
     return err.code === 'CONFIG_INVALID' ? ExitCode.Usage : ExitCode.Error
   }
   if (err instanceof BlobError) {
     line(io.stderr, `error [SESSION_INVALID]: ${err.message}`)
-    line(
+    hint(
       io.stderr,
-      'hint: use the key file and repository the session was exported with, or export the session again.',
+      'use the key file and repository the session was exported with, or export the session again.',
     )
     return ExitCode.Error
   }
   // Unexpected: the first line of the message only (library messages can be long; none carry secrets).
   const message = String((err as Error)?.message ?? err).split('\n')[0]
   line(io.stderr, `error [INTERNAL]: ${message}`)
-  line(
-    io.stderr,
-    'hint: this looks like a bug; please report it with the command you ran (never your password).',
-  )
+  hint(io.stderr, 'this looks like a bug; please report it with the command you ran (never your password).')
   return ExitCode.Error
 }
 

@@ -139,7 +139,13 @@ export async function resolveConfig(opts: Record<string, unknown>): Promise<Conf
     ;(overlay[f.group] ??= {})[f.key] = convert(value, f.kind)
     given.push(f)
   }
-  const base = typeof opts.config === 'string' ? await loadConfig(opts.config) : undefined
+  const base =
+    typeof opts.config === 'string'
+      ? await loadConfig(
+          opts.config,
+          'check the --config path (relative paths start in the current directory)',
+        )
+      : undefined
   const username = (overlay.account?.username as string | undefined) ?? base?.account.username
   if (!username) {
     throw new UsageError('--username is required (the Apple ID), unless --config names `account.username`.')

@@ -3,9 +3,17 @@
  * typos, and the exit codes. `main` parses, runs one command module and returns the exit code;
  * nothing here exits the process, so tests drive it in-process with their own streams.
  */
-import { Command, CommanderError, Option } from 'commander'
+import { Command, CommanderError, Help, Option } from 'commander'
 import pkg from '../../package.json' with { type: 'json' }
-import { defaultIo, EXIT_CODES_HELP, ExitCode, reportError, type CliIo } from './io.js'
+import {
+  defaultIo,
+  exitCodesHelp,
+  ExitCode,
+  reportError,
+  type CliIo,
+  type ExitCodeMeanings,
+  type Output,
+} from './io.js'
 import { keyringCommand } from './keyring.js'
 import { login } from './login.js'
 import { collect } from './options.js'
@@ -15,13 +23,22 @@ import { sessionReset } from './session-reset.js'
 import { status } from './status.js'
 import { sync } from './sync.js'
 
-const STATUS_CODES_HELP = `
-Exit codes:
-  0  the session is valid and the 2FA trust lasts longer than --warn-days
-  1  the check itself failed (network, Apple unavailable, …)
-  2  usage error
-  3  the session is valid but the trust expires within --warn-days
-  4  the session is expired, rejected by Apple, missing or unreadable`
+/**
+ * Help laid out for the terminal: wrapped to its width (80 when it is not a terminal). When the
+ * option names leave too narrow a column for the descriptions, each description goes on the lines
+ * below its option instead of running off the screen.
+ */
+function formatItem(this: Help, term: string, termWidth: number, description: string, helper: Help): string {
+  const width = this.helpWidth ?? 80
+  const column = width - termWidth - 4
+  if (!description || column >= 40)
+    return Help.prototype.formatItem.call(this, term, termWidth, description, helper)
+  const indent = ' '.repeat(8)
+  const wrapped = helper.boxWrap(description, Math.max(width - indent.length, 20))
+  return `  ${term}\n${indent}${wrapped.replace(/\n/g, `\n${indent}`)}`
+}
+
+const widthOf = (out: Output): number => (out.isTTY && out.columns ? out.columns : 80)
 
 function account(cmd: Command, usernameHelp = 'Apple ID (usually an email address)'): Command {
   return cmd
@@ -67,7 +84,6 @@ function signInOptions(cmd: Command): Command {
         'where the 2FA code is typed: console, webui (a page on 127.0.0.1), or none (default: console)',
       ).choices(['console', 'webui', 'none']),
     )
-    .option('-v, --verbose', 'print debug messages')
 }
 
 function photosOptions(cmd: Command): Command {
@@ -94,6 +110,11 @@ function photosOptions(cmd: Command): Command {
 }
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  // Help text added after the options is wrapped like the rest, to the stream it is written to.
+  const codes =
+    (m: ExitCodeMeanings, all = false) =>
+    (ctx: { error: boolean }): string =>
+      exitCodesHelp(m, all, widthOf(ctx.error ? io.stderr : io.stdout))
   const program = new Command()
   program
     .name('icloud-photos-action')
@@ -101,9 +122,14 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       'Local companion of the icloud-photos-action GitHub Action: sign in to iCloud (with 2FA), keep the password in the OS keyring, export the session for CI, check it, and sync photos.',
     )
     .version(pkg.version)
+    // Global: before or after the command name (`-v login …` and `login -v …`).
+    .option('-v, --verbose', 'print debug messages')
+    .configureHelp({ showGlobalOptions: true, formatItem })
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
+      getOutHelpWidth: () => widthOf(io.stdout),
+      getErrHelpWidth: () => widthOf(io.stderr),
       // `--pasword=secret` would be echoed whole in "unknown option": never print what follows `=`.
       outputError: (s, write) =>
         write(s.replace(/^error: /, 'error [USAGE]: ').replace(/('--?[\w-]+)=.*'/g, "$1=…'")),
@@ -111,7 +137,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .exitOverride()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', codes({ ok: 'success', error: 'error (see the command’s --help)' }, true))
 
   signInOptions(account(program.command('login')))
     .description(
@@ -121,16 +147,28 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       '--force',
       'sign in with a new 2FA code even if the stored session still works (renews the trust)',
     )
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (opts) => setExit(await login(opts, io)))
+    .addHelpText(
+      'after',
+      codes({
+        ok: 'signed in (or the stored session still works)',
+        error: 'the sign-in failed (wrong password, no 2FA code, Apple or the network refused, …)',
+      }),
+    )
+    .action(async (_opts, cmd: Command) => setExit(await login(cmd.optsWithGlobals(), io)))
 
   program
     .command('keyring')
     .description("store the password in the OS keyring, like icloudpd's `icloud` tool (same keyring entry)")
     .option('-u, --username <apple-id>', 'Apple ID')
     .option('--delete-from-keyring', 'delete the stored password instead')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (opts) => setExit(await keyringCommand(opts, io)))
+    .addHelpText(
+      'after',
+      codes({
+        ok: 'saved or deleted (or declined at the prompt)',
+        error: 'no keyring backend, or not a terminal to type the password in',
+      }),
+    )
+    .action(async (_opts, cmd: Command) => setExit(await keyringCommand(cmd.optsWithGlobals(), io)))
 
   const session = program
     .command('session')
@@ -149,23 +187,40 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       'an existing session key (visible in the process list; prefer --key-file or ICLOUD_SESSION_KEY)',
     )
     .option('--out <dir>', 'where to write the files (mode 0600; default: the cookie directory)')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (opts) => setExit(await sessionExport(opts, io)))
+    .addHelpText(
+      'after',
+      codes({
+        ok: 'exported',
+        error: 'no session, or one that is unreadable, not 2FA-trusted or expired (nothing is written)',
+      }),
+    )
+    .action(async (_opts, cmd: Command) => setExit(await sessionExport(cmd.optsWithGlobals(), io)))
   account(session.command('import'))
     .description('write an exported session into the cookie directory (the reverse of export)')
     .argument('<blob-file>', 'the exported session file, or - for standard input')
     .option('--repo <owner/name>', 'the repository the session was exported for')
     .option('--key-file <file>', 'file holding the session key (or set ICLOUD_SESSION_KEY)')
     .option('--key <key>', 'the session key (visible in the process list; prefer --key-file)')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (source: string, opts) => setExit(await sessionImport(source, opts, io)))
+    .addHelpText(
+      'after',
+      codes({
+        ok: 'imported',
+        error: 'the blob cannot be opened (wrong key or repository, damaged) or read',
+      }),
+    )
+    .action(async (source: string, _opts, cmd: Command) =>
+      setExit(await sessionImport(source, cmd.optsWithGlobals(), io)),
+    )
   account(
     session.command('reset'),
     'Apple ID whose session to reset (default: every session in the directory)',
   )
     .description('move the session files aside (`<name>.broken-<time>`) so the next sign-in starts clean')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (opts) => setExit(await sessionReset(opts, io)))
+    .addHelpText(
+      'after',
+      codes({ ok: 'moved aside (or nothing to reset)', error: 'the files could not be moved' }),
+    )
+    .action(async (_opts, cmd: Command) => setExit(await sessionReset(cmd.optsWithGlobals(), io)))
 
   domain(account(program.command('status')))
     .description(
@@ -173,14 +228,27 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     )
     .option('--warn-days <n>', 'exit with 3 when the trust expires within this many days (default: 7)')
     .option('--json', 'print the result as JSON')
-    .option('-v, --verbose', 'print debug messages')
-    .addHelpText('after', STATUS_CODES_HELP)
-    .action(async (opts) => setExit(await status(opts, io)))
+    .addHelpText(
+      'after',
+      codes({
+        ok: 'the session is valid and the 2FA trust lasts longer than --warn-days',
+        error: 'the check itself failed (network, Apple unavailable, …)',
+        expiring: 'the session is valid but the trust expires within --warn-days',
+        expired: 'the session is expired, rejected by Apple, missing or unreadable',
+      }),
+    )
+    .action(async (_opts, cmd: Command) => setExit(await status(cmd.optsWithGlobals(), io)))
 
   photosOptions(signInOptions(account(program.command('sync'))))
     .description('download new photos with the same engine as the action (signs in first when needed)')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (opts) => setExit(await sync(opts, io)))
+    .addHelpText(
+      'after',
+      codes({
+        ok: 'every file downloaded (or already there)',
+        error: 'the sign-in failed, some downloads failed, or Apple throttled (run it again: it continues)',
+      }),
+    )
+    .action(async (_opts, cmd: Command) => setExit(await sync(cmd.optsWithGlobals(), io)))
 
   return program
 }

@@ -12,7 +12,7 @@ import { loadSession } from '../icloud/session-store.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { estimateTrust } from '../icloud/trust.js'
 import { encodeExport, encryptBundle, generateSessionKey } from '../session-cache/blob.js'
-import { describeTrust } from './format.js'
+import { command, describeTrust, hint } from './format.js'
 import { ExitCode, line, UsageError, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
 
@@ -22,6 +22,9 @@ export interface ExportOptions extends Record<string, unknown> {
   keyFile?: string
   out?: string
 }
+
+/** The action's default `notifications.warn-days`: a session this close to expiry is worth renewing first. */
+const EXPORT_WARN_DAYS = 7
 
 const REPO = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/
 
@@ -66,22 +69,35 @@ export async function sessionExport(opts: ExportOptions, io: CliIo): Promise<num
   const username = config.account.username
   const dir = config.auth.cookieDirectory
   const files = await readSessionFiles(dir, username)
+  const signIn = `sign in first: ${command(`login --username ${username}`)}, then export again.`
   if (!Object.keys(files).length) {
-    throw new ICloudError(
-      'SESSION_INVALID',
-      `There is no session for ${username} in ${dir}.`,
-      `Sign in first: npx icloud-photos-action login --username ${username}`,
-    )
+    throw new ICloudError('SESSION_INVALID', `There is no session for ${username} in ${dir}.`, signIn)
   }
   const loaded = await loadSession(dir, username)
   if (loaded.status === 'broken') {
     throw new ICloudError(
       'SESSION_INVALID',
       `The session for ${username} cannot be read: ${loaded.problem}.`,
-      `Run \`session reset --username ${username}\` and \`login --username ${username}\`, then export again.`,
+      `Run ${command(`session reset --username ${username}`)} and ${command(`login --username ${username}`)}, then export again.`,
     )
   }
+  // Only a 2FA-trusted session is worth a secret: anything else would make the first scheduled
+  // run fail with MFA_REQUIRED. Nothing is written before this check.
   const trust = estimateTrust(await loaded.jar.store.getAllCookies(), loaded.data, io.now())
+  if (!trust.trusted) {
+    throw new ICloudError(
+      'SESSION_INVALID',
+      `The session for ${username} in ${dir} is not 2FA-trusted (it holds no trust cookie: a sign-in that did not finish?), so the action could not use it.`,
+      signIn,
+    )
+  }
+  if (trust.daysRemaining !== undefined && trust.daysRemaining < 0) {
+    throw new ICloudError(
+      'SESSION_INVALID',
+      `The session for ${username} can no longer be used: ${describeTrust(trust)}`,
+      `Renew it with a new 2FA code: ${command(`login --force --username ${username}`)}, then export again.`,
+    )
+  }
 
   const given = await readKey(opts, io)
   const key = given?.key ?? generateSessionKey()
@@ -102,10 +118,11 @@ export async function sessionExport(opts: ExportOptions, io: CliIo): Promise<num
   if (!given)
     line(io.stdout, `New session key: ${keyFile} (keep it; the action needs it to open the session).`)
   line(io.stdout, describeTrust(trust))
-  if (!trust.trusted || (trust.daysRemaining ?? 0) < 0) {
-    line(
+  // Still usable, but the action would warn within days: say so while it is cheap to act.
+  if (trust.daysRemaining !== undefined && trust.daysRemaining <= EXPORT_WARN_DAYS) {
+    hint(
       io.stderr,
-      'warning: this session is not (or no longer) 2FA-trusted; run `login` first, then export again.',
+      `the trust runs out within ${EXPORT_WARN_DAYS} days; to give CI a full month, renew it first with ${command(`login --force --username ${username}`)} and export again.`,
     )
   }
   line(io.stdout, '')

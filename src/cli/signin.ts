@@ -14,7 +14,7 @@ import { createPasswordProviders } from '../providers/passwords.js'
 import { promptHidden } from '../providers/prompt.js'
 import type { MfaProvider, PasswordProvider } from '../providers/types.js'
 import { WebUi } from '../providers/webui.js'
-import { describeTrust } from './format.js'
+import { command, describeTrust } from './format.js'
 import { inCi, isInteractiveIo, line, type CliIo } from './io.js'
 
 export interface CliSignInOptions {
@@ -111,7 +111,7 @@ function localise(err: unknown, username: string, mfaName: string, interactive: 
     return new ICloudError(
       'NO_PASSWORD',
       err.message,
-      'Run the command in a terminal (the `console` provider asks), store the password with `keyring --username <apple id>`, or use `--password-env VAR` / `--password-command CMD` with the matching `--password-provider`.',
+      `Run the command in a terminal (the \`console\` provider asks), store the password with ${command(`keyring --username ${username}`)}, or use \`--password-env VAR\` / \`--password-command CMD\` with the matching \`--password-provider\`.`,
       { cause: err },
     )
   }

@@ -8,7 +8,7 @@ import { endpointsFor } from '../icloud/endpoints.js'
 import { isICloudError } from '../icloud/errors.js'
 import { loadSession, sessionPaths } from '../icloud/session-store.js'
 import type { TrustEstimate } from '../icloud/trust.js'
-import { describeTrust } from './format.js'
+import { command, describeTrust, hint } from './format.js'
 import { cliLog, ExitCode, line, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
 
@@ -92,14 +92,14 @@ export async function status(opts: StatusOptions, io: CliIo): Promise<number> {
     line(io.stdout, `Session for ${username}: valid.`)
     line(io.stdout, describeTrust(trust))
     if (report.exitCode === ExitCode.Expiring) {
-      line(
+      hint(
         io.stdout,
-        `That is within ${warnDays} days: renew it now with \`login --force --username ${username}\`, then \`session export\` for CI.`,
+        `that is within ${warnDays} days: renew it now with ${command(`login --force --username ${username}`)}, then ${command(`session export --username ${username} --repo <owner/name>`)} for CI.`,
       )
     }
   } else {
     line(io.stdout, `Session for ${username}: not usable — ${report.problem}.`)
-    line(io.stdout, `Sign in again: npx icloud-photos-action login --username ${username}`)
+    hint(io.stdout, `sign in again: ${command(`login --username ${username}`)}`)
   }
   return report.exitCode
 }

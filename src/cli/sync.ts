@@ -3,6 +3,7 @@
  * does), then download, with a progress bar on a terminal. The incremental state lives in the file
  * beside the photos (the engine reads and writes it), not in a cache blob.
  */
+import { command } from './format.js'
 import { ICloudError } from '../icloud/errors.js'
 import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor } from '../photos/connect.js'
@@ -53,7 +54,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
           new ICloudError(
             'THROTTLED',
             'Apple throttled the downloads.',
-            'Run `sync` again later; it continues where it stopped.',
+            `Run the same ${command('sync …')} again later; it continues where it stopped.`,
           )
         )
       }
@@ -61,7 +62,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         throw new ICloudError(
           'DOWNLOAD_FAILED',
           `${result.failed} download${result.failed === 1 ? '' : 's'} failed.`,
-          'Run `sync` again; finished files are kept and the failed ones are retried.',
+          `Run the same ${command('sync …')} again; finished files are kept and the failed ones are retried.`,
         )
       }
       return ExitCode.Ok

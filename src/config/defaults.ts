@@ -43,6 +43,8 @@ export function toConfig(value: unknown, file: string): Config {
   const config = { file, ...(camelKeys(withDefaults(value)) as Omit<Config, 'file'>) }
   config.auth.cookieDirectory = expandHome(config.auth.cookieDirectory)
   if (config.photos.directory !== undefined) config.photos.directory = expandHome(config.photos.directory)
+  const raw = value as { notifications?: { webhook?: unknown } }
+  if (raw.notifications?.webhook !== undefined) config.notifications.webhook.configured = true
   const email = config.notifications.email
   if (email) {
     email.notificationEmail ??= email.smtpUsername as string

@@ -2,6 +2,7 @@
 import type { ErrorObject } from 'ajv/dist/2020.js'
 import { closest, distance } from 'fastest-levenshtein'
 import type { ConfigIssue } from './types.js'
+import { isMap } from 'yaml'
 import { formatPath, locate, type Segment, type Source } from './positions.js'
 import type { JsonSchema } from './validate.js'
 
@@ -45,6 +46,23 @@ const PATTERN_HINTS: Record<string, string> = {
     'must be an environment variable name (letters, digits and _, not starting with a digit)',
   '^(PrimarySync|SharedSync-.+)$':
     'must be `PrimarySync` or a shared library zone name starting with `SharedSync-`',
+}
+
+/** What a value of each `format` is, as the object of "must be …". */
+const FORMAT_NAMES: Record<string, string> = {
+  email: 'an email address (name@example.com)',
+}
+
+/** Patterns that stand for a kind of value, as the object of "must be …" (in `anyOf` choices). */
+const PATTERN_NOUNS: Record<string, string> = {
+  '^\\+[1-9][0-9]{6,14}$': 'a phone number in international form (`+` and digits, e.g. +4915112345678)',
+}
+
+/** One alternative of an `anyOf`, as a noun phrase. */
+function alternative(branch: JsonSchema): string {
+  if (branch.format) return FORMAT_NAMES[branch.format] ?? `a valid ${branch.format}`
+  if (branch.pattern) return PATTERN_NOUNS[branch.pattern] ?? `text matching /${branch.pattern}/`
+  return 'another form'
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -171,9 +189,31 @@ function translate(error: ErrorObject, root: JsonSchema): Translated {
         message: PATTERN_HINTS[pattern] ?? `must match the pattern /${pattern}/`,
       }
     }
+    case 'format': {
+      const format = String(params.format)
+      return { path: at, part: 'value', message: `must be ${FORMAT_NAMES[format] ?? `a valid ${format}`}` }
+    }
+    case 'anyOf': {
+      const choices = (schema.anyOf ?? []).map(alternative)
+      return { path: at, part: 'value', message: `must be ${choices.join(', or ')}` }
+    }
     default:
       return { path: at, part: 'value', message: error.message ?? 'is invalid' }
   }
+}
+
+/**
+ * `folder-structure: {:%Y/%m}` is a YAML mapping, not text: a bare `{` opens a flow mapping. When
+ * text was expected and the value is written in braces, say how to quote it.
+ */
+function quoteHint(error: ErrorObject, source: Source, path: Segment[]): string | undefined {
+  if (error.keyword !== 'type' || (error.params as { type?: unknown }).type !== 'string') return undefined
+  const node = source.doc.getIn(path, true)
+  if (!isMap(node) || !node.flow || !node.range || source.text === undefined) return undefined
+  const written = source.text.slice(node.range[0], node.range[1]).trim()
+  if (written.length > 60 || /['\n]/.test(written)) return undefined
+  const key = path[path.length - 1]
+  return ` (YAML reads a bare \`{\` as the start of a mapping: quote the value, \`${String(key)}: '${written}'\`)`
 }
 
 /**
@@ -189,8 +229,15 @@ export function schemaIssues(
 ): ConfigIssue[] {
   const seen = new Set<string>()
   const issues: ConfigIssue[] = []
-  for (const error of errors) {
+  // An `anyOf` is reported once, as the choice it offers, and only when no plainer rule (no
+  // spaces, not empty) already explains what is wrong with the value.
+  const ordered = errors
+    .filter((e) => !/\/anyOf\/\d+\//.test(e.schemaPath))
+    .sort((a, b) => Number(a.keyword === 'anyOf') - Number(b.keyword === 'anyOf'))
+  for (const error of ordered) {
     const t = translate(error, root)
+    const quoted = quoteHint(error, source, t.path)
+    if (quoted) t.message += quoted
     const path = error.keyword === 'required' ? [...t.path, String(error.params.missingProperty)] : t.path
     const name = formatPath(path)
     if (

@@ -14,7 +14,7 @@ import type { Config, ConfigIssue } from './types.js'
 export type * from './types.js'
 export { ConfigError, formatIssue, isConfigError } from './errors.js'
 export { checkProviderOrder, PASSWORD_PROVIDERS, SecretEnv } from './rules.js'
-export { MAX_ALIAS_COUNT, MAX_CONFIG_BYTES } from './load.js'
+export { MAX_ALIAS_COUNT, MAX_CONFIG_BYTES, readConfigText } from './load.js'
 export { configSchema } from './validate.js'
 
 /** Every problem in the text, in file order; empty when the config is usable. */
@@ -46,9 +46,12 @@ export function parseConfig(text: string, file: string): Config {
   return checkConfigText(text, file)
 }
 
-/** Reads, validates and defaults the config file at `path`. Throws ConfigError. */
-export async function loadConfig(path: string): Promise<Config> {
-  return parseConfig(await readConfigText(path), path)
+/**
+ * Reads, validates and defaults the config file at `path`. Throws ConfigError. `missingHint` says
+ * what to do when the file does not exist (default: the action's advice about checkout and `config`).
+ */
+export async function loadConfig(path: string, missingHint?: string): Promise<Config> {
+  return parseConfig(await readConfigText(path, missingHint), path)
 }
 
 /** Action inputs that override config values; '' and undefined mean "not given". */

@@ -1,5 +1,6 @@
 /** Reads and parses a config file, keeping source positions, with limits against hostile YAML. */
 import { readFile, stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml'
 import { ConfigError } from './errors.js'
 import { spanOf, type Source } from './positions.js'
@@ -28,8 +29,18 @@ function checkSize(file: string, bytes: number): void {
   }
 }
 
-/** Reads the file's text; a missing, unreadable or oversized file is a ConfigError. */
-export async function readConfigText(file: string): Promise<string> {
+/** What to do about a missing config file in the action: the usual cause is a missing checkout. */
+export const MISSING_CONFIG_HINT_ACTION =
+  'check out the repository before this step (`- uses: actions/checkout@v5`), or set the `config` input to the path of your config file (see examples/icloud-photos.yml to start one)'
+
+/**
+ * Reads the file's text; a missing, unreadable or oversized file is a ConfigError. `missingHint`
+ * says what to do when there is no file (default: the action's advice).
+ */
+export async function readConfigText(
+  file: string,
+  missingHint: string = MISSING_CONFIG_HINT_ACTION,
+): Promise<string> {
   try {
     const info = await stat(file)
     if (!info.isFile()) throw new ConfigError([fileIssue(file, 'is not a file')])
@@ -40,7 +51,7 @@ export async function readConfigText(file: string): Promise<string> {
     const code = (e as NodeJS.ErrnoException).code
     const message =
       code === 'ENOENT'
-        ? 'config file not found; create it (see examples/icloud-photos.yml) or set the `config` input to its path'
+        ? `no config file at ${resolve(file)}; ${missingHint}`
         : `cannot read the config file (${code ?? 'unknown error'})`
     throw new ConfigError([fileIssue(file, message)])
   }
@@ -74,12 +85,22 @@ function tagText(text: string, pos: [number, number]): string {
   return tag ? `the tag \`${tag.slice(0, 40)}\`` : 'a tag'
 }
 
+/**
+ * A hint for a syntax error on a line like `folder-structure: {%Y}/{%m}`, where an unquoted `{`
+ * made YAML expect a mapping.
+ */
+function unquotedBraces(text: string, line: number): string | undefined {
+  const m = /^\s*([\w-]+):\s+(\{[^'"\n#]*?)\s*$/.exec(text.split('\n')[line - 1] ?? '')
+  if (!m || m[2].length > 60) return undefined
+  return ` (YAML reads a bare \`{\` as the start of a mapping: quote the value, \`${m[1]}: '${m[2]}'\`)`
+}
+
 /** Parses YAML text into a document with positions and its JS value. Throws ConfigError. */
 export function parseConfigText(text: string, file: string): ParsedSource {
   checkSize(file, Buffer.byteLength(text, 'utf8'))
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true })
-  const source = { file, doc, lineCounter }
+  const source = { file, doc, lineCounter, text }
   // An unknown tag (`!!js/function`, `!!python/object`, `!foo`) is only a warning to the YAML
   // library, which then keeps the text as a plain string; a config has no use for tags, so refuse.
   const tagErrors = doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED')
@@ -88,7 +109,9 @@ export function parseConfigText(text: string, file: string): ParsedSource {
     const issues: ConfigIssue[] = []
     for (const e of [...doc.errors, ...tagErrors]) {
       const span = spanOf(lineCounter, e.pos[0], e.pos[1])
-      let message = YAML_MESSAGES[e.code] ?? `YAML syntax error: ${e.message}`
+      let message = YAML_MESSAGES[e.code] ?? `YAML syntax error: ${e.message.split('\n')[0]}`
+      const braced = unquotedBraces(text, lineCounter.linePos(e.pos[0]).line)
+      if (braced) message += braced
       if (e.code === 'DUPLICATE_KEY')
         message += ` \`${keyAt(doc, e.pos[0]) ?? '?'}\`; each key may appear once`
       if (e.code === 'TAG_RESOLVE_FAILED')

@@ -14,6 +14,8 @@ export interface Source {
   file: string
   doc: Document.Parsed
   lineCounter: LineCounter
+  /** The text parsed, for hints that quote what was written. */
+  text?: string
 }
 
 export function spanOf(lineCounter: LineCounter, start: number, end: number): Span {

@@ -1,4 +1,5 @@
 /** Checks the schema cannot express: provider order and secrets that must not be in the file. */
+import { fullFormats } from 'ajv-formats/dist/formats.js'
 import { isMap, isScalar, isSeq, type Node } from 'yaml'
 import type { PasswordProviderName } from '../providers/types.js'
 import { didYouMean } from './errors.js'
@@ -157,6 +158,11 @@ export function literalSecretIssues(source: Source): ConfigIssue[] {
   return issues
 }
 
+/** The schema's `format: email` check (ajv-formats), for rules the schema cannot state. */
+export function isEmailAddress(text: string): boolean {
+  return (fullFormats.email as RegExp).test(text)
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -194,6 +200,19 @@ export function ruleIssues(source: Source, value: unknown): ConfigIssue[] {
       message:
         'email notifications need a recipient: set `notification-email` (or `smtp-username`, its default)',
     })
+  }
+  const username = isRecord(email) ? email['smtp-username'] : undefined
+  if (isRecord(email) && email['notification-email'] === undefined && typeof username === 'string') {
+    if (username && !isEmailAddress(username)) {
+      const path = ['notifications', 'email', 'smtp-username']
+      issues.push({
+        file: source.file,
+        ...locate(source, path, 'value'),
+        path: formatPath(path),
+        message:
+          'is not an email address, so it cannot be the recipient (`notification-email` defaults to it): set `notification-email`',
+      })
+    }
   }
   return issues
 }

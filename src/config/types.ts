@@ -54,6 +54,8 @@ export interface GithubIssueConfig {
 
 export interface WebhookConfig {
   format: WebhookFormat
+  /** True when the file has a `notifications.webhook` group: the webhook is wanted, so a missing URL is worth a warning. */
+  configured?: true
 }
 
 export interface NotificationsConfig {

@@ -18,6 +18,8 @@ export interface JsonSchema {
   minimum?: number
   maximum?: number
   pattern?: string
+  format?: string
+  anyOf?: JsonSchema[]
   examples?: unknown[]
 }
 

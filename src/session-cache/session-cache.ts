@@ -223,8 +223,9 @@ export async function restoreSession(o: RestoreOptions): Promise<RestoreResult> 
   const key = o.key?.trim()
   if (!key) {
     o.log.notice(
-      'No `session-key` (secrets are not available to fork pull requests and Dependabot runs): ' +
-        'the encrypted session cache and the `session` input are skipped. The session is never cached in plaintext.',
+      'The `session-key` input is empty, so the encrypted session cache and the `session` input are skipped ' +
+        '(the session is never cached in plaintext). Set it from the repository secret made by `session export`: ' +
+        '`session-key: ${{ secrets.ICLOUD_SESSION_KEY }}`. (Runs for pull requests from forks and Dependabot get no secrets, so there it is empty by design.)',
     )
     return { source: 'none', reason: 'no-key' }
   }

@@ -48,10 +48,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...real, open, default: { ...real, open } }
 })
 
-const FIXTURE = fileURLToPath(new URL('../../shared/fixtures/pyicloud-session/', import.meta.url))
-const FIXTURE_DIR = (await stat(FIXTURE).catch(() => undefined))
-  ? FIXTURE
-  : '/work/shared/fixtures/pyicloud-session/'
+const FIXTURE_DIR = fileURLToPath(new URL('./fixtures/pyicloud-session/', import.meta.url))
 const APPLE_ID = 'jdoe@example.com'
 const HAS_PYTHON = spawnSync('python3', ['--version']).status === 0
 

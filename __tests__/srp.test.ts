@@ -43,8 +43,7 @@ interface Vector {
   m2_b64: string
 }
 
-// shared/ sits beside the repository checkout (locally and in CI).
-const fixtureUrl = new URL('../../shared/fixtures/srp-vectors.json', import.meta.url)
+const fixtureUrl = new URL('./fixtures/srp-vectors.json', import.meta.url)
 const fixture = JSON.parse(readFileSync(fixtureUrl, 'utf8')) as { vectors: Vector[] }
 const b64 = (s: string): Buffer => Buffer.from(s, 'base64')
 

@@ -118,7 +118,7 @@ describe('srp: library-generated vectors (fixtures/srp-vectors.json)', () => {
   })
 })
 
-describe('srp: vectors captured from Apple (reference §3.4)', () => {
+describe('srp: vectors captured from Apple (docs/protocol.md §3.4)', () => {
   const common = {
     accountName: 'test@icloud.com',
     password: 'testPass',

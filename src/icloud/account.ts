@@ -1,5 +1,5 @@
 /**
- * `accountLogin` and `validate` (§5): the calls that turn Apple's session token into iCloud web
+ * `accountLogin` and `validate` (docs/protocol.md §5): the calls that turn Apple's session token into iCloud web
  * cookies, and the flags in their answer that decide whether a second factor is needed.
  */
 import { ICloudError } from './errors.js'

@@ -1,5 +1,5 @@
 /**
- * How long the 2FA trust lasts (§6). Apple publishes nothing, so take the earliest of the trust
+ * How long the 2FA trust lasts (docs/protocol.md §6). Apple publishes nothing, so take the earliest of the trust
  * cookie expiries and our own record of the last /2sv/trust plus the known window, and say which
  * source won.
  */

@@ -1,5 +1,5 @@
 /**
- * One photos backup run: decide how little must be asked (§8.6), walk the assets, plan their files
+ * One photos backup run: decide how little must be asked (docs/protocol.md §8.6), walk the assets, plan their files
  * (naming.ts), skip what is already there, download the rest, keep the state.
  *
  * Request budget: with stored tokens, `changes/database` alone answers "nothing changed" (one

@@ -186,7 +186,7 @@ describe('CHANGELOG, README and the major tag', () => {
     const refs = [readme, ...examples, read('examples/icloud-photos.yml')]
       .join('\n')
       .matchAll(/icloud-photos-action\/icloud-photos-action(?:@|\/|#)(v\d+)\b/g)
-    const majors = new Set([...refs].map((m) => m[1]))
+    const majors = new Set<string | undefined>([...refs].map((m) => m[1]))
     const schemaId = (JSON.parse(read('schemas/config.schema.json')) as { $id: string }).$id
     majors.add(/\/(v\d+)\/schemas\//.exec(schemaId)?.[1])
     expect([...majors]).toEqual(['v1'])

@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "check-package: $*" >&2; exit 1; }
+# The minimum from package.json's engines (">=22.19.0"), which the launcher's message names.
+need=$(sed -n 's/.*"node": ">=\([0-9.]*\)".*/\1/p' package.json)
+[ -n "$need" ] || fail "package.json has no engines.node >= version"
+need_num=$(awk -F. '{ print $1 * 1000 + $2 }' <<<"$need")
 
 npm pack --pack-destination "$work" --silent >/dev/null
 tarball=$(ls "$work"/*.tgz)
@@ -30,13 +34,13 @@ for nodebin in "$PWD/node_modules/node/bin" "$work/node22/node_modules/node/bin"
   echo "Node $v: --help ok"
 done
 
-# An older Node: the machine's own when it is older than 22.19 (Node 20 on this machine).
+# An older Node: the machine's own when it is older than the minimum (Node 20 on this machine).
 old=""
 IFS=: read -ra dirs <<<"$PATH"
 for d in "${dirs[@]}"; do
   [[ "$d" == *node_modules* || ! -x "$d/node" ]] && continue
   major=$("$d/node" -p 'process.versions.node.split(".").map(Number).reduce((a, n, i) => i < 2 ? a * 1000 + n : a, 0)')
-  if [ "$major" -lt 22019 ]; then old="$d/node"; break; fi
+  if [ "$major" -lt "$need_num" ]; then old="$d/node"; break; fi
 done
 if [ -n "$old" ]; then
   set +e
@@ -46,10 +50,10 @@ if [ -n "$old" ]; then
   [ "$code" = 1 ] || fail "on Node $("$old" --version) the CLI exited $code, expected 1"
   [ ! -s "$work/old.out" ] || fail "on an old Node the CLI wrote to stdout"
   [ "$(wc -l <"$work/old.err")" = 1 ] || { cat "$work/old.err" >&2; fail "on an old Node the CLI printed more than one line"; }
-  grep -q 'needs Node.js 22.19.0 or later' "$work/old.err" || fail "the old-Node message names no version"
+  grep -qF "needs Node.js $need or later" "$work/old.err" || fail "the old-Node message does not name $need"
   echo "Node $("$old" --version): $(cat "$work/old.err")"
 else
-  echo "no Node older than 22.19 on PATH: old-Node message not checked here (the tests check it)"
+  echo "no Node older than $need on PATH: old-Node message not checked here"
 fi
 
 # The git install path, from this commit: no build, only the keyring beside the committed bundles.

@@ -98,7 +98,8 @@ async function viewOf(jar: CookieJar): Promise<CookieView[]> {
 const byName = (a: { name: string; domain: string }, b: { name: string; domain: string }) =>
   `${a.domain} ${a.name}`.localeCompare(`${b.domain} ${b.name}`)
 
-// Shaped like Apple's answers (docs/protocol.md §6); dates far ahead so that Python keeps them whatever today is.
+// Shaped like Apple's answers (docs/protocol.md §6); dates far ahead so that Python keeps them
+// whatever today is.
 const APPLE_RESPONSES: Array<{ url: string; headers: string[] }> = [
   {
     url: 'https://idmsa.apple.com/appleauth/auth/signin/complete?isRememberMeEnabled=true',

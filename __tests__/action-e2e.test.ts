@@ -1,6 +1,6 @@
 // The bundled action (dist/index.js) as a child process in a simulated runner, against the fake
 // iCloud, the fake Actions cache (driven by the real @actions/cache), a real SMTP server and the
-// fake GitHub REST API. Build first: `npm run build` (the test suite's global setup does it).
+// fake GitHub REST API. Build first: `npm run bundle` (the test suite's global setup does it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'

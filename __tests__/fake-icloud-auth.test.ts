@@ -21,7 +21,10 @@ interface Res {
   cookies: string[]
 }
 
-/** A minimal icloudpd-like client: keeps the jar and the persisted headers (§2) between calls. */
+/**
+ * A minimal icloudpd-like client: keeps the jar and the persisted headers (docs/protocol.md §2) between
+ * calls.
+ */
 class Client {
   readonly jar = new CookieJar()
   scnt?: string

@@ -1236,7 +1236,7 @@ describe('fault matrix, whole runs of the bundled action', () => {
   const key = generateSessionKey()
 
   beforeAll(() => {
-    if (!existsSync(DIST_INDEX)) throw new Error('dist/index.js is missing: run `npm run build`')
+    if (!existsSync(DIST_INDEX)) throw new Error('dist/index.js is missing: run `npm run bundle`')
   })
 
   async function setup(library: LibraryOptions = LIB): Promise<void> {

@@ -4,5 +4,5 @@ import { execFileSync } from 'node:child_process'
 
 export default function setup(): void {
   if (process.env.SKIP_BUILD === '1') return
-  execFileSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' })
+  execFileSync('npm', ['run', 'bundle', '--silent'], { stdio: 'inherit' })
 }

@@ -1,6 +1,6 @@
 /**
  * The naming table: for each asset kind and policy, the path icloudpd would write. Every expected
- * path below was worked out by hand from icloud-protocol.md §10 (and §8.5 for the fallback name),
+ * path below was worked out by hand from docs/protocol.md §10 (and §8.5 for the fallback name),
  * not by running our code. Assets are built as CloudKit records and go through parseAssetPair, so
  * the table also covers the record → version mapping.
  */

@@ -1,6 +1,6 @@
 /**
  * CloudKit record → Asset: pairing, field decoding, version lookup precedence, and malformed
- * records failing for their own asset only (icloud-protocol.md §8.3, §8.5). Records are written
+ * records failing for their own asset only (docs/protocol.md §8.3, §8.5). Records are written
  * out in the protocol's JSON shape.
  */
 import { describe, expect, it } from 'vitest'

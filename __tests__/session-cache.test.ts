@@ -26,7 +26,7 @@ import {
 } from '../src/session-cache/session-cache.js'
 import { startFakeActionsCache, type FakeActionsCache } from './fakes/actions-cache.js'
 
-const FIXTURE_DIR = join(import.meta.dirname, '../../shared/fixtures/pyicloud-session')
+const FIXTURE_DIR = join(import.meta.dirname, 'fixtures/pyicloud-session')
 const REPO = 'JDoe/photos-backup'
 const RANDOM_KEY = 'q0Jb1Hq9o3r6WzT1u8yXc2VfN5mK4sA7dE0gL9pR3tY' // 43 chars base64url = 32 bytes
 const PASSPHRASE = 'correct horse battery staple'

@@ -48,10 +48,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...real, open, default: { ...real, open } }
 })
 
-const FIXTURE = fileURLToPath(new URL('../../shared/fixtures/pyicloud-session/', import.meta.url))
-const FIXTURE_DIR = (await stat(FIXTURE).catch(() => undefined))
-  ? FIXTURE
-  : '/work/shared/fixtures/pyicloud-session/'
+const FIXTURE_DIR = fileURLToPath(new URL('./fixtures/pyicloud-session/', import.meta.url))
 const APPLE_ID = 'jdoe@example.com'
 const HAS_PYTHON = spawnSync('python3', ['--version']).status === 0
 
@@ -101,7 +98,8 @@ async function viewOf(jar: CookieJar): Promise<CookieView[]> {
 const byName = (a: { name: string; domain: string }, b: { name: string; domain: string }) =>
   `${a.domain} ${a.name}`.localeCompare(`${b.domain} ${b.name}`)
 
-// Shaped like Apple's answers (§6); dates far ahead so that Python keeps them whatever today is.
+// Shaped like Apple's answers (docs/protocol.md §6); dates far ahead so that Python keeps them
+// whatever today is.
 const APPLE_RESPONSES: Array<{ url: string; headers: string[] }> = [
   {
     url: 'https://idmsa.apple.com/appleauth/auth/signin/complete?isRememberMeEnabled=true',

@@ -43,8 +43,7 @@ interface Vector {
   m2_b64: string
 }
 
-// shared/ sits beside the repository checkout (locally and in CI).
-const fixtureUrl = new URL('../../shared/fixtures/srp-vectors.json', import.meta.url)
+const fixtureUrl = new URL('./fixtures/srp-vectors.json', import.meta.url)
 const fixture = JSON.parse(readFileSync(fixtureUrl, 'utf8')) as { vectors: Vector[] }
 const b64 = (s: string): Buffer => Buffer.from(s, 'base64')
 
@@ -119,7 +118,7 @@ describe('srp: library-generated vectors (fixtures/srp-vectors.json)', () => {
   })
 })
 
-describe('srp: vectors captured from Apple (reference §3.4)', () => {
+describe('srp: vectors captured from Apple (docs/protocol.md §3.4)', () => {
   const common = {
     accountName: 'test@icloud.com',
     password: 'testPass',

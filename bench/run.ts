@@ -240,7 +240,7 @@ async function benchActionListing(): Promise<void> {
   note(`the bundled action listing ${fmtN(N_BIG)} assets (mode sync, dry-run), peak RSS…`)
   const a = await measureActionListing(N_BIG)
   if (!a) {
-    note('dist/index.js is missing: run `npm run build` first; action listing skipped.')
+    note('dist/index.js is missing: run `npm run bundle` first; action listing skipped.')
     return
   }
   const fixed = await measureActionListing(3)
@@ -268,7 +268,7 @@ async function benchCold(): Promise<void> {
   note(`bundle cold start, ${COLD_RUNS} runs…`)
   const c = await measureColdStart(COLD_RUNS)
   if (!c) {
-    note('dist/index.js is missing: run `npm run build` first; cold start skipped.')
+    note('dist/index.js is missing: run `npm run bundle` first; cold start skipped.')
     return
   }
   rows.push({

@@ -24,13 +24,15 @@ const ncc = (entry, out) =>
 // The config validator is compiled from the schema first, so the bundles carry the current one.
 execFileSync(process.execPath, ['scripts/gen-validator.mjs'], { stdio: 'inherit' })
 
-// Three bundles: the launcher (dist/index.js, main and post of action.yml, Node modules only), the
-// action it runs in a worker (dist/action.js) and the CLI (dist/cli.js). Each is built on its own
-// and assembled into build/dist; licenses.txt covers the action, cli-licenses.txt the CLI.
+// Four bundles: the action's launcher (dist/index.js, main and post of action.yml, Node modules
+// only), the action it runs in a worker (dist/action.js), the CLI's launcher (dist/cli.js, the bin:
+// checks the Node.js version) and the CLI it loads (dist/cli-main.js). Each is built on its own and
+// assembled into build/dist; licenses.txt covers the action, cli-licenses.txt the CLI.
 const bundles = [
   { entry: 'src/index.ts', file: 'index.js' },
   { entry: 'src/action/main.ts', file: 'action.js', licenses: 'licenses.txt' },
-  { entry: 'src/cli.ts', file: 'cli.js', licenses: 'cli-licenses.txt' },
+  { entry: 'src/cli-launcher.ts', file: 'cli.js' },
+  { entry: 'src/cli.ts', file: 'cli-main.js', licenses: 'cli-licenses.txt' },
 ]
 const out = 'build/dist'
 rmSync('build', { recursive: true, force: true })

@@ -1,6 +1,6 @@
 // The config validator as standalone code (ajv "standalone"): the schema is compiled here, at
 // build time, instead of at every start of the action, where compiling it (and ajv's meta-schema
-// check of it) cost ~100 ms of the cold start. `npm run build` regenerates it; a test keeps the
+// check of it) cost ~100 ms of the cold start. `npm run bundle` regenerates it; a test keeps the
 // committed file equal to a fresh generation.
 import { _, Ajv2020 } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'

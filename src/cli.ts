@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-/** CLI entry (bin `icloud-photos-action` → dist/cli.js): run one command line, exit with its code. */
+/**
+ * CLI entry: run one command line, exit with its code. Built to dist/cli-main.js, which the bin
+ * dist/cli.js (src/cli-launcher.ts) loads once it has checked the Node.js version.
+ */
 import { main } from './cli/program.js'
 
 void main(process.argv.slice(2)).then((code) => {

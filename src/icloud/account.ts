@@ -1,6 +1,6 @@
 /**
- * `accountLogin` and `validate` (§5): the calls that turn Apple's session token into iCloud web
- * cookies, and the flags in their answer that decide whether a second factor is needed.
+ * `accountLogin` and `validate` (docs/protocol.md §5): the calls that turn Apple's session token into iCloud
+ * web cookies, and the flags in their answer that decide whether a second factor is needed.
  */
 import { ICloudError } from './errors.js'
 import type { HttpResponse } from './http.js'

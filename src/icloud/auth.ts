@@ -1,6 +1,6 @@
 /**
- * The sign-in flow (§5.3, kei's order): stored session → /validate → accountLogin with the trust
- * token → only then SRP, at most once per run → second factor through the MFA provider → trust →
+ * The sign-in flow (docs/protocol.md §5.3, kei's order): stored session → /validate → accountLogin with the
+ * trust token → only then SRP, at most once per run → second factor through the MFA provider → trust →
  * accountLogin → save. Every failure ends as a typed ICloudError.
  */
 import { ICloudError, isICloudError } from './errors.js'

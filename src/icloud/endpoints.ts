@@ -1,5 +1,5 @@
 /**
- * Apple's base URLs per domain (protocol reference §1). ICLOUD_AUTH_ENDPOINT and
+ * Apple's base URLs per domain (docs/protocol.md §1). ICLOUD_AUTH_ENDPOINT and
  * ICLOUD_SETUP_ENDPOINT override them — documented for tests, demos and advanced setups only.
  */
 export type Domain = 'com' | 'cn'

@@ -4,7 +4,7 @@
  *
  * Reading ports `LWPCookieJar._really_load` + `split_header_words`; writing ports `lwp_cookie_str` +
  * `join_header_words` and the jar's nested-dict order, so a file Python wrote comes back byte for
- * byte and Python reads ours as if it had written it (protocol reference §7).
+ * byte and Python reads ours as if it had written it (docs/protocol.md §7).
  */
 import { Cookie, CookieJar, canonicalDomain } from 'tough-cookie'
 import type { Callback, SetCookieOptions } from 'tough-cookie'

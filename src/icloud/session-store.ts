@@ -1,5 +1,5 @@
 /**
- * The session in the cookie directory, in the files pyicloud/icloudpd use (protocol reference §7):
+ * The session in the cookie directory, in the files pyicloud/icloudpd use (docs/protocol.md §7):
  * `<dir>/<B>` (LWP cookie jar) and `<dir>/<B>.session` (JSON of persisted headers and client id).
  * A session made by icloudpd loads here and ours loads in icloudpd. Unlike icloudpd, writes are
  * atomic, so a killed run never leaves a half-written session behind.

@@ -36,7 +36,9 @@ export class ICloudSession {
     return this.data.client_id!
   }
 
-  /** Headers for `{auth}` calls (§2); `origin` is the auth root on signin/init and complete. */
+  /**
+   * Headers for `{auth}` calls (docs/protocol.md §2); `origin` is the auth root on signin/init and complete.
+   */
   authHeaders(
     origin: string = this.endpoints.home,
     accept = 'application/json, text/javascript',

@@ -1,6 +1,6 @@
 /**
- * SRP sign-in against idmsa (§3): signin/init → signin/complete, one attempt. The outcome says
- * whether Apple still wants a second factor; repair (412) is handled here too.
+ * SRP sign-in against idmsa (docs/protocol.md §3): signin/init → signin/complete, one attempt. The outcome
+ * says whether Apple still wants a second factor; repair (412) is handled here too.
  */
 import { ICloudError } from './errors.js'
 import type { HttpResponse } from './http.js'

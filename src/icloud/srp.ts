@@ -1,5 +1,5 @@
 /**
- * SRP-6a client for Apple's sign-in variant (protocol reference §3.2): RFC 5054 2048-bit group,
+ * SRP-6a client for Apple's sign-in variant (docs/protocol.md §3.2): RFC 5054 2048-bit group,
  * SHA-256, RFC 5054 padding for k and u, no username in x, PBKDF2 password key ("s2k"/"s2k_fo"),
  * and the salt handled as icloudpd's `srp` library does (leading zero bytes dropped in x and M1).
  * Pure math: no I/O, no logging. The fake server reuses the helpers exported here.
@@ -68,7 +68,7 @@ export const k = bytesToBigint(sha256(bigintToBytes(N), pad(g)))
 
 /**
  * The salt as it enters x and M1. icloudpd's library turns the salt into an integer and back,
- * which drops leading zero bytes; the project follows icloudpd (reference §3.2, fixture vector 3).
+ * which drops leading zero bytes; the project follows icloudpd (docs/protocol.md §3.2, fixture vector 3).
  */
 export function saltForHash(salt: Buffer): Buffer {
   return bigintToBytes(bytesToBigint(salt))

@@ -1,6 +1,6 @@
 /**
- * How long the 2FA trust lasts (§6). Apple publishes nothing, so take the earliest of the trust
- * cookie expiries and our own record of the last /2sv/trust plus the known window, and say which
+ * How long the 2FA trust lasts (docs/protocol.md §6). Apple publishes nothing, so take the earliest of the
+ * trust cookie expiries and our own record of the last /2sv/trust plus the known window, and say which
  * source won.
  */
 import type { Cookie } from 'tough-cookie'

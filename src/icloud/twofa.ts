@@ -1,5 +1,5 @@
 /**
- * The second factor (§4): push trigger, options (phones), device or SMS code, then trust.
+ * The second factor (docs/protocol.md §4): push trigger, options (phones), device or SMS code, then trust.
  * Asking the human is the MFA provider's job; this module only speaks to Apple.
  */
 import { ICloudError } from './errors.js'

@@ -1,8 +1,8 @@
 /**
- * The CloudKit photos database client (reference §8): zones, indexing check, counts, paged list
- * queries, the incremental change feeds and lookups by record name. Apple's query and list names
- * live here (and record field names in records.ts); callers speak in `Collection`s and zone
- * references.
+ * The CloudKit photos database client (docs/protocol.md §8): zones, indexing check, counts, paged
+ * list queries, the incremental change feeds and lookups by record name (§8.8). Apple's query and
+ * list names live here (and record field names in records.ts); callers speak in `Collection`s and
+ * zone references.
  * Errors are mapped per §5.4 onto ICloudError codes; URLs (which carry dsid and client id) never
  * appear in messages.
  */

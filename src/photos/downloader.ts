@@ -6,7 +6,7 @@
  * A `.part` left by an earlier run is resumed with `Range` (200 → start over, 416 → discard).
  * Transient failures (5xx, network, truncated or oversized bodies) are retried with exponential
  * backoff and jitter (p-retry); a file that still fails is reported failed and the others carry on.
- * A 503/429 is Apple throttling: no retries, no new work, the run ends cleanly (icloudpd §5.4).
+ * A 503/429 is Apple throttling: no retries, no new work, the run ends cleanly (docs/protocol.md §5.4).
  */
 import { createHash } from 'node:crypto'
 import { createReadStream, promises as fs } from 'node:fs'

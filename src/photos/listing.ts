@@ -21,7 +21,7 @@ import {
 } from './records.js'
 
 export const PRIMARY_ZONE = 'PrimarySync'
-/** Assets per page (sent as resultsLimit = 2 records per asset, §8.3). */
+/** Assets per page (sent as resultsLimit = 2 records per asset, docs/protocol.md §8.3). */
 export const PAGE_SIZE = 100
 /** kei: runs of deleted records can come back as empty pages; probe this many before concluding. */
 export const MAX_EMPTY_PAGES = 5

@@ -1,5 +1,5 @@
 /**
- * Where each file of an asset goes, exactly as icloudpd names it (icloud-protocol.md §10), so an
+ * Where each file of an asset goes, exactly as icloudpd names it (docs/protocol.md §10), so an
  * existing icloudpd backup is recognised file for file — plus the safety rules icloudpd lacks:
  * names from the server never leave the download directory, carry no control characters and fit
  * in 255 bytes. Pure functions; the only I/O is the `stat` callback the caller passes in.

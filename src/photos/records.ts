@@ -1,7 +1,7 @@
 /**
  * The one module that speaks CloudKit for photo assets: record shapes, field names, item-type
  * tables, and the mapping of a CPLMaster + CPLAsset pair onto the `Asset` model
- * (icloud-protocol.md §8.3, §8.5). Everything else works with `Asset` and never names a field.
+ * (docs/protocol.md §8.3, §8.5). Everything else works with `Asset` and never names a field.
  */
 import { ICloudError } from '../icloud/errors.js'
 import type { Asset, AssetSize, AssetVersion, LivePhotoSize } from './asset.js'

@@ -1,6 +1,6 @@
 /**
  * Incremental sync state: what has been downloaded (asset id → files with size and SHA-256) and the
- * CloudKit sync tokens that make a no-change run cost one request (§8.6).
+ * CloudKit sync tokens that make a no-change run cost one request (docs/protocol.md §8.6).
  *
  * It lives in two places — `.icloud-photos-state.json` beside the photos (self-hosted runners keep
  * their disk) and inside the encrypted cache blob (hosted runners start empty). `pickNewer` decides

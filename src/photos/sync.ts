@@ -1,6 +1,6 @@
 /**
- * One photos backup run: decide how little must be asked (§8.6), walk the assets, plan their files
- * (naming.ts), skip what is already there, download the rest, keep the state.
+ * One photos backup run: decide how little must be asked (docs/protocol.md §8.6), walk the assets, plan
+ * their files (naming.ts), skip what is already there, download the rest, keep the state.
  *
  * Request budget: with stored tokens, `changes/database` alone answers "nothing changed" (one
  * request, whatever the library size); a change costs `changes/zone` pages; a first run (or a

@@ -1,7 +1,7 @@
 /**
  * The fake idmsa (`{auth}` = <url>/appleauth/auth): SRP sign-in, HSA2 codes (device push and SMS),
  * trust and 412 repair, strict about the headers and session context Apple insists on
- * (reference §2–§4, §11). Routes are keyed by method and path below the mount.
+ * (docs/protocol.md §2–§4, §11). Routes are keyed by method and path below the mount.
  */
 import type http from 'node:http'
 import { randomBytes } from 'node:crypto'
@@ -17,7 +17,7 @@ export const WIDGET_KEY = 'd39ba9916b7251055b22c7f910e2ea796ee65e98b2ddecea8f5dd
 const HOMES = ['https://www.icloud.com', 'https://www.icloud.com.cn']
 const AUTH_ROOTS = ['https://idmsa.apple.com', 'https://idmsa.apple.com.cn']
 
-/** Fixed OAuth headers every `{auth}` call must carry (reference §2). */
+/** Fixed OAuth headers every `{auth}` call must carry (docs/protocol.md §2). */
 const OAUTH_HEADERS: Record<string, string> = {
   'x-apple-widget-key': WIDGET_KEY,
   'x-apple-oauth-client-id': WIDGET_KEY,

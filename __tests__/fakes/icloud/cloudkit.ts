@@ -1,5 +1,5 @@
 /**
- * Fake CloudKit photos database and content host (reference §8, §9, §11 items 6–7), mountable on any
+ * Fake CloudKit photos database and content host (docs/protocol.md §8, §9, §11 items 6–7), mountable on any
  * FakeServer: the auth fake mounts it beside idmsa/setup, tests can also run it standalone.
  *
  * Endpoints are logged as `ck:zones/list`, `ck:records/query`, `ck:records/query/batch`,

@@ -5,7 +5,7 @@
  * resources, sizes, album membership) is derived from (seed, zone, i), and file bytes are derived on
  * demand from (seed, zone, i, resource). A 100k-asset library therefore costs a few small typed arrays
  * (cached list orders) plus whatever the tests mutate. Records are rendered exactly in the shape of
- * reference §8.5 (`{value,type}` fields, ENCRYPTED_BYTES names, ASSETID resources with `${f}` URLs).
+ * docs/protocol.md §8.5 (`{value,type}` fields, ENCRYPTED_BYTES names, ASSETID resources with `${f}` URLs).
  *
  * Mutations (`addAssets`, `deleteAsset`, `hideAsset`, `unhideAsset`, `restoreAsset`, `expungeAsset`,
  * `setFilename`) append to a

@@ -1,7 +1,7 @@
 /**
  * The fake setup host (`{setup}` = <url>/setup/ws/1): `accountLogin` turns an idmsa session token
  * (plus an optional trust token) into an iCloud web session with Apple's cookies; `validate` checks
- * that web session by its X-APPLE-WEBAUTH-TOKEN cookie (reference §5, §6).
+ * that web session by its X-APPLE-WEBAUTH-TOKEN cookie (docs/protocol.md §5, §6).
  */
 import type http from 'node:http'
 import { type FakeAccount } from './accounts.js'

@@ -1,5 +1,5 @@
 /**
- * Server side of Apple's SRP-6a variant for the fake idmsa (reference §3.2 "Fake server"):
+ * Server side of Apple's SRP-6a variant for the fake idmsa (docs/protocol.md §3.2 "Fake server"):
  * verifier v = g^x, B = k·v + g^b, S = (A·v^u)^b, then M1 check and M2.
  * Reuses the client's group constants and hashing so both sides agree by construction only where
  * the protocol says they must (x, M1, M2); the server-side formulas are independent.

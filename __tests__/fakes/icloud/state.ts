@@ -78,7 +78,7 @@ export interface WebSession {
 }
 
 /**
- * `2026`: a device code exists only after `PUT verify/trusteddevice/securitycode` (§4.1).
+ * `2026`: a device code exists only after `PUT verify/trusteddevice/securitycode` (docs/protocol.md §4.1).
  * `pre-2026`: the code is pushed when signin/complete answers 409, and that PUT answers 404.
  */
 export type TwoFactorFlow = '2026' | 'pre-2026'

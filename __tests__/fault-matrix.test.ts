@@ -44,6 +44,7 @@ import { loadSession, sessionPaths } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { STATE_FILE, loadStateFile } from '../src/photos/state.js'
 import { syncPhotos, type SyncResult } from '../src/photos/sync.js'
+import { LOCK_FILE } from '../src/photos/lock.js'
 import { readSessionFiles } from '../src/action/session-files.js'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
 import { encodeExport, encryptBundle, generateSessionKey } from '../src/session-cache/blob.js'
@@ -303,7 +304,8 @@ function onDisk(dir: string): { finals: string[]; parts: string[] } {
   if (!existsSync(dir)) return { finals, parts }
   for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
     const full = path.join(dir, rel)
-    if (rel === STATE_FILE || rel.endsWith('.tmp') || !statSync(full).isFile()) continue
+    if (rel === STATE_FILE || rel.startsWith(LOCK_FILE) || rel.endsWith('.tmp') || !statSync(full).isFile())
+      continue
     if (rel.endsWith('.part')) parts.push(rel)
     else finals.push(createHash('sha256').update(readFileSync(full)).digest('hex'))
   }

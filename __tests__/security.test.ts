@@ -24,6 +24,7 @@ import { HttpClient, MAX_RESPONSE_BYTES } from '../src/icloud/http.js'
 import { loadSession } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { STATE_FILE, parseState } from '../src/photos/state.js'
+import { LOCK_FILE } from '../src/photos/lock.js'
 import { syncPhotos, type PhotosOptions } from '../src/photos/sync.js'
 import { loadConfig, MAX_CONFIG_BYTES, type ConfigIssue } from '../src/config/index.js'
 
@@ -317,7 +318,7 @@ const deep = (n: number, open: string, close: string, inner = ''): string =>
 
 describe('hostile server data', () => {
   it('path traversal, absolute, NUL, control-character and overlong names stay inside the directory', async () => {
-    const { lib, sync } = await photosSetup({ count: 12, kinds: ['jpeg'], seed: 71 })
+    const { lib, sync } = await photosSetup({ count: 13, kinds: ['jpeg'], seed: 71 })
     const parent = tmp('sec-names-')
     const dir = path.join(parent, 'photos')
     const marker = `escape-${process.pid}`
@@ -333,6 +334,7 @@ describe('hostile server data', () => {
       '..',
       '.',
       STATE_FILE, // our own state file's name
+      LOCK_FILE, // and the directory lock's
       '',
     ]
     const ids = lib.visibleAssets().map((a) => a.id)

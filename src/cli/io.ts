@@ -55,6 +55,17 @@ Exit codes:
   3  status: the session is valid but the 2FA trust expires within --warn-days
   4  status: the session is expired, rejected by Apple, missing or unreadable`
 
+/** `sync`'s outcomes, the same as the action's (README "Local CLI"). */
+export const SYNC_CODES_HELP = `
+Exit codes:
+  0  every file is backed up (ok), or a planned stop left files for the next sync (incomplete),
+     or files are missing but --allow-partial-backup is set (warning, listed on stderr)
+  1  files are missing or the sync could not run: DOWNLOAD_FAILED (failed after retries),
+     THROTTLED (Apple throttled until the sync stopped), DISK (permissions, a file in the way,
+     disk full), LOCKED (another sync uses the directory), or a sign-in error; the code is printed
+     as \`error [CODE]\` and the missing files are listed on stderr
+  2  usage error (unknown command or option, invalid value, invalid config file)`
+
 /** Running in CI, where nobody can answer a prompt and the keyring must not be written. */
 export function inCi(env: NodeJS.ProcessEnv): boolean {
   return env.GITHUB_ACTIONS === 'true' || env.CI === 'true'

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander'
 import pkg from '../../package.json' with { type: 'json' }
-import { defaultIo, EXIT_CODES_HELP, ExitCode, reportError, type CliIo } from './io.js'
+import { defaultIo, EXIT_CODES_HELP, ExitCode, reportError, SYNC_CODES_HELP, type CliIo } from './io.js'
 import { keyringCommand } from './keyring.js'
 import { login } from './login.js'
 import { collect } from './options.js'
@@ -91,6 +91,8 @@ function photosOptions(cmd: Command): Command {
     .option('--until-found <n>', 'stop after N consecutive assets that are already downloaded')
     .option('--threads <n>', 'parallel downloads (default: 8)')
     .option('--dry-run', 'list what would be downloaded, write nothing')
+    .option('--allow-partial-backup', 'exit 0 (with a warning) even when some files could not be backed up')
+    .option('--lock-wait <seconds>', 'wait this long when another sync uses --directory (default: 0)')
 }
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -179,7 +181,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 
   photosOptions(signInOptions(account(program.command('sync'))))
     .description('download new photos with the same engine as the action (signs in first when needed)')
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', SYNC_CODES_HELP)
     .action(async (opts) => setExit(await sync(opts, io)))
 
   return program

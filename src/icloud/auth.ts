@@ -12,6 +12,8 @@ import { srpSignin } from './signin.js'
 import { completeSecondFactor } from './twofa.js'
 import { estimateTrust, TRUSTED_AT_KEY, type TrustEstimate } from './trust.js'
 import type { MfaProvider, PasswordProvider } from '../providers/types.js'
+import { maskAppleId } from '../notify/event.js'
+import { maskableValues } from './secrets.js'
 
 export interface AuthLog {
   info(m: string): void
@@ -57,10 +59,13 @@ export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> 
     )
   }
   const registered = new Set<string>()
-  const register = (v: string | undefined): void => {
-    if (!v || !o.registerSecret || registered.has(v)) return
-    registered.add(v)
-    o.registerSecret(v)
+  // Only real secret values: `trust_eligible: true` or a status number would mask ordinary text.
+  const register = (raw: string | undefined): void => {
+    for (const v of maskableValues(raw)) {
+      if (!o.registerSecret || registered.has(v)) continue
+      registered.add(v)
+      o.registerSecret(v)
+    }
   }
   for (const v of Object.values(loaded.data)) register(v)
   for (const c of await loaded.jar.store.getAllCookies()) register(c.value)
@@ -146,7 +151,7 @@ async function signIn(
   // 3. SRP, once.
   const { password, provider } = await firstPassword(o)
   o.registerSecret?.(password)
-  o.log.info(`Signing in to iCloud as ${o.username} (password from ${provider.name}).`)
+  o.log.info(`Signing in to iCloud as ${maskAppleId(o.username)} (password from ${provider.name}).`)
   const outcome = await srpSignin(session, password, o.log)
   let r = await accountLogin(session)
   if (outcome.kind === 'needs-mfa' || r.state !== 'trusted') {
@@ -192,7 +197,7 @@ async function firstPassword(
 export function mfaRequired(username: string): ICloudError {
   return new ICloudError(
     'MFA_REQUIRED',
-    `Apple asks for a two-factor code for ${username}, and no one can enter it here.`,
+    `Apple asks for a two-factor code for ${maskAppleId(username)}, and no one can enter it here.`,
     'Renew the session on your computer (`npx icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.',
   )
 }

@@ -1268,13 +1268,15 @@ describe('fault matrix, whole runs of the bundled action', () => {
   const env = () => ({ ...world.env, RUNNER_TEMP: runner.runnerTemp })
   const photos = () => path.join(runner.root, 'photos')
 
-  it('listing page × 503 → the run ends with partial counts, post still saves the session, the next run finishes', async () => {
+  it('listing page × 503 → the run fails with THROTTLED and partial counts, post still saves the session, the next run finishes', async () => {
     await setup()
     injectNth(world.icloud.server, 'ck:records/query', PAGE_2, UNAVAILABLE)
     const srp = world.icloud.srpAttempts()
     const r = await runner.job(inputs(), env())
-    expect(r.main.code, r.main.stdout).toBe(0)
-    expect(r.main.outputs.status).toBe('warning')
+    // Never green with files missing: the listing stopped short, so files are left (#14).
+    expect(r.main.code, r.main.stdout).toBe(1)
+    expect(r.main.outputs.status).toBe('failed')
+    expect(r.main.outputs['error-code']).toBe('THROTTLED')
     const total = world.library.visibleAssets().reduce((n, a) => n + (a.fakeKind === 'live' ? 2 : 1), 0)
     const first = Number(r.main.outputs.downloaded)
     expect(first).toBeGreaterThan(0)

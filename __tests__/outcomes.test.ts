@@ -39,7 +39,8 @@ import {
   type World,
 } from './helpers/world.js'
 import { main as cli } from '../src/cli/program.js'
-import { authenticate } from '../src/icloud/auth.js'
+import { authenticate, mfaRequired } from '../src/icloud/auth.js'
+import { redactAppleId } from '../src/action/run.js'
 import { isICloudError } from '../src/icloud/errors.js'
 import { maskableValues } from '../src/icloud/secrets.js'
 import { sessionPaths } from '../src/icloud/session-store.js'
@@ -456,6 +457,16 @@ describe('masking', () => {
       expect(maskableValues(v), v).toEqual([])
     expect(maskableValues('"HSARMTKNSRVXWFlaSomeToken"')).toEqual(['HSARMTKNSRVXWFlaSomeToken'])
     expect(maskableValues('v=1:t=AQAAAABlongtoken')).toEqual(['v=1:t=AQAAAABlongtoken'])
+  })
+
+  it('the action masks the Apple ID in messages built deep in the sign-in code', () => {
+    const message = redactAppleId(mfaRequired(USER).describe(), USER)
+    expect(message).not.toContain(USER)
+    expect(message).toContain(`two-factor code for ${maskAppleId(USER)}`)
+    expect(redactAppleId(`no session for ${USER} (${USER})`, USER)).toBe(
+      `no session for ${maskAppleId(USER)} (${maskAppleId(USER)})`,
+    )
+    expect(redactAppleId('nothing here', undefined)).toBe('nothing here')
   })
 
   it('a sign-in registers the tokens and the bare cookie values, never `true` (trust_eligible) or the account country', async () => {

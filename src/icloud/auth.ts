@@ -12,7 +12,6 @@ import { srpSignin } from './signin.js'
 import { completeSecondFactor } from './twofa.js'
 import { estimateTrust, TRUSTED_AT_KEY, type TrustEstimate } from './trust.js'
 import type { MfaProvider, PasswordProvider } from '../providers/types.js'
-import { maskAppleId } from '../notify/event.js'
 import { maskableValues } from './secrets.js'
 
 export interface AuthLog {
@@ -151,7 +150,8 @@ async function signIn(
   // 3. SRP, once.
   const { password, provider } = await firstPassword(o)
   o.registerSecret?.(password)
-  o.log.info(`Signing in to iCloud as ${maskAppleId(o.username)} (password from ${provider.name}).`)
+  // The CLI shows the Apple ID its user typed; the action's log masks it (run.ts redactingLog).
+  o.log.info(`Signing in to iCloud as ${o.username} (password from ${provider.name}).`)
   const outcome = await srpSignin(session, password, o.log)
   let r = await accountLogin(session)
   if (outcome.kind === 'needs-mfa' || r.state !== 'trusted') {
@@ -197,7 +197,7 @@ async function firstPassword(
 export function mfaRequired(username: string): ICloudError {
   return new ICloudError(
     'MFA_REQUIRED',
-    `Apple asks for a two-factor code for ${maskAppleId(username)}, and no one can enter it here.`,
+    `Apple asks for a two-factor code for ${username}, and no one can enter it here.`,
     'Renew the session on your computer (`npx icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.',
   )
 }

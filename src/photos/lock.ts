@@ -17,6 +17,7 @@ export const LOCK_FILE = '.icloud-photos.lock'
 /** A live run refreshes its lock's time every few minutes; 12 h without that means it is gone. */
 export const STALE_AFTER_MS = 12 * 3_600_000
 const REFRESH_MS = 5 * 60_000
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'])
 
 export interface LockHolder {
   pid: number
@@ -119,6 +120,15 @@ async function tryCreate(file: string, me: LockHolder): Promise<boolean> {
     await fs.writeFile(tmp, JSON.stringify(me) + '\n', { mode: 0o644 })
     try {
       await fs.link(tmp, file)
+      return true
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EEXIST') return false
+      if (!NO_HARD_LINKS.has(code ?? '')) throw err
+    }
+    // exFAT/FAT drives and some network shares have no hard links: an exclusive create instead.
+    try {
+      await fs.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx', mode: 0o644 })
       return true
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false

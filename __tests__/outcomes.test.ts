@@ -49,6 +49,14 @@ import { acquireDirectoryLock, LOCK_FILE, STALE_AFTER_MS } from '../src/photos/l
 import { photosOutcome, type OutcomeInput } from '../src/photos/outcome.js'
 import type { FileProblem } from '../src/photos/sync.js'
 import { writeReport, type RunReport } from '../src/action/report.js'
+import { writeSessionFiles } from '../src/action/session-files.js'
+import {
+  clearProblem,
+  markNotified,
+  markProblemNotified,
+  shouldNotifyExpiring,
+  shouldNotifyProblem,
+} from '../src/notify/dispatch.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const CHILD = path.join(here, 'helpers', 'outcomes-child.ts')
@@ -180,6 +188,40 @@ describe('the job summary and the report', () => {
     const validate = new Ajv2020({ validateFormats: false }).compile(reportSchema)
     expect(validate(written), JSON.stringify(validate.errors)).toBe(true)
     expect(readFileSync(files.output, 'utf8')).toMatch(/^remaining<<.*\n25\n/m)
+
+    // A planned stop: `incomplete`, and the summary says how many files the next run picks up.
+    writeFileSync(files.summary, '')
+    const left = failures.slice(0, 12).map((f) => ({ ...f, reason: 'budget' as const, attempts: 0 }))
+    await writeReport(
+      {
+        ...report,
+        status: 'incomplete',
+        errorCode: undefined,
+        message: '12 files left; the next run continues.',
+        photos: { ...report.photos!, failed: 0, failures: left, remaining: 12 },
+      },
+      { runnerTemp: dir } as never,
+    )
+    const planned = readFileSync(files.summary, 'utf8')
+    expect(planned).toContain('⏸️ incomplete')
+    expect(planned).toContain('12 files left; the next run continues')
+  })
+})
+
+describe('once per problem', () => {
+  it('a problem notifies once until a clean run clears it; a different problem notifies; the expiry marker is kept apart', () => {
+    let state: Record<string, unknown> = markNotified({}, '2026-05-01T00:00:00Z')
+    expect(shouldNotifyProblem(state, 'DOWNLOAD_FAILED')).toBe(true)
+    state = markProblemNotified(state, 'DOWNLOAD_FAILED')
+    expect(shouldNotifyProblem(state, 'DOWNLOAD_FAILED')).toBe(false)
+    expect(shouldNotifyProblem(state, 'THROTTLED')).toBe(true)
+    // Marking an expiry does not forget the problem, and the reverse.
+    state = markNotified(state, '2026-06-01T00:00:00Z')
+    expect(shouldNotifyProblem(state, 'DOWNLOAD_FAILED')).toBe(false)
+    expect(shouldNotifyExpiring(state, '2026-06-01T00:00:00Z')).toBe(false)
+    state = clearProblem(state)
+    expect(shouldNotifyProblem(state, 'DOWNLOAD_FAILED')).toBe(true)
+    expect(shouldNotifyExpiring(state, '2026-06-01T00:00:00Z')).toBe(false)
   })
 })
 
@@ -401,6 +443,18 @@ describe('disk and permission errors are named', () => {
     expect((err as { remediation: string }).remediation).toContain('is a file, not a directory')
     expect(readFileSync(cookies, 'utf8')).toBe('not a directory')
     expect(readdirSync(root)).toEqual(['cookies'])
+  })
+
+  it('restoring the session into a cookie directory that is a file is DISK naming it (the action, not INTERNAL)', async () => {
+    const root = tmp('restore-enotdir-')
+    const cookies = path.join(root, 'cookies')
+    writeFileSync(cookies, 'x')
+    const err = await writeSessionFiles(cookies, USER, {
+      jdoeexamplecom: Buffer.from('#LWP-Cookies-2.0\n'),
+    }).catch((e: unknown) => e)
+    expect(isICloudError(err, 'DISK'), String(err)).toBe(true)
+    expect((err as Error).message).toBe(`Cannot save the iCloud session in ${cookies} (EEXIST).`)
+    expect(readFileSync(cookies, 'utf8')).toBe('x')
   })
 
   it('a photos directory that is a file, or that the process may not write, is DISK naming it', async () => {

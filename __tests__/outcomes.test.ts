@@ -110,6 +110,14 @@ describe('the outcome of a sync', () => {
     })
     expect([disk.status, disk.error?.code]).toEqual(['failed', 'DISK'])
     expect(disk.error?.message).toContain('a.JPG: EACCES')
+    const named = photosOutcome(
+      { ...base, failed: 1, failures: [{ ...problem('disk'), detail: 'disk error (EACCES)' }], remaining: 1 },
+      { directory: '/backup/photos' },
+    )
+    expect(named.error?.message).toContain(
+      'could not be written in /backup/photos (a.JPG: disk error (EACCES))',
+    )
+    expect(named.error?.remediation).toContain('sudo chown -R $(id -u) /backup/photos')
     const budget = photosOutcome({
       ...base,
       stopReason: 'budget',

@@ -494,7 +494,10 @@ async function photosResult(
   report: RunReport,
   log: Log,
 ): Promise<Record<string, unknown>> {
-  const outcome = photosOutcome(result, { allowPartial: config.photos.allowPartialBackup })
+  const outcome = photosOutcome(result, {
+    allowPartial: config.photos.allowPartialBackup,
+    directory: config.photos.directory,
+  })
   if (outcome.status === 'ok') return bundleState
   if (outcome.status === 'failed') {
     if (outcome.error) throw outcome.error

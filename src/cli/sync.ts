@@ -50,6 +50,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
       const outcome = photosOutcome(result, {
         allowPartial: config.photos.allowPartialBackup,
         rerun: 'the next `sync`',
+        directory,
       })
       listFailures(io, result.failures)
       if (outcome.status === 'failed' && outcome.error) throw outcome.error

@@ -4,6 +4,7 @@
  * planned stop (a run budget) is `incomplete`, not a failure.
  */
 import { ICloudError } from '../icloud/errors.js'
+import { directoryError } from './lock.js'
 import type { SyncResult } from './sync.js'
 
 export type OutcomeStatus = 'ok' | 'warning' | 'incomplete' | 'failed'
@@ -27,19 +28,25 @@ export type OutcomeInput = Pick<
  */
 export function photosOutcome(
   r: OutcomeInput,
-  o: { allowPartial?: boolean; rerun?: string } = {},
+  o: { allowPartial?: boolean; rerun?: string; directory?: string } = {},
 ): PhotosOutcome {
   const rerun = o.rerun ?? 'the next run'
   const left = leftText(r.remaining, r.listingComplete)
   const disk = r.failures.filter((f) => f.reason === 'disk')
   if (disk.length) {
     const first = disk[0]!
+    const where = o.directory ?? 'the photos directory'
+    // The errno decides the fix (permissions, a file in the way, a full disk).
+    const errno = /\b(E[A-Z]{2,})\b/.exec(first.detail ?? '')?.[1]
+    const fix = errno
+      ? directoryError(where, { code: errno }).remediation
+      : 'Free disk space or fix the permissions of the photos directory.'
     return {
       status: 'failed',
       error: new ICloudError(
         'DISK',
-        `${plural(disk.length, 'file')} could not be written in the photos directory (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`,
-        `Free disk space or fix the permissions of the photos directory, then run again; ${rerun} continues and nothing downloaded is lost.`,
+        `${plural(disk.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`,
+        `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`,
       ),
     }
   }

@@ -80,6 +80,7 @@ describe('action.yml', () => {
       'downloaded',
       'skipped',
       'failed',
+      'remaining',
       'new-files',
       'report',
     ])

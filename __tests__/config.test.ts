@@ -101,6 +101,8 @@ describe('defaults', () => {
         library: 'PrimarySync',
         threads: 8,
         dryRun: false,
+        allowPartialBackup: false,
+        lockWait: 0,
       },
     }
     expect(parseConfig(VALID, FILE)).toEqual(expected)

@@ -44,6 +44,7 @@ import { loadSession, sessionPaths } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { STATE_FILE, loadStateFile } from '../src/photos/state.js'
 import { syncPhotos, type SyncResult } from '../src/photos/sync.js'
+import { LOCK_FILE } from '../src/photos/lock.js'
 import { readSessionFiles } from '../src/action/session-files.js'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
 import { encodeExport, encryptBundle, generateSessionKey } from '../src/session-cache/blob.js'
@@ -303,7 +304,8 @@ function onDisk(dir: string): { finals: string[]; parts: string[] } {
   if (!existsSync(dir)) return { finals, parts }
   for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
     const full = path.join(dir, rel)
-    if (rel === STATE_FILE || rel.endsWith('.tmp') || !statSync(full).isFile()) continue
+    if (rel === STATE_FILE || rel.startsWith(LOCK_FILE) || rel.endsWith('.tmp') || !statSync(full).isFile())
+      continue
     if (rel.endsWith('.part')) parts.push(rel)
     else finals.push(createHash('sha256').update(readFileSync(full)).digest('hex'))
   }
@@ -1266,13 +1268,15 @@ describe('fault matrix, whole runs of the bundled action', () => {
   const env = () => ({ ...world.env, RUNNER_TEMP: runner.runnerTemp })
   const photos = () => path.join(runner.root, 'photos')
 
-  it('listing page × 503 → the run ends with partial counts, post still saves the session, the next run finishes', async () => {
+  it('listing page × 503 → the run fails with THROTTLED and partial counts, post still saves the session, the next run finishes', async () => {
     await setup()
     injectNth(world.icloud.server, 'ck:records/query', PAGE_2, UNAVAILABLE)
     const srp = world.icloud.srpAttempts()
     const r = await runner.job(inputs(), env())
-    expect(r.main.code, r.main.stdout).toBe(0)
-    expect(r.main.outputs.status).toBe('warning')
+    // Never green with files missing: the listing stopped short, so files are left (#14).
+    expect(r.main.code, r.main.stdout).toBe(1)
+    expect(r.main.outputs.status).toBe('failed')
+    expect(r.main.outputs['error-code']).toBe('THROTTLED')
     const total = world.library.visibleAssets().reduce((n, a) => n + (a.fakeKind === 'live' ? 2 : 1), 0)
     const first = Number(r.main.outputs.downloaded)
     expect(first).toBeGreaterThan(0)

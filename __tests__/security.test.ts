@@ -24,6 +24,8 @@ import { HttpClient, MAX_RESPONSE_BYTES } from '../src/icloud/http.js'
 import { loadSession } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { STATE_FILE, parseState } from '../src/photos/state.js'
+import { LOCK_FILE } from '../src/photos/lock.js'
+import { maskAppleId } from '../src/notify/event.js'
 import { syncPhotos, type PhotosOptions } from '../src/photos/sync.js'
 import { loadConfig, MAX_CONFIG_BYTES, type ConfigIssue } from '../src/config/index.js'
 
@@ -147,8 +149,9 @@ photos:
     for (const k of ['session_token', 'trust_token', 'session_id', 'scnt'])
       if (s.data[k] && s.data[k]!.length >= 8) appleSecrets.add(s.data[k]!)
     for (const c of await s.jar.store.getAllCookies())
+      // The bare value, without Apple's quotes: masking it covers the quoted form too, not the reverse.
       if (/WEBAUTH-TOKEN|DS-WEB-SESSION|HSA-TRUST/.test(c.key) && c.value.length >= 8)
-        appleSecrets.add(c.value)
+        appleSecrets.add(c.value.replace(/^"(.*)"$/, '$1'))
   }
 
   it('run 1 (expiry warning: email, issue and webhook all sent) and run 2 (MFA needed, SMTP refuses the login, webhook 404)', async () => {
@@ -225,6 +228,32 @@ photos:
       for (const form of forms(secret))
         for (const [where, text] of Object.entries(places))
           expect(text.includes(form), `a secret (${secret.slice(0, 6)}…) is in ${where}`).toBe(false)
+  })
+
+  it('the Apple ID is only ever shown masked: logs (the SRP sign-in and MFA_REQUIRED lines too), summary, report, mail, issues, webhooks', () => {
+    const unmasked = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+        .join('\n')
+    const places: Record<string, string> = {
+      stdout: steps.map((s) => unmasked(s.stdout)).join('\n'),
+      stderr: steps.map((s) => s.stderr).join('\n'),
+      summary: steps.map((s) => s.summary).join('\n'),
+      outputs: steps.map((s) => JSON.stringify(s.outputs)).join('\n'),
+      'report and new-files list': files.join('\n'),
+      mail: mails.map((m) => `${m.subject}\n${m.text}\n${m.html || ''}`).join('\n'),
+      'issues and comments': [
+        ...github.issues.map((i) => `${i.title}\n${i.body}`),
+        ...github.comments.map((c) => c.body),
+      ].join('\n'),
+      'webhook bodies': sink.requests.map((r) => r.body).join('\n'),
+    }
+    // Run 2 signed in with the password and then needed a code: both lines name the account.
+    expect(places.stdout).toContain(`Signing in to iCloud as ${maskAppleId(USER)}`)
+    expect(places.stdout).toContain(`two-factor code for ${maskAppleId(USER)}`)
+    for (const [where, text] of Object.entries(places))
+      expect(text.toLowerCase().includes(USER.toLowerCase()), `the Apple ID is in ${where}`).toBe(false)
   })
 
   it('the cache entries hold only ciphertext', () => {
@@ -317,7 +346,7 @@ const deep = (n: number, open: string, close: string, inner = ''): string =>
 
 describe('hostile server data', () => {
   it('path traversal, absolute, NUL, control-character and overlong names stay inside the directory', async () => {
-    const { lib, sync } = await photosSetup({ count: 12, kinds: ['jpeg'], seed: 71 })
+    const { lib, sync } = await photosSetup({ count: 13, kinds: ['jpeg'], seed: 71 })
     const parent = tmp('sec-names-')
     const dir = path.join(parent, 'photos')
     const marker = `escape-${process.pid}`
@@ -333,6 +362,7 @@ describe('hostile server data', () => {
       '..',
       '.',
       STATE_FILE, // our own state file's name
+      LOCK_FILE, // and the directory lock's
       '',
     ]
     const ids = lib.visibleAssets().map((a) => a.id)

@@ -13,6 +13,7 @@ import { FakeLibrary, type FakeAsset, type LibraryOptions, type ResKey } from '.
 import { HttpClient } from '../../src/icloud/http.js'
 import { CloudKitClient } from '../../src/photos/cloudkit.js'
 import { STATE_FILE } from '../../src/photos/state.js'
+import { LOCK_FILE } from '../../src/photos/lock.js'
 import { syncPhotos, type PhotosOptions, type SyncOptions } from '../../src/photos/sync.js'
 
 export const quiet = { info: () => {}, warn: () => {} }
@@ -81,7 +82,8 @@ export function diskFiles(dir: string): Map<string, string> {
   if (!existsSync(dir)) return out
   for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
     const full = path.join(dir, rel)
-    if (rel === STATE_FILE || !statSync(full).isFile()) continue
+    // The engine's own files: its state, and the lock a killed run leaves behind.
+    if (rel === STATE_FILE || rel.startsWith(LOCK_FILE) || !statSync(full).isFile()) continue
     out.set(rel.split(path.sep).join('/'), createHash('sha256').update(readFileSync(full)).digest('hex'))
   }
   return out

@@ -25,6 +25,7 @@ export const Outputs = {
   Downloaded: 'downloaded',
   Skipped: 'skipped',
   Failed: 'failed',
+  Remaining: 'remaining',
   NewFiles: 'new-files',
   Report: 'report',
 } as const

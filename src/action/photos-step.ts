@@ -9,7 +9,7 @@ import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
 import { parseState, serializeState } from '../photos/state.js'
-import { syncPhotos } from '../photos/sync.js'
+import { syncPhotos, type SyncResult } from '../photos/sync.js'
 import type { PhotosSummary } from './report.js'
 import type { Settings } from './inputs.js'
 import type { Log } from './log.js'
@@ -25,7 +25,11 @@ export async function runPhotos(o: {
   bundleState: Record<string, unknown>
   log: Log
   now: () => number
-}): Promise<{ summary: PhotosSummary; bundleState: Record<string, unknown> }> {
+}): Promise<{
+  summary: PhotosSummary
+  bundleState: Record<string, unknown>
+  stopReason?: SyncResult['stopReason']
+}> {
   const { auth, config, settings, log } = o
   const directory = config.photos.directory!
   const client = cloudKitFor(auth)
@@ -62,10 +66,14 @@ export async function runPhotos(o: {
         failed: result.failed,
         bytes: result.bytes,
         throttled: result.throttled,
+        failures: result.failures,
+        remaining: result.remaining,
+        listingComplete: result.listingComplete,
         newFilesList: newFilesPath,
         directory,
       },
       bundleState: { ...o.bundleState, [PHOTOS_STATE_KEY]: serializeState(result.state) },
+      stopReason: result.stopReason,
     }
   } finally {
     progress.stop()

@@ -9,6 +9,7 @@ import { Outputs } from './constants.js'
 import type { Settings } from './inputs.js'
 import type { ChannelResult } from '../notify/dispatch.js'
 import { maskAppleId } from '../notify/event.js'
+import type { FileProblem } from '../photos/sync.js'
 
 export interface PhotosSummary {
   downloaded: number
@@ -16,14 +17,30 @@ export interface PhotosSummary {
   failed: number
   bytes: number
   throttled: boolean
+  /** Every file not backed up this run (failed or left behind). */
+  failures: FileProblem[]
+  /** Files not backed up; a lower bound when `listingComplete` is false. */
+  remaining: number
+  /** False when the listing was cut short (more files may be missing than counted). */
+  listingComplete: boolean
   /** Path of the file listing the files written this run, one per line. */
   newFilesList?: string
   directory: string
 }
 
+/**
+ * `ok`: everything backed up. `warning`: backed up, but something needs attention (trust expiring;
+ * or files missing under `photos.allow-partial-backup`). `incomplete`: a planned stop (a run budget);
+ * the next run continues. `failed`: files are missing or the run could not do its job.
+ */
+export type RunStatus = 'ok' | 'warning' | 'incomplete' | 'failed'
+
+/** How many failed/left-behind files the job summary lists; the report has them all. */
+export const SUMMARY_FILE_LIMIT = 20
+
 export interface RunReport {
   version: 1
-  status: 'ok' | 'warning' | 'failed'
+  status: RunStatus
   mode: string
   errorCode?: string
   message?: string
@@ -54,15 +71,27 @@ export async function writeReport(report: RunReport, settings?: Settings): Promi
   core.setOutput(Outputs.Downloaded, out.photos?.downloaded ?? 0)
   core.setOutput(Outputs.Skipped, out.photos?.skipped ?? 0)
   core.setOutput(Outputs.Failed, out.photos?.failed ?? 0)
+  core.setOutput(Outputs.Remaining, out.photos?.remaining ?? 0)
   core.setOutput(Outputs.NewFiles, out.photos?.newFilesList ?? '')
   core.setOutput(Outputs.Report, reportPath ?? '')
   await summary(out).catch((err: unknown) => core.debug(`job summary not written: ${(err as Error).message}`))
   return reportPath
 }
 
+/** `12 files left; the next run continues` (a lower bound when the listing was cut short). */
+export function remainingLine(remaining: number, listingComplete = true): string {
+  const n = `${listingComplete ? '' : 'at least '}${remaining} file${remaining === 1 ? '' : 's'}`
+  return `${n} left; the next run continues`
+}
+
+/** File names and messages go into the summary's HTML tables as text, never as markup. */
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}
+
 async function summary(r: RunReport): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return
-  const icon = r.status === 'ok' ? '✅' : r.status === 'warning' ? '⚠️' : '❌'
+  const icon = { ok: '✅', warning: '⚠️', incomplete: '⏸️', failed: '❌' }[r.status]
   const rows: [string, string][] = [
     ['Status', `${icon} ${r.status}${r.errorCode ? ` (${r.errorCode})` : ''}`],
     ['Mode', r.mode],
@@ -79,7 +108,9 @@ async function summary(r: RunReport): Promise<void> {
   if (r.photos) {
     rows.push(['Downloaded', String(r.photos.downloaded)], ['Skipped', String(r.photos.skipped)])
     rows.push(['Failed', String(r.photos.failed)], ['Bytes', String(r.photos.bytes)])
-    if (r.photos.throttled) rows.push(['Throttled', 'Apple throttled the run; the next run continues'])
+    if (r.photos.throttled) rows.push(['Throttled', 'Apple throttled the run'])
+    if (r.photos.remaining > 0 || !r.photos.listingComplete)
+      rows.push(['Left', remainingLine(r.photos.remaining, r.photos.listingComplete)])
   }
   const s = core.summary.addHeading('iCloud Photos backup', 2).addTable([
     [
@@ -88,6 +119,23 @@ async function summary(r: RunReport): Promise<void> {
     ],
     ...rows,
   ])
-  if (r.message) s.addRaw(`\n\n${r.message}\n`)
+  if (r.message) s.addRaw(`\n\n${escapeHtml(r.message)}\n`)
+  const failures = r.photos?.failures ?? []
+  if (failures.length) {
+    s.addHeading('Files not backed up', 3)
+    s.addTable([
+      ['File', 'Reason', 'Attempts', 'Size'].map((data) => ({ data, header: true })),
+      ...failures
+        .slice(0, SUMMARY_FILE_LIMIT)
+        .map((f) => [
+          escapeHtml(f.relPath || `(asset ${f.assetId})`),
+          escapeHtml(f.detail ? `${f.reason}: ${f.detail}` : f.reason),
+          String(f.attempts),
+          f.size === undefined ? '' : String(f.size),
+        ]),
+    ])
+    if (failures.length > SUMMARY_FILE_LIMIT)
+      s.addRaw(`\n…and ${failures.length - SUMMARY_FILE_LIMIT} more (all are in the JSON report).\n`)
+  }
   await s.write()
 }

@@ -31,8 +31,18 @@ import { githubIssueMfa, type GitHubIssueMfa } from '../providers/github-issue-m
 import { GitHubClient } from '../notify/github-client.js'
 import { ActionsCacheBackend, type CacheBackend } from '../session-cache/backend.js'
 import { restoreSession, type RestoreResult } from '../session-cache/session-cache.js'
-import { markNotified, notifyAll, shouldNotifyExpiring, type Channel } from '../notify/dispatch.js'
-import type { NotificationEvent } from '../notify/event.js'
+import {
+  clearProblem,
+  markNotified,
+  markProblemNotified,
+  notifyAll,
+  shouldNotifyExpiring,
+  shouldNotifyProblem,
+  type Channel,
+} from '../notify/dispatch.js'
+import { maskAppleId, type NotificationEvent } from '../notify/event.js'
+import { photosOutcome } from '../photos/outcome.js'
+import type { FileProblem } from '../photos/sync.js'
 
 /** What main and post take from outside; tests pass their own (actions/cache's StateProvider idea). */
 export interface StepDeps {
@@ -50,7 +60,9 @@ export const PENDING_STATE_FILE = 'pending-state.json'
 export async function run(deps: StepDeps = {}): Promise<RunReport> {
   const env = deps.env ?? process.env
   const state = deps.state ?? actionsState
-  const log = deps.log ?? actionsLog
+  // The Apple ID is shown masked everywhere; once it is known, no log line carries it in full.
+  let appleId: string | undefined
+  const log = redactingLog(deps.log ?? actionsLog, () => appleId)
   const now = deps.now ?? Date.now
   state.set(State.IsPost, 'true')
   const report: RunReport = {
@@ -72,6 +84,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
       dryRun: settings.dryRun,
     })
     report.account = config.account.username
+    appleId = config.account.username
     channels = buildChannels(config, settings, log)
     if (settings.mode === 'reauth') checkReauthSetup(settings)
     if (settings.mode === 'sync' && !config.photos.directory) {
@@ -122,14 +135,23 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
         const photos = await runPhotos({ auth, config, settings, bundleState, log, now })
         bundleState = photos.bundleState
         report.photos = photos.summary
-        if (photos.summary.failed > 0 || photos.summary.throttled) report.status = 'warning'
+        bundleState = await photosResult(
+          { ...photos.summary, stopReason: photos.stopReason },
+          config,
+          settings,
+          channels,
+          bundleState,
+          report,
+          log,
+        )
       }
       await recovered(config, channels, report, settings, log)
+      if (report.status === 'ok') bundleState = clearProblem(bundleState)
     } finally {
       await auth.session.close()
     }
   } catch (err) {
-    await fail(err, report, config, settings, channels, log)
+    bundleState = await fail(err, report, config, settings, channels, log, bundleState)
   } finally {
     if (settings) {
       await mkdir(settings.cacheTmpDir, { recursive: true, mode: 0o700 })
@@ -241,7 +263,8 @@ async function signIn(
     passwordProviders: providers,
     mfa,
     log,
-    registerSecret: (v) => v && v.length >= 4 && core.setSecret(v),
+    // authenticate registers only real secret values (never `true`, numbers, dates) and the password.
+    registerSecret: (v) => v && core.setSecret(v),
     now,
   })
 }
@@ -397,14 +420,15 @@ async function fail(
   settings: Settings | undefined,
   channels: Channel[],
   log: Log,
-): Promise<void> {
+  bundleState: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
   report.status = 'failed'
   if (isConfigError(err)) {
     annotate(err.issues, settings)
     report.errorCode = 'CONFIG_INVALID'
     report.message = `The configuration has ${err.issues.length} problem${err.issues.length === 1 ? '' : 's'}; see the annotations.`
     core.setFailed(report.message)
-    return
+    return bundleState
   }
   const e = isICloudError(err)
     ? err
@@ -415,8 +439,9 @@ async function fail(
           `Unexpected error: ${(err as Error)?.message ?? String(err)}`,
           'Please report this.',
         )
+  const username = config?.account.username
   report.errorCode = e.code
-  report.message = e.describe()
+  report.message = redactAppleId(e.describe(), username)
   if (!isICloudError(err)) log.debug((err as Error)?.stack ?? String(err))
   const needsHuman = [
     'MFA_REQUIRED',
@@ -430,7 +455,7 @@ async function fail(
       kind: needsHuman ? 'mfa-required' : 'failure',
       username: config.account.username,
       errorCode: e.code,
-      message: e.message,
+      message: redactAppleId(e.message, username) + filesSample(report.photos?.failures),
       remediation:
         needsHuman && e.code !== 'BAD_PASSWORD' && e.code !== 'ACCOUNT_LOCKED'
           ? RENEW_STEPS
@@ -438,7 +463,112 @@ async function fail(
       runUrl: settings?.runUrl,
       repository: settings?.repository,
     }
-    report.notifications = await notifyAll(channels, event, log)
+    bundleState = await notifyProblem(channels, event, bundleState, report, log)
   }
-  core.setFailed(`[${e.code}] ${e.describe()}`)
+  core.setFailed(`[${e.code}] ${report.message}`)
+  return bundleState
+}
+
+/** Problems a run can repeat every schedule: notified once until a clean run, then again. */
+const ONCE_PER_PROBLEM = new Set(['DOWNLOAD_FAILED', 'THROTTLED', 'DISK', 'LOCKED'])
+
+async function notifyProblem(
+  channels: Channel[],
+  event: NotificationEvent,
+  bundleState: Record<string, unknown>,
+  report: RunReport,
+  log: Log,
+): Promise<Record<string, unknown>> {
+  const problem = event.errorCode
+  if (!problem || !ONCE_PER_PROBLEM.has(problem)) {
+    report.notifications = await notifyAll(channels, event, log)
+    return bundleState
+  }
+  if (!shouldNotifyProblem(bundleState, problem)) {
+    log.info(`The ${problem} notification was already sent; the next clean run closes it.`)
+    return bundleState
+  }
+  report.notifications = await notifyAll(channels, event, log)
+  return markProblemNotified(bundleState, problem)
+}
+
+/**
+ * The photos outcome: files missing fail the run (DOWNLOAD_FAILED, THROTTLED, DISK) unless the
+ * owner chose `photos.allow-partial-backup` (then a warning, still notified); a planned stop is
+ * `incomplete`. Throws the error of a failing outcome, so `fail` reports it like any other.
+ */
+async function photosResult(
+  result: Parameters<typeof photosOutcome>[0],
+  config: Config,
+  settings: Settings,
+  channels: Channel[],
+  bundleState: Record<string, unknown>,
+  report: RunReport,
+  log: Log,
+): Promise<Record<string, unknown>> {
+  const outcome = photosOutcome(result, {
+    allowPartial: config.photos.allowPartialBackup,
+    directory: config.photos.directory,
+  })
+  if (outcome.status === 'ok') return bundleState
+  if (outcome.status === 'failed') {
+    if (outcome.error) throw outcome.error
+    report.status = 'failed'
+    report.message = outcome.note
+    core.setFailed(outcome.note ?? 'The run did not finish.')
+    return bundleState
+  }
+  if (outcome.status === 'incomplete') {
+    if (report.status === 'ok') report.status = 'incomplete'
+    report.message = outcome.note
+    log.info(outcome.note ?? '')
+    return bundleState
+  }
+  // allow-partial-backup: green, but said, listed and notified.
+  const e = outcome.error!
+  report.status = 'warning'
+  report.errorCode = e.code
+  report.message = e.describe()
+  core.warning(`[${e.code}] ${e.describe()}`, { title: 'Files not backed up' })
+  if (!channels.length) return bundleState
+  return notifyProblem(
+    channels,
+    {
+      kind: 'failure',
+      username: config.account.username,
+      errorCode: e.code,
+      message: e.message + filesSample(result.failures),
+      remediation: [e.remediation],
+      runUrl: settings.runUrl,
+      repository: settings.repository,
+    },
+    bundleState,
+    report,
+    log,
+  )
+}
+
+/** ` Files: a, b, c and 12 more.` for a notification's one line (the report has them all). */
+function filesSample(failures: FileProblem[] | undefined, max = 5): string {
+  if (!failures?.length) return ''
+  const names = failures.slice(0, max).map((f) => f.relPath || `asset ${f.assetId}`)
+  const more = failures.length > max ? ` and ${failures.length - max} more` : ''
+  return ` Files: ${names.join(', ')}${more}.`
+}
+
+/** Replaces the full Apple ID with its masked form (messages built deep in the sign-in code). */
+export function redactAppleId(text: string, appleId: string | undefined): string {
+  const id = appleId?.trim()
+  if (!id || id.length < 3) return text
+  return text.split(id).join(maskAppleId(id))
+}
+
+function redactingLog(log: Log, appleId: () => string | undefined): Log {
+  const r = (m: string) => redactAppleId(m, appleId())
+  return {
+    info: (m) => log.info(r(m)),
+    notice: (m) => log.notice(r(m)),
+    warning: (m) => log.warning(r(m)),
+    debug: (m) => log.debug(r(m)),
+  }
 }

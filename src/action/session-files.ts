@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { sessionPaths } from '../icloud/session-store.js'
+import { cookieDirectoryError, sessionPaths } from '../icloud/session-store.js'
 import { writeFileAtomic } from '../util/atomic.js'
 
 export async function readSessionFiles(
@@ -30,13 +30,17 @@ export async function writeSessionFiles(
   files: Record<string, Buffer>,
 ): Promise<number> {
   const p = sessionPaths(cookieDirectory, username)
-  await mkdir(p.dir, { recursive: true, mode: 0o700 })
   let n = 0
-  for (const path of [p.jarPath, p.sessionPath]) {
-    const content = files[basename(path)]
-    if (!content) continue
-    await writeFileAtomic(path, content, 0o600)
-    n++
+  try {
+    await mkdir(p.dir, { recursive: true, mode: 0o700 })
+    for (const path of [p.jarPath, p.sessionPath]) {
+      const content = files[basename(path)]
+      if (!content) continue
+      await writeFileAtomic(path, content, 0o600)
+      n++
+    }
+  } catch (err) {
+    throw cookieDirectoryError(p.dir, err, 'save')
   }
   return n
 }

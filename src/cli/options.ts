@@ -91,6 +91,14 @@ const FLAGS: Flag[] = [
   { attr: 'untilFound', flag: '--until-found', group: 'photos', key: 'until-found', kind: 'int' },
   { attr: 'threads', flag: '--threads', group: 'photos', key: 'threads', kind: 'int' },
   { attr: 'dryRun', flag: '--dry-run', group: 'photos', key: 'dry-run', kind: 'bool' },
+  {
+    attr: 'allowPartialBackup',
+    flag: '--allow-partial-backup',
+    group: 'photos',
+    key: 'allow-partial-backup',
+    kind: 'bool',
+  },
+  { attr: 'lockWait', flag: '--lock-wait', group: 'photos', key: 'lock-wait', kind: 'int' },
 ]
 
 const camel = (key: string): string => key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())

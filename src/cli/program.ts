@@ -107,6 +107,8 @@ function photosOptions(cmd: Command): Command {
     .option('--until-found <n>', 'stop after N consecutive assets that are already downloaded')
     .option('--threads <n>', 'parallel downloads (default: 8)')
     .option('--dry-run', 'list what would be downloaded, write nothing')
+    .option('--allow-partial-backup', 'exit 0 (with a warning) even when some files could not be backed up')
+    .option('--lock-wait <seconds>', 'wait this long when another sync uses --directory (default: 0)')
 }
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -244,8 +246,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addHelpText(
       'after',
       codes({
-        ok: 'every file downloaded (or already there)',
-        error: 'the sign-in failed, some downloads failed, or Apple throttled (run it again: it continues)',
+        ok: 'every file is backed up (ok), or a planned stop left files for the next sync (incomplete), or files are missing but --allow-partial-backup is set (warning, listed on stderr)',
+        error:
+          'files are missing or the sync could not run: DOWNLOAD_FAILED (failed after retries), THROTTLED (Apple throttled until the sync stopped), DISK (permissions, a file in the way, disk full), LOCKED (another sync uses the directory), or a sign-in error; the code is printed as `error [CODE]` and the missing files are listed on stderr',
       }),
     )
     .action(async (_opts, cmd: Command) => setExit(await sync(cmd.optsWithGlobals(), io)))

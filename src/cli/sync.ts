@@ -3,12 +3,11 @@
  * does), then download, with a progress bar on a terminal. The incremental state lives in the file
  * beside the photos (the engine reads and writes it), not in a cache blob.
  */
-import { command } from './format.js'
-import { ICloudError } from '../icloud/errors.js'
 import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
-import { syncPhotos } from '../photos/sync.js'
+import { photosOutcome } from '../photos/outcome.js'
+import { syncPhotos, type FileProblem } from '../photos/sync.js'
 import { cliLog, ExitCode, inCi, line, UsageError, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
 import { cliSignIn } from './signin.js'
@@ -48,23 +47,19 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         io.stdout,
         `Photos in ${directory}: ${result.downloaded} ${verb}, ${result.skipped} already there, ${result.failed} failed (${result.mode} listing).`,
       )
-      if (result.throttled) {
-        throw (
-          result.throttleError ??
-          new ICloudError(
-            'THROTTLED',
-            'Apple throttled the downloads.',
-            `Run the same ${command('sync …')} again later; it continues where it stopped.`,
-          )
-        )
+      const outcome = photosOutcome(result, {
+        allowPartial: config.photos.allowPartialBackup,
+        rerun: 'the next `sync`',
+        directory,
+      })
+      listFailures(io, result.failures)
+      if (outcome.status === 'failed' && outcome.error) throw outcome.error
+      if (outcome.status === 'failed') {
+        line(io.stderr, `error: ${outcome.note ?? 'the sync did not finish.'}`)
+        return ExitCode.Error
       }
-      if (result.failed > 0) {
-        throw new ICloudError(
-          'DOWNLOAD_FAILED',
-          `${result.failed} download${result.failed === 1 ? '' : 's'} failed.`,
-          `Run the same ${command('sync …')} again; finished files are kept and the failed ones are retried.`,
-        )
-      }
+      if (outcome.error) line(io.stderr, `warning [${outcome.error.code}]: ${outcome.error.describe()}`)
+      if (outcome.note) line(io.stdout, outcome.note)
       return ExitCode.Ok
     } finally {
       progress.stop()
@@ -72,5 +67,18 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
     }
   } finally {
     await auth.session.close()
+  }
+}
+
+/** Every file not backed up, one per line on stderr (`failed after 4 attempts: HTTP 500`). */
+function listFailures(io: CliIo, failures: FileProblem[]): void {
+  if (!failures.length) return
+  line(io.stderr, `Not backed up (${failures.length}):`)
+  for (const f of failures) {
+    const why = f.detail ? `${f.reason}: ${f.detail}` : f.reason
+    line(
+      io.stderr,
+      `  ${f.relPath || `asset ${f.assetId}`}  (${why}, ${f.attempts} attempt${f.attempts === 1 ? '' : 's'})`,
+    )
   }
 }

@@ -84,6 +84,10 @@ export interface PhotosConfig {
   untilFound?: number
   threads: number
   dryRun: boolean
+  /** Missing files make the run a `warning` (exit 0) instead of `failed`. */
+  allowPartialBackup: boolean
+  /** Seconds to wait for another run's lock on the photos directory. */
+  lockWait: number
 }
 
 export interface Config {

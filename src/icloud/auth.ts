@@ -12,6 +12,7 @@ import { srpSignin } from './signin.js'
 import { completeSecondFactor } from './twofa.js'
 import { estimateTrust, TRUSTED_AT_KEY, type TrustEstimate } from './trust.js'
 import type { MfaProvider, PasswordProvider } from '../providers/types.js'
+import { maskableValues } from './secrets.js'
 
 export interface AuthLog {
   info(m: string): void
@@ -57,10 +58,13 @@ export async function authenticate(o: AuthenticateOptions): Promise<AuthResult> 
     )
   }
   const registered = new Set<string>()
-  const register = (v: string | undefined): void => {
-    if (!v || !o.registerSecret || registered.has(v)) return
-    registered.add(v)
-    o.registerSecret(v)
+  // Only real secret values: `trust_eligible: true` or a status number would mask ordinary text.
+  const register = (raw: string | undefined): void => {
+    for (const v of maskableValues(raw)) {
+      if (!o.registerSecret || registered.has(v)) continue
+      registered.add(v)
+      o.registerSecret(v)
+    }
   }
   for (const v of Object.values(loaded.data)) register(v)
   for (const c of await loaded.jar.store.getAllCookies()) register(c.value)
@@ -146,6 +150,7 @@ async function signIn(
   // 3. SRP, once.
   const { password, provider } = await firstPassword(o)
   o.registerSecret?.(password)
+  // The CLI shows the Apple ID its user typed; the action's log masks it (run.ts redactingLog).
   o.log.info(`Signing in to iCloud as ${o.username} (password from ${provider.name}).`)
   const outcome = await srpSignin(session, password, o.log)
   let r = await accountLogin(session)

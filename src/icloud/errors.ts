@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'NETWORK'
   | 'DOWNLOAD_FAILED'
   | 'DISK'
+  | 'LOCKED'
   | 'INTERNAL'
 
 export class ICloudError extends Error {

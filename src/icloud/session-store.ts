@@ -96,15 +96,18 @@ export async function loadSession(dir: string, appleId: string): Promise<LoadedS
   return { data, jar, status: found ? 'ok' : 'missing' }
 }
 
-/** Reads a UTF-8 file; `undefined` when it does not exist or cannot be read (then a problem is noted). */
+/**
+ * Reads a UTF-8 file; `undefined` when it does not exist or its content is unusable (then a problem
+ * is noted and the file is set aside). A file that cannot be opened (permissions, a file where the
+ * directory should be) says nothing about its content: that is DISK, and the files stay as they are.
+ */
 async function readText(file: string, problems: string[]): Promise<string | undefined> {
   let bytes: Buffer
   try {
     bytes = await readFile(file)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code !== 'ENOENT') problems.push(`cannot read ${file} (${code ?? 'error'})`)
-    return undefined
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw cookieDirectoryError(path.dirname(file), err, 'read')
   }
   try {
     // Keep a BOM: Python's json.load rejects one, so the file is broken there too.
@@ -171,14 +174,24 @@ export async function saveSession(
     await writeFileAtomic(files.jarPath, jarText)
     await writeFileAtomic(files.sessionPath, formatSessionJson(data))
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error'
-    throw new ICloudError(
-      'DISK',
-      `Cannot save the iCloud session in ${files.dir} (${code}).`,
-      'Check that the cookie directory is writable and the disk is not full.',
-      { cause: err },
-    )
+    throw cookieDirectoryError(files.dir, err, 'save')
   }
+}
+
+/** EACCES/EPERM/ENOTDIR/… on the cookie directory → DISK naming the path and the fix. */
+export function cookieDirectoryError(dir: string, err: unknown, what: 'read' | 'save'): ICloudError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error'
+  const fix =
+    code === 'ENOTDIR' || code === 'EEXIST'
+      ? `${dir} (or a parent) is a file, not a directory: move it away, or set \`auth.cookie-directory\` to another path.`
+      : code === 'EISDIR'
+        ? `A session file in ${dir} is a directory: move it away.`
+        : code === 'EACCES' || code === 'EPERM'
+          ? `The user running this may not ${what === 'read' ? 'read' : 'write'} it: give it access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`auth.cookie-directory\` to a directory it owns. The session files were left untouched.`
+          : 'Check that the cookie directory is writable and the disk is not full.'
+  return new ICloudError('DISK', `Cannot ${what} the iCloud session in ${dir} (${code}).`, fix, {
+    cause: err,
+  })
 }
 
 async function ensureDirectory(dir: string): Promise<void> {

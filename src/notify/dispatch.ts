@@ -107,3 +107,32 @@ function normalizeInstant(iso: string): string {
   const t = Date.parse(iso)
   return Number.isNaN(t) ? iso.trim() : new Date(Math.floor(t / 1000) * 1000).toISOString()
 }
+
+// --- once per problem -----------------------------------------------------------------------------
+
+/**
+ * Key of the record inside the bundle's `state` that remembers the run problem last notified (files
+ * missing, throttled, disk, locked). Kept apart from the expiry entries so neither overwrites the other.
+ */
+export const PROBLEM_STATE_KEY = 'notifiedProblem'
+
+/** True unless this same problem (e.g. `DOWNLOAD_FAILED`) was already notified since the last clean run. */
+export function shouldNotifyProblem(sentState: Record<string, unknown>, problem: string): boolean {
+  const raw = sentState[PROBLEM_STATE_KEY] as { problem?: unknown } | undefined
+  return !(typeof raw === 'object' && raw !== null && raw.problem === problem)
+}
+
+export function markProblemNotified(
+  sentState: Record<string, unknown>,
+  problem: string,
+  now: Date = new Date(),
+): Record<string, unknown> {
+  return { ...sentState, [PROBLEM_STATE_KEY]: { problem, notifiedAt: now.toISOString() } }
+}
+
+/** A clean run: the next problem notifies again. */
+export function clearProblem(sentState: Record<string, unknown>): Record<string, unknown> {
+  if (!(PROBLEM_STATE_KEY in sentState)) return sentState
+  const { [PROBLEM_STATE_KEY]: _gone, ...rest } = sentState
+  return rest
+}

@@ -58,6 +58,8 @@ export interface DownloadOutcome {
   bytes: number
   sha256?: string
   error?: ICloudError
+  /** Download attempts made (0 = never started). */
+  attempts?: number
 }
 
 export interface DownloaderOptions {
@@ -127,7 +129,8 @@ export class Downloader {
   }
 
   private async run(task: DownloadTask): Promise<DownloadOutcome> {
-    if (this.stopped) return { task, status: 'not-started', bytes: 0 }
+    if (this.stopped) return { task, status: 'not-started', bytes: 0, attempts: 0 }
+    let attempts = 0
     try {
       let first = true
       const r = await pRetry(
@@ -136,6 +139,7 @@ export class Downloader {
           try {
             const skipStat = first && task.noPart === true
             first = false
+            attempts++
             return await this.attempt(task, skipStat)
           } catch (err) {
             const e = asAttemptError(err)
@@ -167,12 +171,12 @@ export class Downloader {
           },
         },
       )
-      return { task, status: 'downloaded', bytes: r.bytes, sha256: r.sha256 }
+      return { task, status: 'downloaded', bytes: r.bytes, sha256: r.sha256, attempts }
     } catch (err) {
       const e = asAttemptError(err)
       // Throttled or stopped: not a failure of this file; the next run picks it up.
       if (e.code === 'THROTTLED' || e.code === 'STOPPED') {
-        return { task, status: 'not-started', bytes: 0, error: this.throttled ?? this.fatal }
+        return { task, status: 'not-started', bytes: 0, error: this.throttled ?? this.fatal, attempts }
       }
       const error = new ICloudError(
         e.code,
@@ -189,7 +193,7 @@ export class Downloader {
         this.fatal ??= error
       }
       this.o.log?.warn(`photos: ${error.message}`)
-      return { task, status: 'failed', bytes: 0, error }
+      return { task, status: 'failed', bytes: 0, error, attempts }
     }
   }
 

@@ -16,6 +16,7 @@ import { writeFileAtomic } from '../util/atomic.js'
 import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
 import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
+import { acquireDirectoryLock } from './lock.js'
 import {
   databaseChanges,
   listAssets,
@@ -62,6 +63,8 @@ export interface PhotosOptions {
   keepUnicode?: boolean
   forceSize?: boolean
   timeZone?: string
+  /** Seconds to wait for another run's lock on the directory (default 0: fail with LOCKED). */
+  lockWait?: number
 }
 
 export interface SyncOptions {
@@ -86,6 +89,21 @@ export interface SyncOptions {
 
 export type SyncMode = 'no-change' | 'delta' | 'full'
 
+/** A file this run did not back up: failed after retries, or left behind when the run stopped. */
+export interface FileProblem {
+  /** Relative to the photos directory, '/'-separated. */
+  relPath: string
+  /** CloudKit recordName of the asset (CPLAsset). */
+  assetId: string
+  /** Expected bytes, when known. */
+  size?: number
+  reason: 'failed' | 'throttled' | 'cancelled' | 'budget' | 'disk'
+  /** Short human text (HTTP status, errno); never a URL with tokens. */
+  detail?: string
+  /** Download attempts made (0 = never started). */
+  attempts: number
+}
+
 export interface SyncResult {
   mode: SyncMode
   downloaded: number
@@ -102,6 +120,14 @@ export interface SyncResult {
   requests: number
   /** Assets listed (full) or changed (delta). */
   listed: number
+  /** Every file not backed up this run, failed or left behind. */
+  failures: FileProblem[]
+  /** Files planned but not backed up; a lower bound when `listingComplete` is false. */
+  remaining: number
+  /** False when the listing was cut short, so files may be left that nobody counted. */
+  listingComplete: boolean
+  /** Why the run stopped early, if it did. */
+  stopReason?: 'throttled' | 'cancelled' | 'budget'
 }
 
 interface Resolved {
@@ -229,7 +255,20 @@ class DirCache {
   }
 }
 
+/** One run per directory: the lock is held for the whole run (a dry run writes nothing and takes none). */
 export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
+  const dryRun = o.options.dryRun ?? false
+  const lock = dryRun
+    ? undefined
+    : await acquireDirectoryLock(o.directory, { waitMs: (o.options.lockWait ?? 0) * 1000, log: o.log })
+  try {
+    return await syncLocked(o)
+  } finally {
+    await lock?.release()
+  }
+}
+
+async function syncLocked(o: SyncOptions): Promise<SyncResult> {
   const r = resolveOptions(o.options)
   checkFolderStructure(r.naming.folderStructure, r.naming.timeZone)
   const directory = path.resolve(o.directory)
@@ -324,6 +363,10 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
     throttleError,
     requests: o.client.requests - requestsAtStart,
     listed: run.counts.listed,
+    failures: run.failures,
+    remaining: run.failures.length,
+    listingComplete: error === undefined && !run.incompleteListing && !run.listingCut,
+    stopReason: throttleError ? 'throttled' : o.signal?.aborted ? 'cancelled' : undefined,
   }
 }
 
@@ -348,6 +391,10 @@ class Run {
     total: undefined as number | undefined,
   }
   readonly newFiles: string[] = []
+  /** Files not backed up (failed, or left behind when the run stopped). */
+  readonly failures: FileProblem[] = []
+  /** The listing loop returned early because the run stopped. */
+  listingCut = false
   /** A full listing stopped short of the count: keep the old tokens so the next run lists again. */
   incompleteListing = false
   /** The manifest or the state file changed during the run. */
@@ -400,7 +447,7 @@ class Run {
       if (page.total !== undefined) this.counts.total = (this.counts.total ?? 0) + page.total
       this.parseErrors(page.errors)
       for (const asset of page.assets) {
-        if (this.stopped) return token
+        if (this.stopped) return this.cut(token)
         const present = await this.handleSafely(asset)
         consecutive = present ? consecutive + 1 : 0
         if (this.r.untilFound !== undefined && consecutive >= this.r.untilFound) {
@@ -411,7 +458,7 @@ class Run {
         }
       }
       this.report()
-      if (this.stopped) return token
+      if (this.stopped) return this.cut(token)
     }
     return token
   }
@@ -427,7 +474,7 @@ class Run {
       const assets =
         this.r.recent === undefined ? page.assets : [...page.assets].sort((a, b) => b.createdAt - a.createdAt)
       for (const asset of assets) {
-        if (this.stopped) return last
+        if (this.stopped) return this.cut(last)
         if (this.r.recent !== undefined && this.counts.listed >= this.r.recent) break
         await this.handleSafely(asset)
       }
@@ -440,6 +487,18 @@ class Run {
       last = page.syncToken ?? last
     }
     return last
+  }
+
+  private cut<T>(token: T): T {
+    this.listingCut = true
+    return token
+  }
+
+  /** Why files are left behind now that the run stopped. */
+  private stopCause(): FileProblem['reason'] {
+    if (this.downloader.fatal) return 'disk'
+    if (this.downloader.throttled) return 'throttled'
+    return this.o.signal?.aborted ? 'cancelled' : 'failed'
   }
 
   private parseErrors(errors: Error[]): void {
@@ -504,6 +563,13 @@ class Run {
       await this.downloader.waitForCapacity()
       if (this.stopped) {
         this.dirs.settle(hit.relPath, false)
+        this.failures.push({
+          relPath: hit.relPath,
+          assetId: asset.id,
+          size: f.version.size,
+          reason: this.stopCause(),
+          attempts: 0,
+        })
         break
       }
       await this.markRunning()
@@ -541,6 +607,15 @@ class Run {
         this.counts.failed++
         this.failedParts.add(partPathFor(task.fullPath))
       }
+      const detail = out.error?.message.replace(/^Could not download .*?: /, '').replace(/\.$/, '')
+      this.failures.push({
+        relPath: task.relPath,
+        assetId: task.assetId,
+        size: task.size,
+        reason: out.status === 'failed' ? (out.error?.code === 'DISK' ? 'disk' : 'failed') : this.stopCause(),
+        ...(detail ? { detail } : {}),
+        attempts: out.attempts ?? 0,
+      })
     }
     this.report()
   }

@@ -1,0 +1,218 @@
+/**
+ * The backup against the disk: the manifest says which files were written and how big they were;
+ * a persistent directory (self-hosted runner, CLI) can lose or damage them behind our back.
+ *
+ * - `checkDisk`: one stat per manifest file (existence and size), on every sync with a state file
+ *   beside the photos. Cheap enough to always run (bench/disk-check.ts: 100k files).
+ * - `verifyDirectory` (`verify` command / `mode: verify`): re-hashes every file against the SHA-256
+ *   recorded when it was downloaded; bit rot keeps the size, so only a hash finds it.
+ *
+ * A file that is there but wrong is never deleted: it is moved aside to `<name>.damaged` (it may be
+ * the only copy left of an asset deleted in iCloud), and the next listing downloads the original to
+ * its old path.
+ */
+import { createHash } from 'node:crypto'
+import { createReadStream, promises as fs, statSync } from 'node:fs'
+import path from 'node:path'
+import pLimit from 'p-limit'
+import { safeJoin } from './naming.js'
+import type { PhotosLog } from './progress.js'
+import { loadStateFile, saveStateFile, stamp, type ManifestFile, type SyncState } from './state.js'
+
+/** Suffix of a damaged file moved aside. */
+export const DAMAGED_SUFFIX = '.damaged'
+
+export interface DiskProblem {
+  assetId: string
+  file: ManifestFile
+  problem: 'missing' | 'size' | 'hash'
+  /** Size on disk (size / hash problems). */
+  actualSize?: number
+}
+
+/**
+ * Stat every manifest file (synchronous stats: ~4x faster than promise stats at 100k files, and
+ * nothing else runs yet). A path that would leave the directory (a tampered state file) counts as
+ * missing and is never touched.
+ */
+export function checkDisk(directory: string, state: SyncState): { checked: number; problems: DiskProblem[] } {
+  const problems: DiskProblem[] = []
+  let checked = 0
+  for (const [assetId, files] of state.manifest.entries()) {
+    for (const file of files) {
+      checked++
+      let full: string
+      try {
+        full = safeJoin(directory, file.relPath)
+      } catch {
+        problems.push({ assetId, file, problem: 'missing' })
+        continue
+      }
+      const st = statSync(full, { throwIfNoEntry: false })
+      if (!st?.isFile()) problems.push({ assetId, file, problem: 'missing' })
+      else if (st.size !== file.size) problems.push({ assetId, file, problem: 'size', actualSize: st.size })
+    }
+  }
+  return { checked, problems }
+}
+
+/**
+ * Forget the problem files so a listing fetches them again: drop them from the manifest, move a
+ * wrong file aside, and drop the sync tokens — a delta only offers what changed in iCloud, and
+ * the URL of a file that went missing here comes only from a listing. The tokens come back from
+ * the next complete listing (this run's, normally).
+ */
+export async function forgetProblems(
+  directory: string,
+  state: SyncState,
+  problems: DiskProblem[],
+): Promise<string[]> {
+  const moved: string[] = []
+  const byAsset = new Map<string, Set<string>>()
+  for (const p of problems) {
+    if (p.problem !== 'missing') moved.push(await moveAside(directory, p.file.relPath))
+    const set = byAsset.get(p.assetId) ?? new Set<string>()
+    set.add(p.file.relPath)
+    byAsset.set(p.assetId, set)
+  }
+  for (const [id, paths] of byAsset) {
+    const files = state.manifest.get(id) ?? []
+    state.manifest.set(
+      id,
+      files.filter((f) => !paths.has(f.relPath)),
+    )
+  }
+  state.dbSyncToken = undefined
+  state.zoneSyncToken = undefined
+  state.optionsKey = undefined
+  return moved
+}
+
+async function moveAside(directory: string, relPath: string): Promise<string> {
+  const from = safeJoin(directory, relPath)
+  let to = from + DAMAGED_SUFFIX
+  for (let n = 2; await exists(to); n++) to = `${from}${DAMAGED_SUFFIX}-${n}`
+  await fs.rename(from, to)
+  return to
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.lstat(p).then(
+    () => true,
+    () => false,
+  )
+}
+
+/** At most this many paths are named in a log line; the rest are counted. */
+const NAMED = 10
+
+export function describeProblems(problems: DiskProblem[]): string {
+  const named = problems.slice(0, NAMED).map((p) => {
+    if (p.problem === 'missing') return `${p.file.relPath} (missing)`
+    if (p.problem === 'size') return `${p.file.relPath} (${p.actualSize} bytes, expected ${p.file.size})`
+    return `${p.file.relPath} (content differs)`
+  })
+  const more = problems.length - named.length
+  return named.join(', ') + (more > 0 ? ` and ${more} more` : '')
+}
+
+/**
+ * The sync's disk check. Only with a state file beside the photos: a directory without one is new,
+ * or a hand-off directory (hosted runner) whose files were uploaded elsewhere and deleted — there
+ * a missing file is expected, and the manifest from the cache is the record of what was backed up.
+ * Returns a note for the listing line when files must be fetched again (the run lists in full).
+ * A dry run only reports.
+ */
+export async function diskCheck(
+  directory: string,
+  state: SyncState,
+  persistent: boolean,
+  dryRun: boolean,
+  log: PhotosLog,
+): Promise<string | undefined> {
+  if (!persistent || state.manifest.size === 0) return undefined
+  const { problems } = checkDisk(directory, state)
+  if (problems.length === 0) return undefined
+  const n = problems.length
+  log.warn(
+    `photos: ${n} downloaded file${n === 1 ? ' is' : 's are'} missing or damaged on disk: ${describeProblems(problems)}. ` +
+      (dryRun ? 'A real run would download them again.' : 'Listing the library to download them again.'),
+  )
+  if (!dryRun) await forgetProblems(directory, state, problems)
+  return `${n} file${n === 1 ? '' : 's'} missing or damaged on disk`
+}
+
+export interface VerifyResult {
+  /** Files in the manifest. */
+  files: number
+  /** Files whose hash was compared. */
+  hashed: number
+  /** Files found on disk by another tool (icloudpd): no recorded hash, only the size is checked. */
+  unhashed: number
+  problems: DiskProblem[]
+  /** Files moved aside (`--repair`). */
+  movedAside: string[]
+}
+
+/**
+ * Re-hash every manifest file. With `repair`, wrong files are moved aside and dropped from the
+ * manifest, missing ones dropped too, and the tokens cleared (see forgetProblems), then the state
+ * file is saved: the next sync (run in the same invocation by the CLI and the action) lists the
+ * library and downloads exactly those files again.
+ */
+export async function verifyDirectory(o: {
+  directory: string
+  repair?: boolean
+  log: PhotosLog
+  /** Files hashed at once (default 4). */
+  concurrency?: number
+  signal?: AbortSignal
+}): Promise<VerifyResult | undefined> {
+  const state = await loadStateFile(o.directory)
+  if (!state) return undefined
+  const { checked, problems } = checkDisk(o.directory, state)
+  const bad = new Set(problems.map((p) => p.file.relPath))
+  const limit = pLimit(o.concurrency ?? 4)
+  let hashed = 0
+  let unhashed = 0
+  const jobs: Array<Promise<void>> = []
+  for (const [assetId, files] of state.manifest.entries()) {
+    for (const file of files) {
+      if (bad.has(file.relPath)) continue
+      if (!file.sha256) {
+        unhashed++
+        continue
+      }
+      jobs.push(
+        limit(async () => {
+          o.signal?.throwIfAborted()
+          const full = safeJoin(o.directory, file.relPath)
+          const digest = await sha256File(full)
+          hashed++
+          if (digest !== file.sha256) {
+            problems.push({ assetId, file, problem: 'hash', actualSize: file.size })
+          }
+        }),
+      )
+    }
+  }
+  await Promise.all(jobs)
+  let movedAside: string[] = []
+  if (o.repair && problems.length) {
+    movedAside = (await forgetProblems(o.directory, state, problems)).map((p) =>
+      path.relative(o.directory, p).split(path.sep).join('/'),
+    )
+    await saveStateFile(o.directory, stamp(state))
+  }
+  return { files: checked, hashed, unhashed, problems, movedAside }
+}
+
+function sha256File(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256')
+    createReadStream(file)
+      .on('data', (c) => h.update(c))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')))
+  })
+}

@@ -14,6 +14,7 @@ import { sessionImport } from './session-import.js'
 import { sessionReset } from './session-reset.js'
 import { status } from './status.js'
 import { sync } from './sync.js'
+import { verify } from './verify.js'
 
 const STATUS_CODES_HELP = `
 Exit codes:
@@ -181,6 +182,17 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description('download new photos with the same engine as the action (signs in first when needed)')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (opts) => setExit(await sync(opts, io)))
+
+  photosOptions(signInOptions(account(program.command('verify'))))
+    .description(
+      're-hash the downloaded files against the SHA-256 recorded at download and list missing or damaged ones (no sign-in without --repair)',
+    )
+    .option(
+      '--repair',
+      'move damaged files aside (<name>.damaged) and download them and the missing ones again (signs in)',
+    )
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action(async (opts) => setExit(await verify(opts, io)))
 
   return program
 }

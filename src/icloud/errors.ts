@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'NETWORK'
   | 'DOWNLOAD_FAILED'
   | 'DISK'
+  | 'VERIFY_FAILED'
   | 'INTERNAL'
 
 export class ICloudError extends Error {

@@ -15,9 +15,17 @@ import { createHash } from 'node:crypto'
 import { createReadStream, promises as fs, statSync } from 'node:fs'
 import path from 'node:path'
 import pLimit from 'p-limit'
+import { ICloudError } from '../icloud/errors.js'
 import { safeJoin } from './naming.js'
 import type { PhotosLog } from './progress.js'
-import { loadStateFile, saveStateFile, stamp, type ManifestFile, type SyncState } from './state.js'
+import {
+  STATE_FILE,
+  loadStateFile,
+  saveStateFile,
+  stamp,
+  type ManifestFile,
+  type SyncState,
+} from './state.js'
 
 /** Suffix of a damaged file moved aside. */
 export const DAMAGED_SUFFIX = '.damaged'
@@ -215,4 +223,41 @@ function sha256File(file: string): Promise<string> {
       .on('error', reject)
       .on('end', () => resolve(h.digest('hex')))
   })
+}
+
+/** One line per problem, for the CLI's output and the action's log. */
+export function problemLines(r: VerifyResult): string[] {
+  return r.problems.map((p) =>
+    p.problem === 'missing'
+      ? `missing: ${p.file.relPath}`
+      : p.problem === 'size'
+        ? `damaged: ${p.file.relPath} (${p.actualSize} bytes, expected ${p.file.size})`
+        : `damaged: ${p.file.relPath} (content differs from the SHA-256 recorded at download)`,
+  )
+}
+
+export function verifySummary(directory: string, r: VerifyResult): string {
+  return (
+    `Verified ${r.files} file${r.files === 1 ? '' : 's'} in ${directory}: ${r.hashed} hashed, ` +
+    `${r.unhashed} without a recorded hash (size checked only), ${r.problems.length} missing or damaged.`
+  )
+}
+
+/** The error of a verify that found problems and did not repair them. */
+export function verifyFailed(directory: string, r: VerifyResult): ICloudError {
+  const n = r.problems.length
+  return new ICloudError(
+    'VERIFY_FAILED',
+    `${n} downloaded file${n === 1 ? ' is' : 's are'} missing or damaged in ${directory}: ${describeProblems(r.problems)}.`,
+    'Run verify again with repair (CLI `--repair`, action input `repair: true`): damaged files are moved aside as *.damaged and downloaded again.',
+  )
+}
+
+/** verify needs the state file beside the photos. */
+export function noStateToVerify(directory: string): ICloudError {
+  return new ICloudError(
+    'CONFIG_INVALID',
+    `There is nothing to verify in ${directory}: it has no ${STATE_FILE}.`,
+    'verify checks the directory a sync downloads into and keeps its state in; a hand-off directory (files uploaded elsewhere, state only in the cache) cannot be verified.',
+  )
 }

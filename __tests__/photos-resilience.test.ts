@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest'
 import { changeFeedFault, type ChangeFeedFaultKind } from './fakes/icloud/cloudkit.js'
 import { diskFiles, diskHashes, expectedHashes, photosHarness } from './helpers/photos-harness.js'
 import { STATE_FILE } from '../src/photos/state.js'
-const describeListing = (r: { mode: string; listingNote?: string }) => r.mode
+import { describeListing } from '../src/photos/sync.js'
 
 const { tmp, setup } = photosHarness({ threads: 8, retries: 1, clientId: 'resilience', dsid: '15' })
 

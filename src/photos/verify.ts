@@ -14,7 +14,6 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, promises as fs, statSync } from 'node:fs'
 import path from 'node:path'
-import pLimit from 'p-limit'
 import { ICloudError } from '../icloud/errors.js'
 import { safeJoin } from './naming.js'
 import type { PhotosLog } from './progress.js'
@@ -206,31 +205,35 @@ export async function verifyDirectory(o: {
   if (!state) return undefined
   const { checked, problems } = checkDisk(o.directory, state)
   const bad = new Set(problems.map((p) => p.file.relPath))
-  const limit = pLimit(o.concurrency ?? 4)
   let hashed = 0
   let unhashed = 0
-  const jobs: Array<Promise<void>> = []
-  for (const [assetId, files] of state.manifest.entries()) {
-    for (const file of files) {
+  // A few workers pull files from one generator: memory stays flat at any library size.
+  const manifest = state.manifest
+  function* files(): Generator<[string, ManifestFile]> {
+    for (const [assetId, list] of manifest.entries()) for (const f of list) yield [assetId, f]
+  }
+  const queue = files()
+  const worker = async (): Promise<void> => {
+    for (let next = queue.next(); !next.done; next = queue.next()) {
+      const [assetId, file] = next.value
       if (bad.has(file.relPath)) continue
       if (!file.sha256) {
         unhashed++
         continue
       }
-      jobs.push(
-        limit(async () => {
-          o.signal?.throwIfAborted()
-          const full = safeJoin(o.directory, file.relPath)
-          const digest = await sha256File(full)
-          hashed++
-          if (digest !== file.sha256) {
-            problems.push({ assetId, file, problem: 'hash', actualSize: file.size })
-          }
-        }),
-      )
+      o.signal?.throwIfAborted()
+      let digest: string
+      try {
+        digest = await sha256File(safeJoin(o.directory, file.relPath))
+      } catch {
+        problems.push({ assetId, file, problem: 'missing' }) // gone (or unreadable) since the stat
+        continue
+      }
+      hashed++
+      if (digest !== file.sha256) problems.push({ assetId, file, problem: 'hash', actualSize: file.size })
     }
   }
-  await Promise.all(jobs)
+  await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 4) }, worker))
   let movedAside: string[] = []
   if (o.repair && problems.length) {
     movedAside = (await forgetProblems(o.directory, state, problems)).map((p) =>

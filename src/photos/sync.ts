@@ -6,6 +6,10 @@
  * request, whatever the library size); a change costs `changes/zone` pages; a first run (or a
  * refused token, or changed options) lists everything. Tokens only move forward when a run
  * finished without download failures, so nothing that failed is forgotten.
+ *
+ * The change feed is an optimisation: when it fails the run lists in full and earns no tokens. A
+ * listing cut short (recent, until-found) earns none either, and a manifest file missing or
+ * damaged on a persistent disk (verify.ts) drops them, so no run ever skips what one did not see.
  */
 import { createHash } from 'node:crypto'
 import { promises as fs, statSync } from 'node:fs'

@@ -103,6 +103,12 @@ describe('verify', () => {
     expectNoSecrets(check.output() + repair.output(), [PASSWORD])
   })
 
+  it('--repair with --dry-run is a usage error that moves nothing', async () => {
+    const t = io()
+    expect(await main(['verify', '-u', USER, '-d', join(tmp, 'p'), '--repair', '--dry-run'], t.io)).toBe(2)
+    expect(t.stderr.text).toContain('exclude each other')
+  })
+
   it('a directory without a state file is a usage error', async () => {
     const t = io()
     expect(await main(['verify', '-d', join(tmp, 'empty')], t.io)).toBe(2)

@@ -82,7 +82,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     }
 
     if (settings.mode === 'verify') {
-      await runVerify(config.photos.directory!, settings.repair, log, report)
+      await runVerify(config, settings.repair, log, report)
       if (!settings.repair) return report // no sign-in: the check is local
     }
 

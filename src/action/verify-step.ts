@@ -11,16 +11,21 @@ import {
   verifyFailed,
   verifySummary,
 } from '../photos/verify.js'
+import type { Config } from '../config/index.js'
+import { ICloudError } from '../icloud/errors.js'
 import type { Log } from './log.js'
 import type { RunReport, VerifySummary } from './report.js'
 
 /** Fills `report.verify` (also when the check fails, so the report lists the files). */
-export async function runVerify(
-  directory: string,
-  repair: boolean,
-  log: Log,
-  report: RunReport,
-): Promise<void> {
+export async function runVerify(config: Config, repair: boolean, log: Log, report: RunReport): Promise<void> {
+  const directory = config.photos.directory!
+  if (repair && config.photos.dryRun) {
+    throw new ICloudError(
+      'CONFIG_INVALID',
+      '`repair: true` and a dry run exclude each other: a dry run writes nothing, a repair downloads.',
+      'Set `dry-run: false` (or leave `photos.dry-run` unset) to repair, or drop `repair` to only check.',
+    )
+  }
   const result = await verifyDirectory({
     directory,
     repair,

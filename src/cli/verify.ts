@@ -29,6 +29,10 @@ export async function verify(opts: VerifyOptions, io: CliIo): Promise<number> {
     : typeof opts.config === 'string'
       ? await loadConfig(opts.config)
       : undefined
+  if (opts.repair && (opts.dryRun || config?.photos.dryRun))
+    throw new UsageError(
+      '--repair and --dry-run exclude each other: a dry run writes nothing, a repair downloads.',
+    )
   const directory = opts.directory ?? config?.photos.directory
   if (!directory)
     throw new UsageError('--directory is required (or `photos.directory` in the --config file).')

@@ -71,6 +71,7 @@ describe('action.yml', () => {
       'mode',
       'directory',
       'dry-run',
+      'repair',
     ])
     expect(Object.keys(action.outputs)).toEqual([
       'status',

@@ -420,10 +420,16 @@ describe('hostile server data', () => {
   })
 
   it(`a 50 MB JSON answer is refused (cap ${MAX_RESPONSE_BYTES / 1024 / 1024} MiB) with a clear error`, async () => {
-    const { fake, sync } = await photosSetup({ count: 3, seed: 73 })
+    const { fake, sync, warnings } = await photosSetup({ count: 3, seed: 73 })
     const big = JSON.stringify({ syncToken: 'x', zones: [], pad: 'x'.repeat(50 * 1024 * 1024) })
+    // On the (optional) change feed the typed error becomes the reason of a full listing…
     fake.server.inject('ck:changes/database', { status: 200, body: big })
-    const e = await errorOf(sync(tmp('sec-big-')))
+    const r = await sync(tmp('sec-big-'))
+    expect(r.listingNote).toMatch(/larger than 16 MiB/)
+    expect(warnings.join('\n')).not.toContain('xxxx')
+    // …on the listing itself it ends the run.
+    fake.server.inject('ck:records/query', { status: 200, body: big })
+    const e = await errorOf(sync(tmp('sec-big2-')))
     expect(e.code).toBe('PROTOCOL_ERROR')
     expect(e.message).toMatch(/larger than 16 MiB/)
     expect(e.message).not.toContain('xxxx')
@@ -486,7 +492,9 @@ describe('hostile server data', () => {
     const { lib, fake, sync, warnings } = await photosSetup({ count: 6, kinds: ['jpeg'], seed: 75 })
     // The whole answer is a 500,000-deep array.
     fake.server.inject('ck:changes/database', { status: 200, body: deep(500_000, '[', ']') })
-    const e = await errorOf(sync(tmp('sec-deep1-')))
+    expect((await sync(tmp('sec-deep1-'))).listingNote).toMatch(/did not return a JSON object/)
+    fake.server.inject('ck:records/query', { status: 200, body: deep(500_000, '[', ']') })
+    const e = await errorOf(sync(tmp('sec-deep1b-')))
     expect(e.code).toBe('PROTOCOL_ERROR')
     expect(e.message).toMatch(/did not return a JSON object/)
 

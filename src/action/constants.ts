@@ -14,6 +14,7 @@ export const Inputs = {
   Mode: 'mode',
   Directory: 'directory',
   DryRun: 'dry-run',
+  Repair: 'repair',
 } as const
 export type InputName = (typeof Inputs)[keyof typeof Inputs]
 
@@ -50,5 +51,5 @@ export const State = {
 } as const
 export type StateName = (typeof State)[keyof typeof State]
 
-export const Modes = ['sync', 'check', 'reauth', 'validate-config'] as const
+export const Modes = ['sync', 'check', 'reauth', 'validate-config', 'verify'] as const
 export type Mode = (typeof Modes)[number]

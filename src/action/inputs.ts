@@ -18,6 +18,8 @@ export interface Settings {
   mode: Mode
   directory?: string
   dryRun?: boolean
+  /** `mode: verify`: move damaged files aside and download them again in the same run. */
+  repair: boolean
   /** From the runner environment. */
   workspace: string
   repository: string
@@ -63,6 +65,10 @@ export function readSettings(
   if (dryRunText && !['true', 'false'].includes(dryRunText)) {
     throw new InputError(`Input \`dry-run\` must be true or false (got "${dryRunText}").`)
   }
+  const repairText = getInput(Inputs.Repair).trim().toLowerCase()
+  if (repairText && !['true', 'false'].includes(repairText)) {
+    throw new InputError(`Input \`repair\` must be true or false (got "${repairText}").`)
+  }
   const workspace = env.GITHUB_WORKSPACE || process.cwd()
   const server = env.GITHUB_SERVER_URL || 'https://github.com'
   const repository = env.GITHUB_REPOSITORY || 'local/repository'
@@ -79,6 +85,7 @@ export function readSettings(
     mode,
     directory: opt(Inputs.Directory),
     dryRun: dryRunText ? dryRunText === 'true' : undefined,
+    repair: repairText === 'true',
     workspace,
     repository,
     runnerOs: env.RUNNER_OS || process.platform,

@@ -9,7 +9,7 @@ import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
 import { parseState, serializeState } from '../photos/state.js'
-import { syncPhotos, type SyncResult } from '../photos/sync.js'
+import { describeListing, syncPhotos, type SyncResult } from '../photos/sync.js'
 import type { PhotosSummary } from './report.js'
 import type { Settings } from './inputs.js'
 import type { Log } from './log.js'
@@ -57,7 +57,7 @@ export async function runPhotos(o: {
         result.throttleError?.describe() ?? 'Apple throttled the downloads; the next run continues.',
       )
     log.info(
-      `Photos: ${result.downloaded} downloaded, ${result.skipped} skipped, ${result.failed} failed (${result.mode} listing, ${result.requests} CloudKit requests).`,
+      `Photos: ${result.downloaded} downloaded, ${result.skipped} skipped, ${result.failed} failed (listing: ${describeListing(result)}, ${result.requests} CloudKit requests).`,
     )
     return {
       summary: {
@@ -71,6 +71,7 @@ export async function runPhotos(o: {
         listingComplete: result.listingComplete,
         newFilesList: newFilesPath,
         directory,
+        listing: describeListing(result),
       },
       bundleState: { ...o.bundleState, [PHOTOS_STATE_KEY]: serializeState(result.state) },
       stopReason: result.stopReason,

@@ -26,6 +26,17 @@ export interface PhotosSummary {
   /** Path of the file listing the files written this run, one per line. */
   newFilesList?: string
   directory: string
+  /** The listing this run made, e.g. `no-change`, `full (change feed unavailable: …)`. */
+  listing?: string
+}
+
+/** `mode: verify`: what the re-hash found (paths relative to the download directory). */
+export interface VerifySummary {
+  files: number
+  hashed: number
+  unhashed: number
+  problems: string[]
+  movedAside: string[]
 }
 
 /**
@@ -48,6 +59,7 @@ export interface RunReport {
   session?: { source: string; method?: string; srpAttempts: number }
   trust?: { expiresAt?: string; daysRemaining?: number; source?: string }
   photos?: PhotosSummary
+  verify?: VerifySummary
   notifications?: ChannelResult[]
   startedAt: string
   finishedAt?: string
@@ -105,9 +117,13 @@ async function summary(r: RunReport): Promise<void> {
   }
   if (r.trust?.expiresAt)
     rows.push(['2FA trust expires', `${r.trust.expiresAt} (${r.trust.daysRemaining} days)`])
+  if (r.verify) {
+    rows.push(['Verified', `${r.verify.files} files, ${r.verify.problems.length} missing or damaged`])
+  }
   if (r.photos) {
     rows.push(['Downloaded', String(r.photos.downloaded)], ['Skipped', String(r.photos.skipped)])
     rows.push(['Failed', String(r.photos.failed)], ['Bytes', String(r.photos.bytes)])
+    if (r.photos.listing) rows.push(['Listing', r.photos.listing])
     if (r.photos.throttled) rows.push(['Throttled', 'Apple throttled the run'])
     if (r.photos.remaining > 0 || !r.photos.listingComplete)
       rows.push(['Left', remainingLine(r.photos.remaining, r.photos.listingComplete)])

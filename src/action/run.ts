@@ -13,6 +13,7 @@ import { buildChannels, channelProblems } from './channels.js'
 import { readSessionFiles, writeSessionFiles } from './session-files.js'
 import { writeReport, type RunReport } from './report.js'
 import { runPhotos } from './photos-step.js'
+import { runVerify } from './verify-step.js'
 import {
   applyInputOverrides,
   findConfigIssues,
@@ -87,12 +88,17 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     appleId = config.account.username
     channels = buildChannels(config, settings, log)
     if (settings.mode === 'reauth') checkReauthSetup(settings)
-    if (settings.mode === 'sync' && !config.photos.directory) {
+    if ((settings.mode === 'sync' || settings.mode === 'verify') && !config.photos.directory) {
       throw new ICloudError(
         'CONFIG_INVALID',
         `No download directory: set \`photos.directory\` in ${relative(settings.workspace, config.file) || config.file} or the \`${Inputs.Directory}\` input.`,
         '',
       )
+    }
+
+    if (settings.mode === 'verify') {
+      await runVerify(config, settings.repair, log, report)
+      if (!settings.repair) return report // no sign-in: the check is local
     }
 
     // Session: cache → seed → whatever is already in the cookie directory (self-hosted runners).
@@ -131,7 +137,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
         source: auth.trust.source,
       }
       bundleState = await handleExpiry(auth, config, settings, channels, bundleState, report, log)
-      if (settings.mode === 'sync') {
+      if (settings.mode === 'sync' || settings.mode === 'verify') {
         const photos = await runPhotos({ auth, config, settings, bundleState, log, now })
         bundleState = photos.bundleState
         report.photos = photos.summary

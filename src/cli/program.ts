@@ -22,6 +22,7 @@ import { sessionImport } from './session-import.js'
 import { sessionReset } from './session-reset.js'
 import { status } from './status.js'
 import { sync } from './sync.js'
+import { verify } from './verify.js'
 
 /**
  * Help laid out for the terminal: wrapped to its width (80 when it is not a terminal). When the
@@ -252,6 +253,23 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       }),
     )
     .action(async (_opts, cmd: Command) => setExit(await sync(cmd.optsWithGlobals(), io)))
+
+  photosOptions(signInOptions(account(program.command('verify'))))
+    .description(
+      're-hash the downloaded files against the SHA-256 recorded at download and list missing or damaged ones (no sign-in without --repair)',
+    )
+    .option(
+      '--repair',
+      'move damaged files aside (<name>.damaged) and download them and the missing ones again (signs in)',
+    )
+    .addHelpText(
+      'after',
+      codes({
+        ok: 'every file in the manifest is present and matches its hash (or was repaired)',
+        error: 'files are missing or damaged (VERIFY_FAILED, listed on stderr), or the repair sync failed',
+      }),
+    )
+    .action(async (_opts, cmd: Command) => setExit(await verify(cmd.optsWithGlobals(), io)))
 
   return program
 }

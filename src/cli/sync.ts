@@ -7,7 +7,7 @@ import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
 import { photosOutcome } from '../photos/outcome.js'
-import { syncPhotos, type FileProblem } from '../photos/sync.js'
+import { describeListing, syncPhotos, type FileProblem } from '../photos/sync.js'
 import { cliLog, ExitCode, inCi, line, UsageError, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
 import { cliSignIn } from './signin.js'
@@ -45,7 +45,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
       const verb = config.photos.dryRun ? 'would download' : 'downloaded'
       line(
         io.stdout,
-        `Photos in ${directory}: ${result.downloaded} ${verb}, ${result.skipped} already there, ${result.failed} failed (${result.mode} listing).`,
+        `Photos in ${directory}: ${result.downloaded} ${verb}, ${result.skipped} already there, ${result.failed} failed (listing: ${describeListing(result)}).`,
       )
       const outcome = photosOutcome(result, {
         allowPartial: config.photos.allowPartialBackup,

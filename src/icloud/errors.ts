@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'DOWNLOAD_FAILED'
   | 'DISK'
   | 'LOCKED'
+  | 'VERIFY_FAILED'
   | 'INTERNAL'
 
 export class ICloudError extends Error {

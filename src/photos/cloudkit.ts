@@ -337,7 +337,9 @@ export class CloudKitClient {
   async changesDatabase(scope: Scope, syncToken?: string): Promise<DatabaseChanges> {
     const json = await this.post(scope, 'changes/database', syncToken === undefined ? {} : { syncToken })
     if (typeof json.syncToken !== 'string') throw protocolError('changes/database returned no sync token')
-    const zones = Array.isArray(json.zones) ? (json.zones as Array<Record<string, unknown>>) : []
+    // No `zones` is not "nothing changed" (`"zones":[]` is): reading it so would skip every change.
+    if (!Array.isArray(json.zones)) throw protocolError('changes/database returned no zones')
+    const zones = json.zones as Array<Record<string, unknown>>
     return {
       syncToken: json.syncToken,
       moreComing: json.moreComing === true,

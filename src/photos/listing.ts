@@ -4,9 +4,16 @@
  * deltas — the halves of pairs still waiting for their partner, never the whole library.
  */
 import { closest } from 'fastest-levenshtein'
-import { ICloudError } from '../icloud/errors.js'
+import { ICloudError, isICloudError } from '../icloud/errors.js'
 import type { Asset } from './asset.js'
-import type { CloudKitClient, Collection, LookupResult, Scope, ZoneRef } from './cloudkit.js'
+import {
+  CloudKitError,
+  type CloudKitClient,
+  type Collection,
+  type LookupResult,
+  type Scope,
+  type ZoneRef,
+} from './cloudkit.js'
 import {
   AssetParseError,
   MASTER_RECORD_TYPE,
@@ -66,6 +73,8 @@ export interface AssetPage {
   album?: string
   /** The listing gave up before the counted total (empty pages): the run must not save its tokens. */
   incomplete?: boolean
+  /** On the first page: `recent` stops this collection before its counted total. */
+  cutShort?: boolean
 }
 
 export interface ListOptions {
@@ -143,7 +152,10 @@ export async function* listAssets(
         o,
       )
       out.album = name
-      if (first) out.total = o.recent === undefined ? total : Math.min(total, o.recent)
+      if (first) {
+        out.total = o.recent === undefined ? total : Math.min(total, o.recent)
+        if (o.recent !== undefined && total > o.recent) out.cutShort = true
+      }
       first = false
       if (masters === 0) {
         // An empty page mid-listing: skip a page of (deleted) ranks and probe again.
@@ -212,6 +224,17 @@ export async function databaseChanges(
       return { syncToken: r.syncToken, zones: [...zones.values()] }
     token = r.syncToken
   }
+}
+
+/**
+ * A failure of the change feed (`changes/database`, `changes/zone`) that a full listing can stand in
+ * for: a refusal that is not about the session (404, 400, other non-2xx answers) or an answer
+ * without the expected fields. Sign-in, throttling, network and local errors are not: a listing
+ * would meet them too, and throttling means asking less, not more.
+ */
+export function isChangeFeedFailure(err: unknown): boolean {
+  if (err instanceof CloudKitError) return true
+  return isICloudError(err, 'PROTOCOL_ERROR') || isICloudError(err, 'ICLOUD_SETUP_INCOMPLETE')
 }
 
 /** The sync token is no longer known to Apple (`BAD_REQUEST`): do a full listing and start over. */

@@ -6,6 +6,10 @@
  * request, whatever the library size); a change costs `changes/zone` pages; a first run (or a
  * refused token, or changed options) lists everything. Tokens only move forward when a run
  * finished without download failures, so nothing that failed is forgotten.
+ *
+ * The change feed is an optimisation: when it fails the run lists in full and earns no tokens. A
+ * listing cut short (recent, until-found) earns none either, and a manifest file missing or
+ * damaged on a persistent disk (verify.ts) drops them, so no run ever skips what one did not see.
  */
 import { createHash } from 'node:crypto'
 import { promises as fs, statSync } from 'node:fs'
@@ -19,6 +23,7 @@ import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './
 import { acquireDirectoryLock } from './lock.js'
 import {
   databaseChanges,
+  isChangeFeedFailure,
   listAssets,
   listChanges,
   selectLibrary,
@@ -34,6 +39,7 @@ import {
   type NamingOptions,
 } from './naming.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
+import { diskCheck } from './verify.js'
 import {
   emptyState,
   loadStateFile,
@@ -128,6 +134,8 @@ export interface SyncResult {
   listingComplete: boolean
   /** Why the run stopped early, if it did. */
   stopReason?: 'throttled' | 'cancelled' | 'budget'
+  /** Why the listing was not the cheapest one, e.g. `change feed unavailable: …`; see describeListing. */
+  listingNote?: string
 }
 
 interface Resolved {
@@ -282,14 +290,32 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
 
   let mode: SyncMode = 'full'
   let tokens: { library: LibrarySelection; zone?: string; db: string } | undefined
+  let listingNote: string | undefined
   let error: unknown
+  // A file of the manifest missing or damaged on disk: its download URL only comes from a listing.
+  const disk = await diskCheck(directory, state, fileState !== undefined, r.dryRun, o.log)
+  if (disk) listingNote = disk
+  /** The change feed failed: note it once; a full listing stands in and no token comes of it. */
+  let feedDown = false
+  const feedFailed = (err: unknown): boolean => {
+    if (o.signal?.aborted || !isChangeFeedFailure(err)) return false
+    const why = (err as Error).message.replace(/\.$/, '')
+    if (!feedDown) o.log.warn(`photos: the change feed is unavailable (${why}); listing the whole library.`)
+    feedDown = true
+    listingNote = `change feed unavailable: ${why}`
+    return true
+  }
   try {
     const prev = state.library
-    if (prev && state.dbSyncToken && state.zoneSyncToken && state.optionsKey === key) {
-      const db = await databaseChanges(o.client, prev.scope, state.dbSyncToken).catch((err: unknown) => {
-        if (err instanceof CloudKitError && err.serverErrorCode === 'BAD_REQUEST') return undefined
-        throw err
-      })
+    if (!disk && prev && state.dbSyncToken && state.zoneSyncToken && state.optionsKey === key) {
+      let db: Awaited<ReturnType<typeof databaseChanges>> | undefined
+      try {
+        db = await databaseChanges(o.client, prev.scope, state.dbSyncToken)
+      } catch (err) {
+        if (err instanceof CloudKitError && err.serverErrorCode === 'BAD_REQUEST') {
+          o.log.info('photos: the stored sync token was refused; listing the whole library.')
+        } else if (!feedFailed(err)) throw err
+      }
       if (db && !db.zones.some((z) => z.zone.zoneName === prev.zone.zoneName)) {
         mode = 'no-change'
         tokens = { library: prev, zone: state.zoneSyncToken, db: db.syncToken }
@@ -301,8 +327,9 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
           const zone = await run.deltas(prev, state.zoneSyncToken)
           tokens = { library: prev, zone, db: db.syncToken }
         } catch (err) {
-          if (!(err instanceof SyncTokenExpired)) throw err
-          o.log.info('photos: the stored sync token was refused; listing the whole library.')
+          if (err instanceof SyncTokenExpired) {
+            o.log.info('photos: the stored sync token was refused; listing the whole library.')
+          } else if (!feedFailed(err)) throw err
           mode = 'full'
         }
       }
@@ -310,12 +337,20 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     if (mode === 'full') {
       const sel = await selectLibrary(o.client, r.library)
       // The database token is taken before the listing: changes made while listing are re-delivered.
-      const boot = await databaseChanges(o.client, sel.scope)
-      const zoneEntry = boot.zones.find((z) => z.zone.zoneName === sel.zone.zoneName)
+      // Without it (feed down) the listing still runs; it just earns no tokens.
+      let boot: Awaited<ReturnType<typeof databaseChanges>> | undefined
+      if (!feedDown) {
+        try {
+          boot = await databaseChanges(o.client, sel.scope)
+        } catch (err) {
+          if (!feedFailed(err)) throw err
+        }
+      }
+      const zoneEntry = boot?.zones.find((z) => z.zone.zoneName === sel.zone.zoneName)
       // Keep the full zoneID (owner, type) for the change feeds of later runs.
       if (zoneEntry) sel.zone = zoneEntry.zone
       const first = await run.full(sel)
-      tokens = { library: sel, zone: first ?? zoneEntry?.syncToken, db: boot.syncToken }
+      tokens = boot && { library: sel, zone: first ?? zoneEntry?.syncToken, db: boot.syncToken }
     }
   } catch (err) {
     error = err
@@ -323,6 +358,15 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
 
   await run.finish()
   const throttleError = run.throttleError(error)
+  // A listing cut short by recent/until-found earns no tokens (the old ones, if any, stay): tokens
+  // say "everything up to here is on disk", and a delta from them would never re-offer what the
+  // cut left out. Tokens covering only what was listed do not exist in CloudKit (a zone token is
+  // one point in the change log), so "no tokens" is the only honest answer; the next run without
+  // the option lists in full (or deltas from the older tokens) and fetches the rest.
+  if (run.cutShort && tokens && mode !== 'no-change') {
+    o.log.info('photos: the listing was cut short (recent / until-found); no sync tokens saved.')
+    tokens = undefined
+  }
   const complete =
     error === undefined &&
     !throttleError &&
@@ -367,7 +411,13 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     remaining: run.failures.length,
     listingComplete: error === undefined && !run.incompleteListing && !run.listingCut,
     stopReason: throttleError ? 'throttled' : o.signal?.aborted ? 'cancelled' : undefined,
+    listingNote,
   }
+}
+
+/** `full (change feed unavailable: …)`, `delta`, … — the listing line of logs and reports. */
+export function describeListing(r: Pick<SyncResult, 'mode' | 'listingNote'>): string {
+  return r.listingNote ? `${r.mode} (${r.listingNote})` : r.mode
 }
 
 /** One absolute path per line, generated as the file is written (the list can be 100,000+ long). */
@@ -397,6 +447,8 @@ class Run {
   listingCut = false
   /** A full listing stopped short of the count: keep the old tokens so the next run lists again. */
   incompleteListing = false
+  /** recent / until-found left assets unlisted: this run earns no tokens. */
+  cutShort = false
   /** The manifest or the state file changed during the run. */
   changed = false
   private readonly downloader: Downloader
@@ -444,6 +496,7 @@ class Run {
     })) {
       token ??= page.syncToken
       if (page.incomplete) this.incompleteListing = true
+      if (page.cutShort) this.cutShort = true
       if (page.total !== undefined) this.counts.total = (this.counts.total ?? 0) + page.total
       this.parseErrors(page.errors)
       for (const asset of page.assets) {
@@ -451,6 +504,7 @@ class Run {
         const present = await this.handleSafely(asset)
         consecutive = present ? consecutive + 1 : 0
         if (this.r.untilFound !== undefined && consecutive >= this.r.untilFound) {
+          this.cutShort = true
           this.o.log.info(
             `photos: found ${consecutive} assets in a row that are already here; stopping (until-found).`,
           )
@@ -475,7 +529,10 @@ class Run {
         this.r.recent === undefined ? page.assets : [...page.assets].sort((a, b) => b.createdAt - a.createdAt)
       for (const asset of assets) {
         if (this.stopped) return this.cut(last)
-        if (this.r.recent !== undefined && this.counts.listed >= this.r.recent) break
+        if (this.r.recent !== undefined && this.counts.listed >= this.r.recent) {
+          this.cutShort = true
+          break
+        }
         await this.handleSafely(asset)
       }
       if (page.removed.length) {

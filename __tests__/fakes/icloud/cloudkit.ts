@@ -38,6 +38,45 @@ export function ckError(serverErrorCode: string, reason: string, status = 403, t
   }
 }
 
+/** How a change feed can fail on real servers the client must survive (issue 15): see changeFeedFault. */
+export type ChangeFeedFaultKind = '404' | '400' | '500' | 'no-zones'
+
+/**
+ * A fault for `ck:changes/database` or `ck:changes/zone`: a bare 404 (endpoint gone), a 400 with
+ * CloudKit's BAD_REQUEST body, a 502-style 5xx without a JSON body, or a 200 whose body lacks
+ * `zones` (for `changes/database` it still carries a syncToken, so only the missing field is wrong).
+ * Inject with `server.inject(endpoint, changeFeedFault(endpoint, kind, times))`.
+ */
+export function changeFeedFault(
+  endpoint: 'ck:changes/database' | 'ck:changes/zone',
+  kind: ChangeFeedFaultKind,
+  times = 1,
+): Fault {
+  switch (kind) {
+    case '404':
+      return { status: 404, times, headers: { 'content-type': 'text/html' }, body: '<html>Not Found</html>' }
+    case '400':
+      return ckError('BAD_REQUEST', 'Invalid request for this endpoint', 400, times)
+    case '500':
+      return {
+        status: 502,
+        times,
+        headers: { 'content-type': 'text/html' },
+        body: '<html>Bad Gateway</html>',
+      }
+    case 'no-zones':
+      return {
+        status: 200,
+        times,
+        body: JSON.stringify(
+          endpoint === 'ck:changes/database'
+            ? { syncToken: 'db-fault', moreComing: false }
+            : { moreComing: false },
+        ),
+      }
+  }
+}
+
 /** Map a list `recordType` (+ filter) to a library list key, or undefined for an unknown type. */
 function listKeyFor(recordType: string, filters: Map<string, unknown>): string | undefined {
   switch (recordType) {

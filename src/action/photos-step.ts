@@ -25,6 +25,10 @@ export async function runPhotos(o: {
   bundleState: Record<string, unknown>
   log: Log
   now: () => number
+  /** Aborted when the run is cancelled: the engine starts nothing new and saves its state. */
+  signal?: AbortSignal
+  /** The bundle state with the photos state of each checkpoint, for pending-state.json. */
+  onCheckpoint?: (bundleState: Record<string, unknown>) => void | Promise<void>
 }): Promise<{ summary: PhotosSummary; bundleState: Record<string, unknown> }> {
   const { auth, config, settings, log } = o
   const directory = config.photos.directory!
@@ -47,6 +51,10 @@ export async function runPhotos(o: {
       log: { info: (m) => log.info(m), warn: (m) => log.warning(m), debug: (m) => log.debug(m) },
       progress: (p) => progress.update(p),
       newFilesPath,
+      signal: o.signal,
+      onCheckpoint: o.onCheckpoint
+        ? (state) => o.onCheckpoint!({ ...o.bundleState, [PHOTOS_STATE_KEY]: serializeState(state) })
+        : undefined,
     })
     if (result.throttled)
       log.warning(

@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'NETWORK'
   | 'DOWNLOAD_FAILED'
   | 'DISK'
+  | 'CANCELLED'
   | 'INTERNAL'
 
 export class ICloudError extends Error {

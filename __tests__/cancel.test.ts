@@ -12,7 +12,8 @@ import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { FakeLibrary, LibraryOptions } from './fakes/icloud/library.js'
 import { createRunner, DIST_INDEX, type Runner, type StepResult } from './helpers/runner-env.js'
-import { laptopLoginAndExport, PASSWORD, startWorld, USER, type World } from './helpers/world.js'
+import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER, type World } from './helpers/world.js'
+import { startFakeGitHub } from './fakes/github-api.js'
 import { generateSessionKey } from '../src/session-cache/blob.js'
 import { STATE_FILE } from '../src/photos/state.js'
 
@@ -40,7 +41,7 @@ interface Setup {
   env: Record<string, string>
 }
 
-async function setup(library: LibraryOptions = LIB): Promise<Setup> {
+async function setup(library: LibraryOptions = LIB, photosConfig = ''): Promise<Setup> {
   const runner = await createRunner()
   const world = await startWorld({ library, runnerTemp: runner.runnerTemp })
   cleanups.push(async () => {
@@ -52,7 +53,7 @@ async function setup(library: LibraryOptions = LIB): Promise<Setup> {
   await mkdir(path.join(runner.workspace, '.github'), { recursive: true })
   await writeFile(
     path.join(runner.workspace, '.github/icloud-photos.yml'),
-    `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n  mfa-provider: none\nphotos:\n  folder-structure: none\n  threads: 4\n`,
+    `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n  mfa-provider: none\nphotos:\n  folder-structure: none\n  threads: 4\n${photosConfig}`,
   )
   const photos = path.join(runner.root, 'photos')
   return {
@@ -241,4 +242,68 @@ describe('cancellation of the bundled action', () => {
     },
     120_000,
   )
+})
+
+describe('hand-off mode (photos.hand-off): files count once the job that downloaded them succeeded', () => {
+  it('success commits the files; failure and an unanswerable API download them again; the uploads end complete', async () => {
+    const s = await setup(LIB, '  hand-off: true\n')
+    const [owner, repo] = REPO.split('/') as [string, string]
+    const github = await startFakeGitHub({ token: 'ghs_handofftoken0123456789', owner, repo })
+    cleanups.push(() => github.close())
+    s.inputs['github-token'] = github.token
+    s.env.GITHUB_API_URL = github.url
+    const lib = s.world.library
+    const committed: string[] = [] // what later steps of successful jobs uploaded
+    const hosted = async (conclusion: 'success' | 'failure' | 'unknown') => {
+      const served = lib.downloadLog.length
+      const r = await s.runner.job(s.inputs, s.env)
+      expect(r.main.code, r.main.stdout).toBe(0)
+      expect(r.post.stdout).toContain('Session saved to the Actions cache')
+      const files = onDisk(s.photos).finals
+      // The job's later steps: the upload (success) or a failing step (failure); unknown: nothing recorded.
+      if (conclusion !== 'unknown') github.setRun(s.runner.runId, 1, { status: 'completed', conclusion })
+      if (conclusion === 'success') committed.push(...files)
+      await s.runner.nextRun()
+      await rm(s.photos, { recursive: true, force: true })
+      return { r, files, served: servedSince(lib, served) }
+    }
+
+    const one = await hosted('success')
+    expect(one.files).toEqual(expectedHashes(lib))
+
+    lib.addAssets(NEW_ASSETS)
+    const two = await hosted('failure')
+    expect(two.r.main.stdout).toContain('Hand-off: run 1001 (attempt 1) succeeded')
+    expect(
+      two.served.filter((h) => committed.includes(h)),
+      'committed files fetched again',
+    ).toEqual([])
+    expect(two.files.length).toBeGreaterThan(0)
+
+    // Run 1002's job failed after downloading: its files were never uploaded and come again.
+    const three = await hosted('unknown')
+    expect(three.r.main.stdout).toMatch(
+      /Hand-off: run 1002 \(attempt 1\) ended `failure`; \d+ file\(s\) it downloaded are downloaded again/,
+    )
+    expect(three.files).toEqual(two.files)
+    expect(three.served.filter((h) => committed.includes(h))).toEqual([])
+
+    // GitHub cannot say how run 1003 ended (404): the safe choice, downloading again, with the reason.
+    const four = await hosted('success')
+    expect(four.r.main.stdout).toMatch(
+      /::warning::Hand-off: GitHub could not tell how run 1003 \(attempt 1\) ended.*404.*actions: read/,
+    )
+    expect(four.files).toEqual(two.files)
+    expect(github.requests.filter((q) => q.path.includes('/actions/runs/')).map((q) => q.path)).toEqual(
+      [1001, 1002, 1003].map((id) => `/repos/${REPO}/actions/runs/${id}/attempts/1`),
+    )
+    expect([...committed].sort()).toEqual(expectedHashes(lib))
+    // The token is only ever registered as a secret (::add-mask::), never printed.
+    for (const step of [one, two, three, four]) {
+      const printed = (step.r.main.stdout + step.r.post.stdout)
+        .split('\n')
+        .filter((l) => !l.startsWith('::add-mask::'))
+      expect(printed.join('\n')).not.toContain(github.token)
+    }
+  }, 120_000)
 })

@@ -101,6 +101,7 @@ describe('defaults', () => {
         library: 'PrimarySync',
         threads: 8,
         dryRun: false,
+        handOff: false,
       },
     }
     expect(parseConfig(VALID, FILE)).toEqual(expected)

@@ -82,6 +82,8 @@ export interface PhotosConfig {
   untilFound?: number
   threads: number
   dryRun: boolean
+  /** Files count as backed up only once the job that downloaded them succeeded (action/handoff.ts). */
+  handOff: boolean
 }
 
 export interface Config {

@@ -4,10 +4,11 @@
 // successful job were uploaded by a later step; those of a killed job are lost with the runner) or
 // on the same disk (self-hosted). The whole library must end backed up, nothing that was already
 // backed up is downloaded again, and a cancelled run never costs a full re-download.
-import type { ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
-import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { FakeLibrary, LibraryOptions } from './fakes/icloud/library.js'
@@ -15,6 +16,8 @@ import { createRunner, DIST_INDEX, type Runner, type StepResult } from './helper
 import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER, type World } from './helpers/world.js'
 import { startFakeGitHub } from './fakes/github-api.js'
 import { generateSessionKey } from '../src/session-cache/blob.js'
+import { main as cli } from '../src/cli/program.js'
+import { testIo } from './helpers/cli-io.js'
 import { STATE_FILE } from '../src/photos/state.js'
 
 const LIB: LibraryOptions = { count: 24, kinds: ['jpeg', 'live'], minBytes: 1500, maxBytes: 3000, seed: 14 }
@@ -306,4 +309,86 @@ describe('hand-off mode (photos.hand-off): files count once the job that downloa
       expect(printed.join('\n')).not.toContain(github.token)
     }
   }, 120_000)
+})
+
+describe('the CLI `sync`', () => {
+  const ROOT = path.resolve(import.meta.dirname, '..')
+  const node = (args: string[], env: Record<string, string>) =>
+    spawn(
+      process.execPath,
+      [
+        '--experimental-transform-types',
+        '--no-warnings',
+        '--import',
+        path.join(ROOT, '__tests__/helpers/ts-loader.mjs'),
+        path.join(ROOT, 'src/cli.ts'),
+        ...args,
+      ],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s mid-download: exit 130/143 with CANCELLED, `.part` kept, and the next `sync` completes without fetching a finished file again',
+    async (signal) => {
+      const world = await startWorld({ library: { ...LIB, count: 16 } })
+      const tmp = await mkdtemp(path.join(tmpdir(), 'cancel-cli-'))
+      cleanups.push(async () => {
+        await world.close()
+        await rm(tmp, { recursive: true, force: true })
+      })
+      const cookies = path.join(tmp, 'cookies')
+      const photos = path.join(tmp, 'photos')
+      const io = (o: Parameters<typeof testIo>[0] = {}) =>
+        testIo({ env: world.env, now: () => world.icloud.clock.now(), ...o })
+      const t = io({ interactive: true })
+      const login = cli(
+        [
+          'login',
+          '-u',
+          USER,
+          '--password',
+          PASSWORD,
+          '--cookie-directory',
+          cookies,
+          '--password-provider',
+          'parameter',
+        ],
+        t.io,
+      )
+      await t.stderr.waitFor('Enter the 6-digit code: ')
+      t.stdin.write(`${world.icloud.deviceCode(USER)}\n`)
+      expect(await login).toBe(0)
+
+      const lib = world.library
+      lib.downloadFaults.push({ ...SLOW })
+      const child = node(
+        ['sync', '-u', USER, '--cookie-directory', cookies, '-d', photos, '--threads', '4'],
+        { HOME: tmp, ...world.env },
+      )
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+      await until('downloads under way', () => lib.downloadLog.length >= 6)
+      child.kill(signal)
+      expect(await exited, stderr).toBe(signal === 'SIGINT' ? 130 : 143)
+      expect(stderr).toMatch(new RegExp(`error \\[CANCELLED\\]: stopped by ${signal}`))
+      lib.downloadFaults.length = 0
+
+      const { finals: kept, parts } = onDisk(photos)
+      expect(kept.length).toBeLessThan(expectedHashes(lib).length)
+      expect(parts.length, 'the files in flight are parked as .part').toBeGreaterThan(0)
+      const served = lib.downloadLog.length
+      expect(await cli(['sync', '-u', USER, '--cookie-directory', cookies, '-d', photos], io().io)).toBe(0)
+      expect(
+        lib.downloadLog.slice(served).filter((d) => (d.rangeStart ?? 0) > 0).length,
+        'parked files resumed',
+      ).toBeGreaterThan(0)
+      expect(
+        servedSince(lib, served).filter((h) => kept.includes(h)),
+        'fetched twice',
+      ).toEqual([])
+      expect(onDisk(photos)).toEqual({ finals: expectedHashes(lib), parts: [] })
+    },
+    60_000,
+  )
 })

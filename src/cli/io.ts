@@ -53,7 +53,8 @@ Exit codes:
   1  error (network, Apple refused the sign-in, failed downloads, no keyring backend, …)
   2  usage error (unknown command or option, invalid value, invalid config file)
   3  status: the session is valid but the 2FA trust expires within --warn-days
-  4  status: the session is expired, rejected by Apple, missing or unreadable`
+  4  status: the session is expired, rejected by Apple, missing or unreadable
+  130/143  sync was stopped by SIGINT (Ctrl-C) / SIGTERM; what was downloaded and the state are kept`
 
 /** Running in CI, where nobody can answer a prompt and the keyring must not be written. */
 export function inCi(env: NodeJS.ProcessEnv): boolean {

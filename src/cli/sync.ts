@@ -2,12 +2,17 @@
  * `sync`: the action's photos engine on this machine — sign in (prompting when needed, as icloudpd
  * does), then download, with a progress bar on a terminal. The incremental state lives in the file
  * beside the photos (the engine reads and writes it), not in a cache blob.
+ *
+ * While downloading, SIGINT/SIGTERM (Ctrl-C) stop it cleanly: no new download starts, the ones in
+ * flight are kept as `.part`, the state is saved, and the exit code is 130/143. A second signal
+ * exits at once (the state file is replaced atomically, so the last save stands).
  */
 import { ICloudError } from '../icloud/errors.js'
 import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
 import { syncPhotos } from '../photos/sync.js'
+import { Cancellation, listenToProcessSignals } from '../util/signals.js'
 import { cliLog, ExitCode, inCi, line, UsageError, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
 import { cliSignIn } from './signin.js'
@@ -32,6 +37,8 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
       stream: io.stderr,
       log: (l) => line(io.stderr, l),
     })
+    const cancel = new Cancellation()
+    const unlisten = listenToProcessSignals(cancel)
     try {
       const result = await syncPhotos({
         client,
@@ -40,6 +47,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         options: { ...config.photos, sizes: config.photos.size },
         log,
         progress: (p) => progress.update(p),
+        signal: cancel.signal,
       })
       progress.stop()
       const verb = config.photos.dryRun ? 'would download' : 'downloaded'
@@ -47,6 +55,11 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         io.stdout,
         `Photos in ${directory}: ${result.downloaded} ${verb}, ${result.skipped} already there, ${result.failed} failed (${result.mode} listing).`,
       )
+      if (cancel.requested) {
+        line(io.stderr, `error [CANCELLED]: stopped by ${cancel.received}; the state is saved.`)
+        line(io.stderr, 'hint: run `sync` again to continue where it stopped.')
+        return cancel.exitCode!
+      }
       if (result.throttled) {
         throw (
           result.throttleError ??
@@ -66,6 +79,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
       }
       return ExitCode.Ok
     } finally {
+      unlisten()
       progress.stop()
       await downloads.close()
     }

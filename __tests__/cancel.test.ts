@@ -192,6 +192,37 @@ describe('cancellation of the bundled action', () => {
     expect([...uploaded, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(s.world.library))
   }, 120_000)
 
+  it('SIGINT while Apple holds a request: the grace period forces the exit (130) after the state is written; the next run continues', async () => {
+    const s = await setup()
+    const first = await s.runner.job(s.inputs, s.env)
+    expect(first.main.code, first.main.stdout).toBe(0)
+    const uploaded = onDisk(s.photos).finals
+    s.world.library.addAssets(NEW_ASSETS)
+
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    // The first CloudKit call of a run with tokens, held far longer than the grace period.
+    s.world.icloud.server.inject('ck:changes/database', { delayMs: 30_000 })
+    const mark = s.world.icloud.server.log.length
+    const main = await killedMain(s, 'SIGINT', () =>
+      s.world.icloud.server.log.slice(mark).some((e) => e.path.endsWith('/changes/database')),
+    )
+    expectCancelled(main, 'SIGINT')
+    expect(main.stdout, 'the run got past the held request').not.toMatch(/^Photos: /m)
+    const post = await s.runner.step('post', s.inputs, s.env, main.state)
+    expect(post.code, post.stdout).toBe(0)
+    expect(post.stdout).not.toMatch(/::error::|Session not saved: the main step left no state/)
+
+    s.world.icloud.server.clearFaults()
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    const served = s.world.library.downloadLog.length
+    const third = await s.runner.job(s.inputs, s.env)
+    expect(third.main.code, third.main.stdout).toBe(0)
+    expect(servedSince(s.world.library, served).filter((h) => uploaded.includes(h))).toEqual([])
+    expect([...uploaded, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(s.world.library))
+  }, 120_000)
+
   // Two seeded points per signal; the first continues on a fresh hosted runner, the second on the
   // same disk (self-hosted), where the files finished before the kill must not be fetched again.
   const random = prng(0x14)

@@ -74,7 +74,16 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     pending = new PendingState(join(settings.cacheTmpDir, PENDING_STATE_FILE), log)
     await rm(pending.file, { force: true })
     const p = pending
-    unregister = deps.cancel?.onForcedExit(() => p.flush()) ?? unregister
+    const c = deps.cancel
+    const s = settings
+    // A forced exit (second signal, grace period over) leaves the last checkpoint and the outputs.
+    unregister =
+      c?.onForcedExit(async () => {
+        await p.flush()
+        cancelledRun(c, report, log)
+        report.finishedAt = new Date(now()).toISOString()
+        await writeReport(report, s)
+      }) ?? unregister
     report.mode = settings.mode
     if (settings.mode === 'validate-config') return await validateOnly(settings, report)
     config = applyInputOverrides(await loadConfig(settings.configPath), {

@@ -223,6 +223,40 @@ describe('cancellation of the bundled action', () => {
     expect([...uploaded, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(s.world.library))
   }, 120_000)
 
+  it('SIGKILL before main restored anything: post saves nothing over the cached entry (it would know less); the next run is incremental', async () => {
+    const s = await setup()
+    const first = await s.runner.job(s.inputs, s.env)
+    expect(first.main.code, first.main.stdout).toBe(0)
+    const uploaded = onDisk(s.photos).finals
+    const saved = s.world.cache.entries().map((e) => e.key)
+    expect(saved).toHaveLength(1)
+    s.world.library.addAssets(NEW_ASSETS)
+
+    // Self-hosted: the session files stay in the cookie directory, so post has something to save.
+    await s.runner.nextRun({ keepDisk: true })
+    s.world.cache.server.inject('twirp:GetCacheEntryDownloadURL', { delayMs: 30_000 })
+    const mark = s.world.cache.server.log.length
+    const main = await killedMain(s, 'SIGKILL', () =>
+      s.world.cache.server.log.slice(mark).some((e) => e.endpoint === 'twirp:GetCacheEntryDownloadURL'),
+    )
+    expectCancelled(main, 'SIGKILL')
+    s.world.cache.server.clearFaults()
+    const post = await s.runner.step('post', s.inputs, s.env, main.state)
+    expect(post.code, post.stdout).toBe(0)
+    expect(post.stdout).toContain('Session not saved: the main step left no state')
+    expect(s.world.cache.entries().map((e) => e.key)).toEqual(saved)
+
+    // Then a fresh hosted runner: the first run's entry still holds its tokens.
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    const served = s.world.library.downloadLog.length
+    const third = await s.runner.job(s.inputs, s.env)
+    expect(third.main.code, third.main.stdout).toBe(0)
+    expect(third.main.stdout).toContain('Session restored from the Actions cache')
+    expect(servedSince(s.world.library, served).filter((h) => uploaded.includes(h))).toEqual([])
+    expect([...uploaded, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(s.world.library))
+  }, 120_000)
+
   // Two seeded points per signal; the first continues on a fresh hosted runner, the second on the
   // same disk (self-hosted), where the files finished before the kill must not be fetched again.
   const random = prng(0x14)

@@ -374,6 +374,39 @@ describe('hand-off mode (photos.hand-off): files count once the job that downloa
       expect(printed.join('\n')).not.toContain(github.token)
     }
   }, 120_000)
+  it('a cancelled job: its files are not committed, the next run downloads them again and fetches nothing committed twice', async () => {
+    const s = await setup(LIB, '  hand-off: true\n')
+    const [owner, repo] = REPO.split('/') as [string, string]
+    const github = await startFakeGitHub({ token: 'ghs_handofftoken0123456789', owner, repo })
+    cleanups.push(() => github.close())
+    s.inputs['github-token'] = github.token
+    s.env.GITHUB_API_URL = github.url
+    const lib = s.world.library
+    const first = await s.runner.job(s.inputs, s.env)
+    expect(first.main.code, first.main.stdout).toBe(0)
+    github.setRun(s.runner.runId, 1, { status: 'completed', conclusion: 'success' })
+    const committed = onDisk(s.photos).finals
+    lib.addAssets(NEW_ASSETS)
+
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    lib.downloadFaults.push({ ...SLOW })
+    const mark = lib.downloadLog.length
+    const main = await killedMain(s, 'SIGINT', () => lib.downloadLog.length - mark > 8)
+    expectCancelled(main, 'SIGINT')
+    expect((await s.runner.step('post', s.inputs, s.env, main.state)).code).toBe(0)
+    github.setRun(s.runner.runId, 1, { status: 'completed', conclusion: 'cancelled' })
+    lib.downloadFaults.length = 0
+
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    const served = lib.downloadLog.length
+    const third = await s.runner.job(s.inputs, s.env)
+    expect(third.main.code, third.main.stdout).toBe(0)
+    expect(third.main.stdout).toMatch(/Hand-off: run 1002 \(attempt 1\) ended `cancelled`/)
+    expect(servedSince(lib, served).filter((h) => committed.includes(h))).toEqual([])
+    expect([...committed, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(lib))
+  }, 120_000)
 })
 
 describe('the CLI `sync`', () => {

@@ -103,6 +103,7 @@ describe('defaults', () => {
         dryRun: false,
         allowPartialBackup: false,
         lockWait: 0,
+        handOff: false,
       },
     }
     expect(parseConfig(VALID, FILE)).toEqual(expected)

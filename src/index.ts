@@ -23,7 +23,9 @@ function fail(message: string): void {
   process.exitCode = 1
 }
 
-const end = await runInWorker(join(dirname(fileURLToPath(import.meta.url)), 'action.js'))
+const end = await runInWorker(join(dirname(fileURLToPath(import.meta.url)), 'action.js'), {
+  forwardSignals: true,
+})
 if (end.kind === 'exit') process.exitCode = end.code
 else if (end.kind === 'out-of-memory') {
   fail(

@@ -48,6 +48,12 @@ export interface RecordedRequest {
   status: number
 }
 
+/** A workflow run attempt as `GET /actions/runs/{id}/attempts/{n}` answers it (the fields we read). */
+export interface FakeRunAttempt {
+  status: 'queued' | 'in_progress' | 'completed'
+  conclusion: 'success' | 'failure' | 'cancelled' | 'timed_out' | 'skipped' | 'neutral' | null
+}
+
 export interface FakeFault {
   method?: string
   path?: RegExp
@@ -85,6 +91,8 @@ export interface FakeGitHub {
   }): FakeIssue
   /** Answer the next matching request(s) with an error status. */
   inject(fault: FakeFault): void
+  /** Record how a workflow run attempt went (unknown runs answer 404, as for another repository). */
+  setRun(runId: number | string, attempt: number | string, run: FakeRunAttempt): void
   /** Requests that change something (anything but GET). */
   writes(): RecordedRequest[]
   now(): string
@@ -115,6 +123,7 @@ export async function startFakeGitHub(o: FakeGitHubOptions = {}): Promise<FakeGi
   const labels: Array<{ id: number; name: string; color: string }> = []
   const requests: RecordedRequest[] = []
   const faults: FakeFault[] = []
+  const runs = new Map<string, FakeRunAttempt>()
   const sockets = new Set<Socket>()
   let readOnly = false
   let nextId = 1000
@@ -319,6 +328,26 @@ export async function startFakeGitHub(o: FakeGitHubOptions = {}): Promise<FakeGi
       const role = permissions[login] ?? 'none'
       return send(200, { permission: ROLE_TO_LEGACY[role], role_name: role, user: { login } })
     }
+    // Workflow runs: the latest attempt, or one attempt (needs `actions: read`).
+    if ((m = /^\/actions\/runs\/(\d+)(?:\/attempts\/(\d+))?$/.exec(rest)) && rec.method === 'GET') {
+      const id = Number(m[1])
+      const attempts = [...runs.keys()]
+        .filter((k) => k.startsWith(`${id}/`))
+        .map((k) => Number(k.split('/')[1]))
+        .sort((a, b2) => a - b2)
+      const attempt = m[2] ? Number(m[2]) : attempts.at(-1)
+      const run = attempt === undefined ? undefined : runs.get(`${id}/${attempt}`)
+      if (!run) return error(404, 'Not Found')
+      return send(200, {
+        id,
+        name: 'iCloud Photos backup',
+        run_attempt: attempt,
+        event: 'schedule',
+        status: run.status,
+        conclusion: run.conclusion,
+        html_url: `${htmlBase()}/actions/runs/${id}/attempts/${attempt}`,
+      })
+    }
     if (rest === '/labels' && rec.method === 'GET') return paginate(url, labels, send)
     if (rest === '/labels' && rec.method === 'POST') {
       if (
@@ -379,6 +408,7 @@ export async function startFakeGitHub(o: FakeGitHubOptions = {}): Promise<FakeGi
       return issue
     },
     inject: (f) => void faults.push({ times: 1, ...f }),
+    setRun: (runId, attempt, run) => void runs.set(`${runId}/${attempt}`, run),
     writes: () => requests.filter((r) => r.method !== 'GET'),
     now,
     close: async () => {

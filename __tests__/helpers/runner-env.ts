@@ -4,7 +4,7 @@
  * GITHUB_OUTPUT / GITHUB_STATE / GITHUB_STEP_SUMMARY files, INPUT_* variables, and post steps
  * that see main's saved state as STATE_* — exactly how the runner hands it over.
  */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -35,6 +35,8 @@ export interface Runner {
     inputs: Record<string, string>,
     env?: Record<string, string>,
     state?: Record<string, string>,
+    /** `onSpawn` gets the step's process, e.g. to send it a signal (cancel tests). */
+    o?: { onSpawn?: (child: ChildProcess) => void },
   ): Promise<StepResult>
   /** Starts the next "run": new run id, fresh RUNNER_TEMP and HOME (hosted runners start empty). */
   nextRun(o?: { keepDisk?: boolean }): Promise<void>
@@ -100,7 +102,7 @@ export async function createRunner(baseEnv: Record<string, string> = {}): Promis
         await rm(runner.home, { recursive: true, force: true })
       }
     },
-    async step(kind, inputs, env = {}, state = {}) {
+    async step(kind, inputs, env = {}, state = {}, o = {}) {
       await mkdir(runner.workspace, { recursive: true })
       await mkdir(runner.runnerTemp, { recursive: true })
       await mkdir(runner.home, { recursive: true })
@@ -119,6 +121,7 @@ export async function createRunner(baseEnv: Record<string, string> = {}): Promis
       for (const [k, v] of Object.entries(state)) childEnv[`STATE_${k}`] = v
       const r = await new Promise<{ code: number; stdout: string; stderr: string }>((res) => {
         const child = spawn(process.execPath, [DIST_INDEX], { env: childEnv, cwd: runner.workspace })
+        o.onSpawn?.(child)
         let stdout = ''
         let stderr = ''
         child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))

@@ -8,7 +8,9 @@ import type { AuthResult } from '../icloud/auth.js'
 import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
-import { parseState, serializeState } from '../photos/state.js'
+import { emptyState, loadStateFile, parseState, pickNewer, serializeState } from '../photos/state.js'
+import type { SyncState } from '../photos/state.js'
+import { githubConclusion, HANDOFF_KEY, pendingCommit, settlePending, tokensOf } from './handoff.js'
 import { describeListing, syncPhotos, type SyncResult } from '../photos/sync.js'
 import type { PhotosSummary } from './report.js'
 import type { Settings } from './inputs.js'
@@ -25,6 +27,10 @@ export async function runPhotos(o: {
   bundleState: Record<string, unknown>
   log: Log
   now: () => number
+  /** Aborted when the run is cancelled: the engine starts nothing new and saves its state. */
+  signal?: AbortSignal
+  /** The bundle state with the photos state of each checkpoint, for pending-state.json. */
+  onCheckpoint?: (bundleState: Record<string, unknown>) => void | Promise<void>
 }): Promise<{
   summary: PhotosSummary
   bundleState: Record<string, unknown>
@@ -34,10 +40,21 @@ export async function runPhotos(o: {
   const directory = config.photos.directory!
   const client = cloudKitFor(auth)
   const downloads = new HttpClient({ connections: config.photos.threads })
-  const cached =
-    typeof o.bundleState[PHOTOS_STATE_KEY] === 'string'
-      ? parseState(o.bundleState[PHOTOS_STATE_KEY])
-      : undefined
+  let bundleState = o.bundleState
+  let cached: SyncState | undefined =
+    typeof bundleState[PHOTOS_STATE_KEY] === 'string' ? parseState(bundleState[PHOTOS_STATE_KEY]) : undefined
+  // Hand-off: settle the previous run's files first; this run's files are pending until its job succeeds.
+  const handOff = config.photos.handOff && !config.photos.dryRun
+  let handOffBase: ReturnType<typeof tokensOf> | undefined
+  if (handOff) {
+    cached = pickNewer(cached, await loadStateFile(directory)) ?? emptyState()
+    bundleState = await settlePending({ bundleState, state: cached, ask: githubConclusion(settings), log })
+    handOffBase = tokensOf(cached)
+  }
+  const withPending = (files: string[] | null): Record<string, unknown> =>
+    handOffBase && (files === null || files.length)
+      ? { [HANDOFF_KEY]: pendingCommit(settings, handOffBase, files) }
+      : {}
   const newFilesPath = join(settings.runnerTemp, NEW_FILES_LIST)
   // In CI a line every few seconds, never a bar (no TTY in the runner's log).
   const progress = createProgress({ log: (line) => log.info(line), tty: false })
@@ -51,6 +68,15 @@ export async function runPhotos(o: {
       log: { info: (m) => log.info(m), warn: (m) => log.warning(m), debug: (m) => log.debug(m) },
       progress: (p) => progress.update(p),
       newFilesPath,
+      signal: o.signal,
+      onCheckpoint: o.onCheckpoint
+        ? (state) =>
+            o.onCheckpoint!({
+              ...bundleState,
+              [PHOTOS_STATE_KEY]: serializeState(state),
+              ...withPending(null),
+            })
+        : undefined,
     })
     if (result.throttled)
       log.warning(
@@ -73,7 +99,11 @@ export async function runPhotos(o: {
         directory,
         listing: describeListing(result),
       },
-      bundleState: { ...o.bundleState, [PHOTOS_STATE_KEY]: serializeState(result.state) },
+      bundleState: {
+        ...bundleState,
+        [PHOTOS_STATE_KEY]: serializeState(result.state),
+        ...withPending(result.newFiles),
+      },
       stopReason: result.stopReason,
     }
   } finally {

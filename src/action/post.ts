@@ -1,6 +1,7 @@
 /**
  * The post step: pack the (possibly refreshed) session files with the run's state into the
  * encrypted bundle and save it to the Actions cache. It never fails the job — only warnings.
+ * It never saves a state that knows less than the one restored at the start of the run.
  */
 import * as core from '@actions/core'
 import { readFile } from 'node:fs/promises'
@@ -27,13 +28,14 @@ export async function post(deps: StepDeps = {}): Promise<void> {
       log.info('No session files to save.')
       return
     }
-    let bundleState: Record<string, unknown> = {}
-    try {
-      bundleState = JSON.parse(
-        await readFile(join(settings.cacheTmpDir, PENDING_STATE_FILE), 'utf8'),
-      ) as Record<string, unknown>
-    } catch {
-      bundleState = {}
+    // Main writes this once the session is restored and at each checkpoint. Without it (main was
+    // killed before that), saving would put an entry that knows less over the restored one.
+    const bundleState = await readPendingState(join(settings.cacheTmpDir, PENDING_STATE_FILE))
+    if (!bundleState) {
+      log.info(
+        'Session not saved: the main step left no state (it was stopped before restoring the session); the cached entry stays as it was.',
+      )
+      return
     }
     const savedAt = Number(state.get(State.SessionSavedAt))
     const result = await saveSession({
@@ -58,5 +60,23 @@ export async function post(deps: StepDeps = {}): Promise<void> {
     )
   } catch (err) {
     core.warning(`Saving the session to the cache failed: ${(err as Error).message}`)
+  }
+}
+
+/** The state main left, or undefined when there is none or it cannot be read (never `{}` then). */
+async function readPendingState(file: string): Promise<Record<string, unknown> | undefined> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch {
+    return undefined
+  }
+  try {
+    const v: unknown = JSON.parse(text)
+    return v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined
+  } catch {
+    return undefined
   }
 }

@@ -3,7 +3,7 @@
  * photos → outputs, summary and report. One setFailed at most; notifications never hide the error.
  */
 import * as core from '@actions/core'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { Inputs, State } from './constants.js'
 import { readSettings, type GetInput, type Settings } from './inputs.js'
@@ -14,6 +14,9 @@ import { readSessionFiles, writeSessionFiles } from './session-files.js'
 import { writeReport, type RunReport } from './report.js'
 import { runPhotos } from './photos-step.js'
 import { runVerify } from './verify-step.js'
+import { PendingState } from './checkpoint.js'
+import { cancelledRun, throwIfCancelled } from './cancel.js'
+import type { Cancellation } from '../util/signals.js'
 import {
   applyInputOverrides,
   findConfigIssues,
@@ -53,6 +56,8 @@ export interface StepDeps {
   log?: Log
   cache?: CacheBackend
   now?: () => number
+  /** SIGINT/SIGTERM, forwarded by the launcher (main.ts). */
+  cancel?: Cancellation
 }
 
 /** Written by main, read by post: the non-file half of the encrypted bundle. */
@@ -76,8 +81,24 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
   let config: Config | undefined
   let channels: Channel[] = []
   let bundleState: Record<string, unknown> = {}
+  let pending: PendingState | undefined
+  let unregister = (): void => undefined
   try {
     settings = readSettings(deps.getInput, env)
+    // Until the session is restored there is nothing for post to save: no file, post keeps the cache.
+    pending = new PendingState(join(settings.cacheTmpDir, PENDING_STATE_FILE), log)
+    await rm(pending.file, { force: true })
+    const p = pending
+    const c = deps.cancel
+    const s = settings
+    // A forced exit (second signal, grace period over) leaves the last checkpoint and the outputs.
+    unregister =
+      c?.onForcedExit(async () => {
+        await p.flush()
+        cancelledRun(c, report, log)
+        report.finishedAt = new Date(now()).toISOString()
+        await writeReport(report, s)
+      }) ?? unregister
     report.mode = settings.mode
     if (settings.mode === 'validate-config') return await validateOnly(settings, report)
     config = applyInputOverrides(await loadConfig(settings.configPath), {
@@ -118,6 +139,9 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     if (restored.cacheKey) state.set(State.SessionCacheKey, restored.cacheKey)
     if (restored.fingerprint) state.set(State.SessionFingerprint, restored.fingerprint)
     if (restored.savedAt) state.set(State.SessionSavedAt, String(restored.savedAt))
+    // From here on, post saves at least what was restored, whenever this step ends.
+    await pending.write(bundleState)
+    throwIfCancelled(deps.cancel)
 
     const mfa = mfaProvider(config, settings, log)
     let auth: AuthResult
@@ -137,10 +161,27 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
         source: auth.trust.source,
       }
       bundleState = await handleExpiry(auth, config, settings, channels, bundleState, report, log)
+      await pending.write(bundleState)
+      throwIfCancelled(deps.cancel)
       if (settings.mode === 'sync' || settings.mode === 'verify') {
-        const photos = await runPhotos({ auth, config, settings, bundleState, log, now })
+        const p = pending
+        const photos = await runPhotos({
+          auth,
+          config,
+          settings,
+          bundleState,
+          log,
+          now,
+          signal: deps.cancel?.signal,
+          onCheckpoint: (b) => {
+            bundleState = b
+            return p.write(b)
+          },
+        })
         bundleState = photos.bundleState
         report.photos = photos.summary
+        await pending.write(bundleState)
+        throwIfCancelled(deps.cancel)
         bundleState = await photosResult(
           { ...photos.summary, stopReason: photos.stopReason },
           config,
@@ -157,14 +198,14 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
       await auth.session.close()
     }
   } catch (err) {
-    bundleState = await fail(err, report, config, settings, channels, log, bundleState)
+    if (deps.cancel?.requested) cancelledRun(deps.cancel, report, log)
+    else bundleState = await fail(err, report, config, settings, channels, log, bundleState)
   } finally {
-    if (settings) {
-      await mkdir(settings.cacheTmpDir, { recursive: true, mode: 0o700 })
-      await writeFile(join(settings.cacheTmpDir, PENDING_STATE_FILE), JSON.stringify(bundleState), {
-        mode: 0o600,
-      })
+    if (pending?.current) {
+      await pending.write(bundleState)
+      await pending.flush()
     }
+    unregister()
     report.finishedAt = new Date(now()).toISOString()
     await writeReport(report, settings)
   }

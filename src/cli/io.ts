@@ -55,6 +55,8 @@ export interface ExitCodeMeanings {
   error: string
   expiring?: string
   expired?: string
+  /** `sync`: stopped by SIGINT / SIGTERM (130 / 143). */
+  cancelled?: string
 }
 
 /**
@@ -62,13 +64,14 @@ export interface ExitCodeMeanings {
  * to `width` with the meanings aligned. The top level (`all`) also says which command has 3 and 4.
  */
 export function exitCodesHelp(m: ExitCodeMeanings, all = false, width = 80): string {
-  const rows: [number, string][] = [
+  const rows: [number | string, string][] = [
     [ExitCode.Ok, m.ok],
     [ExitCode.Error, m.error],
     [ExitCode.Usage, 'usage error (unknown command or option, invalid value, invalid config file)'],
   ]
   if (m.expiring) rows.push([ExitCode.Expiring, m.expiring])
   if (m.expired) rows.push([ExitCode.Expired, m.expired])
+  if (m.cancelled) rows.push(['130/143', m.cancelled])
   const help = new Help()
   const indent = '     '
   const table = rows

@@ -2,12 +2,18 @@
  * `sync`: the action's photos engine on this machine — sign in (prompting when needed, as icloudpd
  * does), then download, with a progress bar on a terminal. The incremental state lives in the file
  * beside the photos (the engine reads and writes it), not in a cache blob.
+ *
+ * While downloading, SIGINT/SIGTERM (Ctrl-C) stop it cleanly: no new download starts, the ones in
+ * flight are kept as `.part`, the state is saved, and the exit code is 130/143. A second signal
+ * exits at once (the state file is replaced atomically, so the last save stands).
  */
 import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor } from '../photos/connect.js'
 import { createProgress } from '../photos/progress.js'
+import { command, hint } from './format.js'
 import { photosOutcome } from '../photos/outcome.js'
 import { describeListing, syncPhotos, type FileProblem } from '../photos/sync.js'
+import { Cancellation, listenToProcessSignals } from '../util/signals.js'
 import { cliLog, ExitCode, inCi, line, UsageError, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
 import { cliSignIn } from './signin.js'
@@ -32,6 +38,8 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
       stream: io.stderr,
       log: (l) => line(io.stderr, l),
     })
+    const cancel = new Cancellation()
+    const unlisten = listenToProcessSignals(cancel)
     try {
       const result = await syncPhotos({
         client,
@@ -40,6 +48,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         options: { ...config.photos, sizes: config.photos.size },
         log,
         progress: (p) => progress.update(p),
+        signal: cancel.signal,
       })
       progress.stop()
       const verb = config.photos.dryRun ? 'would download' : 'downloaded'
@@ -47,12 +56,17 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         io.stdout,
         `Photos in ${directory}: ${result.downloaded} ${verb}, ${result.skipped} already there, ${result.failed} failed (listing: ${describeListing(result)}).`,
       )
+      listFailures(io, result.failures)
+      if (cancel.requested) {
+        line(io.stderr, `error [CANCELLED]: stopped by ${cancel.received}; the state is saved.`)
+        hint(io.stderr, `run ${command('sync …')} again to continue where it stopped.`)
+        return cancel.exitCode!
+      }
       const outcome = photosOutcome(result, {
         allowPartial: config.photos.allowPartialBackup,
         rerun: 'the next `sync`',
         directory,
       })
-      listFailures(io, result.failures)
       if (outcome.status === 'failed' && outcome.error) throw outcome.error
       if (outcome.status === 'failed') {
         line(io.stderr, `error: ${outcome.note ?? 'the sync did not finish.'}`)
@@ -62,6 +76,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
       if (outcome.note) line(io.stdout, outcome.note)
       return ExitCode.Ok
     } finally {
+      unlisten()
       progress.stop()
       await downloads.close()
     }

@@ -88,6 +88,8 @@ export interface PhotosConfig {
   allowPartialBackup: boolean
   /** Seconds to wait for another run's lock on the photos directory. */
   lockWait: number
+  /** Files count as backed up only once the job that downloaded them succeeded (action/handoff.ts). */
+  handOff: boolean
 }
 
 export interface Config {

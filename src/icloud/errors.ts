@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'DISK'
   | 'LOCKED'
   | 'VERIFY_FAILED'
+  | 'CANCELLED'
   | 'INTERNAL'
 
 export class ICloudError extends Error {

@@ -91,6 +91,8 @@ export interface SyncOptions {
   minRetryMs?: number
   /** Save the state file at most this often during a long run (default 30 s). */
   checkpointMs?: number
+  /** Called after every save of the state (checkpoints during the run, and at the end). */
+  onCheckpoint?: (state: SyncState) => void | Promise<void>
 }
 
 export type SyncMode = 'no-change' | 'delta' | 'full'
@@ -709,6 +711,7 @@ class Run {
     this.saving = this.saving
       .catch(() => undefined)
       .then(() => saveStateFile(this.directory, stamp(this.state)))
+      .then(() => this.o.onCheckpoint?.(this.state))
     return this.saving
   }
 

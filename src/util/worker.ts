@@ -14,6 +14,7 @@
  * instead of the process being killed by the system.
  */
 import { Worker, SHARE_ENV, type ResourceLimits } from 'node:worker_threads'
+import { CANCEL_GRACE_MS, STOP_SIGNALS, type SignalMessage, type StopSignal } from './signals.js'
 
 export const HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 1536 } as const
 
@@ -25,6 +26,12 @@ export interface WorkerOptions {
   /** Messages the worker posts with `parentPort.postMessage`. */
   onMessage?: (message: unknown) => void
   resourceLimits?: ResourceLimits
+  /**
+   * Catch SIGINT/SIGTERM for the worker (threads get no signals of their own) and post it a
+   * SignalMessage: the first signal asks it to stop, a second one or `graceMs` later forces it.
+   */
+  forwardSignals?: boolean
+  graceMs?: number
 }
 
 /**
@@ -41,10 +48,42 @@ export function runInWorker(file: string | URL, o: WorkerOptions = {}): Promise<
       resourceLimits: o.resourceLimits ?? HEAP_LIMITS,
     })
     if (o.onMessage) worker.on('message', o.onMessage)
+    const unlisten = o.forwardSignals ? forwardSignals(worker, o.graceMs ?? CANCEL_GRACE_MS) : () => {}
     worker.on('error', (error: Error & { code?: string }) => {
       failure =
         error.code === 'ERR_WORKER_OUT_OF_MEMORY' ? { kind: 'out-of-memory' } : { kind: 'crash', error }
     })
-    worker.on('exit', (code) => resolve(failure ?? { kind: 'exit', code }))
+    worker.on('exit', (code) => {
+      unlisten()
+      resolve(failure ?? { kind: 'exit', code })
+    })
   })
+}
+
+/** While the worker runs, this process does not die of SIGINT/SIGTERM: the worker decides when. */
+function forwardSignals(worker: Worker, graceMs: number): () => void {
+  let first: StopSignal | undefined
+  let timer: NodeJS.Timeout | undefined
+  const post = (m: SignalMessage): void => {
+    try {
+      worker.postMessage(m)
+    } catch {
+      // The worker is already gone; its exit ends this process.
+    }
+  }
+  const on = (signal: StopSignal): void => {
+    if (first) {
+      post({ type: 'signal', signal: first, force: true })
+      return
+    }
+    first = signal
+    post({ type: 'signal', signal, force: false })
+    timer = setTimeout(() => post({ type: 'signal', signal, force: true }), graceMs)
+  }
+  const handlers = STOP_SIGNALS.map((s) => [s, () => on(s)] as const)
+  for (const [s, h] of handlers) process.on(s, h)
+  return () => {
+    clearTimeout(timer)
+    for (const [s, h] of handlers) process.off(s, h)
+  }
 }

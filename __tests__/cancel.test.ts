@@ -19,6 +19,7 @@ import { generateSessionKey } from '../src/session-cache/blob.js'
 import { main as cli } from '../src/cli/program.js'
 import { testIo } from './helpers/cli-io.js'
 import { STATE_FILE } from '../src/photos/state.js'
+import { LOCK_FILE } from '../src/photos/lock.js'
 
 const LIB: LibraryOptions = { count: 24, kinds: ['jpeg', 'live'], minBytes: 1500, maxBytes: 3000, seed: 14 }
 /** Assets added between the first run and the cancelled one. */
@@ -94,7 +95,8 @@ function onDisk(dir: string): { finals: string[]; parts: string[] } {
   if (!existsSync(dir)) return { finals, parts }
   for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
     const full = path.join(dir, rel)
-    if (rel === STATE_FILE || rel.endsWith('.tmp') || !statSync(full).isFile()) continue
+    // The engine's own files: its state and the lock a killed run leaves behind.
+    if (rel === STATE_FILE || rel === LOCK_FILE || rel.endsWith('.tmp') || !statSync(full).isFile()) continue
     if (rel.endsWith('.part')) parts.push(rel)
     else finals.push(createHash('sha256').update(readFileSync(full)).digest('hex'))
   }

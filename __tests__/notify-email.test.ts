@@ -26,7 +26,7 @@ const event: NotificationEvent = {
   trustExpiresAt: '2026-05-01T08:00:00Z',
   message: 'The two-factor trust of this session ends soon.',
   remediation: [
-    'Run `npx icloud-photos-action login --username <you>` locally and update the ICLOUD_SESSION secret',
+    'Run `icloud-photos-action login --username <you>` locally and update the ICLOUD_SESSION secret',
     'or run the re-auth workflow',
   ],
   runUrl: 'https://github.com/octo/photos/actions/runs/42',
@@ -129,7 +129,7 @@ describe('email notification', () => {
     expect(text).toContain('expires in 5 days')
     expect(text).toContain('until 2026-05-01 08:00 UTC (5 days left)')
     expect(text).toContain(
-      '1. Run `npx icloud-photos-action login --username <you>` locally and update the ICLOUD_SESSION secret',
+      '1. Run `icloud-photos-action login --username <you>` locally and update the ICLOUD_SESSION secret',
     )
     expect(text).toContain('2. or run the re-auth workflow')
     expect(text).toContain('Run: https://github.com/octo/photos/actions/runs/42')

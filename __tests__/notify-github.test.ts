@@ -14,7 +14,7 @@ const failure: NotificationEvent = {
   errorCode: 'MFA_REQUIRED',
   message: 'Apple asks for a two-factor code, which a scheduled run cannot type.',
   remediation: [
-    'Run `npx icloud-photos-action login` locally and update the ICLOUD_SESSION secret',
+    'Run `icloud-photos-action login` locally and update the ICLOUD_SESSION secret',
     'or run the re-auth workflow',
   ],
   runUrl: 'https://github.com/octo/photos/actions/runs/1',

@@ -13,7 +13,7 @@ const event: NotificationEvent = {
   trustExpiresAt: '2026-05-01T08:00:00Z',
   errorCode: 'MFA_REQUIRED',
   message: 'Apple asks for a two-factor code.',
-  remediation: ['Run `npx icloud-photos-action login` locally', 'or run the re-auth workflow'],
+  remediation: ['Run `icloud-photos-action login` locally', 'or run the re-auth workflow'],
   runUrl: 'https://github.com/octo/photos/actions/runs/7',
   repository: 'octo/photos',
 }
@@ -66,7 +66,7 @@ describe('notification script', () => {
       ICLOUD_PHOTOS_EXPIRES_AT: '2026-05-01T08:00:00Z',
       ICLOUD_PHOTOS_MESSAGE: 'Apple asks for a two-factor code.',
       ICLOUD_PHOTOS_SUBJECT: 'iCloud Photos: sign-in for j***@e******.org expires in 5 days',
-      ICLOUD_PHOTOS_REMEDIATION: 'Run `npx icloud-photos-action login` locally\nor run the re-auth workflow',
+      ICLOUD_PHOTOS_REMEDIATION: 'Run `icloud-photos-action login` locally\nor run the re-auth workflow',
       ICLOUD_PHOTOS_RUN_URL: 'https://github.com/octo/photos/actions/runs/7',
       ICLOUD_PHOTOS_REPOSITORY: 'octo/photos',
       KEEP_ME: 'yes',

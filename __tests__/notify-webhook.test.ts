@@ -19,7 +19,7 @@ const event: NotificationEvent = {
   trustExpiresAt: '2026-05-01T08:00:00Z',
   message: 'The two-factor trust of this session ends soon.',
   remediation: [
-    'Run `npx icloud-photos-action login` locally and update the ICLOUD_SESSION secret',
+    'Run `icloud-photos-action login` locally and update the ICLOUD_SESSION secret',
     'or run the re-auth workflow',
   ],
   runUrl: 'https://github.com/octo/photos/actions/runs/42',
@@ -74,7 +74,7 @@ describe('webhook payloads', () => {
     expect(req.headers.tags).toBe('closed_lock_with_key')
     expect(req.headers.click).toBe(event.runUrl)
     expect(req.body).toContain('Error code: MFA_REQUIRED')
-    expect(req.body).toContain('1. Run `npx icloud-photos-action login`')
+    expect(req.body).toContain('1. Run `icloud-photos-action login`')
     expect(() => JSON.parse(req.body)).toThrow()
   })
 

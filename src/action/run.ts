@@ -408,7 +408,7 @@ async function handleExpiry(
   if (daysRemaining > config.notifications.warnDays) return bundleState
   report.status = 'warning'
   core.warning(
-    `The iCloud 2FA trust for this account expires in ${daysRemaining} day${daysRemaining === 1 ? '' : 's'} (${when}). Renew it before then: run \`npx icloud-photos-action login\` and \`session export\` locally and update the ICLOUD_SESSION secret, or run the re-auth workflow.`,
+    `The iCloud 2FA trust for this account expires in ${daysRemaining} day${daysRemaining === 1 ? '' : 's'} (${when}). Renew it before then: run \`icloud-photos-action login\` and \`session export\` locally and update the ICLOUD_SESSION secret, or run the re-auth workflow.`,
     { title: 'iCloud session expires soon' },
   )
   if (!shouldNotifyExpiring(bundleState, when)) {
@@ -430,8 +430,8 @@ async function handleExpiry(
 }
 
 export const RENEW_STEPS = [
-  'On your computer: `npx icloud-photos-action login --username <apple id>` (enter the password and the 2FA code).',
-  'Then `npx icloud-photos-action session export` and paste its output into the ICLOUD_SESSION repository secret (the commands are printed).',
+  'On your computer: `icloud-photos-action login --username <apple id>` (enter the password and the 2FA code).',
+  'Then `icloud-photos-action session export` and paste its output into the ICLOUD_SESSION repository secret (the commands are printed).',
   'Or run the re-auth workflow and answer with the code from your phone.',
 ]
 

@@ -198,7 +198,7 @@ export function mfaRequired(username: string): ICloudError {
   return new ICloudError(
     'MFA_REQUIRED',
     `Apple asks for a two-factor code for ${username}, and no one can enter it here.`,
-    'Renew the session on your computer (`npx icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.',
+    'Renew the session on your computer (`icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.',
   )
 }
 

@@ -465,7 +465,7 @@ function mapCloudKitError(code: string, reason: string, op: string): ICloudError
     return new ICloudError(
       'MFA_REQUIRED',
       `iCloud Photos needs a two-factor-trusted session (${op}: missing web auth token).`,
-      'Renew the session on your computer (`npx icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
+      'Renew the session on your computer (`icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
     )
   }
   switch (code) {

@@ -246,14 +246,14 @@ export function githubIssueMfa(o: GitHubIssueMfaOptions): GitHubIssueMfa {
       issue!.number,
       `**No code arrived within ${formatWait(timeoutMs)}, so this run stopped**${run}.\n\n` +
         'To try again, run the re-auth workflow again: Apple sends a new code and this issue asks for it. ' +
-        'Or renew the session on a computer (`npx icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
+        'Or renew the session on a computer (`icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
     ).catch((err: unknown) =>
       o.log.warning(`Could not comment on issue #${issue!.number}: ${(err as Error).message}`),
     )
     throw new ICloudError(
       'MFA_REQUIRED',
       `No verification code was posted on issue #${issue!.number} within ${formatWait(timeoutMs)}; the issue stays open.`,
-      'Run the re-auth workflow again and reply with the new code from an account with write access, or renew the session on your computer (`npx icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret.',
+      'Run the re-auth workflow again and reply with the new code from an account with write access, or renew the session on your computer (`icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret.',
     )
   }
 
@@ -351,7 +351,7 @@ function issueError(err: unknown): unknown {
   return new ICloudError(
     'MFA_REQUIRED',
     `Apple asks for a two-factor code, and it could not be asked for in a GitHub issue: ${err.message}.`,
-    `To ask in an issue, ${fix}. Or renew the session on your computer (\`npx icloud-photos-action login\` then \`session export\`) and update the ICLOUD_SESSION secret.`,
+    `To ask in an issue, ${fix}. Or renew the session on your computer (\`icloud-photos-action login\` then \`session export\`) and update the ICLOUD_SESSION secret.`,
     { cause: err },
   )
 }

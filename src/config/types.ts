@@ -81,6 +81,8 @@ export interface PhotosConfig {
   recent?: number
   untilFound?: number
   threads: number
+  /** `max-throttle-wait`: a duration string (`30m`), parsed by the engine. */
+  maxThrottleWait: string
   dryRun: boolean
 }
 

@@ -6,6 +6,12 @@
  * request, whatever the library size); a change costs `changes/zone` pages; a first run (or a
  * refused token, or changed options) lists everything. Tokens only move forward when a run
  * finished without download failures, so nothing that failed is forgotten.
+ *
+ * Honest results: every file that was planned but is not on disk at the end — failed after its
+ * retries, or left behind because the run stopped (throttle budget, cancel, disk full) — is in
+ * `failures`. Throttling slows the run (throttle.ts) and only stops it once `maxThrottleWait` of
+ * stalled time is used up. The state is checkpointed every `checkpointFiles` downloads or
+ * `checkpointMs`, whichever comes first, and handed to `onCheckpoint`.
  */
 import { createHash } from 'node:crypto'
 import { promises as fs, statSync } from 'node:fs'
@@ -13,6 +19,7 @@ import path from 'node:path'
 import type { HttpClient } from '../icloud/http.js'
 import { ICloudError, isICloudError } from '../icloud/errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
+import { parseDuration } from '../util/duration.js'
 import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
 import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
@@ -33,6 +40,7 @@ import {
   type NamingOptions,
 } from './naming.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
+import { ThrottleGovernor } from './throttle.js'
 import {
   emptyState,
   loadStateFile,
@@ -62,6 +70,26 @@ export interface PhotosOptions {
   keepUnicode?: boolean
   forceSize?: boolean
   timeZone?: string
+  /** Throttle budget: stalled time waiting on Apple's throttling before the run stops (`30m`; ms as a number). */
+  maxThrottleWait?: string | number
+}
+
+/** The default throttle budget (`photos.max-throttle-wait`). */
+export const DEFAULT_MAX_THROTTLE_WAIT = '30m'
+
+/** A file this run did not back up: failed after its retries, or left behind when the run stopped. */
+export interface FileProblem {
+  /** Relative to the photos directory, '/'-separated ('' when the asset could not even be named). */
+  relPath: string
+  /** CloudKit recordName of the asset (CPLAsset). */
+  assetId: string
+  /** Expected bytes, when known. */
+  size?: number
+  reason: 'failed' | 'throttled' | 'cancelled' | 'budget' | 'disk'
+  /** Short human text (HTTP status, errno); never a URL. */
+  detail?: string
+  /** Download requests made for this file (0 = never started). */
+  attempts: number
 }
 
 export interface SyncOptions {
@@ -80,8 +108,11 @@ export interface SyncOptions {
   /** Download retries (default 3) and backoff base (default 1000 ms); tests shorten them. */
   retries?: number
   minRetryMs?: number
-  /** Save the state file at most this often during a long run (default 30 s). */
+  /** Checkpoint the state after this long (default 30 s) or this many downloads (default 200), whichever first. */
   checkpointMs?: number
+  checkpointFiles?: number
+  /** Called after every checkpoint of the state (every N files / M seconds, and at the end). */
+  onCheckpoint?: (state: SyncState) => void | Promise<void>
 }
 
 export type SyncMode = 'no-change' | 'delta' | 'full'
@@ -102,6 +133,17 @@ export interface SyncResult {
   requests: number
   /** Assets listed (full) or changed (delta). */
   listed: number
+  /** Every file not backed up this run, failed or left behind (only problems: bounded by them). */
+  failures: FileProblem[]
+  /**
+   * Files planned but not backed up. Equals `failures.length`; when `listingComplete` is false the
+   * run stopped before listing everything, so more may remain (the true count is unknown).
+   */
+  remaining: number
+  /** The listing (full or delta) ran to its end. */
+  listingComplete: boolean
+  /** Why the run stopped early, if it did. */
+  stopReason?: 'throttled' | 'cancelled' | 'budget'
 }
 
 interface Resolved {
@@ -113,6 +155,7 @@ interface Resolved {
   recent?: number
   untilFound?: number
   skipVideos: boolean
+  maxThrottleWaitMs: number
   naming: NamingOptions
 }
 
@@ -138,6 +181,10 @@ function resolveOptions(p: PhotosOptions): Resolved {
     recent: p.recent,
     untilFound: p.untilFound,
     skipVideos: p.skipVideos ?? false,
+    maxThrottleWaitMs: parseDuration(
+      p.maxThrottleWait ?? DEFAULT_MAX_THROTTLE_WAIT,
+      'photos.max-throttle-wait',
+    ),
     naming,
   }
 }
@@ -240,6 +287,9 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   const key = optionsKey(r)
   const requestsAtStart = o.client.requests
   const run = new Run(o, r, directory, state)
+  // Listing calls wait out throttling under the same budget as the downloads.
+  const clientThrottle = o.client.throttle
+  o.client.throttle = run.governor
 
   let mode: SyncMode = 'full'
   let tokens: { library: LibrarySelection; zone?: string; db: string } | undefined
@@ -280,16 +330,24 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
     }
   } catch (err) {
     error = err
+  } finally {
+    o.client.throttle = clientThrottle
   }
 
   await run.finish()
-  const throttleError = run.throttleError(error)
+  const cancelled = o.signal?.aborted === true
+  // A cancel ends waits and requests early: what they throw is the cancel, not a failure.
+  if (cancelled && (isICloudError(error, 'THROTTLED') || (error as Error | undefined)?.name === 'AbortError'))
+    error = undefined
+  const listingComplete = error === undefined && !run.listingCut && !run.incompleteListing
+  const throttleError = cancelled ? undefined : run.throttleError(error, listingComplete)
   const complete =
     error === undefined &&
     !throttleError &&
     run.counts.blocking === 0 &&
     !run.incompleteListing &&
-    !o.signal?.aborted
+    !run.listingCut &&
+    !cancelled
   if (complete && tokens && !r.dryRun) {
     state.library = tokens.library
     state.zoneSyncToken = tokens.zone
@@ -304,6 +362,7 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
       !fileState || fileState.generation !== state.generation || fileState.savedAt !== state.savedAt
     if (run.changed || interrupted || fileBehind || tokenFingerprint(state) !== tokensAtStart)
       await run.save()
+    else await run.notifyCheckpoint()
   }
   if (o.newFilesPath) {
     // A dry run wrote nothing, so the list a following upload step reads is empty.
@@ -311,6 +370,7 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   }
   if (error !== undefined && !isICloudError(error, 'THROTTLED')) throw error
   if (run.fatal) throw run.fatal
+  run.logThrottling()
   if (throttleError) o.log.warn(`photos: ${throttleError.describe()}`)
   return {
     mode,
@@ -324,6 +384,10 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
     throttleError,
     requests: o.client.requests - requestsAtStart,
     listed: run.counts.listed,
+    failures: run.problems,
+    remaining: run.problems.length,
+    listingComplete,
+    stopReason: cancelled ? 'cancelled' : throttleError ? 'throttled' : undefined,
   }
 }
 
@@ -348,8 +412,13 @@ class Run {
     total: undefined as number | undefined,
   }
   readonly newFiles: string[] = []
+  /** Files not backed up (failed or left behind), for the report. */
+  readonly problems: FileProblem[] = []
+  readonly governor: ThrottleGovernor
   /** A full listing stopped short of the count: keep the old tokens so the next run lists again. */
   incompleteListing = false
+  /** The run stopped (throttle budget, cancel, disk full) before the listing's end. */
+  listingCut = false
   /** The manifest or the state file changed during the run. */
   changed = false
   private readonly downloader: Downloader
@@ -357,6 +426,7 @@ class Run {
   private readonly failedParts = new Set<string>()
   private runningSaved = false
   private lastSave = Date.now()
+  private filesSinceSave = 0
   private saving: Promise<void> = Promise.resolve()
 
   constructor(
@@ -366,18 +436,28 @@ class Run {
     private readonly state: SyncState,
   ) {
     this.dirs = new DirCache(directory)
+    this.governor = new ThrottleGovernor({
+      maxWaitMs: r.maxThrottleWaitMs,
+      baseMs: o.minRetryMs,
+      signal: o.signal,
+    })
     this.downloader = new Downloader({
       http: o.http,
       threads: r.threads,
       retries: o.retries,
       minRetryMs: o.minRetryMs,
       signal: o.signal,
+      governor: this.governor,
       log: o.log,
     })
   }
 
   get stopped(): boolean {
     return this.downloader.stopped || this.o.signal?.aborted === true
+  }
+
+  private leftBehindReason(): FileProblem['reason'] {
+    return this.downloader.stopReason ?? 'cancelled'
   }
 
   /** A local error that stopped the run (disk full). */
@@ -399,9 +479,10 @@ class Run {
       if (page.incomplete) this.incompleteListing = true
       if (page.total !== undefined) this.counts.total = (this.counts.total ?? 0) + page.total
       this.parseErrors(page.errors)
+      // Once stopped, the rest of the page is still planned: its missing files go on the list.
       for (const asset of page.assets) {
-        if (this.stopped) return token
         const present = await this.handleSafely(asset)
+        if (this.stopped) continue
         consecutive = present ? consecutive + 1 : 0
         if (this.r.untilFound !== undefined && consecutive >= this.r.untilFound) {
           this.o.log.info(
@@ -411,7 +492,10 @@ class Run {
         }
       }
       this.report()
-      if (this.stopped) return token
+      if (this.stopped) {
+        this.listingCut = true
+        return token
+      }
     }
     return token
   }
@@ -427,7 +511,6 @@ class Run {
       const assets =
         this.r.recent === undefined ? page.assets : [...page.assets].sort((a, b) => b.createdAt - a.createdAt)
       for (const asset of assets) {
-        if (this.stopped) return last
         if (this.r.recent !== undefined && this.counts.listed >= this.r.recent) break
         await this.handleSafely(asset)
       }
@@ -437,14 +520,25 @@ class Run {
         )
       }
       this.report()
+      if (this.stopped) {
+        this.listingCut = true
+        return last
+      }
       last = page.syncToken ?? last
     }
     return last
   }
 
-  private parseErrors(errors: Error[]): void {
+  private parseErrors(errors: Array<Error & { assetId?: string }>): void {
     for (const e of errors) {
       this.counts.failed++
+      this.problems.push({
+        relPath: '',
+        assetId: e.assetId ?? '',
+        reason: 'failed',
+        detail: 'the iCloud record could not be read',
+        attempts: 0,
+      })
       this.o.log.warn(`photos: ${e.message}`)
     }
   }
@@ -456,6 +550,13 @@ class Run {
     } catch (err) {
       if (!isICloudError(err, 'INTERNAL')) throw err
       this.counts.failed++
+      this.problems.push({
+        relPath: '',
+        assetId: asset.id,
+        reason: 'failed',
+        detail: err.message,
+        attempts: 0,
+      })
       this.o.log.warn(`photos: asset ${asset.id}: ${err.message}`)
       return false
     }
@@ -492,10 +593,19 @@ class Run {
       }
       const fullPath = safeJoin(this.directory, hit.relPath)
       const noPart = this.dirs.noPart(hit.relPath)
-      await this.downloader.waitForCapacity()
+      if (!this.stopped) await this.downloader.waitForCapacity()
       if (this.stopped) {
+        // Not started: left for the next run, on the list.
         this.dirs.settle(hit.relPath, false)
-        break
+        this.counts.blocking++
+        this.problems.push({
+          relPath: hit.relPath,
+          assetId: asset.id,
+          size: f.version.size,
+          reason: this.leftBehindReason(),
+          attempts: 0,
+        })
+        continue
       }
       await this.markRunning()
       void this.downloader
@@ -524,14 +634,25 @@ class Run {
         { relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' },
       ])
       this.changed = true
+      this.filesSinceSave++
       void this.checkpoint()
     } else {
-      // Not started (throttled/stopped) or failed: the tokens must not move past this asset.
+      // Stopped or failed: the tokens must not move past this asset.
       this.counts.blocking++
+      const problem: FileProblem = {
+        relPath: task.relPath,
+        assetId: task.assetId,
+        size: task.size,
+        reason: 'cancelled',
+        attempts: out.attempts,
+      }
       if (out.status === 'failed') {
         this.counts.failed++
         this.failedParts.add(partPathFor(task.fullPath))
-      }
+        problem.reason = out.error?.code === 'DISK' ? 'disk' : 'failed'
+        problem.detail = out.detail
+      } else problem.reason = out.stopReason ?? 'cancelled'
+      this.problems.push(problem)
     }
     this.report()
   }
@@ -557,18 +678,35 @@ class Run {
     await this.save()
   }
 
+  /** Every `checkpointFiles` downloads or `checkpointMs`, whichever first. */
   private async checkpoint(): Promise<void> {
-    if (Date.now() - this.lastSave < (this.o.checkpointMs ?? 30_000)) return
+    if (
+      this.filesSinceSave < (this.o.checkpointFiles ?? 200) &&
+      Date.now() - this.lastSave < (this.o.checkpointMs ?? 30_000)
+    )
+      return
     await this.save()
   }
 
-  /** Serialised atomic saves of the state file. */
+  /** Serialised atomic saves of the state file, each followed by `onCheckpoint`. */
   save(): Promise<void> {
     this.lastSave = Date.now()
+    this.filesSinceSave = 0
     this.saving = this.saving
       .catch(() => undefined)
       .then(() => saveStateFile(this.directory, stamp(this.state)))
+      .then(() => this.notifyCheckpoint())
     return this.saving
+  }
+
+  /** Hand the state to the caller (the action keeps it in its bundle); a failure there is a warning. */
+  async notifyCheckpoint(): Promise<void> {
+    if (!this.o.onCheckpoint) return
+    try {
+      await this.o.onCheckpoint(this.state)
+    } catch (err) {
+      this.o.log.warn(`photos: could not keep a checkpoint of the state: ${(err as Error).message}`)
+    }
   }
 
   async finish(): Promise<void> {
@@ -577,9 +715,30 @@ class Run {
     this.report()
   }
 
-  throttleError(error: unknown): ICloudError | undefined {
-    if (isICloudError(error, 'THROTTLED')) return error
-    return this.downloader.throttled
+  /** THROTTLED when the throttle budget ran out (downloads or listing). */
+  throttleError(error: unknown, listingComplete: boolean): ICloudError | undefined {
+    const listing = isICloudError(error, 'THROTTLED') ? error : undefined
+    if (!listing && !this.governor.exhausted) return undefined
+    const n = this.problems.filter((p) => p.reason === 'throttled').length
+    const left = `${n} file${n === 1 ? '' : 's'} left${listingComplete ? '' : ' and the rest of the library not yet listed'}`
+    return new ICloudError(
+      'THROTTLED',
+      `Apple iCloud kept throttling requests (HTTP 503/429) for longer than photos.max-throttle-wait ` +
+        `(${formatMs(this.governor.maxWaitMs)} of waiting); the run stopped cleanly with ${left}.`,
+      'The next scheduled run continues where this one stopped; raise photos.max-throttle-wait to wait longer in one run. Do not rerun in a loop.',
+      { retryAfter: listing?.retryAfter, cause: listing },
+    )
+  }
+
+  /** One line on how much throttling the run absorbed. */
+  logThrottling(): void {
+    const g = this.governor
+    if (g.events === 0) return
+    this.o.log.info(
+      `photos: Apple throttled ${g.events} request${g.events === 1 ? '' : 's'}; the run slowed down ` +
+        `(down to ${this.downloader.limit.lowest} download stream${this.downloader.limit.lowest === 1 ? '' : 's'}, ` +
+        `${formatMs(g.spentMs)} stalled of ${formatMs(g.maxWaitMs)} allowed).`,
+    )
   }
 
   /** After a killed run: `.part` files this run neither resumed nor is keeping for a retry. */
@@ -590,4 +749,10 @@ class Run {
       this.o.log.debug?.(`photos: removed leftover ${path.relative(this.directory, p)}`)
     }
   }
+}
+
+function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`
+  return `${Math.round(ms / 60_000)} min`
 }

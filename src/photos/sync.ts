@@ -734,10 +734,12 @@ class Run {
   logThrottling(): void {
     const g = this.governor
     if (g.events === 0) return
+    const { lowest, max } = this.downloader.limit
+    const how = [`${formatMs(g.spentMs)} stalled of ${formatMs(g.maxWaitMs)} allowed`]
+    if (lowest < max) how.unshift(`down to ${lowest} download stream${lowest === 1 ? '' : 's'}`)
     this.o.log.info(
-      `photos: Apple throttled ${g.events} request${g.events === 1 ? '' : 's'}; the run slowed down ` +
-        `(down to ${this.downloader.limit.lowest} download stream${this.downloader.limit.lowest === 1 ? '' : 's'}, ` +
-        `${formatMs(g.spentMs)} stalled of ${formatMs(g.maxWaitMs)} allowed).`,
+      `photos: Apple throttled ${g.events} request${g.events === 1 ? '' : 's'}; ` +
+        `the run slowed down (${how.join(', ')}).`,
     )
   }
 

@@ -25,6 +25,9 @@ export interface ChildResult {
   listed: number
   /** CloudKit requests as the client counted them. */
   requests: number
+  /** Files left behind (failed or stopped) and why the run stopped, if it did. */
+  remaining?: number
+  stopReason?: string
   /** Peak resident set size of this process (both threads), MiB (getrusage maxrss; VmHWM where available). */
   peakRssMiB: number
 }

@@ -43,6 +43,8 @@ export async function runJob(job: ChildJob): Promise<Omit<ChildResult, 'peakRssM
       bytes: r.bytes,
       listed: r.listed,
       requests: r.requests,
+      remaining: r.remaining,
+      stopReason: r.stopReason,
     }
   }
   const wallMs = performance.now() - started

@@ -156,8 +156,18 @@ export class Downloader {
   private async run(task: DownloadTask): Promise<DownloadOutcome> {
     if (this.stopped) return this.stoppedOutcome(task, 0)
     await this.limit.acquire()
+    // The stream slot bounds requests to Apple: it is given back as soon as the body is in, so
+    // the fsync and rename of one file overlap the next request.
+    let held = true
+    const releaseSlot = () => {
+      if (!held) return
+      held = false
+      this.limit.release()
+    }
     let attempts = 0
     let throttles = 0
+    // A file renamed into place is done, even if a cancel makes p-retry throw afterwards.
+    let done: { bytes: number; sha256: string } | undefined
     try {
       let first = true
       const r = await pRetry(
@@ -165,12 +175,16 @@ export class Downloader {
           // Throttled answers loop here: they wait, they do not count as failed attempts.
           for (;;) {
             if (this.stopped) throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'))
+            if (!held) {
+              await this.limit.acquire()
+              held = true
+            }
             const skipStat = first && task.noPart === true
             first = false
             const epoch = this.limit.mark()
             attempts++
             try {
-              const done = await this.governor.working(() => this.attempt(task, skipStat))
+              done = await this.governor.working(() => this.attempt(task, skipStat, releaseSlot))
               this.limit.succeeded()
               this.governor.noteSuccess()
               return done
@@ -205,6 +219,7 @@ export class Downloader {
       )
       return { task, status: 'downloaded', bytes: r.bytes, sha256: r.sha256, attempts }
     } catch (err) {
+      if (done) return { task, status: 'downloaded', bytes: done.bytes, sha256: done.sha256, attempts }
       const e = asAttemptError(err)
       // Stopped (throttle budget, cancel, disk full elsewhere): not a failure of this file.
       if (e.code === 'STOPPED' || (this.stopped && e.code !== 'DISK'))
@@ -226,7 +241,7 @@ export class Downloader {
       this.o.log?.warn(`photos: ${error.message}`)
       return { task, status: 'failed', bytes: 0, error, attempts, detail: e.message }
     } finally {
-      this.limit.release()
+      releaseSlot()
     }
   }
 
@@ -240,6 +255,7 @@ export class Downloader {
   private async attempt(
     task: DownloadTask,
     skipPartStat: boolean,
+    bodyDone: () => void,
   ): Promise<{ bytes: number; sha256: string }> {
     const part = partPathFor(task.fullPath)
     try {
@@ -352,6 +368,8 @@ export class Downloader {
           true,
         )
       }
+      // The request is over; what is left is local and can only fail as a disk error (no retry).
+      bodyDone()
       try {
         await fh.sync()
         const t = new Date(task.mtime)

@@ -166,10 +166,14 @@ export class AdaptiveLimit {
     this.lowest = this.limit
   }
 
-  /** Wait for a slot; returns the epoch to hand back to `throttled`. */
+  /** Wait for a slot (first come, first served). */
   async acquire(): Promise<void> {
-    while (this.active >= this.limit) await new Promise<void>((r) => this.queue.push(r))
-    this.active++
+    if (this.active < this.limit && this.queue.length === 0) {
+      this.active++
+      return
+    }
+    // The slot is handed over by `wake` (active already counted).
+    await new Promise<void>((r) => this.queue.push(r))
   }
 
   release(): void {
@@ -200,7 +204,9 @@ export class AdaptiveLimit {
   }
 
   private wake(): void {
-    // Wake everyone: each re-checks the limit (the queue is short: at most a few per thread).
-    for (const w of this.queue.splice(0)) w()
+    while (this.active < this.limit && this.queue.length > 0) {
+      this.active++
+      this.queue.shift()!()
+    }
   }
 }

@@ -17,6 +17,8 @@ export interface ChildJob {
 export interface ChildResult {
   /** Wall time of the measured call only (no process start, no module loading). */
   wallMs: number
+  /** CPU time (user + system, all threads) of the measured call. */
+  cpuMs?: number
   mode?: string
   downloaded: number
   skipped: number

@@ -14,7 +14,7 @@
 //   BENCH_STRICT=1               exit 1 when a target is missed
 // Performance is measured here only; tests never assert timings.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir, cpus } from 'node:os'
+import { tmpdir, cpus, loadavg } from 'node:os'
 import { join, resolve } from 'node:path'
 import { startFakeCloudKit } from '../__tests__/fakes/icloud/cloudkit.js'
 import { FakeLibrary, type LibraryOptions } from '../__tests__/fakes/icloud/library.js'
@@ -230,12 +230,21 @@ async function benchThrottled(): Promise<void> {
 /** The same library at several stream counts: how close each gets to what its concurrency allows. */
 async function benchCeiling(): Promise<void> {
   const lib = { ...SMALL, count: N_CEILING, seed: 13 }
-  const results: Array<{ threads: number; wallMs: number; idealMs: number; efficiency: number }> = []
+  const results: Array<{
+    threads: number
+    wallMs: number
+    idealMs: number
+    efficiency: number
+    cpuMs?: number
+  }> = []
   for (const threads of CEILING_THREADS) {
     note(`${fmtN(N_CEILING)} assets at threads ${threads}, ${LATENCY} ms per request…`)
     const { r, cloudkit } = await fullSync(lib, threads, LATENCY)
     const ideal = idealMs(r.downloaded, cloudkit, threads, LATENCY)
-    results.push({ threads, wallMs: r.wallMs, idealMs: ideal, efficiency: ideal / r.wallMs })
+    results.push({ threads, wallMs: r.wallMs, idealMs: ideal, efficiency: ideal / r.wallMs, cpuMs: r.cpuMs })
+    note(
+      `  ${fmtMs(r.wallMs)} wall, ${fmtMs(r.cpuMs ?? 0)} CPU, ${Math.round((ideal / r.wallMs) * 100)}% of ${fmtMs(ideal)}`,
+    )
   }
   const at = (t: number) => results.find((x) => x.threads === t)
   const def = at(DEFAULT_THREADS) ?? results[1]!
@@ -402,8 +411,10 @@ const line = (cells: string[]): string =>
     .map((c, i) => c.padEnd(widths[i]!))
     .join(' | ')
     .trimEnd()
+// A shared machine skews wall times (the engine and the fake compete for the CPUs): say how busy it was.
+const load = loadavg()[0]!
 console.log(
-  `\nicloud-photos-action benchmarks — ${LATENCY} ms per request, ${cpus().length} CPUs, Node ${process.versions.node}\n`,
+  `\nicloud-photos-action benchmarks — ${LATENCY} ms per request, ${cpus().length} CPUs (load average ${load.toFixed(1)}), Node ${process.versions.node}\n`,
 )
 console.log(line(table[0]!))
 console.log(widths.map((w) => '-'.repeat(w)).join('-|-'))
@@ -424,6 +435,7 @@ const fresh = rows.map(({ id, scenario, target, pass, metrics }) => ({
   target,
   pass,
   measuredAt: now,
+  loadAverage: Number(load.toFixed(1)),
   metrics,
 }))
 await writeFile(

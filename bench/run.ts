@@ -249,8 +249,9 @@ async function benchCeiling(): Promise<void> {
   const at = (t: number) => results.find((x) => x.threads === t)
   const def = at(DEFAULT_THREADS) ?? results[1]!
   rows.push({
-    id: 'ceiling',
-    scenario: `Streams vs what they allow, ${fmtN(N_CEILING)} assets: threads ${results.map((x) => x.threads).join(' / ')}`,
+    // One row per latency: the gain from more streams depends on it.
+    id: LATENCY === 20 ? 'ceiling' : `ceiling-${LATENCY}ms`,
+    scenario: `Streams vs what they allow, ${fmtN(N_CEILING)} assets at ${LATENCY} ms: threads ${results.map((x) => x.threads).join(' / ')}`,
     ours: results
       .map(
         (x) => `${x.threads}: ${fmtMs(x.wallMs)} (${Math.round(x.efficiency * 100)}% of ${fmtMs(x.idealMs)})`,

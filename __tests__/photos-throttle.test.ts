@@ -275,10 +275,16 @@ describe('cancellation and checkpoints', () => {
     // Nothing new started after the abort: at most the in-flight ones (2 streams) beyond the finished.
     const requested = new Set(lib.downloadLog.map((d) => d.assetId))
     expect(requested.size).toBeLessThanOrEqual(r.downloaded + 2)
-    // The slow file was parked, not thrown away: its .part is there to resume.
+    // In-flight files (the slow one at least) were parked, not thrown away: their .part is there to
+    // resume, and each is a listed, started file.
     const parked = readdirSync(dir).filter((f) => f.endsWith('.part'))
-    expect(parked).toEqual([`${slow.filename}.part`])
-    expect(r.failures.find((f) => f.assetId === slow.id)).toMatchObject({ reason: 'cancelled', attempts: 1 })
+    expect(parked).toContain(`${slow.filename}.part`)
+    for (const p of parked) {
+      expect(r.failures.find((f) => `${f.relPath}.part` === p)).toMatchObject({
+        reason: 'cancelled',
+        attempts: 1,
+      })
+    }
     // The state on disk and the last checkpoint know every downloaded file; tokens did not move.
     const saved = (await loadStateFile(dir))!
     expect(saved.running).toBeFalsy()
@@ -302,6 +308,35 @@ describe('cancellation and checkpoints', () => {
     expect(again.filter((d) => done1.has(d.assetId))).toEqual([]) // nothing fetched twice
     expect(again.find((d) => d.assetId === slow.id)!.rangeStart).toBeGreaterThan(0) // resumed
     expect(existsSync(path.join(dir, `${slow.filename}.part`))).toBe(false)
+  })
+
+  it('a cancel during a throttle wait on the listing returns at once as cancelled, not as an error', async () => {
+    const { fake, sync } = await setup({ count: 150, kinds: ['jpeg'], seed: 36 })
+    let pages = 0
+    const take = fake.server.takeFault.bind(fake.server)
+    fake.server.takeFault = (ep: string) =>
+      ep === 'ck:records/query' && ++pages === 3
+        ? { status: 503, headers: { 'retry-after': '120' }, body: '' }
+        : take(ep)
+    const ac = new AbortController()
+    const started = fake.server.log.length
+    // Cancel once the 503 has been answered (the run is then waiting out the Retry-After).
+    const timer = setInterval(() => {
+      if (fake.server.log.slice(started).some((e) => e.status === 503)) ac.abort()
+    }, 5)
+    try {
+      const r = await sync(tmp('thr-cancel-list-'), { folderStructure: 'none' }, { signal: ac.signal })
+      expect(r).toMatchObject({ stopReason: 'cancelled', listingComplete: false, throttled: false })
+      // Page 1 is accounted for: downloaded, or in flight at the cancel and listed as cancelled.
+      expect(r.downloaded + r.failures.length).toBe(100)
+      for (const f of r.failures) expect(f.reason).toBe('cancelled')
+      expect(r.state.zoneSyncToken).toBeUndefined()
+      // The wait was cut short: page 2 was never asked for again.
+      expect(fake.server.log.filter((e) => e.endpoint === 'ck:records/query').length).toBe(3)
+    } finally {
+      clearInterval(timer)
+      fake.server.takeFault = take
+    }
   })
 
   it('checkpoints every N files (before the time limit), each knowing every file the one before knew, and once at the end with the tokens', async () => {

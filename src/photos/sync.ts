@@ -337,8 +337,10 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   await run.finish()
   const cancelled = o.signal?.aborted === true
   // A cancel ends waits and requests early: what they throw is the cancel, not a failure.
-  if (cancelled && (isICloudError(error, 'THROTTLED') || (error as Error | undefined)?.name === 'AbortError'))
+  if (cancelled && isCancelEcho(error)) {
     error = undefined
+    run.listingCut = true
+  }
   const listingComplete = error === undefined && !run.listingCut && !run.incompleteListing
   const throttleError = cancelled ? undefined : run.throttleError(error, listingComplete)
   const complete =
@@ -389,6 +391,14 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
     listingComplete,
     stopReason: cancelled ? 'cancelled' : throttleError ? 'throttled' : undefined,
   }
+}
+
+/** An error that only says the run was cancelled: an ended throttle wait or an aborted request. */
+function isCancelEcho(err: unknown): boolean {
+  if (err === undefined) return false
+  if (isICloudError(err, 'THROTTLED')) return true
+  const e = err as { name?: string; cause?: { name?: string } }
+  return e.name === 'AbortError' || e.cause?.name === 'AbortError'
 }
 
 /** One absolute path per line, generated as the file is written (the list can be 100,000+ long). */
@@ -718,8 +728,9 @@ class Run {
   /** THROTTLED when the throttle budget ran out (downloads or listing). */
   throttleError(error: unknown, listingComplete: boolean): ICloudError | undefined {
     const listing = isICloudError(error, 'THROTTLED') ? error : undefined
-    if (!listing && !this.governor.exhausted) return undefined
     const n = this.problems.filter((p) => p.reason === 'throttled').length
+    // The budget ran out just as the last file came in: nothing was left, nothing to report.
+    if (!listing && (!this.governor.exhausted || (n === 0 && listingComplete))) return undefined
     const left = `${n} file${n === 1 ? '' : 's'} left${listingComplete ? '' : ' and the rest of the library not yet listed'}`
     return new ICloudError(
       'THROTTLED',

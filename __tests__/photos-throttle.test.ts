@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isICloudError } from '../src/icloud/errors.js'
+import type { HttpClient } from '../src/icloud/http.js'
 import { loadStateFile, serializeState, parseState, type SyncState } from '../src/photos/state.js'
 import type { FileProblem, SyncResult } from '../src/photos/sync.js'
 import {
@@ -235,6 +236,23 @@ describe('throttling in a sync run', () => {
     expect(r).toMatchObject({ failed: 1, remaining: 1, listingComplete: true })
     expect(r.stopReason).toBeUndefined()
     expectAccountedFor(r, dir, lib.visibleAssets().length)
+  })
+
+  it('a failure detail never carries a URL (signed download links are credentials)', async () => {
+    const { lib, sync } = await setup({ count: 3, kinds: ['jpeg'], seed: 37 })
+    const secret = 'https://cvws.icloud-content.com/B/AQ-signed/${f}?o=token123&e=9'
+    const http = {
+      request: async () => {
+        throw Object.assign(new Error(`connect ECONNREFUSED ${secret}`), { code: 'ECONNREFUSED' })
+      },
+    } as unknown as HttpClient
+    const r = await sync(tmp('thr-url-'), { folderStructure: 'none' }, { http })
+    expect(r.failures.length).toBe(lib.visibleAssets().length)
+    for (const f of r.failures) {
+      expect(f).toMatchObject({ reason: 'failed', attempts: 2 })
+      expect(f.detail).toBe('network error (connect ECONNREFUSED <url>)')
+    }
+    expect(JSON.stringify(r.failures)).not.toContain('token123')
   })
 })
 

@@ -393,6 +393,11 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   }
 }
 
+/** Download URLs are signed credentials: a detail that echoes one (a network library's message) loses it. */
+function withoutUrls(text: string | undefined): string | undefined {
+  return text?.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s)'"]+/gi, '<url>')
+}
+
 /** An error that only says the run was cancelled: an ended throttle wait or an aborted request. */
 function isCancelEcho(err: unknown): boolean {
   if (err === undefined) return false
@@ -660,7 +665,7 @@ class Run {
         this.counts.failed++
         this.failedParts.add(partPathFor(task.fullPath))
         problem.reason = out.error?.code === 'DISK' ? 'disk' : 'failed'
-        problem.detail = out.detail
+        problem.detail = withoutUrls(out.detail)
       } else problem.reason = out.stopReason ?? 'cancelled'
       this.problems.push(problem)
     }

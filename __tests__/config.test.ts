@@ -100,6 +100,7 @@ describe('defaults', () => {
         albums: [],
         library: 'PrimarySync',
         threads: 8,
+        maxThrottleWait: '30m',
         dryRun: false,
         allowPartialBackup: false,
         lockWait: 0,
@@ -314,6 +315,20 @@ const BAD: BadCase[] = [
     path: 'photos.library',
     line: 4,
     message: /must be `PrimarySync` or a shared library zone name/,
+  },
+  {
+    name: 'throttle budget without a unit',
+    text: `${VALID}photos:\n  max-throttle-wait: 30\n`,
+    path: 'photos.max-throttle-wait',
+    line: 4,
+    message: /must be text; it is 30/,
+  },
+  {
+    name: 'throttle budget that is not a duration',
+    text: `${VALID}photos:\n  max-throttle-wait: half an hour\n`,
+    path: 'photos.max-throttle-wait',
+    line: 4,
+    message: /must be a duration such as `90s`, `30m`/,
   },
   {
     name: 'email without a recipient',

@@ -43,7 +43,7 @@ import { HttpClient } from '../src/icloud/http.js'
 import { loadSession, sessionPaths } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { STATE_FILE, loadStateFile } from '../src/photos/state.js'
-import { syncPhotos, type SyncResult } from '../src/photos/sync.js'
+import { syncPhotos, type PhotosOptions, type SyncResult } from '../src/photos/sync.js'
 import { LOCK_FILE } from '../src/photos/lock.js'
 import { readSessionFiles } from '../src/action/session-files.js'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
@@ -170,8 +170,8 @@ interface H {
   cookies: string
   photos: string
   endpoints: Endpoints
-  /** One run: sign in, then sync (unless `authOnly`). */
-  run(o?: { mfa?: MfaProvider; authOnly?: boolean }): Promise<Outcome>
+  /** One run: sign in, then sync (unless `authOnly`) with extra photos options. */
+  run(o?: { mfa?: MfaProvider; authOnly?: boolean; photos?: PhotosOptions }): Promise<Outcome>
   /** Signs in "on the laptop" (password + device code) into the cookie directory. */
   login(): Promise<void>
   /** Makes the stored web session and session token unusable, keeping the trust token: SRP is needed. */
@@ -218,7 +218,7 @@ async function harness(o: { library?: LibraryOptions } = {}): Promise<H> {
         })
         out.method = auth.method
         try {
-          if (!r.authOnly) out.sync = await sync(h, auth)
+          if (!r.authOnly) out.sync = await sync(h, auth, r.photos)
         } finally {
           await auth.session.close()
         }
@@ -240,7 +240,7 @@ async function harness(o: { library?: LibraryOptions } = {}): Promise<H> {
   return h
 }
 
-async function sync(h: H, auth: AuthResult): Promise<SyncResult> {
+async function sync(h: H, auth: AuthResult, photos: PhotosOptions = {}): Promise<SyncResult> {
   const client = new CloudKitClient({
     http: auth.session.http,
     databaseUrl: auth.account.webservices.ckdatabasews!,
@@ -254,7 +254,7 @@ async function sync(h: H, auth: AuthResult): Promise<SyncResult> {
       client,
       http: downloads,
       directory: h.photos,
-      options: { threads: 4, folderStructure: 'none' },
+      options: { threads: 4, folderStructure: 'none', ...photos },
       log: { info: () => undefined, warn: () => undefined },
       retries: 2,
       minRetryMs: 5,
@@ -269,6 +269,21 @@ function injectNth(server: FakeServer, endpoint: string, n: number, fault: Fault
   let seen = 0
   const take = server.takeFault.bind(server)
   server.takeFault = (ep: string) => (ep === endpoint && ++seen === n ? fault : take(ep))
+}
+
+/** The same fault on every request to `endpoint` from the n-th on (persistent throttling); returns the undo. */
+function injectFrom(server: FakeServer, endpoint: string, n: number, fault: Fault): () => void {
+  let seen = 0
+  const take = server.takeFault.bind(server)
+  server.takeFault = (ep: string) => (ep === endpoint && ++seen >= n ? fault : take(ep))
+  return () => void (server.takeFault = take)
+}
+
+/** CloudKit and download requests the fake saw since `mark` (the sync's requests). */
+function syncRequests(server: FakeServer, mark: number): number {
+  return server.log
+    .slice(mark)
+    .filter((e) => e.endpoint.startsWith('ck:') || e.endpoint.startsWith('content:')).length
 }
 
 /** A 200 whose JSON stops half-way (the connection ended cleanly, the body is short). */
@@ -434,10 +449,20 @@ type Phase =
   | '2FA'
   | 'listing page'
   | 'download body'
+  | 'whole sync'
   | 'rename'
   | 'cache save'
   | 'notification'
-type FaultName = '503' | 'reset' | 'truncated body' | 'disk full' | 'process abort' | 'malformed JSON'
+type FaultName =
+  | '503'
+  | '503 persistent'
+  | '503 one in five'
+  | 'Retry-After'
+  | 'reset'
+  | 'truncated body'
+  | 'disk full'
+  | 'process abort'
+  | 'malformed JSON'
 
 interface Row {
   phase: Phase
@@ -706,14 +731,46 @@ const listingRows: Row[] = [
   {
     phase: 'listing page',
     fault: '503',
-    outcome: 'throttled: the run ends cleanly with partial counts, tokens not advanced',
+    outcome: 'throttled once: waits (backoff) and asks again; the run completes in one go, tokens advance',
     async run() {
       const h = await signedIn()
+      const mark = h.server.log.length
       injectNth(h.server, 'ck:records/query', PAGE_2, UNAVAILABLE)
       const r = await h.run()
       expect(r.error).toBeUndefined()
-      expect(r.sync).toMatchObject({ throttled: true, failed: 0 })
+      expect(r.sync).toMatchObject({
+        throttled: false,
+        failed: 0,
+        failures: [],
+        remaining: 0,
+        listingComplete: true,
+      })
+      expect(r.sync!.stopReason).toBeUndefined()
+      const pages = h.server.log.slice(mark).filter((e) => e.endpoint === 'ck:records/query')
+      expect(pages.map((e) => e.status)).toEqual([200, 200, 503, 200]) // indexing, page 1, page 2 twice
+      expectComplete(h)
+      expect((await loadStateFile(h.photos))?.dbSyncToken).toBeDefined()
+    },
+  },
+  {
+    phase: 'listing page',
+    fault: '503 persistent',
+    outcome:
+      'stops when the throttle budget is used up: THROTTLED, listing incomplete, tokens not advanced; the rerun fetches only the rest',
+    async run() {
+      const h = await signedIn()
+      const stop = injectFrom(h.server, 'ck:records/query', PAGE_2, UNAVAILABLE)
+      const r = await h.run({ photos: { maxThrottleWait: '200ms' } })
+      stop()
+      expect(r.error).toBeUndefined()
+      expect(r.sync).toMatchObject({
+        throttled: true,
+        stopReason: 'throttled',
+        listingComplete: false,
+        failed: 0,
+      })
       expect(r.sync!.throttleError?.code).toBe('THROTTLED')
+      expect(r.sync!.failures).toEqual([]) // page 1 was whole; the rest was never listed
       const total = expectedHashes(h.lib).length
       expect(r.sync!.downloaded).toBeGreaterThan(0)
       expect(r.sync!.downloaded).toBeLessThan(total)
@@ -765,20 +822,48 @@ const downloadRows: Row[] = [
   {
     phase: 'download body',
     fault: '503',
-    outcome: 'throttled: no new downloads start, no retry storm, the rerun completes',
+    outcome:
+      'throttled once: the file waits and is fetched again in the same run; nothing fails, no retry storm',
     async run() {
       const h = await signedIn()
       const victim = h.lib.visibleAssets()[20]!
       h.lib.downloadFaults.push({ kind: 'status', status: 503, assetId: victim.id, res: 'resOriginal' })
       const r = await h.run()
       expect(r.error).toBeUndefined()
-      expect(r.sync).toMatchObject({ throttled: true })
-      expect(
-        h.lib.downloadLog.filter((d) => d.assetId === victim.id && d.res === 'resOriginal'),
-      ).toHaveLength(1)
-      expect(r.sync!.downloaded).toBeLessThan(expectedHashes(h.lib).length)
+      expect(r.sync).toMatchObject({ throttled: false, failed: 0, failures: [], listingComplete: true })
+      const tries = h.lib.downloadLog.filter((d) => d.assetId === victim.id && d.res === 'resOriginal')
+      expect(tries.map((d) => d.status === 503)).toEqual([true, false])
+      expectComplete(h)
+      expect((await loadStateFile(h.photos))?.dbSyncToken).toBeDefined()
+    },
+  },
+  {
+    phase: 'download body',
+    fault: '503 persistent',
+    outcome:
+      'stops at the throttle budget: THROTTLED, every file not on disk listed (throttled), tokens kept; the rerun completes',
+    async run() {
+      const h = await signedIn()
+      const victim = h.lib.visibleAssets()[20]!
+      h.lib.downloadFaults.push({ kind: 'status', status: 503, assetId: victim.id, times: Infinity })
+      const r = await h.run({ photos: { maxThrottleWait: '200ms' } })
+      expect(r.error).toBeUndefined()
+      expect(r.sync).toMatchObject({ throttled: true, stopReason: 'throttled', failed: 0 })
+      const s = r.sync!
+      expect(s.failures.length).toBeGreaterThan(0)
+      expect(s.remaining).toBe(s.failures.length)
+      for (const f of s.failures) expect(f.reason).toBe('throttled')
+      expect(s.failures.some((f) => f.assetId === victim.id && f.attempts > 1)).toBe(true)
+      // None listed is on disk; with the listing complete, on disk + listed = the library.
+      const names = new Set(readdirSync(h.photos))
+      for (const f of s.failures) expect(names.has(f.relPath)).toBe(false)
+      const total = expectedHashes(h.lib).length
+      if (s.listingComplete) expect(s.downloaded + s.failures.length).toBe(total)
+      else expect(s.downloaded + s.failures.length).toBeLessThan(total)
+      expect((await loadStateFile(h.photos))?.dbSyncToken).toBeUndefined()
       expectNoCorruptOrDuplicate(h)
-      await expectRerunCompletes(h, 0)
+      const again = await expectRerunCompletes(h, 0)
+      expect(again.sync!.downloaded).toBe(expectedHashes(h.lib).length - s.downloaded)
     },
   },
   ...(
@@ -858,6 +943,76 @@ const downloadRows: Row[] = [
       h.lib.downloadLog.length = 0
       await expectRerunCompletes(h, 0)
       expect(h.lib.downloadLog.some((d) => (d.rangeStart ?? 0) > 0 && d.status === 206)).toBe(true)
+    },
+  },
+  {
+    phase: 'whole sync',
+    fault: '503 one in five',
+    outcome: 'a 100-asset library completes in one run with at most 1.6× the requests of a clean run',
+    async run() {
+      const lib: LibraryOptions = { count: 100 }
+      const clean = await signedIn(lib)
+      const cleanMark = clean.server.log.length
+      const c = await clean.run()
+      expect(c.sync).toMatchObject({ failures: [], throttled: false })
+      const cleanRequests = syncRequests(clean.server, cleanMark)
+
+      const h = await signedIn(lib)
+      const mark = h.server.log.length
+      h.server.injectEvery(5) // CloudKit and downloads, counted together
+      const r = await h.run()
+      expect(r.error).toBeUndefined()
+      expect(r.sync).toMatchObject({
+        throttled: false,
+        failed: 0,
+        failures: [],
+        remaining: 0,
+        listingComplete: true,
+      })
+      expect(r.sync!.stopReason).toBeUndefined()
+      expectComplete(h)
+      expect((await loadStateFile(h.photos))?.dbSyncToken).toBeDefined()
+      const requests = syncRequests(h.server, mark)
+      const refused = h.server.log.slice(mark).filter((e) => e.status === 503).length
+      expect(refused).toBe(Math.floor(requests / 5))
+      expect(requests).toBeLessThanOrEqual(1.6 * cleanRequests)
+      // Every refused request was asked again, nothing more: the clean run's requests plus the 503s.
+      expect(requests).toBe(cleanRequests + refused)
+    },
+  },
+  {
+    phase: 'whole sync',
+    fault: 'Retry-After',
+    outcome: 'honoured on a listing page and on a download: the same request is not sent again sooner',
+    async run() {
+      const h = await signedIn({ count: 150 })
+      const victim = h.lib.visibleAssets()[3]!
+      h.lib.downloadFaults.push({
+        kind: 'status',
+        status: 429,
+        retryAfter: 1,
+        assetId: victim.id,
+        res: 'resOriginal',
+      })
+      const mark = h.server.log.length
+      injectNth(h.server, 'ck:records/query', PAGE_2, {
+        status: 503,
+        headers: { 'retry-after': '1' },
+        body: '',
+      })
+      const r = await h.run()
+      expect(r.error).toBeUndefined()
+      expect(r.sync).toMatchObject({ failures: [], throttled: false })
+      expectComplete(h)
+      const page2 = h.server.log
+        .slice(mark)
+        .filter((e) => e.endpoint === 'ck:records/query')
+        .slice(2)
+      expect(page2[0]!.status).toBe(503)
+      expect(page2[1]!.at - page2[0]!.at).toBeGreaterThanOrEqual(1000)
+      const dl = h.lib.downloadLog.filter((d) => d.assetId === victim.id && d.res === 'resOriginal')
+      expect(dl[0]!.status).toBe(429)
+      expect(dl[1]!.at - dl[0]!.at).toBeGreaterThanOrEqual(1000)
     },
   },
 ]
@@ -1268,21 +1423,22 @@ describe('fault matrix, whole runs of the bundled action', () => {
   const env = () => ({ ...world.env, RUNNER_TEMP: runner.runnerTemp })
   const photos = () => path.join(runner.root, 'photos')
 
-  it('listing page × 503 → the run fails with THROTTLED and partial counts, post still saves the session, the next run finishes', async () => {
+  it('listing page × 503 → the run waits (backoff), asks again and completes in one go; post saves the session; the next run has nothing to do', async () => {
     await setup()
+    const mark = world.icloud.server.log.length
     injectNth(world.icloud.server, 'ck:records/query', PAGE_2, UNAVAILABLE)
     const srp = world.icloud.srpAttempts()
     const r = await runner.job(inputs(), env())
-    // Never green with files missing: the listing stopped short, so files are left (#14).
-    expect(r.main.code, r.main.stdout).toBe(1)
-    expect(r.main.outputs.status).toBe('failed')
-    expect(r.main.outputs['error-code']).toBe('THROTTLED')
+    expect(r.main.code, r.main.stdout).toBe(0)
+    expect(r.main.outputs.status).toBe('ok')
     const total = world.library.visibleAssets().reduce((n, a) => n + (a.fakeKind === 'live' ? 2 : 1), 0)
-    const first = Number(r.main.outputs.downloaded)
-    expect(first).toBeGreaterThan(0)
-    expect(first).toBeLessThan(total)
+    expect(Number(r.main.outputs.downloaded)).toBe(total)
     expect(r.main.outputs.failed).toBe('0')
-    expect(r.main.stdout).toMatch(/::warning::.*(throttl|temporarily refusing)/i)
+    expect(r.main.stdout).not.toMatch(/::warning::.*(throttl|temporarily refusing)/i)
+    expect(r.main.stdout).toMatch(/Apple throttled 1 request; the run slowed down/)
+    const pages = world.icloud.server.log.slice(mark).filter((e) => e.endpoint === 'ck:records/query')
+    expect(pages.map((e) => e.status)).toEqual([200, 200, 503, 200])
+    expect(onDisk(photos()).finals).toEqual(expectedHashes(world.library))
     expect(r.post.code).toBe(0)
     expect(r.post.stdout).toContain('Session saved to the Actions cache')
     expect(world.cache.entries()).toHaveLength(1)
@@ -1291,7 +1447,7 @@ describe('fault matrix, whole runs of the bundled action', () => {
     const again = await runner.job(inputs(), env())
     expect(again.main.code, again.main.stdout).toBe(0)
     expect(again.main.stdout).toContain('Session restored from the Actions cache')
-    expect(Number(again.main.outputs.downloaded)).toBe(total - first)
+    expect(again.main.outputs.downloaded).toBe('0')
     expect(world.icloud.srpAttempts()).toBe(srp)
     expect(onDisk(photos()).finals).toEqual(expectedHashes(world.library))
   }, 90_000)

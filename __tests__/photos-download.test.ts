@@ -78,44 +78,44 @@ describe('verified downloads', () => {
     if (from > 0) expect(forB[1]!.status).toBe(206)
   })
 
-  it('a 503 stops scheduling new work and ends cleanly with partial counts', async () => {
-    const { lib, sync } = await setup({ count: 60, kinds: ['jpeg'], seed: 23 })
+  // Throttling slows a run down instead of ending it (throttle budget: photos-throttle.test.ts).
+  it('a 503 with Retry-After: the file waits that long, is fetched again in the same run, and the run completes', async () => {
+    const { lib, sync } = await setup({ count: 30, kinds: ['jpeg'], seed: 23 })
     const all = lib.visibleAssets()
     const victim = all[10]!
-    lib.downloadFaults.push({
-      kind: 'status',
-      status: 503,
-      retryAfter: 60,
-      assetId: victim.id,
-      times: Infinity,
-    })
+    lib.downloadFaults.push({ kind: 'status', status: 503, retryAfter: 1, assetId: victim.id })
     const dir = tmp('dl-503-')
     const r = await sync(dir, { threads: 2 })
-    expect(r.throttled).toBe(true)
-    expect(r.throttleError?.code).toBe('THROTTLED')
-    expect(r.throttleError?.retryAfter).toBe(60)
-    expect(r.failed).toBe(0)
-    expect(r.downloaded).toBeGreaterThanOrEqual(9)
-    expect(r.downloaded).toBeLessThan(all.length - 10)
-    expect(lib.downloadLog.filter((d) => d.assetId === victim.id).length).toBe(1) // no retry storm
-    // Only what was already in flight finished after the 503.
-    expect(lib.downloadLog.length).toBeLessThanOrEqual(r.downloaded + 1 + 2)
-    expect(finalHashes(dir).length).toBe(r.downloaded)
-    expect(r.state.zoneSyncToken).toBeUndefined()
-
-    lib.downloadFaults.length = 0
-    const rest = await sync(dir, { threads: 2 })
-    expect(rest.throttled).toBe(false)
-    expect(rest.downloaded).toBe(all.length - r.downloaded)
+    expect(r).toMatchObject({
+      throttled: false,
+      failed: 0,
+      failures: [],
+      remaining: 0,
+      listingComplete: true,
+    })
+    expect(r.stopReason).toBeUndefined()
+    expect(r.downloaded).toBe(all.length)
     expect(finalHashes(dir)).toEqual(expectedHashes(lib))
+    const tries = lib.downloadLog.filter((d) => d.assetId === victim.id)
+    expect(tries.map((d) => (d.status === 503 ? 503 : d.status >= 200 && d.status < 300))).toEqual([
+      503,
+      true,
+    ])
+    // Retry-After: 1 → the same file is not asked for again within that second.
+    expect(tries[1]!.at - tries[0]!.at).toBeGreaterThanOrEqual(1000)
+    expect(r.state.zoneSyncToken).toBeDefined()
   })
 
-  it('a 503 from CloudKit during the listing also ends cleanly as throttled', async () => {
-    const { fake, sync } = await setup({ count: 10, kinds: ['jpeg'] })
-    fake.server.inject('ck:records/query/batch', { status: 503, headers: { 'retry-after': '5' } })
+  it('a 503 from CloudKit during the listing waits (Retry-After) and asks again; the run completes', async () => {
+    const { fake, lib, sync } = await setup({ count: 10, kinds: ['jpeg'] })
+    fake.server.inject('ck:records/query/batch', { status: 503, headers: { 'retry-after': '1' } })
     const r = await sync(tmp('dl-ck503-'))
-    expect(r).toMatchObject({ throttled: true, downloaded: 0, failed: 0 })
-    expect(r.throttleError?.retryAfter).toBe(5)
+    expect(r).toMatchObject({ throttled: false, failed: 0, listingComplete: true, remaining: 0 })
+    expect(r.downloaded).toBe(lib.visibleAssets().length)
+    const counts = fake.server.log.filter((e) => e.endpoint === 'ck:records/query/batch')
+    expect(counts.map((e) => e.status)).toEqual([503, 200])
+    expect(counts[1]!.at - counts[0]!.at).toBeGreaterThanOrEqual(1000)
+    expect(r.state.dbSyncToken).toBeDefined()
   })
 
   it('resumes a .part left behind, and starts over when the server answers 200 to the Range', async () => {

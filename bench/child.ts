@@ -17,6 +17,8 @@ export interface ChildJob {
 export interface ChildResult {
   /** Wall time of the measured call only (no process start, no module loading). */
   wallMs: number
+  /** CPU time (user + system, all threads) of the measured call. */
+  cpuMs?: number
   mode?: string
   downloaded: number
   skipped: number
@@ -25,6 +27,9 @@ export interface ChildResult {
   listed: number
   /** CloudKit requests as the client counted them. */
   requests: number
+  /** Files left behind (failed or stopped) and why the run stopped, if it did. */
+  remaining?: number
+  stopReason?: string
   /** Peak resident set size of this process (both threads), MiB (getrusage maxrss; VmHWM where available). */
   peakRssMiB: number
 }

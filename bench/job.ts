@@ -19,6 +19,7 @@ export async function runJob(job: ChildJob): Promise<Omit<ChildResult, 'peakRssM
   const quiet = { info: () => undefined, warn: (m: string) => process.stderr.write(`${m}\n`) }
 
   const started = performance.now()
+  const cpu = process.cpuUsage()
   let result: Omit<ChildResult, 'wallMs' | 'peakRssMiB'>
   if (job.kind === 'list') {
     // Listing alone: every page parsed into assets, nothing kept (what the engine holds while listing).
@@ -43,10 +44,13 @@ export async function runJob(job: ChildJob): Promise<Omit<ChildResult, 'peakRssM
       bytes: r.bytes,
       listed: r.listed,
       requests: r.requests,
+      remaining: r.remaining,
+      stopReason: r.stopReason,
     }
   }
   const wallMs = performance.now() - started
+  const used = process.cpuUsage(cpu)
   await api.close()
   await downloads.close()
-  return { ...result, wallMs }
+  return { ...result, wallMs, cpuMs: (used.user + used.system) / 1000 }
 }

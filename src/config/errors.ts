@@ -46,6 +46,8 @@ const PATTERN_HINTS: Record<string, string> = {
     'must be an environment variable name (letters, digits and _, not starting with a digit)',
   '^(PrimarySync|SharedSync-.+)$':
     'must be `PrimarySync` or a shared library zone name starting with `SharedSync-`',
+  '^(?:0|(?:\\d+(?:ms|s|m|h))+)$':
+    'must be a duration such as `90s`, `30m`, `2h` or `1h30m` (units ms, s, m, h)',
 }
 
 /** What a value of each `format` is, as the object of "must be …". */

@@ -83,6 +83,8 @@ export interface PhotosConfig {
   recent?: number
   untilFound?: number
   threads: number
+  /** `max-throttle-wait`: a duration string (`30m`), parsed by the engine. */
+  maxThrottleWait: string
   dryRun: boolean
   /** Missing files make the run a `warning` (exit 0) instead of `failed`. */
   allowPartialBackup: boolean

@@ -9,6 +9,7 @@
 import { ICloudError } from '../icloud/errors.js'
 import type { HttpClient, HttpResponse } from '../icloud/http.js'
 import { DESIRED_KEYS, type CkRecord } from './records.js'
+import { parseRetryAfter, type ThrottleGovernor } from './throttle.js'
 
 export type Scope = 'private' | 'shared'
 
@@ -137,8 +138,14 @@ export class CloudKitError extends ICloudError {
 }
 
 export class CloudKitClient {
-  /** CloudKit calls made so far (the request budget of a no-change run is asserted on this). */
+  /** CloudKit calls made so far, retries included (the request budget of a no-change run is asserted on this). */
   requests = 0
+  /**
+   * While set (a sync run installs its governor), a throttled call (503/429, CloudKit THROTTLED)
+   * waits and is sent again until the run's throttle budget is used up; unset, it throws THROTTLED
+   * at once. Every call here is a read, so sending it again is safe.
+   */
+  throttle?: ThrottleGovernor
   private readonly o: CloudKitClientOptions
   private readonly base: string
 
@@ -164,20 +171,35 @@ export class CloudKitClient {
   async post(scope: Scope, op: string, body: unknown, withQuery = true): Promise<Record<string, unknown>> {
     const home = this.o.home ?? 'https://www.icloud.com'
     const url = `${this.base}/${CONTAINER_PATH}/${scope}/${op}${withQuery ? this.queryString() : ''}`
-    this.requests++
-    const res = await this.o.http.request({
-      method: 'POST',
-      url,
-      headers: {
-        'content-type': 'text/plain',
-        accept: 'application/json',
-        origin: home,
-        referer: home + '/',
-      },
-      body: JSON.stringify(body),
-      signal: this.o.signal,
-    })
-    return readAnswer(res, op)
+    const send = async () => {
+      this.requests++
+      const res = await this.o.http.request({
+        method: 'POST',
+        url,
+        headers: {
+          'content-type': 'text/plain',
+          accept: 'application/json',
+          origin: home,
+          referer: home + '/',
+        },
+        body: JSON.stringify(body),
+        signal: this.o.signal,
+      })
+      return readAnswer(res, op)
+    }
+    for (let tries = 1; ; tries++) {
+      const g = this.throttle
+      if (!g) return send()
+      try {
+        const answer = await g.working(send)
+        g.noteSuccess()
+        return answer
+      } catch (err) {
+        if (!(err instanceof ICloudError) || err.code !== 'THROTTLED') throw err
+        const wait = g.delayFor(err.retryAfter === undefined ? undefined : err.retryAfter * 1000, tries)
+        if (!(await g.pause(wait))) throw err
+      }
+    }
   }
 
   /** Zones of a database, deleted ones skipped. icloudpd sends this call without a query string. */
@@ -408,12 +430,12 @@ function protocolError(what: string): ICloudError {
 async function readAnswer(res: HttpResponse, op: string): Promise<Record<string, unknown>> {
   if (res.status === 503 || res.status === 429) {
     res.body.resume()
-    const ra = Number(res.header('retry-after'))
+    const ra = parseRetryAfter(res.header('retry-after'))
     throw new ICloudError(
       'THROTTLED',
       `Apple iCloud is temporarily refusing to serve requests (HTTP ${res.status} on ${op}).`,
       'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.',
-      { retryAfter: Number.isFinite(ra) && ra > 0 ? ra : undefined },
+      { retryAfter: ra ? ra / 1000 : undefined },
     )
   }
   const text = await res.text()

@@ -1,21 +1,24 @@
 /**
- * Verified downloads with bounded concurrency. Each file streams to `<final>.part` while SHA-256 is
- * computed, is checked against the record's size, fsynced, renamed into place and given the asset's
- * date as mtime/atime — so a killed run leaves at most `.part` files, never a corrupt final file.
+ * Verified downloads with adaptive concurrency. Each file streams to `<final>.part` while SHA-256
+ * is computed, is checked against the record's size, fsynced, renamed into place and given the
+ * asset's date as mtime/atime — so a killed run leaves at most `.part` files, never a corrupt final.
  *
  * A `.part` left by an earlier run is resumed with `Range` (200 → start over, 416 → discard).
  * Transient failures (5xx, network, truncated or oversized bodies) are retried with exponential
  * backoff and jitter (p-retry); a file that still fails is reported failed and the others carry on.
- * A 503/429 is Apple throttling: no retries, no new work, the run ends cleanly (docs/protocol.md §5.4).
+ * A 503/429 is Apple throttling: the slot waits (Retry-After, else backoff), the number of streams
+ * halves (throttle.ts) and the file is tried again; throttle retries do not use up the failure
+ * retries — the run's throttle budget bounds them. Cancelling aborts the requests in flight: their
+ * `.part` files stay and the next run resumes them.
  */
 import { createHash } from 'node:crypto'
 import { createReadStream, promises as fs } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
-import pLimit, { type LimitFunction } from 'p-limit'
 import pRetry, { AbortError } from 'p-retry'
 import { ICloudError } from '../icloud/errors.js'
 import type { HttpClient } from '../icloud/http.js'
+import { AdaptiveLimit, parseRetryAfter, ThrottleGovernor } from './throttle.js'
 
 export const PART_SUFFIX = '.part'
 
@@ -50,7 +53,8 @@ export interface DownloadTask {
   noPart?: boolean
 }
 
-export type DownloadStatus = 'downloaded' | 'failed' | 'not-started'
+/** `stopped`: the run stopped (throttle budget, cancel, disk full) before this file was done. */
+export type DownloadStatus = 'downloaded' | 'failed' | 'stopped'
 
 export interface DownloadOutcome {
   task: DownloadTask
@@ -58,8 +62,12 @@ export interface DownloadOutcome {
   bytes: number
   sha256?: string
   error?: ICloudError
-  /** Download attempts made (0 = never started). */
-  attempts?: number
+  /** Requests made for this file (0 = never started). */
+  attempts: number
+  /** Why a stopped file was left. */
+  stopReason?: 'throttled' | 'cancelled' | 'disk'
+  /** A failed file: the last attempt's problem in a few words (no URL). */
+  detail?: string
 }
 
 export interface DownloaderOptions {
@@ -71,6 +79,8 @@ export interface DownloaderOptions {
   minRetryMs?: number
   maxRetryMs?: number
   signal?: AbortSignal
+  /** The run's throttle governor (budget, backoff); a private one with no budget when omitted. */
+  governor?: ThrottleGovernor
   log?: { warn(m: string): void; debug?(m: string): void }
   /** Called with the number of bytes as they are written (progress). */
   onBytes?: (n: number) => void
@@ -82,7 +92,8 @@ class AttemptError extends Error {
     message: string,
     readonly retryable: boolean,
     readonly code: 'DOWNLOAD_FAILED' | 'NETWORK' | 'DISK' | 'THROTTLED' | 'STOPPED' = 'DOWNLOAD_FAILED',
-    readonly retryAfter?: number,
+    /** THROTTLED: the server's Retry-After, in ms. */
+    readonly retryAfterMs?: number,
   ) {
     super(message)
   }
@@ -91,28 +102,38 @@ class AttemptError extends Error {
 const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EROFS'])
 
 export class Downloader {
-  /** Set when Apple throttled (503/429): no new work starts. */
-  throttled?: ICloudError
   /** Set on a fatal local error (disk full): no new work starts. */
   fatal?: ICloudError
-  private readonly limit: LimitFunction
+  /** AIMD stream count (never above `threads`). */
+  readonly limit: AdaptiveLimit
+  readonly governor: ThrottleGovernor
   private pending = 0
   private readonly waiters: Array<() => void> = []
   private readonly dirs = new Set<string>()
 
   constructor(private readonly o: DownloaderOptions) {
-    this.limit = pLimit(Math.max(1, o.threads))
+    this.limit = new AdaptiveLimit(Math.max(1, o.threads))
+    this.governor =
+      o.governor ?? new ThrottleGovernor({ maxWaitMs: 0, baseMs: o.minRetryMs, signal: o.signal })
   }
 
-  /** True once throttling or a fatal error means no more work should be scheduled. */
+  /** True once the throttle budget, a fatal error or a cancel means no more work should start. */
   get stopped(): boolean {
-    return this.throttled !== undefined || this.fatal !== undefined || this.o.signal?.aborted === true
+    return this.governor.exhausted || this.fatal !== undefined || this.o.signal?.aborted === true
+  }
+
+  /** Why the downloader stopped, if it did. */
+  get stopReason(): 'throttled' | 'cancelled' | 'disk' | undefined {
+    if (this.o.signal?.aborted) return 'cancelled'
+    if (this.fatal) return 'disk'
+    if (this.governor.exhausted) return 'throttled'
+    return undefined
   }
 
   /** Schedule a download; the promise settles (never rejects) with the outcome. */
   add(task: DownloadTask): Promise<DownloadOutcome> {
     this.pending++
-    return this.limit(() => this.run(task)).finally(() => {
+    return this.run(task).finally(() => {
       this.pending--
       for (const w of this.waiters.splice(0)) w()
     })
@@ -128,31 +149,56 @@ export class Downloader {
     while (this.pending > 0) await new Promise<void>((r) => this.waiters.push(r))
   }
 
+  private stoppedOutcome(task: DownloadTask, attempts: number): DownloadOutcome {
+    return { task, status: 'stopped', bytes: 0, attempts, stopReason: this.stopReason ?? 'cancelled' }
+  }
+
   private async run(task: DownloadTask): Promise<DownloadOutcome> {
-    if (this.stopped) return { task, status: 'not-started', bytes: 0, attempts: 0 }
+    if (this.stopped) return this.stoppedOutcome(task, 0)
+    await this.limit.acquire()
+    // The stream slot bounds requests to Apple: it is given back as soon as the body is in, so
+    // the fsync and rename of one file overlap the next request.
+    let held = true
+    const releaseSlot = () => {
+      if (!held) return
+      held = false
+      this.limit.release()
+    }
     let attempts = 0
+    let throttles = 0
+    // A file renamed into place is done, even if a cancel makes p-retry throw afterwards.
+    let done: { bytes: number; sha256: string } | undefined
     try {
       let first = true
       const r = await pRetry(
         async () => {
-          if (this.stopped) throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'))
-          try {
+          // Throttled answers loop here: they wait, they do not count as failed attempts.
+          for (;;) {
+            if (this.stopped) throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'))
+            if (!held) {
+              await this.limit.acquire()
+              held = true
+            }
             const skipStat = first && task.noPart === true
             first = false
+            const epoch = this.limit.mark()
             attempts++
-            return await this.attempt(task, skipStat)
-          } catch (err) {
-            const e = asAttemptError(err)
-            if (e.code === 'THROTTLED') {
-              this.throttled ??= new ICloudError(
-                'THROTTLED',
-                'Apple iCloud is temporarily refusing to serve downloads (HTTP 503).',
-                'The run stopped cleanly; the next scheduled run continues where this one ended. Do not rerun in a loop.',
-                { retryAfter: e.retryAfter },
+            try {
+              done = await this.governor.working(() => this.attempt(task, skipStat, releaseSlot))
+              this.limit.succeeded()
+              this.governor.noteSuccess()
+              return done
+            } catch (err) {
+              const e = asAttemptError(err)
+              if (e.code !== 'THROTTLED') throw e.retryable ? e : new AbortError(e)
+              this.limit.throttled(epoch)
+              const wait = this.governor.delayFor(e.retryAfterMs, ++throttles)
+              this.o.log?.debug?.(
+                `photos: ${task.relPath}: throttled (${e.message}); waiting ${Math.round(wait)} ms, ${this.limit.limit} stream(s).`,
               )
+              if (!(await this.governor.pause(wait)))
+                throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'))
             }
-            if (!e.retryable) throw new AbortError(e)
-            throw e
           }
         },
         {
@@ -173,13 +219,13 @@ export class Downloader {
       )
       return { task, status: 'downloaded', bytes: r.bytes, sha256: r.sha256, attempts }
     } catch (err) {
+      if (done) return { task, status: 'downloaded', bytes: done.bytes, sha256: done.sha256, attempts }
       const e = asAttemptError(err)
-      // Throttled or stopped: not a failure of this file; the next run picks it up.
-      if (e.code === 'THROTTLED' || e.code === 'STOPPED') {
-        return { task, status: 'not-started', bytes: 0, error: this.throttled ?? this.fatal, attempts }
-      }
+      // Stopped (throttle budget, cancel, disk full elsewhere): not a failure of this file.
+      if (e.code === 'STOPPED' || (this.stopped && e.code !== 'DISK'))
+        return this.stoppedOutcome(task, attempts)
       const error = new ICloudError(
-        e.code,
+        e.code === 'THROTTLED' ? 'DOWNLOAD_FAILED' : e.code,
         `Could not download ${task.relPath}: ${e.message}.`,
         e.code === 'DISK'
           ? 'Free disk space or fix permissions on the download directory, then run again.'
@@ -193,7 +239,9 @@ export class Downloader {
         this.fatal ??= error
       }
       this.o.log?.warn(`photos: ${error.message}`)
-      return { task, status: 'failed', bytes: 0, error, attempts }
+      return { task, status: 'failed', bytes: 0, error, attempts, detail: e.message }
+    } finally {
+      releaseSlot()
     }
   }
 
@@ -207,6 +255,7 @@ export class Downloader {
   private async attempt(
     task: DownloadTask,
     skipPartStat: boolean,
+    bodyDone: () => void,
   ): Promise<{ bytes: number; sha256: string }> {
     const part = partPathFor(task.fullPath)
     try {
@@ -233,13 +282,7 @@ export class Downloader {
     const status = res.status
     if (status === 503 || status === 429) {
       res.body.resume()
-      const ra = Number(res.header('retry-after'))
-      throw new AttemptError(
-        'Apple throttled the download',
-        false,
-        'THROTTLED',
-        Number.isFinite(ra) && ra > 0 ? ra : undefined,
-      )
+      throw new AttemptError(`HTTP ${status}`, false, 'THROTTLED', parseRetryAfter(res.header('retry-after')))
     }
     if (status === 416) {
       // The .part is not a prefix the server recognises: start from scratch.
@@ -325,6 +368,8 @@ export class Downloader {
           true,
         )
       }
+      // The request is over; what is left is local and can only fail as a disk error (no retry).
+      bodyDone()
       try {
         await fh.sync()
         const t = new Date(task.mtime)

@@ -10,6 +10,12 @@
  * The change feed is an optimisation: when it fails the run lists in full and earns no tokens. A
  * listing cut short (recent, until-found) earns none either, and a manifest file missing or
  * damaged on a persistent disk (verify.ts) drops them, so no run ever skips what one did not see.
+ *
+ * Honest results: every file that was planned but is not on disk at the end — failed after its
+ * retries, or left behind because the run stopped (throttle budget, cancel, disk full) — is in
+ * `failures`. Throttling slows the run (throttle.ts) and only stops it once `maxThrottleWait` of
+ * stalled time is used up. The state is checkpointed every `checkpointFiles` downloads or
+ * `checkpointMs`, whichever comes first, and handed to `onCheckpoint`.
  */
 import { createHash } from 'node:crypto'
 import { promises as fs, statSync } from 'node:fs'
@@ -17,6 +23,7 @@ import path from 'node:path'
 import type { HttpClient } from '../icloud/http.js'
 import { ICloudError, isICloudError } from '../icloud/errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
+import { parseDuration } from '../util/duration.js'
 import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
 import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
@@ -40,6 +47,7 @@ import {
 } from './naming.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
+import { ThrottleGovernor } from './throttle.js'
 import {
   emptyState,
   loadStateFile,
@@ -71,6 +79,26 @@ export interface PhotosOptions {
   timeZone?: string
   /** Seconds to wait for another run's lock on the directory (default 0: fail with LOCKED). */
   lockWait?: number
+  /** Throttle budget: stalled time waiting on Apple's throttling before the run stops (`30m`; ms as a number). */
+  maxThrottleWait?: string | number
+}
+
+/** The default throttle budget (`photos.max-throttle-wait`). */
+export const DEFAULT_MAX_THROTTLE_WAIT = '30m'
+
+/** A file this run did not back up: failed after its retries, or left behind when the run stopped. */
+export interface FileProblem {
+  /** Relative to the photos directory, '/'-separated ('' when the asset could not even be named). */
+  relPath: string
+  /** CloudKit recordName of the asset (CPLAsset). */
+  assetId: string
+  /** Expected bytes, when known. */
+  size?: number
+  reason: 'failed' | 'throttled' | 'cancelled' | 'budget' | 'disk'
+  /** Short human text (HTTP status, errno); never a URL. */
+  detail?: string
+  /** Download requests made for this file (0 = never started). */
+  attempts: number
 }
 
 export interface SyncOptions {
@@ -89,9 +117,10 @@ export interface SyncOptions {
   /** Download retries (default 3) and backoff base (default 1000 ms); tests shorten them. */
   retries?: number
   minRetryMs?: number
-  /** Save the state file at most this often during a long run (default 30 s). */
+  /** Checkpoint the state after this long (default 30 s) or this many downloads (default 200), whichever first. */
   checkpointMs?: number
-  /** Called after every save of the state (checkpoints during the run, and at the end). */
+  checkpointFiles?: number
+  /** Called after every checkpoint of the state (every N files / M seconds, and at the end). */
   onCheckpoint?: (state: SyncState) => void | Promise<void>
 }
 
@@ -128,11 +157,14 @@ export interface SyncResult {
   requests: number
   /** Assets listed (full) or changed (delta). */
   listed: number
-  /** Every file not backed up this run, failed or left behind. */
+  /** Every file not backed up this run, failed or left behind (only problems: bounded by them). */
   failures: FileProblem[]
-  /** Files planned but not backed up; a lower bound when `listingComplete` is false. */
+  /**
+   * Files planned but not backed up. Equals `failures.length`; when `listingComplete` is false the
+   * run stopped before listing everything, so more may remain (the true count is unknown).
+   */
   remaining: number
-  /** False when the listing was cut short, so files may be left that nobody counted. */
+  /** The listing (full or delta) ran to its end. */
   listingComplete: boolean
   /** Why the run stopped early, if it did. */
   stopReason?: 'throttled' | 'cancelled' | 'budget'
@@ -149,6 +181,7 @@ interface Resolved {
   recent?: number
   untilFound?: number
   skipVideos: boolean
+  maxThrottleWaitMs: number
   naming: NamingOptions
 }
 
@@ -174,6 +207,10 @@ function resolveOptions(p: PhotosOptions): Resolved {
     recent: p.recent,
     untilFound: p.untilFound,
     skipVideos: p.skipVideos ?? false,
+    maxThrottleWaitMs: parseDuration(
+      p.maxThrottleWait ?? DEFAULT_MAX_THROTTLE_WAIT,
+      'photos.max-throttle-wait',
+    ),
     naming,
   }
 }
@@ -289,6 +326,9 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
   const key = optionsKey(r)
   const requestsAtStart = o.client.requests
   const run = new Run(o, r, directory, state)
+  // Listing calls wait out throttling under the same budget as the downloads.
+  const clientThrottle = o.client.throttle
+  o.client.throttle = run.governor
 
   let mode: SyncMode = 'full'
   let tokens: { library: LibrarySelection; zone?: string; db: string } | undefined
@@ -356,10 +396,19 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     }
   } catch (err) {
     error = err
+  } finally {
+    o.client.throttle = clientThrottle
   }
 
   await run.finish()
-  const throttleError = run.throttleError(error)
+  const cancelled = o.signal?.aborted === true
+  // A cancel ends waits and requests early: what they throw is the cancel, not a failure.
+  if (cancelled && isCancelEcho(error)) {
+    error = undefined
+    run.listingCut = true
+  }
+  const listingComplete = error === undefined && !run.listingCut && !run.incompleteListing
+  const throttleError = cancelled ? undefined : run.throttleError(error, listingComplete)
   // A listing cut short by recent/until-found earns no tokens (the old ones, if any, stay): tokens
   // say "everything up to here is on disk", and a delta from them would never re-offer what the
   // cut left out. Tokens covering only what was listed do not exist in CloudKit (a zone token is
@@ -374,7 +423,8 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     !throttleError &&
     run.counts.blocking === 0 &&
     !run.incompleteListing &&
-    !o.signal?.aborted
+    !run.listingCut &&
+    !cancelled
   if (complete && tokens && !r.dryRun) {
     state.library = tokens.library
     state.zoneSyncToken = tokens.zone
@@ -389,6 +439,7 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
       !fileState || fileState.generation !== state.generation || fileState.savedAt !== state.savedAt
     if (run.changed || interrupted || fileBehind || tokenFingerprint(state) !== tokensAtStart)
       await run.save()
+    else await run.notifyCheckpoint()
   }
   if (o.newFilesPath) {
     // A dry run wrote nothing, so the list a following upload step reads is empty.
@@ -396,6 +447,7 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
   }
   if (error !== undefined && !isICloudError(error, 'THROTTLED')) throw error
   if (run.fatal) throw run.fatal
+  run.logThrottling()
   if (throttleError) o.log.warn(`photos: ${throttleError.describe()}`)
   return {
     mode,
@@ -409,10 +461,10 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     throttleError,
     requests: o.client.requests - requestsAtStart,
     listed: run.counts.listed,
-    failures: run.failures,
-    remaining: run.failures.length,
-    listingComplete: error === undefined && !run.incompleteListing && !run.listingCut,
-    stopReason: throttleError ? 'throttled' : o.signal?.aborted ? 'cancelled' : undefined,
+    failures: run.problems,
+    remaining: run.problems.length,
+    listingComplete,
+    stopReason: cancelled ? 'cancelled' : throttleError ? 'throttled' : undefined,
     listingNote,
   }
 }
@@ -420,6 +472,19 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
 /** `full (change feed unavailable: …)`, `delta`, … — the listing line of logs and reports. */
 export function describeListing(r: Pick<SyncResult, 'mode' | 'listingNote'>): string {
   return r.listingNote ? `${r.mode} (${r.listingNote})` : r.mode
+}
+
+/** Download URLs are signed credentials: a detail that echoes one (a network library's message) loses it. */
+function withoutUrls(text: string | undefined): string | undefined {
+  return text?.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s)'"]+/gi, '<url>')
+}
+
+/** An error that only says the run was cancelled: an ended throttle wait or an aborted request. */
+function isCancelEcho(err: unknown): boolean {
+  if (err === undefined) return false
+  if (isICloudError(err, 'THROTTLED')) return true
+  const e = err as { name?: string; cause?: { name?: string } }
+  return e.name === 'AbortError' || e.cause?.name === 'AbortError'
 }
 
 /** One absolute path per line, generated as the file is written (the list can be 100,000+ long). */
@@ -443,12 +508,13 @@ class Run {
     total: undefined as number | undefined,
   }
   readonly newFiles: string[] = []
-  /** Files not backed up (failed, or left behind when the run stopped). */
-  readonly failures: FileProblem[] = []
-  /** The listing loop returned early because the run stopped. */
-  listingCut = false
+  /** Files not backed up (failed or left behind), for the report. */
+  readonly problems: FileProblem[] = []
+  readonly governor: ThrottleGovernor
   /** A full listing stopped short of the count: keep the old tokens so the next run lists again. */
   incompleteListing = false
+  /** The run stopped (throttle budget, cancel, disk full) before the listing's end. */
+  listingCut = false
   /** recent / until-found left assets unlisted: this run earns no tokens. */
   cutShort = false
   /** The manifest or the state file changed during the run. */
@@ -458,6 +524,7 @@ class Run {
   private readonly failedParts = new Set<string>()
   private runningSaved = false
   private lastSave = Date.now()
+  private filesSinceSave = 0
   private saving: Promise<void> = Promise.resolve()
 
   constructor(
@@ -467,18 +534,28 @@ class Run {
     private readonly state: SyncState,
   ) {
     this.dirs = new DirCache(directory)
+    this.governor = new ThrottleGovernor({
+      maxWaitMs: r.maxThrottleWaitMs,
+      baseMs: o.minRetryMs,
+      signal: o.signal,
+    })
     this.downloader = new Downloader({
       http: o.http,
       threads: r.threads,
       retries: o.retries,
       minRetryMs: o.minRetryMs,
       signal: o.signal,
+      governor: this.governor,
       log: o.log,
     })
   }
 
   get stopped(): boolean {
     return this.downloader.stopped || this.o.signal?.aborted === true
+  }
+
+  private leftBehindReason(): FileProblem['reason'] {
+    return this.downloader.stopReason ?? 'cancelled'
   }
 
   /** A local error that stopped the run (disk full). */
@@ -501,9 +578,10 @@ class Run {
       if (page.cutShort) this.cutShort = true
       if (page.total !== undefined) this.counts.total = (this.counts.total ?? 0) + page.total
       this.parseErrors(page.errors)
+      // Once stopped, the rest of the page is still planned: its missing files go on the list.
       for (const asset of page.assets) {
-        if (this.stopped) return this.cut(token)
         const present = await this.handleSafely(asset)
+        if (this.stopped) continue
         consecutive = present ? consecutive + 1 : 0
         if (this.r.untilFound !== undefined && consecutive >= this.r.untilFound) {
           this.cutShort = true
@@ -514,7 +592,10 @@ class Run {
         }
       }
       this.report()
-      if (this.stopped) return this.cut(token)
+      if (this.stopped) {
+        this.listingCut = true
+        return token
+      }
     }
     return token
   }
@@ -530,7 +611,6 @@ class Run {
       const assets =
         this.r.recent === undefined ? page.assets : [...page.assets].sort((a, b) => b.createdAt - a.createdAt)
       for (const asset of assets) {
-        if (this.stopped) return this.cut(last)
         if (this.r.recent !== undefined && this.counts.listed >= this.r.recent) {
           this.cutShort = true
           break
@@ -543,26 +623,25 @@ class Run {
         )
       }
       this.report()
+      if (this.stopped) {
+        this.listingCut = true
+        return last
+      }
       last = page.syncToken ?? last
     }
     return last
   }
 
-  private cut<T>(token: T): T {
-    this.listingCut = true
-    return token
-  }
-
-  /** Why files are left behind now that the run stopped. */
-  private stopCause(): FileProblem['reason'] {
-    if (this.downloader.fatal) return 'disk'
-    if (this.downloader.throttled) return 'throttled'
-    return this.o.signal?.aborted ? 'cancelled' : 'failed'
-  }
-
-  private parseErrors(errors: Error[]): void {
+  private parseErrors(errors: Array<Error & { assetId?: string }>): void {
     for (const e of errors) {
       this.counts.failed++
+      this.problems.push({
+        relPath: '',
+        assetId: e.assetId ?? '',
+        reason: 'failed',
+        detail: 'the iCloud record could not be read',
+        attempts: 0,
+      })
       // A master records/lookup could not fetch: the next run must see this asset again.
       if ((e as { blocksTokens?: boolean }).blocksTokens) this.counts.blocking++
       this.o.log.warn(`photos: ${e.message}`)
@@ -576,6 +655,13 @@ class Run {
     } catch (err) {
       if (!isICloudError(err, 'INTERNAL')) throw err
       this.counts.failed++
+      this.problems.push({
+        relPath: '',
+        assetId: asset.id,
+        reason: 'failed',
+        detail: err.message,
+        attempts: 0,
+      })
       this.o.log.warn(`photos: asset ${asset.id}: ${err.message}`)
       return false
     }
@@ -619,17 +705,19 @@ class Run {
       }
       const fullPath = safeJoin(this.directory, hit.relPath)
       const noPart = this.dirs.noPart(hit.relPath)
-      await this.downloader.waitForCapacity()
+      if (!this.stopped) await this.downloader.waitForCapacity()
       if (this.stopped) {
+        // Not started: left for the next run, on the list.
         this.dirs.settle(hit.relPath, false)
-        this.failures.push({
+        this.counts.blocking++
+        this.problems.push({
           relPath: hit.relPath,
           assetId: asset.id,
           size: f.version.size,
-          reason: this.stopCause(),
+          reason: this.leftBehindReason(),
           attempts: 0,
         })
-        break
+        continue
       }
       await this.markRunning()
       void this.downloader
@@ -658,23 +746,25 @@ class Run {
         { relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' },
       ])
       this.changed = true
+      this.filesSinceSave++
       void this.checkpoint()
     } else {
-      // Not started (throttled/stopped) or failed: the tokens must not move past this asset.
+      // Stopped or failed: the tokens must not move past this asset.
       this.counts.blocking++
-      if (out.status === 'failed') {
-        this.counts.failed++
-        this.failedParts.add(partPathFor(task.fullPath))
-      }
-      const detail = out.error?.message.replace(/^Could not download .*?: /, '').replace(/\.$/, '')
-      this.failures.push({
+      const problem: FileProblem = {
         relPath: task.relPath,
         assetId: task.assetId,
         size: task.size,
-        reason: out.status === 'failed' ? (out.error?.code === 'DISK' ? 'disk' : 'failed') : this.stopCause(),
-        ...(detail ? { detail } : {}),
-        attempts: out.attempts ?? 0,
-      })
+        reason: 'cancelled',
+        attempts: out.attempts,
+      }
+      if (out.status === 'failed') {
+        this.counts.failed++
+        this.failedParts.add(partPathFor(task.fullPath))
+        problem.reason = out.error?.code === 'DISK' ? 'disk' : 'failed'
+        problem.detail = withoutUrls(out.detail)
+      } else problem.reason = out.stopReason ?? 'cancelled'
+      this.problems.push(problem)
     }
     this.report()
   }
@@ -700,19 +790,35 @@ class Run {
     await this.save()
   }
 
+  /** Every `checkpointFiles` downloads or `checkpointMs`, whichever first. */
   private async checkpoint(): Promise<void> {
-    if (Date.now() - this.lastSave < (this.o.checkpointMs ?? 30_000)) return
+    if (
+      this.filesSinceSave < (this.o.checkpointFiles ?? 200) &&
+      Date.now() - this.lastSave < (this.o.checkpointMs ?? 30_000)
+    )
+      return
     await this.save()
   }
 
-  /** Serialised atomic saves of the state file. */
+  /** Serialised atomic saves of the state file, each followed by `onCheckpoint`. */
   save(): Promise<void> {
     this.lastSave = Date.now()
+    this.filesSinceSave = 0
     this.saving = this.saving
       .catch(() => undefined)
       .then(() => saveStateFile(this.directory, stamp(this.state)))
-      .then(() => this.o.onCheckpoint?.(this.state))
+      .then(() => this.notifyCheckpoint())
     return this.saving
+  }
+
+  /** Hand the state to the caller (the action keeps it in its bundle); a failure there is a warning. */
+  async notifyCheckpoint(): Promise<void> {
+    if (!this.o.onCheckpoint) return
+    try {
+      await this.o.onCheckpoint(this.state)
+    } catch (err) {
+      this.o.log.warn(`photos: could not keep a checkpoint of the state: ${(err as Error).message}`)
+    }
   }
 
   async finish(): Promise<void> {
@@ -721,9 +827,33 @@ class Run {
     this.report()
   }
 
-  throttleError(error: unknown): ICloudError | undefined {
-    if (isICloudError(error, 'THROTTLED')) return error
-    return this.downloader.throttled
+  /** THROTTLED when the throttle budget ran out (downloads or listing). */
+  throttleError(error: unknown, listingComplete: boolean): ICloudError | undefined {
+    const listing = isICloudError(error, 'THROTTLED') ? error : undefined
+    const n = this.problems.filter((p) => p.reason === 'throttled').length
+    // The budget ran out just as the last file came in: nothing was left, nothing to report.
+    if (!listing && (!this.governor.exhausted || (n === 0 && listingComplete))) return undefined
+    const left = `${n} file${n === 1 ? '' : 's'} left${listingComplete ? '' : ' and the rest of the library not yet listed'}`
+    return new ICloudError(
+      'THROTTLED',
+      `Apple iCloud kept throttling requests (HTTP 503/429) for longer than photos.max-throttle-wait ` +
+        `(${formatMs(this.governor.maxWaitMs)} of waiting); the run stopped cleanly with ${left}.`,
+      'The next scheduled run continues where this one stopped; raise photos.max-throttle-wait to wait longer in one run. Do not rerun in a loop.',
+      { retryAfter: listing?.retryAfter, cause: listing },
+    )
+  }
+
+  /** One line on how much throttling the run absorbed. */
+  logThrottling(): void {
+    const g = this.governor
+    if (g.events === 0) return
+    const { lowest, max } = this.downloader.limit
+    const how = [`${formatMs(g.spentMs)} stalled of ${formatMs(g.maxWaitMs)} allowed`]
+    if (lowest < max) how.unshift(`down to ${lowest} download stream${lowest === 1 ? '' : 's'}`)
+    this.o.log.info(
+      `photos: Apple throttled ${g.events} request${g.events === 1 ? '' : 's'}; ` +
+        `the run slowed down (${how.join(', ')}).`,
+    )
   }
 
   /** After a killed run: `.part` files this run neither resumed nor is keeping for a retry. */
@@ -734,4 +864,10 @@ class Run {
       this.o.log.debug?.(`photos: removed leftover ${path.relative(this.directory, p)}`)
     }
   }
+}
+
+function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`
+  return `${Math.round(ms / 60_000)} min`
 }

@@ -390,6 +390,7 @@ export function mountCloudKit(
       res: key as ResKey,
       rangeStart: rangeHeader ? Number(rangeHeader[1]) : undefined,
       status: 0,
+      at: server.clock.now(),
     }
     library.downloadLog.push(logEntry)
     res.on('finish', () => (logEntry.status = res.statusCode))

@@ -71,6 +71,7 @@ export class FakeServer {
   private server?: http.Server
   private readonly mounts: Mount[] = []
   private readonly faults = new Map<string, Fault[]>()
+  private periodic?: { every: number; mounts: Set<string>; fault: Fault; seen: number }
   private readonly sockets = new Set<Socket>()
   private port = 0
 
@@ -87,8 +88,18 @@ export class FakeServer {
     this.faults.set(endpoint, list)
   }
 
+  /**
+   * Deterministic background throttling: every `every`-th request to the given mounts (counted
+   * together, default CloudKit and downloads) gets `fault` (default a bare 503), e.g.
+   * `injectEvery(5)` = Apple answering 503 to one request in five. Off with `clearFaults()`.
+   */
+  injectEvery(every: number, fault: Fault = { status: 503, body: '' }, mounts = ['ck', 'content']): void {
+    this.periodic = { every, mounts: new Set(mounts), fault, seen: 0 }
+  }
+
   clearFaults(): void {
     this.faults.clear()
+    this.periodic = undefined
   }
 
   count(endpoint: string | RegExp): number {
@@ -146,6 +157,10 @@ export class FakeServer {
       if (!mount) {
         notFound(res)
         return
+      }
+      const p = this.periodic
+      if (p && p.mounts.has(mount.name) && ++p.seen % p.every === 0) {
+        if (await this.applyFault(p.fault, req, res)) return
       }
       // Faults are matched on the raw endpoint name; handlers may rename it for the log.
       const fault = this.takeFault(entry.endpoint)

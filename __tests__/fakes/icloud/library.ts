@@ -255,8 +255,15 @@ export class FakeLibrary {
   readonly downloadFaults: DownloadFault[] = []
   /** Record names `records/lookup` was asked for, in order. */
   readonly lookups: string[] = []
-  /** Every download request the content host answered: asset, resource, Range start, status. */
-  readonly downloadLog: Array<{ assetId: string; res: ResKey; rangeStart?: number; status: number }> = []
+  /** Every download request the content host answered: asset, resource, Range start, status, time. */
+  readonly downloadLog: Array<{
+    assetId: string
+    res: ResKey
+    rangeStart?: number
+    status: number
+    /** When the request arrived (the server's virtual clock, epoch ms). */
+    at: number
+  }> = []
   /**
    * Runs of "phantom" ranks in the private `all` list that come back as empty pages, as runs of
    * deleted records do at Apple (§8.3): `pages` empty pages starting at `atRank`, in units of the

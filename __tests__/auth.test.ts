@@ -6,9 +6,9 @@ import { join } from 'node:path'
 import { startFakeICloud, type FakeICloud } from './fakes/icloud/index.js'
 import { authenticate, type AuthenticateOptions } from '../src/icloud/auth.js'
 import type { Endpoints } from '../src/icloud/endpoints.js'
-import { ICloudError } from '../src/icloud/errors.js'
+import { AppError } from '../src/core/errors.js'
 import { sessionPaths } from '../src/icloud/session-store.js'
-import type { MfaAnswer, MfaChallenge, MfaProvider, PasswordProvider } from '../src/providers/types.js'
+import type { MfaAnswer, MfaChallenge, MfaProvider, PasswordProvider } from '../src/icloud/ports.js'
 
 const USER = 'jdoe@example.com'
 const PASSWORD = 'correct horse battery staple'
@@ -92,14 +92,14 @@ async function signInOnce(over: Partial<AuthenticateOptions> = {}) {
   return r
 }
 
-async function expectCode(p: Promise<unknown>, code: string): Promise<ICloudError> {
+async function expectCode(p: Promise<unknown>, code: string): Promise<AppError> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
   )
-  expect(err).toBeInstanceOf(ICloudError)
-  expect((err as ICloudError).code).toBe(code)
-  return err as ICloudError
+  expect(err).toBeInstanceOf(AppError)
+  expect((err as AppError).code).toBe(code)
+  return err as AppError
 }
 
 describe('fresh sign-in', () => {

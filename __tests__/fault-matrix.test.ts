@@ -38,14 +38,14 @@ import {
 } from './helpers/world.js'
 import { authenticate, type AuthResult } from '../src/icloud/auth.js'
 import type { Endpoints } from '../src/icloud/endpoints.js'
-import { ICloudError, type ErrorCode } from '../src/icloud/errors.js'
+import { AppError, type ErrorCode } from '../src/core/errors.js'
 import { HttpClient } from '../src/icloud/http.js'
 import { loadSession, sessionPaths } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { STATE_FILE, loadStateFile } from '../src/photos/state.js'
 import { syncPhotos, type PhotosOptions, type SyncResult } from '../src/photos/sync.js'
 import { LOCK_FILE } from '../src/photos/lock.js'
-import { readSessionFiles } from '../src/action/session-files.js'
+import { readSessionFiles } from '../src/icloud/session-files.js'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
 import { encodeExport, encryptBundle, generateSessionKey } from '../src/session-cache/blob.js'
 import { restoreSession, saveSession, type CacheLog } from '../src/session-cache/session-cache.js'
@@ -54,7 +54,7 @@ import type { NotificationEvent } from '../src/notify/event.js'
 import { webhookChannel } from '../src/notify/webhook.js'
 import { emailChannel } from '../src/notify/email.js'
 import { githubIssueChannel } from '../src/notify/github-issue.js'
-import type { MfaProvider } from '../src/providers/types.js'
+import type { MfaProvider } from '../src/icloud/ports.js'
 
 // ---- disk full ---------------------------------------------------------------------------------
 
@@ -255,7 +255,7 @@ async function sync(h: H, auth: AuthResult, photos: PhotosOptions = {}): Promise
       http: downloads,
       directory: h.photos,
       options: { threads: 4, folderStructure: 'none', ...photos },
-      log: { info: () => undefined, warn: () => undefined },
+      log: { info: () => undefined, warning: () => undefined },
       retries: 2,
       minRetryMs: 5,
     })
@@ -294,10 +294,10 @@ const UNAVAILABLE: Fault = { status: 503, body: '' }
 
 // ---- outcome checks ------------------------------------------------------------------------------
 
-function expectCode(o: Outcome, code: ErrorCode): ICloudError {
-  expect(o.error, `expected ${code}`).toBeInstanceOf(ICloudError)
-  expect((o.error as ICloudError).code).toBe(code)
-  return o.error as ICloudError
+function expectCode(o: Outcome, code: ErrorCode): AppError {
+  expect(o.error, `expected ${code}`).toBeInstanceOf(AppError)
+  expect((o.error as AppError).code).toBe(code)
+  return o.error as AppError
 }
 
 /** The bytes a complete backup must hold: originals plus live-photo movies, each exactly once. */
@@ -381,7 +381,7 @@ const client = new CloudKitClient({ http: auth.session.http, databaseUrl: auth.a
   clientId: auth.session.clientId, dsid: auth.account.dsid })
 const downloads = new HttpClient({ connections: 4 })
 await syncPhotos({ client, http: downloads, directory: e.PHOTOS!, options: { threads: 4, folderStructure: 'none' },
-  log: { info() {}, warn() {} } })
+  log: { info() {}, warning() {} } })
 console.log('finished')
 `,
   )
@@ -686,8 +686,8 @@ const twoFaRows: Row[] = [
         body: '{"securityCode":{"co',
       })
       const r = await h.run({ mfa: h.mfa })
-      expect(r.error).toBeInstanceOf(ICloudError)
-      expect(['MFA_FAILED', 'PROTOCOL_ERROR']).toContain((r.error as ICloudError).code)
+      expect(r.error).toBeInstanceOf(AppError)
+      expect(['MFA_FAILED', 'PROTOCOL_ERROR']).toContain((r.error as AppError).code)
       expect(r.srp).toBe(1)
       await expectRerunCompletes(h, 1, h.mfa)
     },

@@ -41,7 +41,7 @@ import {
 import { main as cli } from '../src/cli/program.js'
 import { authenticate, mfaRequired } from '../src/icloud/auth.js'
 import { redactAppleId } from '../src/action/run.js'
-import { isICloudError } from '../src/icloud/errors.js'
+import { isAppError } from '../src/core/errors.js'
 import { maskableValues } from '../src/icloud/secrets.js'
 import { sessionPaths } from '../src/icloud/session-store.js'
 import { maskAppleId } from '../src/notify/event.js'
@@ -49,7 +49,7 @@ import { acquireDirectoryLock, LOCK_FILE, STALE_AFTER_MS } from '../src/photos/l
 import { photosOutcome, type OutcomeInput } from '../src/photos/outcome.js'
 import type { FileProblem } from '../src/photos/sync.js'
 import { writeReport, type RunReport } from '../src/action/report.js'
-import { writeSessionFiles } from '../src/action/session-files.js'
+import { writeSessionFiles } from '../src/icloud/session-files.js'
 import {
   clearProblem,
   markNotified,
@@ -342,7 +342,7 @@ describe('one run per photos directory', () => {
     const other = { pid: 1, host: 'other-runner', startedAt: '2026-01-01T00:00:00.000Z', token: 'x' }
     writeFileSync(file, JSON.stringify(other))
     const err = await acquireDirectoryLock(dir).catch((e: unknown) => e)
-    expect(isICloudError(err, 'LOCKED')).toBe(true)
+    expect(isAppError(err, 'LOCKED')).toBe(true)
     expect((err as Error).message).toContain('pid 1 on other-runner')
     const old = new Date(Date.now() - STALE_AFTER_MS - 60_000)
     utimesSync(file, old, old)
@@ -358,7 +358,7 @@ describe('one run per photos directory', () => {
     const a = child(['lock', dir, '0'])
     await a.waitFor('locked')
     const err = await sync(dir).catch((e: unknown) => e)
-    expect(isICloudError(err, 'LOCKED')).toBe(true)
+    expect(isAppError(err, 'LOCKED')).toBe(true)
     expect(readdirSync(dir)).toEqual([LOCK_FILE]) // nothing was touched
     a.send('release\n')
     await a.exited
@@ -446,7 +446,7 @@ describe('disk and permission errors are named', () => {
       passwordProviders: [],
       log: { info() {}, warning() {}, debug() {} },
     }).catch((e: unknown) => e)
-    expect(isICloudError(err, 'DISK'), String(err)).toBe(true)
+    expect(isAppError(err, 'DISK'), String(err)).toBe(true)
     expect((err as Error).message).toBe(`Cannot read the iCloud session in ${cookies} (ENOTDIR).`)
     expect((err as { remediation: string }).remediation).toContain('is a file, not a directory')
     expect(readFileSync(cookies, 'utf8')).toBe('not a directory')
@@ -460,7 +460,7 @@ describe('disk and permission errors are named', () => {
     const err = await writeSessionFiles(cookies, USER, {
       jdoeexamplecom: Buffer.from('#LWP-Cookies-2.0\n'),
     }).catch((e: unknown) => e)
-    expect(isICloudError(err, 'DISK'), String(err)).toBe(true)
+    expect(isAppError(err, 'DISK'), String(err)).toBe(true)
     expect((err as Error).message).toBe(`Cannot save the iCloud session in ${cookies} (EEXIST).`)
     expect(readFileSync(cookies, 'utf8')).toBe('x')
   })
@@ -471,11 +471,11 @@ describe('disk and permission errors are named', () => {
     const file = path.join(root, 'photos')
     writeFileSync(file, 'x')
     const err = await sync(file).catch((e: unknown) => e)
-    expect(isICloudError(err, 'DISK'), String(err)).toBe(true)
+    expect(isAppError(err, 'DISK'), String(err)).toBe(true)
     expect((err as Error).message).toBe(`Cannot use the photos directory ${file} (EEXIST).`)
     expect((err as { remediation: string }).remediation).toContain('A file is in the way')
     const below = await sync(path.join(file, 'sub')).catch((e: unknown) => e)
-    expect(isICloudError(below, 'DISK')).toBe(true)
+    expect(isAppError(below, 'DISK')).toBe(true)
     expect((below as Error).message).toContain('(ENOTDIR)')
   })
 

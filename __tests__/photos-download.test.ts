@@ -28,7 +28,7 @@ describe('verified downloads', () => {
     lib.downloadFaults.push({ kind: 'wrong-size', assetId: other.id, delta: 9, times: 1, hideLength: true })
     const dir = tmp('dl-size-')
     const warnings: string[] = []
-    const r = await sync(dir, {}, { log: { info: () => {}, warn: (m) => warnings.push(m) } })
+    const r = await sync(dir, {}, { log: { info: () => {}, warning: (m) => warnings.push(m) } })
     const all = lib.visibleAssets()
     expect(r.failed).toBe(1)
     expect(r.downloaded).toBe(all.length - 1)
@@ -181,7 +181,7 @@ describe('verified downloads', () => {
   it('an expired download URL (410) fails at once, without retries', async () => {
     const { lib, sync } = await setup({ count: 5, kinds: ['jpeg'], urlTtlSec: -60 })
     const warnings: string[] = []
-    const r = await sync(tmp('dl-410-'), {}, { log: { info: () => {}, warn: (m) => warnings.push(m) } })
+    const r = await sync(tmp('dl-410-'), {}, { log: { info: () => {}, warning: (m) => warnings.push(m) } })
     expect(r.failed).toBe(lib.visibleAssets().length)
     expect(lib.downloadLog.length).toBe(r.failed)
     expect(lib.downloadLog.every((d) => d.status === 410)).toBe(true)
@@ -225,7 +225,7 @@ import { CloudKitClient } from '${src('photos/cloudkit.js')}'
 import { syncPhotos } from '${src('photos/sync.js')}'
 const http = new HttpClient({ connections: 4 })
 const client = new CloudKitClient({ http, databaseUrl: process.env.CK_URL!, clientId: 'auth-child', dsid: '42' })
-await syncPhotos({ client, http, directory: process.env.PHOTOS_DIR!, options: { threads: 4 }, log: { info() {}, warn() {} } })
+await syncPhotos({ client, http, directory: process.env.PHOTOS_DIR!, options: { threads: 4 }, log: { info() {}, warning() {} } })
 console.log('finished')
 `,
     )

@@ -3,7 +3,7 @@ import { ckError, startFakeCloudKit } from './fakes/icloud/cloudkit.js'
 import { FakeLibrary } from './fakes/icloud/library.js'
 import type { FakeRequest } from './fakes/icloud/core.js'
 import { HttpClient } from '../src/icloud/http.js'
-import { isICloudError } from '../src/icloud/errors.js'
+import { isAppError } from '../src/core/errors.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import {
   listAssets,
@@ -111,7 +111,7 @@ describe('full listing', () => {
     lib.emptyPages.splice(0, 1, { atRank: 100, pages: 10 })
     const warnings: string[] = []
     const cut = await collect(
-      listAssets(client, await selectLibrary(client), { log: { warn: (m) => warnings.push(m) } }),
+      listAssets(client, await selectLibrary(client), { log: { warning: (m) => warnings.push(m) } }),
     )
     expect(cut.assets.length).toBe(100)
     expect(warnings.join()).toMatch(/5 empty pages/)
@@ -148,7 +148,7 @@ describe('full listing', () => {
     expect(assets.map((a) => a.id)).toEqual(expected.map((a) => a.id))
 
     const err = await rejection(collect(listAssets(client, sel, { albums: ['Famly'] })))
-    expect(isICloudError(err, 'CONFIG_INVALID')).toBe(true)
+    expect(isAppError(err, 'CONFIG_INVALID')).toBe(true)
     expect((err as Error).message).toContain('Famly')
     expect((err as { remediation: string }).remediation).toContain('Did you mean "Family"')
     // Root folders and deleted albums are not albums.
@@ -181,7 +181,7 @@ describe('full listing', () => {
     expect(viaNfd.assets.length).toBe(expected.length)
     // The suggestion for a typo is in NFC, so it can be copied into the config as shown.
     const err = await rejection(collect(listAssets(client, sel, { albums: ['Fete 2019'] })))
-    expect(isICloudError(err, 'CONFIG_INVALID')).toBe(true)
+    expect(isAppError(err, 'CONFIG_INVALID')).toBe(true)
     const remediation = (err as { remediation: string }).remediation
     expect(remediation).toContain(`Did you mean "F\u00eate 2019"?`)
     expect(remediation).not.toContain('e\u0302')
@@ -201,7 +201,7 @@ describe('full listing', () => {
     expect(assets.every((a) => a.filename.startsWith('PXL_'))).toBe(true)
 
     const err = await rejection(selectLibrary(client, 'SharedSync-NOPE'))
-    expect(isICloudError(err, 'CONFIG_INVALID')).toBe(true)
+    expect(isAppError(err, 'CONFIG_INVALID')).toBe(true)
     expect((err as { remediation: string }).remediation).toContain(lib.sharedZone.name)
   })
 
@@ -211,7 +211,7 @@ describe('full listing', () => {
     lib.indexingProgress = 42
     const { client } = await setup(lib)
     const err = await rejection(collect(listAssets(client, await selectLibrary(client))))
-    expect(isICloudError(err, 'INDEXING_NOT_FINISHED')).toBe(true)
+    expect(isAppError(err, 'INDEXING_NOT_FINISHED')).toBe(true)
     expect((err as Error).message).toContain('42%')
   })
 })
@@ -268,7 +268,7 @@ describe('CloudKit requests and errors', () => {
     const { fake, client } = await setup(new FakeLibrary({ count: 5 }))
     fake.server.inject('ck:records/query', fault)
     const err = await rejection(collect(listAssets(client, await selectLibrary(client))))
-    expect(isICloudError(err, code as never)).toBe(true)
+    expect(isAppError(err, code as never)).toBe(true)
     // Nothing identifying (dsid, client id) leaks into the message.
     expect((err as Error).message).not.toMatch(/12345678901|auth-5e0c1d1e/)
     if (code === 'THROTTLED') expect((err as { retryAfter?: number }).retryAfter).toBe(120)
@@ -277,7 +277,7 @@ describe('CloudKit requests and errors', () => {
   it('an unauthenticated call (requireAuth) is a session error', async () => {
     const { client } = await setup(new FakeLibrary({ count: 5 }), () => false)
     const err = await rejection(client.zonesList('private'))
-    expect(isICloudError(err, 'SESSION_INVALID')).toBe(true)
+    expect(isAppError(err, 'SESSION_INVALID')).toBe(true)
   })
 })
 
@@ -390,6 +390,6 @@ describe('change feeds', () => {
         for await (const _ of listChanges(client, sel, pages.at(-1)!.syncToken!)) void _
       })(),
     )
-    expect(isICloudError(err, 'THROTTLED')).toBe(true)
+    expect(isAppError(err, 'THROTTLED')).toBe(true)
   })
 })

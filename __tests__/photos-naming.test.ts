@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Asset } from '../src/photos/asset.js'
-import { ICloudError } from '../src/icloud/errors.js'
+import { AppError } from '../src/core/errors.js'
 import {
   checkFolderStructure,
   folderFor,
@@ -620,11 +620,11 @@ describe('folder structure', () => {
 
   it('rejects formats icloudpd would reject or that leave the directory', () => {
     for (const bad of ['{:%Y', '{:%Q}', '{year}', '../{:%Y}', '/abs/{:%Y}', 'a}b']) {
-      expect(() => checkFolderStructure(bad), bad).toThrow(ICloudError)
+      expect(() => checkFolderStructure(bad), bad).toThrow(AppError)
       try {
         checkFolderStructure(bad)
       } catch (e) {
-        expect((e as ICloudError).code).toBe('CONFIG_INVALID')
+        expect((e as AppError).code).toBe('CONFIG_INVALID')
       }
     }
     expect(() => checkFolderStructure('{:%Y/%m/%d}')).not.toThrow()
@@ -818,7 +818,7 @@ describe('hostile names stay inside the directory', () => {
 
   it('safeJoin refuses anything that leaves the root', () => {
     for (const bad of ['../x', 'a/../../x', '/etc/passwd', 'C:\\x', 'C:/x', 'a\0b', '..']) {
-      expect(() => safeJoin(root, bad), bad).toThrow(ICloudError)
+      expect(() => safeJoin(root, bad), bad).toThrow(AppError)
     }
     expect(safeJoin(root, 'a/../b.JPG')).toBe(path.join(root, 'b.JPG'))
     expect(safeJoin(root, '2023/07/14/x.JPG')).toBe(path.join(root, '2023', '07', '14', 'x.JPG'))

@@ -4,7 +4,7 @@
  * out in the protocol's JSON shape.
  */
 import { describe, expect, it } from 'vitest'
-import { ICloudError } from '../src/icloud/errors.js'
+import { AppError } from '../src/core/errors.js'
 import {
   AssetParseError,
   DESIRED_KEYS,
@@ -311,7 +311,7 @@ describe('malformed records → AssetParseError for that asset only', () => {
       err = e
     }
     expect(err).toBeInstanceOf(AssetParseError)
-    expect(err).toBeInstanceOf(ICloudError)
+    expect(err).toBeInstanceOf(AppError)
     const e = err as AssetParseError
     expect(e.code).toBe('PROTOCOL_ERROR')
     expect(e.assetId).toBe('A')

@@ -190,7 +190,7 @@ describe('syncPhotos', () => {
     const { lib, fake, sync } = await setup({ count: 120, seed: 38, hiddenRate: 0.05, deletedRate: 0 })
     const dir = tmp('sync-unhide-fail-')
     const warnings: string[] = []
-    const log = { info: () => {}, warn: (m: string) => warnings.push(m) }
+    const log = { info: () => {}, warning: (m: string) => warnings.push(m) }
     const first = await sync(dir)
     const hidden = lib.hiddenAssets()[0]!
     lib.unhideAsset(hidden.id)

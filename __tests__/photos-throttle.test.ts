@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { isICloudError } from '../src/icloud/errors.js'
+import { isAppError } from '../src/core/errors.js'
 import type { HttpClient } from '../src/icloud/http.js'
 import { loadStateFile, serializeState, parseState, type SyncState } from '../src/photos/state.js'
 import type { FileProblem, SyncResult } from '../src/photos/sync.js'
@@ -61,7 +61,7 @@ describe('Retry-After and durations', () => {
     try {
       parseDuration('soon')
     } catch (err) {
-      expect(isICloudError(err, 'CONFIG_INVALID')).toBe(true)
+      expect(isAppError(err, 'CONFIG_INVALID')).toBe(true)
     }
   })
 })
@@ -156,7 +156,7 @@ describe('throttling in a sync run', () => {
     const r = await sync(
       dir,
       { maxThrottleWait: '300ms', folderStructure: 'none' },
-      { log: { info: (m) => info.push(m), warn: (m) => warn.push(m) } },
+      { log: { info: (m) => info.push(m), warning: (m) => warn.push(m) } },
     )
     expect(r.stopReason).toBe('throttled')
     expect(r.throttled).toBe(true)

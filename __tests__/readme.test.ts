@@ -14,7 +14,7 @@ describe('README', () => {
 
   it('has a troubleshooting row for every error code', () => {
     const union = /export type ErrorCode =([\s\S]*?)\n\n/.exec(
-      readFileSync('src/icloud/errors.ts', 'utf8'),
+      readFileSync('src/core/errors.ts', 'utf8'),
     )![1]!
     const codes = [...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]!)
     expect(codes.length).toBeGreaterThan(15)

@@ -11,14 +11,14 @@ import { laptopLoginAndExport, PASSWORD, SESSION_KEY, startWorld, USER, type Wor
 import { GitHubClient } from '../src/notify/github-client.js'
 import { issueMarker } from '../src/notify/github-issue.js'
 import { maskAppleId } from '../src/notify/event.js'
-import { isICloudError } from '../src/icloud/errors.js'
+import { isAppError } from '../src/core/errors.js'
 import {
   formatWait,
   githubIssueMfa,
   parseReply,
   type GitHubIssueMfaOptions,
 } from '../src/providers/github-issue-mfa.js'
-import type { MfaChallenge } from '../src/providers/types.js'
+import type { MfaChallenge } from '../src/icloud/ports.js'
 
 const DAY = 86_400_000
 const GH_TOKEN = 'ghs_reauthtoken0123456789abc'
@@ -217,8 +217,8 @@ describe('the github-issue MFA provider (virtual clock)', () => {
   it('times out with MFA_REQUIRED, leaving the issue open with what to do', async () => {
     const p = provider()
     const err = await p.ask(challenge()).catch((e: unknown) => e)
-    expect(isICloudError(err, 'MFA_REQUIRED')).toBe(true)
-    if (!isICloudError(err)) return
+    expect(isAppError(err, 'MFA_REQUIRED')).toBe(true)
+    if (!isAppError(err)) return
     expect(err.message).toMatch(
       /No verification code was posted on issue #1 within 1 minute; the issue stays open/,
     )
@@ -255,9 +255,9 @@ describe('the github-issue MFA provider (virtual clock)', () => {
     const err = await provider()
       .ask(challenge())
       .catch((e: unknown) => e)
-    expect(isICloudError(err, 'MFA_REQUIRED')).toBe(true)
+    expect(isAppError(err, 'MFA_REQUIRED')).toBe(true)
     expect((err as Error).message).toMatch(/403/)
-    expect(isICloudError(err) && err.remediation).toMatch(/permissions: issues: write/)
+    expect(isAppError(err) && err.remediation).toMatch(/permissions: issues: write/)
   })
 })
 

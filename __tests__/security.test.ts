@@ -19,7 +19,7 @@ import { startWebhookSink, type WebhookSink } from './fakes/webhook-sink.js'
 import { createRunner, type Runner, type StepResult } from './helpers/runner-env.js'
 import { laptopLoginAndExport, PASSWORD, startWorld, USER, type World } from './helpers/world.js'
 import { authenticate } from '../src/icloud/auth.js'
-import { ICloudError } from '../src/icloud/errors.js'
+import { AppError } from '../src/core/errors.js'
 import { HttpClient, MAX_RESPONSE_BYTES } from '../src/icloud/http.js'
 import { loadSession } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
@@ -284,7 +284,7 @@ async function photosSetup(options: LibraryOptions) {
       http,
       directory,
       options: { threads: 4, ...o },
-      log: { info: () => undefined, warn: (m) => warnings.push(m) },
+      log: { info: () => undefined, warning: (m) => warnings.push(m) },
       retries: 1,
       minRetryMs: 5,
     })
@@ -298,13 +298,13 @@ function filesUnder(dir: string): string[] {
     .map((rel) => rel.split(path.sep).join('/'))
 }
 
-async function errorOf(p: Promise<unknown>): Promise<ICloudError> {
+async function errorOf(p: Promise<unknown>): Promise<AppError> {
   const e = await p.then(
     () => undefined,
     (err: unknown) => err,
   )
-  expect(e).toBeInstanceOf(ICloudError)
-  return e as ICloudError
+  expect(e).toBeInstanceOf(AppError)
+  return e as AppError
 }
 
 /** A server that answers every request with `answer` (CloudKit paths, setup paths: anything). */

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CookieJar } from 'tough-cookie'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { isICloudError } from '../src/icloud/errors.js'
+import { isAppError } from '../src/core/errors.js'
 import { HttpClient } from '../src/icloud/http.js'
 import { LwpCookieJar, jarToLwp, parseLwp, splitHeaderWords } from '../src/icloud/lwp-cookies.js'
 import {
@@ -480,7 +480,7 @@ describe('writing the session files', () => {
       { client_id: 'auth-1', session_token: 'new-secret-token' },
       new LwpCookieJar(),
     ).catch((e: unknown) => e)
-    expect(isICloudError(err, 'DISK')).toBe(true)
+    expect(isAppError(err, 'DISK')).toBe(true)
     expect((err as Error).message).toContain('ENOSPC')
     expect((err as Error).message).not.toContain('new-secret-token')
     expect(await readFile(path.join(tmp, 'jdoeexamplecom.session'), 'utf8')).toBe(before)
@@ -492,7 +492,7 @@ describe('writing the session files', () => {
     const err = await saveSession(tmp, APPLE_ID, { client_id: 'auth-1' }, new LwpCookieJar()).catch(
       (e: unknown) => e,
     )
-    expect(isICloudError(err, 'DISK')).toBe(true)
+    expect(isAppError(err, 'DISK')).toBe(true)
     expect((await readdir(tmp)).sort()).toEqual(['jdoeexamplecom'])
   })
 

@@ -19,7 +19,7 @@ import {
   verifyServerProof,
   type SrpProtocol,
 } from '../src/icloud/srp.js'
-import { isICloudError } from '../src/icloud/errors.js'
+import { isAppError } from '../src/core/errors.js'
 import {
   computeServerS,
   createServerEphemeral,
@@ -275,7 +275,7 @@ describe('srp: group, padding and guards', () => {
       } catch (e) {
         err = e
       }
-      expect(isICloudError(err, 'PROTOCOL_ERROR')).toBe(true)
+      expect(isAppError(err, 'PROTOCOL_ERROR')).toBe(true)
       expect((err as Error).message).not.toContain('pw')
     }
   })

@@ -31,7 +31,7 @@ describe('disk check on a persistent directory', () => {
     truncateSync(path.join(dir, truncated[1]!), 7)
 
     const logs: string[] = []
-    const r = await sync(dir, {}, { log: { info: () => {}, warn: (m) => logs.push(m) } })
+    const r = await sync(dir, {}, { log: { info: () => {}, warning: (m) => logs.push(m) } })
     expect(r.mode).toBe('full')
     expect(r.failed).toBe(0)
     expect([...r.newFiles].sort()).toEqual([...deleted, ...truncated].sort())

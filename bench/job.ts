@@ -16,7 +16,7 @@ export async function runJob(job: ChildJob): Promise<Omit<ChildResult, 'peakRssM
     clientId: 'auth-bench',
     dsid: '1',
   })
-  const quiet = { info: () => undefined, warn: (m: string) => process.stderr.write(`${m}\n`) }
+  const quiet = { info: () => undefined, warning: (m: string) => process.stderr.write(`${m}\n`) }
 
   const started = performance.now()
   const cpu = process.cpuUsage()

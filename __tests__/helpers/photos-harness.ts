@@ -16,7 +16,7 @@ import { STATE_FILE } from '../../src/photos/state.js'
 import { LOCK_FILE } from '../../src/photos/lock.js'
 import { syncPhotos, type PhotosOptions, type SyncOptions } from '../../src/photos/sync.js'
 
-export const quiet = { info: () => {}, warn: () => {} }
+export const quiet = { info: () => {}, warning: () => {} }
 
 /** Call once at the top of a test file: registers the cleanup and returns the helpers. */
 export function photosHarness(o: { threads: number; retries: number; clientId: string; dsid: string }) {

@@ -4,13 +4,13 @@
  * already shows, and the next run continues from the checkpoint.
  */
 import * as core from '@actions/core'
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import type { Cancellation } from '../util/signals.js'
 import type { Log } from './log.js'
 import type { RunReport } from './report.js'
 
-export function cancelledError(c: Cancellation): ICloudError {
-  return new ICloudError(
+export function cancelledError(c: Cancellation): AppError {
+  return new AppError(
     'CANCELLED',
     `The run was cancelled (${c.received ?? 'signal'}) before it finished.`,
     'Files already downloaded are kept and the state is saved; the next run continues with the rest.',

@@ -16,7 +16,6 @@ export const Inputs = {
   DryRun: 'dry-run',
   Repair: 'repair',
 } as const
-export type InputName = (typeof Inputs)[keyof typeof Inputs]
 
 export const Outputs = {
   Status: 'status',
@@ -30,7 +29,6 @@ export const Outputs = {
   NewFiles: 'new-files',
   Report: 'report',
 } as const
-export type OutputName = (typeof Outputs)[keyof typeof Outputs]
 
 /** Saved by main for post (core.saveState). Paths, keys and flags only — never secrets. */
 export const State = {
@@ -49,7 +47,6 @@ export const State = {
   /** Whether session caching is on (`session.cache`), so post need not reload the config. */
   SessionCache: 'sessionCache',
 } as const
-export type StateName = (typeof State)[keyof typeof State]
 
 export const Modes = ['sync', 'check', 'reauth', 'validate-config', 'verify'] as const
 export type Mode = (typeof Modes)[number]

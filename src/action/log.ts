@@ -1,12 +1,8 @@
 /** The logger every module gets in the action: @actions/core underneath. */
 import * as core from '@actions/core'
+import type { Log } from '../core/log.js'
 
-export interface Log {
-  info(m: string): void
-  notice(m: string): void
-  warning(m: string): void
-  debug(m: string): void
-}
+export type { Log }
 
 export const actionsLog: Log = {
   info: (m) => core.info(m),

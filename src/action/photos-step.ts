@@ -65,7 +65,7 @@ export async function runPhotos(o: {
       directory,
       options: { ...config.photos, sizes: config.photos.size },
       state: cached,
-      log: { info: (m) => log.info(m), warn: (m) => log.warning(m), debug: (m) => log.debug(m) },
+      log,
       progress: (p) => progress.update(p),
       newFilesPath,
       signal: o.signal,

@@ -10,7 +10,7 @@ import { readSettings, type GetInput, type Settings } from './inputs.js'
 import { actionsLog, type Log } from './log.js'
 import { actionsState, type StateProvider } from './state.js'
 import { buildChannels, channelProblems } from './channels.js'
-import { readSessionFiles, writeSessionFiles } from './session-files.js'
+import { readSessionFiles, writeSessionFiles } from '../icloud/session-files.js'
 import { writeReport, type RunReport } from './report.js'
 import { runPhotos } from './photos-step.js'
 import { runVerify } from './verify-step.js'
@@ -29,7 +29,7 @@ import {
 } from '../config/index.js'
 import { authenticate, type AuthResult } from '../icloud/auth.js'
 import { endpointsFor } from '../icloud/endpoints.js'
-import { ICloudError, isICloudError } from '../icloud/errors.js'
+import { AppError, isAppError } from '../core/errors.js'
 import { createPasswordProviders } from '../providers/passwords.js'
 import { githubIssueMfa, type GitHubIssueMfa } from '../providers/github-issue-mfa.js'
 import { GitHubClient } from '../notify/github-client.js'
@@ -110,7 +110,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     channels = buildChannels(config, settings, log)
     if (settings.mode === 'reauth') checkReauthSetup(settings)
     if ((settings.mode === 'sync' || settings.mode === 'verify') && !config.photos.directory) {
-      throw new ICloudError(
+      throw new AppError(
         'CONFIG_INVALID',
         `No download directory: set \`photos.directory\` in ${relative(settings.workspace, config.file) || config.file} or the \`${Inputs.Directory}\` input.`,
         '',
@@ -324,7 +324,7 @@ async function signIn(
  */
 function checkReauthSetup(settings: Settings): void {
   if (!settings.githubToken) {
-    throw new ICloudError(
+    throw new AppError(
       'CONFIG_INVALID',
       `\`mode: reauth\` needs the \`${Inputs.GithubToken}\` input to open the issue that asks for the code.`,
       `Pass \`${Inputs.GithubToken}: \${{ github.token }}\` (the default) and give the workflow \`permissions: issues: write\`.`,
@@ -477,11 +477,11 @@ async function fail(
     core.setFailed(report.message)
     return bundleState
   }
-  const e = isICloudError(err)
+  const e = isAppError(err)
     ? err
     : (err as { code?: string }).code === 'CONFIG_INVALID'
-      ? new ICloudError('CONFIG_INVALID', (err as Error).message, '')
-      : new ICloudError(
+      ? new AppError('CONFIG_INVALID', (err as Error).message, '')
+      : new AppError(
           'INTERNAL',
           `Unexpected error: ${(err as Error)?.message ?? String(err)}`,
           'Please report this.',
@@ -489,7 +489,7 @@ async function fail(
   const username = config?.account.username
   report.errorCode = e.code
   report.message = redactAppleId(e.describe(), username)
-  if (!isICloudError(err)) log.debug((err as Error)?.stack ?? String(err))
+  if (!isAppError(err)) log.debug((err as Error)?.stack ?? String(err))
   const needsHuman = [
     'MFA_REQUIRED',
     'NO_PASSWORD',

@@ -12,7 +12,7 @@ import {
   verifySummary,
 } from '../photos/verify.js'
 import type { Config } from '../config/index.js'
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import type { Log } from './log.js'
 import type { RunReport, VerifySummary } from './report.js'
 
@@ -20,7 +20,7 @@ import type { RunReport, VerifySummary } from './report.js'
 export async function runVerify(config: Config, repair: boolean, log: Log, report: RunReport): Promise<void> {
   const directory = config.photos.directory!
   if (repair && config.photos.dryRun) {
-    throw new ICloudError(
+    throw new AppError(
       'CONFIG_INVALID',
       '`repair: true` and a dry run exclude each other: a dry run writes nothing, a repair downloads.',
       'Set `dry-run: false` (or leave `photos.dry-run` unset) to repair, or drop `repair` to only check.',
@@ -29,7 +29,7 @@ export async function runVerify(config: Config, repair: boolean, log: Log, repor
   const result = await verifyDirectory({
     directory,
     repair,
-    log: { info: (m) => log.info(m), warn: (m) => log.warning(m), debug: (m) => log.debug(m) },
+    log,
   })
   if (!result) throw noStateToVerify(directory)
   for (const l of problemLines(result)) log.warning(l)

@@ -5,7 +5,8 @@
  */
 import { Help } from 'commander'
 import { isConfigError } from '../config/index.js'
-import { isICloudError } from '../icloud/errors.js'
+import { isAppError } from '../core/errors.js'
+import type { Log } from '../core/log.js'
 import { NativeKeyring, type KeyringBackend } from '../providers/keyring.js'
 import { BlobError } from '../session-cache/blob.js'
 import { hint } from './format.js'
@@ -119,7 +120,7 @@ export function reportError(io: CliIo, err: unknown): number {
     hint(io.stderr, 'fix the configuration file; the schema is schemas/config.schema.json.')
     return ExitCode.Usage
   }
-  if (isICloudError(err)) {
+  if (isAppError(err)) {
     line(io.stderr, `error [${err.code}]: ${err.message}`)
     if (err.remediation) hint(io.stderr, err.remediation)
     return err.code === 'CONFIG_INVALID' ? ExitCode.Usage : ExitCode.Error
@@ -140,11 +141,10 @@ export function reportError(io: CliIo, err: unknown): number {
 }
 
 /** The CLI's logger for the sign-in and sync modules: progress on stderr, debug only with --verbose. */
-export function cliLog(io: CliIo, verbose: boolean) {
+export function cliLog(io: CliIo, verbose: boolean): Log {
   return {
     info: (m: string) => line(io.stderr, m),
     warning: (m: string) => line(io.stderr, `warning: ${m}`),
-    warn: (m: string) => line(io.stderr, `warning: ${m}`),
     notice: (m: string) => line(io.stderr, m),
     debug: (m: string) => {
       if (verbose) line(io.stderr, `debug: ${m}`)

@@ -2,7 +2,7 @@
  * `keyring`: icloudpd's `icloud --username U [--delete-from-keyring]`, with the same prompts and
  * the same keyring service/account, so a password stored by either tool is found by the other.
  */
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import { KEYRING_SERVICE } from '../providers/keyring.js'
 import { promptHidden, promptLine } from '../providers/prompt.js'
 import { ExitCode, isInteractiveIo, line, UsageError, type CliIo } from './io.js'
@@ -26,7 +26,7 @@ export async function keyringCommand(opts: KeyringOptions, io: CliIo): Promise<n
     return ExitCode.Ok
   }
   if (!isInteractiveIo(io)) {
-    throw new ICloudError(
+    throw new AppError(
       'NO_PASSWORD',
       'The keyring command asks for the password, but this is not an interactive terminal (or CI is set).',
       'Run it in a terminal on the machine whose keyring should hold the password.',

@@ -5,9 +5,9 @@
  */
 import { mkdir, readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { readSessionFiles } from '../action/session-files.js'
+import { readSessionFiles } from '../icloud/session-files.js'
 import { SecretEnv } from '../config/index.js'
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import { loadSession } from '../icloud/session-store.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { estimateTrust } from '../icloud/trust.js'
@@ -71,11 +71,11 @@ export async function sessionExport(opts: ExportOptions, io: CliIo): Promise<num
   const files = await readSessionFiles(dir, username)
   const signIn = `sign in first: ${command(`login --username ${username}`)}, then export again.`
   if (!Object.keys(files).length) {
-    throw new ICloudError('SESSION_INVALID', `There is no session for ${username} in ${dir}.`, signIn)
+    throw new AppError('SESSION_INVALID', `There is no session for ${username} in ${dir}.`, signIn)
   }
   const loaded = await loadSession(dir, username)
   if (loaded.status === 'broken') {
-    throw new ICloudError(
+    throw new AppError(
       'SESSION_INVALID',
       `The session for ${username} cannot be read: ${loaded.problem}.`,
       `Run ${command(`session reset --username ${username}`)} and ${command(`login --username ${username}`)}, then export again.`,
@@ -85,14 +85,14 @@ export async function sessionExport(opts: ExportOptions, io: CliIo): Promise<num
   // run fail with MFA_REQUIRED. Nothing is written before this check.
   const trust = estimateTrust(await loaded.jar.store.getAllCookies(), loaded.data, io.now())
   if (!trust.trusted) {
-    throw new ICloudError(
+    throw new AppError(
       'SESSION_INVALID',
       `The session for ${username} in ${dir} is not 2FA-trusted (it holds no trust cookie: a sign-in that did not finish?), so the action could not use it.`,
       signIn,
     )
   }
   if (trust.daysRemaining !== undefined && trust.daysRemaining < 0) {
-    throw new ICloudError(
+    throw new AppError(
       'SESSION_INVALID',
       `The session for ${username} can no longer be used: ${describeTrust(trust)}`,
       `Renew it with a new 2FA code: ${command(`login --force --username ${username}`)}, then export again.`,

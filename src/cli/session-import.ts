@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { readSessionFiles, writeSessionFiles } from '../action/session-files.js'
-import { ICloudError } from '../icloud/errors.js'
+import { readSessionFiles, writeSessionFiles } from '../icloud/session-files.js'
+import { AppError } from '../core/errors.js'
 import { loadSession, moveSessionAside, sessionPaths } from '../icloud/session-store.js'
 import { estimateTrust } from '../icloud/trust.js'
 import { decodeExport, decryptBundle } from '../session-cache/blob.js'
@@ -46,7 +46,7 @@ export async function sessionImport(source: string, opts: ImportOptions, io: Cli
   const mine = [basename(paths.jarPath), basename(paths.sessionPath)]
   if (!mine.some((name) => bundle.files[name])) {
     const has = Object.keys(bundle.files)
-    throw new ICloudError(
+    throw new AppError(
       'SESSION_INVALID',
       `The exported session holds no session for ${username}${has.length ? ` (it has: ${has.join(', ')})` : ''}.`,
       'Import it with the --username it was exported for.',

@@ -7,12 +7,12 @@
 import type { Config } from '../config/index.js'
 import { authenticate, type AuthLog, type AuthResult } from '../icloud/auth.js'
 import { endpointsFor } from '../icloud/endpoints.js'
-import { ICloudError, isICloudError } from '../icloud/errors.js'
+import { AppError, isAppError } from '../core/errors.js'
 import { KEYRING_SERVICE } from '../providers/keyring.js'
 import { consoleMfa } from '../providers/mfa.js'
 import { createPasswordProviders } from '../providers/passwords.js'
 import { promptHidden } from '../providers/prompt.js'
-import type { MfaProvider, PasswordProvider } from '../providers/types.js'
+import type { MfaProvider, PasswordProvider } from '../icloud/ports.js'
 import { WebUi } from '../providers/webui.js'
 import { command, describeTrust } from './format.js'
 import { inCi, isInteractiveIo, line, type CliIo } from './io.js'
@@ -84,7 +84,7 @@ export async function cliSignIn(config: Config, io: CliIo, o: CliSignInOptions):
     await webui?.finish(true, `Signed in as ${username}. ${describeTrust(result.trust)}`)
     return result
   } catch (err) {
-    await webui?.finish(false, isICloudError(err) ? err.message : 'The sign-in failed; see the terminal.')
+    await webui?.finish(false, isAppError(err) ? err.message : 'The sign-in failed; see the terminal.')
     throw localise(err, username, mfaName, interactive)
   } finally {
     await webui?.close()
@@ -93,22 +93,22 @@ export async function cliSignIn(config: Config, io: CliIo, o: CliSignInOptions):
 
 /** The flow's CI-oriented remediations, reworded for someone at a terminal. */
 function localise(err: unknown, username: string, mfaName: string, interactive: boolean): unknown {
-  if (isICloudError(err, 'MFA_REQUIRED')) {
+  if (isAppError(err, 'MFA_REQUIRED')) {
     const why =
       mfaName === 'none'
         ? '`--mfa-provider none` was given'
         : mfaName === 'console' && !interactive
           ? 'this is not an interactive terminal (or CI is set)'
           : 'no MFA provider is available here'
-    return new ICloudError(
+    return new AppError(
       'MFA_REQUIRED',
       `Apple asks for a two-factor code for ${username}, but ${why}.`,
       'Run the command in a terminal, or add `--mfa-provider webui` to enter the code in a browser.',
       { cause: err },
     )
   }
-  if (isICloudError(err, 'NO_PASSWORD')) {
-    return new ICloudError(
+  if (isAppError(err, 'NO_PASSWORD')) {
+    return new AppError(
       'NO_PASSWORD',
       err.message,
       `Run the command in a terminal (the \`console\` provider asks), store the password with ${command(`keyring --username ${username}`)}, or use \`--password-env VAR\` / \`--password-command CMD\` with the matching \`--password-provider\`.`,

@@ -5,7 +5,7 @@
  */
 import { authenticate, type AuthResult } from '../icloud/auth.js'
 import { endpointsFor } from '../icloud/endpoints.js'
-import { isICloudError } from '../icloud/errors.js'
+import { isAppError } from '../core/errors.js'
 import { loadSession, sessionPaths } from '../icloud/session-store.js'
 import type { TrustEstimate } from '../icloud/trust.js'
 import { command, describeTrust, hint } from './format.js'
@@ -64,7 +64,7 @@ export async function status(opts: StatusOptions, io: CliIo): Promise<number> {
         now: io.now,
       })
     } catch (err) {
-      if (!isICloudError(err) || !EXPIRED_CODES.has(err.code)) throw err
+      if (!isAppError(err) || !EXPIRED_CODES.has(err.code)) throw err
       report.problem =
         err.code === 'SESSION_INVALID'
           ? 'Apple no longer accepts the stored session'

@@ -1,7 +1,7 @@
 /** Checks the schema cannot express: provider order and secrets that must not be in the file. */
 import { fullFormats } from 'ajv-formats/dist/formats.js'
 import { isMap, isScalar, isSeq, type Node } from 'yaml'
-import type { PasswordProviderName } from '../providers/types.js'
+import type { PasswordProviderName } from '../core/types.js'
 import { didYouMean } from './errors.js'
 import { formatPath, locate, spanOf, type Segment, type Source } from './positions.js'
 import type { ConfigIssue } from './types.js'

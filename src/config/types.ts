@@ -2,7 +2,7 @@
  * The validated configuration with defaults applied. Keys are the camelCase forms of the YAML's
  * kebab-case keys (`photos.folder-structure` → `config.photos.folderStructure`).
  */
-import type { MfaProviderName, PasswordProviderName } from '../providers/types.js'
+import type { MfaProviderName, PasswordProviderName } from '../core/types.js'
 
 export type Domain = 'com' | 'cn'
 export type PhotoSize = 'original' | 'medium' | 'thumb' | 'adjusted' | 'alternative'

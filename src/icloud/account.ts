@@ -2,7 +2,7 @@
  * `accountLogin` and `validate` (docs/protocol.md §5): the calls that turn Apple's session token into iCloud
  * web cookies, and the flags in their answer that decide whether a second factor is needed.
  */
-import { ICloudError } from './errors.js'
+import { AppError } from '../core/errors.js'
 import type { HttpResponse } from './http.js'
 import type { ICloudSession } from './session.js'
 
@@ -62,7 +62,7 @@ async function readLogin(
   if (res.status === 503) throw throttled(res)
   if (res.status === 421 || res.status === 450 || res.status === 500) {
     await res.discard()
-    throw new ICloudError(
+    throw new AppError(
       'SESSION_INVALID',
       `Authentication required for Account (Apple answered ${call} with HTTP ${res.status}).`,
       'The stored session is no longer accepted; a fresh sign-in is needed.',
@@ -75,10 +75,10 @@ async function readLogin(
       try {
         interpretLogin(JSON.parse(text) as Record<string, unknown>)
       } catch (err) {
-        if (err instanceof ICloudError && err.code === 'WRONG_DOMAIN') throw err
+        if (err instanceof AppError && err.code === 'WRONG_DOMAIN') throw err
       }
     }
-    throw new ICloudError(
+    throw new AppError(
       'PROTOCOL_ERROR',
       `Invalid authentication token (Apple answered ${call} with HTTP ${res.status}).`,
       'Try again later; if it persists, reset the session and sign in again.',
@@ -93,7 +93,7 @@ export function interpretLogin(json: Record<string, unknown>): { account: Accoun
   if (!json || typeof json !== 'object') throw badShape('not an object')
   if (typeof json.domainToUse === 'string') {
     const domain = /\.cn$/i.test(json.domainToUse) ? 'cn' : 'com'
-    throw new ICloudError(
+    throw new AppError(
       'WRONG_DOMAIN',
       `Apple insists on using ${json.domainToUse} for this account.`,
       `Set \`account.domain: ${domain}\` in the configuration (or --domain ${domain}).`,
@@ -102,7 +102,7 @@ export function interpretLogin(json: Record<string, unknown>): { account: Accoun
   const ds = (json.dsInfo ?? {}) as Record<string, unknown>
   if (typeof ds !== 'object') throw badShape('dsInfo')
   if (ds.isWebAccessAllowed === false || json.iCDPEnabled === true || ds.iCDPEnabled === true) {
-    throw new ICloudError(
+    throw new AppError(
       'ADP_OR_WEB_ACCESS_DISABLED',
       'iCloud refuses web access for this account (Advanced Data Protection is on, or "Access iCloud Data on the Web" is off).',
       'On an iPhone: Settings → [your name] → iCloud → turn on "Access iCloud Data on the Web" (with Advanced Data Protection on, web access must be allowed explicitly). icloudpd has the same requirement.',
@@ -131,17 +131,17 @@ export function interpretLogin(json: Record<string, unknown>): { account: Accoun
   return { account, state }
 }
 
-function badShape(what: string): ICloudError {
-  return new ICloudError(
+function badShape(what: string): AppError {
+  return new AppError(
     'PROTOCOL_ERROR',
     `Apple's account answer has an unexpected shape (${what}).`,
     "This may be a change on Apple's side; please report it.",
   )
 }
 
-export function throttled(res: HttpResponse): ICloudError {
+export function throttled(res: HttpResponse): AppError {
   const ra = Number(res.header('retry-after'))
-  return new ICloudError(
+  return new AppError(
     'THROTTLED',
     'Apple iCloud is temporarily refusing to serve requests (HTTP 503).',
     'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.',

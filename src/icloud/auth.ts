@@ -1,9 +1,10 @@
 /**
  * The sign-in flow (docs/protocol.md §5.3, kei's order): stored session → /validate → accountLogin with the
  * trust token → only then SRP, at most once per run → second factor through the MFA provider → trust →
- * accountLogin → save. Every failure ends as a typed ICloudError.
+ * accountLogin → save. Every failure ends as a typed AppError.
  */
-import { ICloudError, isICloudError } from './errors.js'
+import { AppError, isAppError } from '../core/errors.js'
+import type { Log } from '../core/log.js'
 import { accountLogin, validate, type AccountInfo, type LoginState } from './account.js'
 import type { Endpoints } from './endpoints.js'
 import { ICloudSession } from './session.js'
@@ -11,14 +12,10 @@ import { copySessionAside, loadSession, moveSessionAside } from './session-store
 import { srpSignin } from './signin.js'
 import { completeSecondFactor } from './twofa.js'
 import { estimateTrust, TRUSTED_AT_KEY, type TrustEstimate } from './trust.js'
-import type { MfaProvider, PasswordProvider } from '../providers/types.js'
+import type { MfaProvider, PasswordProvider } from './ports.js'
 import { maskableValues } from './secrets.js'
 
-export interface AuthLog {
-  info(m: string): void
-  warning(m: string): void
-  debug(m: string): void
-}
+export type AuthLog = Pick<Log, 'info' | 'warning' | 'debug'>
 
 export interface AuthenticateOptions {
   username: string
@@ -127,7 +124,7 @@ async function signIn(
       if (r.state === 'trusted') return { account: r.account, method: 'token', srpAttempts: 0 }
       o.log.debug(`accountLogin with the stored token: ${r.state}`)
     } catch (err) {
-      if (!isICloudError(err, 'SESSION_INVALID')) throw err
+      if (!isAppError(err, 'SESSION_INVALID')) throw err
       o.log.debug('accountLogin with the stored token was refused')
       rejectedTwice++
     }
@@ -156,7 +153,7 @@ async function signIn(
   let r = await accountLogin(session)
   if (outcome.kind === 'needs-mfa' || r.state !== 'trusted') {
     if (r.state === 'needs-2sa') {
-      throw new ICloudError(
+      throw new AppError(
         'MFA_UNSUPPORTED',
         'This Apple ID uses the legacy two-step verification, which is not supported.',
         'Turn on two-factor authentication for the Apple ID (Apple has required it for new accounts since 2019).',
@@ -167,7 +164,7 @@ async function signIn(
     session.data[TRUSTED_AT_KEY] = new Date((o.now ?? Date.now)()).toISOString()
     r = await accountLogin(session)
     if (r.state !== 'trusted') {
-      throw new ICloudError(
+      throw new AppError(
         'MFA_FAILED',
         'Apple accepted the code but did not trust this session.',
         'Sign in again; if it repeats, reset the session directory.',
@@ -187,15 +184,15 @@ async function firstPassword(
     o.log.debug(`password provider ${provider.name}: nothing`)
   }
   const tried = o.passwordProviders.map((p) => p.name).join(', ') || 'none configured'
-  throw new ICloudError(
+  throw new AppError(
     'NO_PASSWORD',
     `The stored session needs a fresh sign-in, but no password provider produced a password (tried: ${tried}).`,
     'In CI pass the `password` input from a secret (with `parameter` in `password-providers`), or renew the session locally and update the ICLOUD_SESSION secret.',
   )
 }
 
-export function mfaRequired(username: string): ICloudError {
-  return new ICloudError(
+export function mfaRequired(username: string): AppError {
+  return new AppError(
     'MFA_REQUIRED',
     `Apple asks for a two-factor code for ${username}, and no one can enter it here.`,
     'Renew the session on your computer (`icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.',

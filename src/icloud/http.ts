@@ -7,7 +7,7 @@
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici'
 import { CookieJar } from 'tough-cookie'
 import type { Readable } from 'node:stream'
-import { ICloudError } from './errors.js'
+import { AppError } from '../core/errors.js'
 
 export const USER_AGENT =
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/138.0.0.0 Safari/537.36'
@@ -141,7 +141,7 @@ function wrap(raw: Dispatcher.ResponseData, url: string, maxBytes: number): Http
         chunks.push(chunk)
       }
     } catch (err) {
-      if (err instanceof ICloudError) throw err
+      if (err instanceof AppError) throw err
       throw networkError(url, err)
     }
     return Buffer.concat(chunks, size).toString('utf8')
@@ -156,7 +156,7 @@ function wrap(raw: Dispatcher.ResponseData, url: string, maxBytes: number): Http
       try {
         return JSON.parse(text) as unknown
       } catch {
-        throw new ICloudError(
+        throw new AppError(
           'PROTOCOL_ERROR',
           `Apple returned a response that is not JSON (HTTP ${raw.statusCode} from ${hostOf(url)}).`,
           'This is usually a temporary fault at Apple; try again later.',
@@ -187,17 +187,17 @@ export function hostOf(url: string): string {
   }
 }
 
-function tooLarge(url: string, status: number, maxBytes: number): ICloudError {
-  return new ICloudError(
+function tooLarge(url: string, status: number, maxBytes: number): AppError {
+  return new AppError(
     'PROTOCOL_ERROR',
     `Apple sent a response larger than ${Math.round(maxBytes / 1024 / 1024)} MiB (HTTP ${status} from ${hostOf(url)}); it was not read.`,
     'No iCloud answer is this large: this is a fault on the server side or in the network. The next run will try again; if it persists, please report it.',
   )
 }
 
-export function networkError(url: string, err: unknown): ICloudError {
+export function networkError(url: string, err: unknown): AppError {
   const code = (err as { code?: string } | null)?.code ?? (err as Error | null)?.name ?? 'unknown'
-  return new ICloudError(
+  return new AppError(
     'NETWORK',
     `Cannot connect to Apple iCloud service (${hostOf(url)}: ${code}).`,
     'Check the network connection; the run can simply be retried.',

@@ -10,7 +10,7 @@ import { constants as fsConstants } from 'node:fs'
 import { homedir } from 'node:os'
 import path from 'node:path'
 import type { CookieJar } from 'tough-cookie'
-import { ICloudError } from './errors.js'
+import { AppError } from '../core/errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { LwpCookieJar, LwpFormatError, jarToLwp, loadLwpIntoJar } from './lwp-cookies.js'
 
@@ -43,7 +43,7 @@ export interface SessionFiles {
 export function sessionPaths(dir: string, appleId: string): SessionFiles {
   const base = sessionBaseName(appleId)
   if (!base) {
-    throw new ICloudError(
+    throw new AppError(
       'CONFIG_INVALID',
       'The Apple ID has no letters or digits, so it cannot name the session files.',
       'Set the username to the Apple ID (an email address or phone number).',
@@ -179,7 +179,7 @@ export async function saveSession(
 }
 
 /** EACCES/EPERM/ENOTDIR/… on the cookie directory → DISK naming the path and the fix. */
-export function cookieDirectoryError(dir: string, err: unknown, what: 'read' | 'save'): ICloudError {
+export function cookieDirectoryError(dir: string, err: unknown, what: 'read' | 'save'): AppError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error'
   const fix =
     code === 'ENOTDIR' || code === 'EEXIST'
@@ -189,7 +189,7 @@ export function cookieDirectoryError(dir: string, err: unknown, what: 'read' | '
         : code === 'EACCES' || code === 'EPERM'
           ? `The user running this may not ${what === 'read' ? 'read' : 'write'} it: give it access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`auth.cookie-directory\` to a directory it owns. The session files were left untouched.`
           : 'Check that the cookie directory is writable and the disk is not full.'
-  return new ICloudError('DISK', `Cannot ${what} the iCloud session in ${dir} (${code}).`, fix, {
+  return new AppError('DISK', `Cannot ${what} the iCloud session in ${dir} (${code}).`, fix, {
     cause: err,
   })
 }

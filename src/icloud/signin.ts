@@ -2,7 +2,7 @@
  * SRP sign-in against idmsa (docs/protocol.md §3): signin/init → signin/complete, one attempt. The outcome
  * says whether Apple still wants a second factor; repair (412) is handled here too.
  */
-import { ICloudError } from './errors.js'
+import { AppError } from '../core/errors.js'
 import type { HttpResponse } from './http.js'
 import { computeClientProof, createClientEphemeral, type SrpProtocol } from './srp.js'
 import { throttled } from './account.js'
@@ -36,7 +36,7 @@ export async function srpSignin(
   if (init.status === 503 || init.status === 429) throw throttled(init)
   if (init.status === 401) {
     await init.discard()
-    throw new ICloudError(
+    throw new AppError(
       'SRP_INIT_REJECTED',
       'Apple rejected the start of the sign-in (HTTP 401 at signin/init); this is about the session context, not the password.',
       'Try again later; if it repeats, reset the session (`icloud-photos-action session reset`).',
@@ -49,7 +49,7 @@ export async function srpSignin(
   const B = typeof ij.b === 'string' ? Buffer.from(ij.b, 'base64') : undefined
   const iterations = Number(ij.iteration)
   if ((protocol !== 's2k' && protocol !== 's2k_fo') || !salt || !B || !Number.isInteger(iterations)) {
-    throw new ICloudError(
+    throw new AppError(
       'PROTOCOL_ERROR',
       'Apple answered signin/init with an unexpected body.',
       "This may be a change on Apple's side; please report it.",
@@ -87,7 +87,7 @@ export async function srpSignin(
       const body = (await complete.json().catch(() => ({}))) as Record<string, unknown>
       const keyNames = Array.isArray(body.keyNames) ? body.keyNames.map(String) : []
       if (body.fsaChallenge || keyNames.length) {
-        throw new ICloudError(
+        throw new AppError(
           'SECURITY_KEY_UNSUPPORTED',
           `This Apple ID uses security keys for two-factor authentication${keyNames.length ? ` (${keyNames.join(', ')})` : ''}, which the iCloud web sign-in used here cannot complete.`,
           'Remove the security keys from the Apple ID (Settings → [your name] → Sign-In & Security) to use device codes, as with icloudpd.',
@@ -105,7 +105,7 @@ export async function srpSignin(
       )
       await repair.discard()
       if (repair.status >= 200 && repair.status < 300) return { kind: 'ok' }
-      throw new ICloudError(
+      throw new AppError(
         'REPAIR_REQUIRED',
         'Apple requires an action on this Apple ID before it can sign in (terms, password change or account repair).',
         'Sign in at https://appleid.apple.com or on icloud.com in a browser, complete what Apple asks, then run again.',
@@ -115,7 +115,7 @@ export async function srpSignin(
       await complete.discard()
       // A salt is fixed per account; its first byte tells whether icloudpd's salt rule applies (§3.2).
       log.debug(`signin/complete 401; salt first byte 0x${salt[0]?.toString(16).padStart(2, '0')}`)
-      throw new ICloudError(
+      throw new AppError(
         'BAD_PASSWORD',
         'Invalid email/password combination.',
         'Check the password source (action input, keyring or environment variable); the run makes no second attempt, to avoid locking the account.',
@@ -123,7 +123,7 @@ export async function srpSignin(
     }
     case 403:
       await complete.discard()
-      throw new ICloudError(
+      throw new AppError(
         'ACCOUNT_LOCKED',
         'Apple refused the sign-in: the Apple ID appears to be locked.',
         'Unlock it at https://iforgot.apple.com, then sign in again locally.',
@@ -145,16 +145,16 @@ async function post(
   return session.http.request({ method: 'POST', url, headers: session.authHeaders(origin), body })
 }
 
-export async function unexpected(res: HttpResponse, call: string): Promise<ICloudError> {
+export async function unexpected(res: HttpResponse, call: string): Promise<AppError> {
   await res.discard()
   if (res.status >= 500) {
-    return new ICloudError(
+    return new AppError(
       'NETWORK',
       `Apple answered ${call} with HTTP ${res.status}.`,
       "This is a fault on Apple's side; the next run will try again.",
     )
   }
-  return new ICloudError(
+  return new AppError(
     'PROTOCOL_ERROR',
     `Apple answered ${call} with an unexpected HTTP ${res.status}.`,
     "This may be a change on Apple's side; please report it.",

@@ -5,7 +5,7 @@
  * Pure math: no I/O, no logging. The fake server reuses the helpers exported here.
  */
 import { createHash, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto'
-import { ICloudError } from './errors.js'
+import { AppError } from '../core/errors.js'
 
 export type SrpProtocol = 's2k' | 's2k_fo'
 
@@ -186,8 +186,8 @@ function checkIterations(iterations: number): void {
   }
 }
 
-function protocolError(detail: string): ICloudError {
-  return new ICloudError(
+function protocolError(detail: string): AppError {
+  return new AppError(
     'PROTOCOL_ERROR',
     `Apple's sign-in answer cannot be used: ${detail}.`,
     'This is a protocol change or a broken response, not a wrong password; try again later and report it if it persists.',

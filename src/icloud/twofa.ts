@@ -2,15 +2,12 @@
  * The second factor (docs/protocol.md §4): push trigger, options (phones), device or SMS code, then trust.
  * Asking the human is the MFA provider's job; this module only speaks to Apple.
  */
-import { ICloudError } from './errors.js'
+import { AppError } from '../core/errors.js'
 import type { HttpResponse } from './http.js'
 import type { ICloudSession } from './session.js'
-import type { MfaProvider, TrustedPhone } from '../providers/types.js'
+import { MAX_CODE_ATTEMPTS, type MfaProvider, type TrustedPhone } from './ports.js'
 import { throttled } from './account.js'
 import { unexpected } from './signin.js'
-
-/** Wrong codes accepted before the run gives up (Apple locks the code after a few more). */
-export const MAX_CODE_ATTEMPTS = 3
 
 const JSON_ACCEPT = 'application/json'
 
@@ -111,7 +108,7 @@ export async function sendSms(session: ICloudSession, phoneId: number): Promise<
   await res.discard()
   if (res.status === 503) throw throttled(res)
   if (res.status < 200 || res.status > 299) {
-    throw new ICloudError(
+    throw new AppError(
       'MFA_FAILED',
       `Apple did not send the SMS code (HTTP ${res.status}).`,
       'Use the code shown on a trusted device instead, or try again later.',
@@ -151,7 +148,7 @@ async function readCodeAnswer(res: HttpResponse): Promise<boolean> {
   // A locked code still carries -21669: check the lock first, or we would keep asking.
   const locked = (body.securityCode as Record<string, unknown> | undefined)?.securityCodeLocked === true
   if (wrong && !locked) return false
-  throw new ICloudError(
+  throw new AppError(
     'MFA_FAILED',
     locked
       ? 'Apple locked the verification code after too many wrong attempts.'
@@ -229,7 +226,7 @@ export async function completeSecondFactor(
     attempt++
   }
   await provider.done?.(false)
-  throw new ICloudError(
+  throw new AppError(
     'MFA_FAILED',
     `No valid verification code after ${MAX_CODE_ATTEMPTS} attempts.`,
     'Sign in again and enter the newest code shown on a trusted device.',

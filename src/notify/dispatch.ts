@@ -4,6 +4,7 @@
  * hides the primary error. Also the pure bookkeeping for "one notification per expiry value".
  */
 import type { NotificationEvent, NotificationKind } from './event.js'
+import type { Log } from '../core/log.js'
 
 export type ChannelName = 'email' | 'github-issue' | 'webhook' | 'script'
 
@@ -22,10 +23,7 @@ export interface Channel {
 }
 
 /** The subset of @actions/core (or a console) the dispatcher logs through. */
-export interface NotifyLog {
-  info(message: string): void
-  warning(message: string): void
-}
+export type NotifyLog = Pick<Log, 'info' | 'warning'>
 
 /** Runs every channel concurrently; results come back in the order of `channels`. */
 export async function notifyAll(

@@ -6,14 +6,6 @@ import { createHash } from 'node:crypto'
 
 export type NotificationKind = 'trust-expiring' | 'mfa-required' | 'failure' | 'recovered' | 'reauth-request'
 
-export const NOTIFICATION_KINDS: readonly NotificationKind[] = [
-  'trust-expiring',
-  'mfa-required',
-  'failure',
-  'recovered',
-  'reauth-request',
-]
-
 export interface NotificationEvent {
   kind: NotificationKind
   /** Full Apple ID; channels show it masked (maskAppleId), only the user's script gets it plain. */

@@ -11,7 +11,6 @@ import { renderMarkdown, renderText, subjectOf } from './messages.js'
 import type { Channel, ChannelResult } from './dispatch.js'
 
 export type WebhookFormat = 'json' | 'ntfy' | 'discord' | 'slack'
-export const WEBHOOK_FORMATS: readonly WebhookFormat[] = ['json', 'ntfy', 'discord', 'slack']
 
 /** Bumped when a field of the `json` format changes meaning or disappears. */
 export const WEBHOOK_PAYLOAD_VERSION = 1

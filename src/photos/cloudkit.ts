@@ -3,10 +3,10 @@
  * list queries, the incremental change feeds and lookups by record name (§8.8). Apple's query and
  * list names live here (and record field names in records.ts); callers speak in `Collection`s and
  * zone references.
- * Errors are mapped per §5.4 onto ICloudError codes; URLs (which carry dsid and client id) never
+ * Errors are mapped per §5.4 onto AppError codes; URLs (which carry dsid and client id) never
  * appear in messages.
  */
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import type { HttpClient, HttpResponse } from '../icloud/http.js'
 import { DESIRED_KEYS, type CkRecord } from './records.js'
 import { parseRetryAfter, type ThrottleGovernor } from './throttle.js'
@@ -122,7 +122,7 @@ export function recordsPerAsset(c: Collection): number {
 }
 
 /** A CloudKit refusal with no more specific code; `serverErrorCode` tells callers e.g. BAD_REQUEST. */
-export class CloudKitError extends ICloudError {
+export class CloudKitError extends AppError {
   constructor(
     message: string,
     readonly serverErrorCode: string | undefined,
@@ -195,7 +195,7 @@ export class CloudKitClient {
         g.noteSuccess()
         return answer
       } catch (err) {
-        if (!(err instanceof ICloudError) || err.code !== 'THROTTLED') throw err
+        if (!(err instanceof AppError) || err.code !== 'THROTTLED') throw err
         const wait = g.delayFor(err.retryAfter === undefined ? undefined : err.retryAfter * 1000, tries)
         if (!(await g.pause(wait))) throw err
       }
@@ -265,7 +265,7 @@ export class CloudKitClient {
   async checkIndexing(scope: Scope, zone: ZoneRef): Promise<void> {
     const s = await this.indexingState(scope, zone)
     if (s.state !== 'FINISHED') {
-      throw new ICloudError(
+      throw new AppError(
         'INDEXING_NOT_FINISHED',
         `Apple iCloud Photo Library has not finished indexing yet${s.progress === undefined ? '' : ` (${s.progress}%)`}.`,
         'This happens after large uploads or a fresh iCloud Photos setup; the next scheduled run will try again.',
@@ -418,8 +418,8 @@ function toZoneRef(v: unknown): ZoneRef | undefined {
   return z
 }
 
-function protocolError(what: string): ICloudError {
-  return new ICloudError(
+function protocolError(what: string): AppError {
+  return new AppError(
     'PROTOCOL_ERROR',
     `iCloud Photos answered in an unexpected way: ${what}.`,
     'This is usually temporary; if it persists, Apple may have changed the protocol — please report it.',
@@ -431,7 +431,7 @@ async function readAnswer(res: HttpResponse, op: string): Promise<Record<string,
   if (res.status === 503 || res.status === 429) {
     res.body.resume()
     const ra = parseRetryAfter(res.header('retry-after'))
-    throw new ICloudError(
+    throw new AppError(
       'THROTTLED',
       `Apple iCloud is temporarily refusing to serve requests (HTTP ${res.status} on ${op}).`,
       'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.',
@@ -461,7 +461,7 @@ async function readAnswer(res: HttpResponse, op: string): Promise<Record<string,
     if (mapped) throw mapped
   }
   if (res.status === 401 || res.status === 421 || res.status === 450 || res.status === 500) {
-    throw new ICloudError(
+    throw new AppError(
       'SESSION_INVALID',
       `iCloud rejected the session (HTTP ${res.status} on ${op}).`,
       'Authentication required for Account: the session has to be renewed (sign in again).',
@@ -482,9 +482,9 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined
 }
 
-function mapCloudKitError(code: string, reason: string, op: string): ICloudError | undefined {
+function mapCloudKitError(code: string, reason: string, op: string): AppError | undefined {
   if (/Missing X-APPLE-WEBAUTH-TOKEN cookie/i.test(reason)) {
-    return new ICloudError(
+    return new AppError(
       'MFA_REQUIRED',
       `iCloud Photos needs a two-factor-trusted session (${op}: missing web auth token).`,
       'Renew the session on your computer (`icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
@@ -492,7 +492,7 @@ function mapCloudKitError(code: string, reason: string, op: string): ICloudError
   }
   switch (code) {
     case 'ACCESS_DENIED':
-      return new ICloudError(
+      return new AppError(
         'ADP_OR_WEB_ACCESS_DISABLED',
         `iCloud Photos refused access (${op}: ACCESS_DENIED${reason ? `, "${reason.slice(0, 120)}"` : ''}).`,
         'This nearly always means Advanced Data Protection is on or "Access iCloud Data on the Web" is off. ' +
@@ -501,14 +501,14 @@ function mapCloudKitError(code: string, reason: string, op: string): ICloudError
       )
     case 'ZONE_NOT_FOUND':
     case 'AUTHENTICATION_FAILED':
-      return new ICloudError(
+      return new AppError(
         'ICLOUD_SETUP_INCOMPLETE',
         `Apple iCloud setup is not complete (${op}: ${code}).`,
         'Please log into https://icloud.com/ once to finish setting up iCloud Photos, then run again.',
       )
     case 'THROTTLED':
     case 'REQUEST_RATE_LIMITED':
-      return new ICloudError(
+      return new AppError(
         'THROTTLED',
         `Apple iCloud is throttling requests (${op}: ${code}).`,
         'Let the next scheduled run try again; do not rerun in a loop.',

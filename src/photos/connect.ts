@@ -2,7 +2,7 @@
  * The small interface between a signed-in session and the photos engine: the session's HTTP
  * client (cookies and all) plus what accountLogin reported (the CloudKit URL and the dsid).
  */
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import type { HttpClient } from '../icloud/http.js'
 import { CloudKitClient } from './cloudkit.js'
 
@@ -14,7 +14,7 @@ export interface SignedIn {
 export function cloudKitFor(auth: SignedIn): CloudKitClient {
   const databaseUrl = auth.account.webservices.ckdatabasews
   if (!databaseUrl) {
-    throw new ICloudError(
+    throw new AppError(
       'ICLOUD_SETUP_INCOMPLETE',
       'The account has no iCloud Photos database service.',
       'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.',

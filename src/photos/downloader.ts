@@ -16,7 +16,8 @@ import { createReadStream, promises as fs } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import pRetry, { AbortError } from 'p-retry'
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
+import type { Log } from '../core/log.js'
 import type { HttpClient } from '../icloud/http.js'
 import { AdaptiveLimit, parseRetryAfter, ThrottleGovernor } from './throttle.js'
 
@@ -61,7 +62,7 @@ export interface DownloadOutcome {
   status: DownloadStatus
   bytes: number
   sha256?: string
-  error?: ICloudError
+  error?: AppError
   /** Requests made for this file (0 = never started). */
   attempts: number
   /** Why a stopped file was left. */
@@ -81,7 +82,7 @@ export interface DownloaderOptions {
   signal?: AbortSignal
   /** The run's throttle governor (budget, backoff); a private one with no budget when omitted. */
   governor?: ThrottleGovernor
-  log?: { warn(m: string): void; debug?(m: string): void }
+  log?: Pick<Log, 'warning'> & Partial<Pick<Log, 'debug'>>
   /** Called with the number of bytes as they are written (progress). */
   onBytes?: (n: number) => void
 }
@@ -103,7 +104,7 @@ const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EROFS'])
 
 export class Downloader {
   /** Set on a fatal local error (disk full): no new work starts. */
-  fatal?: ICloudError
+  fatal?: AppError
   /** AIMD stream count (never above `threads`). */
   readonly limit: AdaptiveLimit
   readonly governor: ThrottleGovernor
@@ -224,7 +225,7 @@ export class Downloader {
       // Stopped (throttle budget, cancel, disk full elsewhere): not a failure of this file.
       if (e.code === 'STOPPED' || (this.stopped && e.code !== 'DISK'))
         return this.stoppedOutcome(task, attempts)
-      const error = new ICloudError(
+      const error = new AppError(
         e.code === 'THROTTLED' ? 'DOWNLOAD_FAILED' : e.code,
         `Could not download ${task.relPath}: ${e.message}.`,
         e.code === 'DISK'
@@ -238,7 +239,7 @@ export class Downloader {
       ) {
         this.fatal ??= error
       }
-      this.o.log?.warn(`photos: ${error.message}`)
+      this.o.log?.warning(`photos: ${error.message}`)
       return { task, status: 'failed', bytes: 0, error, attempts, detail: e.message }
     } finally {
       releaseSlot()

@@ -4,7 +4,8 @@
  * deltas — the halves of pairs still waiting for their partner, never the whole library.
  */
 import { closest } from 'fastest-levenshtein'
-import { ICloudError, isICloudError } from '../icloud/errors.js'
+import { AppError, isAppError } from '../core/errors.js'
+import type { Log } from '../core/log.js'
 import type { Asset } from './asset.js'
 import {
   CloudKitError,
@@ -52,7 +53,7 @@ export async function selectLibrary(
   const zone = library === 'shared' ? zones[0] : zones.find((z) => z.zoneName === library)
   if (zone) return { scope, zone }
   const names = zones.map((z) => z.zoneName)
-  throw new ICloudError(
+  throw new AppError(
     'CONFIG_INVALID',
     library === 'shared'
       ? 'photos.library is "shared" but this account has no iCloud Shared Photo Library.'
@@ -86,7 +87,7 @@ export interface ListOptions {
   pageSize?: number
   /** Check `CheckIndexingState` first (icloudpd does, once per library). Default true. */
   checkIndexing?: boolean
-  log?: { warn(m: string): void }
+  log?: Pick<Log, 'warning'>
 }
 
 /** Resolve album names to collections; an unknown name is a config error with a suggestion. */
@@ -96,7 +97,7 @@ export async function albumCollections(
   names: string[],
 ): Promise<Array<{ name: string; collection: Collection }>> {
   if (sel.scope !== 'private') {
-    throw new ICloudError(
+    throw new AppError(
       'CONFIG_INVALID',
       'photos.albums only works with a private library.',
       'Remove photos.albums or set photos.library to PrimarySync.',
@@ -110,7 +111,7 @@ export async function albumCollections(
     const k = all.indexOf(wanted)
     if (k >= 0) return { name, collection: { kind: 'album', albumId: albums[k]!.id } as Collection }
     const near = all.length ? closest(wanted, all) : undefined
-    throw new ICloudError(
+    throw new AppError(
       'CONFIG_INVALID',
       `photos.albums: there is no album named "${name}".`,
       near ? `Did you mean "${near}"? Albums: ${all.join(', ')}.` : 'This library has no albums.',
@@ -160,7 +161,7 @@ export async function* listAssets(
       if (masters === 0) {
         // An empty page mid-listing: skip a page of (deleted) ranks and probe again.
         if (++empty >= MAX_EMPTY_PAGES) {
-          o.log?.warn(
+          o.log?.warning(
             `photos: listing ended after ${MAX_EMPTY_PAGES} empty pages with ${seen} of ${total} assets.`,
           )
           out.incomplete = true
@@ -234,11 +235,11 @@ export async function databaseChanges(
  */
 export function isChangeFeedFailure(err: unknown): boolean {
   if (err instanceof CloudKitError) return true
-  return isICloudError(err, 'PROTOCOL_ERROR') || isICloudError(err, 'ICLOUD_SETUP_INCOMPLETE')
+  return isAppError(err, 'PROTOCOL_ERROR') || isAppError(err, 'ICLOUD_SETUP_INCOMPLETE')
 }
 
 /** The sync token is no longer known to Apple (`BAD_REQUEST`): do a full listing and start over. */
-export class SyncTokenExpired extends ICloudError {
+export class SyncTokenExpired extends AppError {
   constructor(reason: string) {
     super(
       'PROTOCOL_ERROR',
@@ -270,7 +271,7 @@ export async function* listChanges(
   client: CloudKitClient,
   sel: LibrarySelection,
   syncToken: string,
-  o: { skipVideos?: boolean; resultsLimit?: number; log?: { warn(m: string): void } } = {},
+  o: { skipVideos?: boolean; resultsLimit?: number; log?: Pick<Log, 'warning'> } = {},
 ): AsyncGenerator<ChangePage> {
   const masters = new Map<string, CkRecord>()
   const waiting = new Map<string, CkRecord>() // masterRef → asset
@@ -279,7 +280,7 @@ export async function* listChanges(
     const page = await client.changesZone(sel.scope, sel.zone, token, o.resultsLimit ?? 200)
     if (page.error) {
       if (page.error.serverErrorCode === 'BAD_REQUEST') throw new SyncTokenExpired(page.error.reason)
-      throw new ICloudError(
+      throw new AppError(
         page.error.serverErrorCode === 'ZONE_NOT_FOUND' ? 'ICLOUD_SETUP_INCOMPLETE' : 'PROTOCOL_ERROR',
         `iCloud refused the change feed of ${sel.zone.zoneName} (${page.error.serverErrorCode}).`,
         page.error.serverErrorCode === 'ZONE_NOT_FOUND'
@@ -318,7 +319,7 @@ export async function* listChanges(
       waiting.clear()
       if (orphans.length) await fetchMasters(client, sel, orphans, out, o)
       if (masters.size) {
-        o.log?.warn(
+        o.log?.warning(
           `photos: ${masters.size} changed master record(s) arrived without their asset; known files are kept.`,
         )
       }
@@ -327,7 +328,7 @@ export async function* listChanges(
     }
     yield out
     if (page.syncToken === undefined || page.syncToken === token) {
-      throw new ICloudError(
+      throw new AppError(
         'PROTOCOL_ERROR',
         'iCloud returned moreComing without a new sync token.',
         'The next run will try again.',
@@ -364,7 +365,7 @@ async function fetchMasters(
   try {
     found = await client.lookup(sel.scope, sel.zone, names)
   } catch (err) {
-    if (!(err instanceof ICloudError) || RUN_ERRORS.has(err.code)) throw err
+    if (!(err instanceof AppError) || RUN_ERRORS.has(err.code)) throw err
     for (const a of orphans)
       out.errors.push(
         new MasterLookupError(a.recordName, masterRefOf(a)!, `records/lookup failed (${err.message})`),

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import { hostname } from 'node:os'
 import path from 'node:path'
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 
 export const LOCK_FILE = '.icloud-photos.lock'
 /** A live run refreshes its lock's time every few minutes; 12 h without that means it is gone. */
@@ -103,7 +103,7 @@ async function ensureDirectory(dir: string): Promise<void> {
 }
 
 /** EACCES/EPERM/ENOTDIR/EROFS on the photos directory → DISK with the path and the fix. */
-export function directoryError(dir: string, err: unknown): ICloudError {
+export function directoryError(dir: string, err: unknown): AppError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error'
   const fix =
     code === 'ENOTDIR' || code === 'EEXIST'
@@ -111,7 +111,7 @@ export function directoryError(dir: string, err: unknown): ICloudError {
       : code === 'EACCES' || code === 'EPERM'
         ? `The user running the backup may not write there: give it write access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`photos.directory\` to a directory it owns.`
         : 'Check that the disk is mounted, writable and not full.'
-  return new ICloudError('DISK', `Cannot use the photos directory ${dir} (${code}).`, fix, { cause: err })
+  return new AppError('DISK', `Cannot use the photos directory ${dir} (${code}).`, fix, { cause: err })
 }
 
 async function tryCreate(file: string, me: LockHolder): Promise<boolean> {
@@ -206,8 +206,8 @@ function describeHolder(h: LockHolder | undefined): string {
   return h ? `Another run (pid ${h.pid} on ${h.host}, started ${h.startedAt})` : 'Another run'
 }
 
-function locked(dir: string, file: string, h: LockHolder | undefined): ICloudError {
-  return new ICloudError(
+function locked(dir: string, file: string, h: LockHolder | undefined): AppError {
+  return new AppError(
     'LOCKED',
     `${describeHolder(h)} is using the photos directory ${dir}.`,
     `Wait for it to finish, or set \`photos.lock-wait\` (seconds) to wait for it. If no such run exists, delete ${file}.`,

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import path from 'node:path'
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import type { Asset, AssetSize, AssetVersion, LivePhotoSize } from './asset.js'
 import { extensionForType, HEIF_TYPE, isFallbackFilename, isMovieType, isRawType } from './records.js'
 
@@ -174,7 +174,7 @@ function formatterFor(timeZone: string | undefined, zoneName: boolean): Intl.Dat
             },
       )
     } catch {
-      throw new ICloudError(
+      throw new AppError(
         'CONFIG_INVALID',
         `Unknown time zone ${JSON.stringify(timeZone)}.`,
         'Use an IANA name such as Europe/Berlin.',
@@ -248,8 +248,8 @@ function offsetText(min: number, colon: boolean): string {
   return `${sign}${pad(Math.floor(a / 60), 2, false)}${colon ? ':' : ''}${pad(a % 60, 2, false)}`
 }
 
-function badFolder(structure: string, why: string): ICloudError {
-  return new ICloudError(
+function badFolder(structure: string, why: string): AppError {
+  return new AppError(
     'CONFIG_INVALID',
     `folder-structure ${JSON.stringify(structure)} is invalid: ${why}.`,
     'Use a Python-style date format such as {:%Y/%m/%d}, or none.',
@@ -568,7 +568,7 @@ export function resolveExisting(
 /** `root` + POSIX `relPath`, asserting the result stays inside `root` (throws otherwise). */
 export function safeJoin(root: string, relPath: string): string {
   const refuse = (why: string) =>
-    new ICloudError(
+    new AppError(
       'INTERNAL',
       `Refusing to write ${JSON.stringify(relPath.slice(0, 200))} outside the download directory: ${why}.`,
       'This is a bug in file naming; please report it.',

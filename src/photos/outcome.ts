@@ -3,7 +3,7 @@
  * back up everything says so with an error code, unless the owner opted into partial backups; a
  * planned stop (a run budget) is `incomplete`, not a failure.
  */
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import { directoryError } from './lock.js'
 import type { SyncResult } from './sync.js'
 
@@ -12,7 +12,7 @@ export type OutcomeStatus = 'ok' | 'warning' | 'incomplete' | 'failed'
 export interface PhotosOutcome {
   status: OutcomeStatus
   /** Set when files are missing (also under allow-partial, where the status is `warning`). */
-  error?: ICloudError
+  error?: AppError
   /** One line for an `incomplete` (or cancelled) run: how many files are left. */
   note?: string
 }
@@ -43,22 +43,22 @@ export function photosOutcome(
       : 'Free disk space or fix the permissions of the photos directory.'
     return {
       status: 'failed',
-      error: new ICloudError(
+      error: new AppError(
         'DISK',
         `${plural(disk.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`,
         `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`,
       ),
     }
   }
-  let error: ICloudError | undefined
+  let error: AppError | undefined
   if (r.failed > 0) {
-    error = new ICloudError(
+    error = new AppError(
       'DOWNLOAD_FAILED',
       `${plural(r.failed, 'file')} could not be backed up after retries; ${left}.`,
       `${capital(rerun)} retries them; every file is listed in the report. If the same files keep failing, check them in iCloud.`,
     )
   } else if (r.stopReason === 'throttled' && (r.remaining > 0 || !r.listingComplete)) {
-    error = new ICloudError(
+    error = new AppError(
       'THROTTLED',
       `Apple throttled the run until it stopped; ${left}.`,
       `${capital(rerun)} continues where this one ended; do not rerun in a loop.`,

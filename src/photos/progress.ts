@@ -3,12 +3,9 @@
  * every few seconds with counts, bytes and throughput. Both stop cleanly.
  */
 import cliProgress from 'cli-progress'
+import type { Log } from '../core/log.js'
 
-export interface PhotosLog {
-  info(message: string): void
-  warn(message: string): void
-  debug?(message: string): void
-}
+export type PhotosLog = Pick<Log, 'info' | 'warning'> & Partial<Pick<Log, 'debug'>>
 
 export interface ProgressSnapshot {
   /** Assets seen in the listing so far, and the total when known. */

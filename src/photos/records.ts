@@ -3,7 +3,7 @@
  * tables, and the mapping of a CPLMaster + CPLAsset pair onto the `Asset` model
  * (docs/protocol.md §8.3, §8.5). Everything else works with `Asset` and never names a field.
  */
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import type { Asset, AssetSize, AssetVersion, LivePhotoSize } from './asset.js'
 
 /** A CloudKit field: `{"value": …, "type": "STRING" | "INT64" | "TIMESTAMP" | …}`. */
@@ -27,7 +27,7 @@ export const MASTER_RECORD_TYPE = 'CPLMaster'
 export const ASSET_RECORD_TYPE = 'CPLAsset'
 
 /** A malformed pair: a failure for that asset only, never for the listing. */
-export class AssetParseError extends ICloudError {
+export class AssetParseError extends AppError {
   readonly assetId?: string
   readonly masterId?: string
   /** The CloudKit field at fault, when there is one. */
@@ -52,7 +52,7 @@ export class AssetParseError extends ICloudError {
  * A changed asset whose master could not be fetched (`records/lookup` refused or failed): it is not
  * backed up this run, and the sync tokens must not move past it so the next run tries again.
  */
-export class MasterLookupError extends ICloudError {
+export class MasterLookupError extends AppError {
   readonly blocksTokens = true
   constructor(
     readonly assetId: string,

@@ -10,7 +10,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type { Scope, ZoneRef } from './cloudkit.js'
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
 
 export const STATE_FILE = '.icloud-photos-state.json'
@@ -263,7 +263,7 @@ export async function saveStateFile(directory: string, s: SyncState): Promise<vo
     await fs.mkdir(directory, { recursive: true })
     await writeFileAtomic(path.join(directory, STATE_FILE), serializeStatePieces(s))
   } catch (err) {
-    throw new ICloudError(
+    throw new AppError(
       'DISK',
       `Cannot save the download state in ${directory} (${(err as NodeJS.ErrnoException).code ?? 'error'}).`,
       'Check free space and permissions of the download directory; downloaded files are kept.',

@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto'
 import { promises as fs, statSync } from 'node:fs'
 import path from 'node:path'
 import type { HttpClient } from '../icloud/http.js'
-import { ICloudError, isICloudError } from '../icloud/errors.js'
+import { AppError, isAppError } from '../core/errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { parseDuration } from '../util/duration.js'
 import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
@@ -152,7 +152,7 @@ export interface SyncResult {
   state: SyncState
   throttled: boolean
   /** The THROTTLED error when `throttled`. */
-  throttleError?: ICloudError
+  throttleError?: AppError
   /** CloudKit requests this run made (downloads not counted). */
   requests: number
   /** Assets listed (full) or changed (delta). */
@@ -342,7 +342,8 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
   const feedFailed = (err: unknown): boolean => {
     if (o.signal?.aborted || !isChangeFeedFailure(err)) return false
     const why = (err as Error).message.replace(/\.$/, '')
-    if (!feedDown) o.log.warn(`photos: the change feed is unavailable (${why}); listing the whole library.`)
+    if (!feedDown)
+      o.log.warning(`photos: the change feed is unavailable (${why}); listing the whole library.`)
     feedDown = true
     listingNote = `change feed unavailable: ${why}`
     return true
@@ -445,10 +446,10 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     // A dry run wrote nothing, so the list a following upload step reads is empty.
     await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles))
   }
-  if (error !== undefined && !isICloudError(error, 'THROTTLED')) throw error
+  if (error !== undefined && !isAppError(error, 'THROTTLED')) throw error
   if (run.fatal) throw run.fatal
   run.logThrottling()
-  if (throttleError) o.log.warn(`photos: ${throttleError.describe()}`)
+  if (throttleError) o.log.warning(`photos: ${throttleError.describe()}`)
   return {
     mode,
     downloaded: run.counts.downloaded,
@@ -482,7 +483,7 @@ function withoutUrls(text: string | undefined): string | undefined {
 /** An error that only says the run was cancelled: an ended throttle wait or an aborted request. */
 function isCancelEcho(err: unknown): boolean {
   if (err === undefined) return false
-  if (isICloudError(err, 'THROTTLED')) return true
+  if (isAppError(err, 'THROTTLED')) return true
   const e = err as { name?: string; cause?: { name?: string } }
   return e.name === 'AbortError' || e.cause?.name === 'AbortError'
 }
@@ -559,7 +560,7 @@ class Run {
   }
 
   /** A local error that stopped the run (disk full). */
-  get fatal(): ICloudError | undefined {
+  get fatal(): AppError | undefined {
     return this.downloader.fatal
   }
 
@@ -644,7 +645,7 @@ class Run {
       })
       // A master records/lookup could not fetch: the next run must see this asset again.
       if ((e as { blocksTokens?: boolean }).blocksTokens) this.counts.blocking++
-      this.o.log.warn(`photos: ${e.message}`)
+      this.o.log.warning(`photos: ${e.message}`)
     }
   }
 
@@ -653,7 +654,7 @@ class Run {
     try {
       return await this.handle(asset)
     } catch (err) {
-      if (!isICloudError(err, 'INTERNAL')) throw err
+      if (!isAppError(err, 'INTERNAL')) throw err
       this.counts.failed++
       this.problems.push({
         relPath: '',
@@ -662,7 +663,7 @@ class Run {
         detail: err.message,
         attempts: 0,
       })
-      this.o.log.warn(`photos: asset ${asset.id}: ${err.message}`)
+      this.o.log.warning(`photos: asset ${asset.id}: ${err.message}`)
       return false
     }
   }
@@ -817,7 +818,7 @@ class Run {
     try {
       await this.o.onCheckpoint(this.state)
     } catch (err) {
-      this.o.log.warn(`photos: could not keep a checkpoint of the state: ${(err as Error).message}`)
+      this.o.log.warning(`photos: could not keep a checkpoint of the state: ${(err as Error).message}`)
     }
   }
 
@@ -828,13 +829,13 @@ class Run {
   }
 
   /** THROTTLED when the throttle budget ran out (downloads or listing). */
-  throttleError(error: unknown, listingComplete: boolean): ICloudError | undefined {
-    const listing = isICloudError(error, 'THROTTLED') ? error : undefined
+  throttleError(error: unknown, listingComplete: boolean): AppError | undefined {
+    const listing = isAppError(error, 'THROTTLED') ? error : undefined
     const n = this.problems.filter((p) => p.reason === 'throttled').length
     // The budget ran out just as the last file came in: nothing was left, nothing to report.
     if (!listing && (!this.governor.exhausted || (n === 0 && listingComplete))) return undefined
     const left = `${n} file${n === 1 ? '' : 's'} left${listingComplete ? '' : ' and the rest of the library not yet listed'}`
-    return new ICloudError(
+    return new AppError(
       'THROTTLED',
       `Apple iCloud kept throttling requests (HTTP 503/429) for longer than photos.max-throttle-wait ` +
         `(${formatMs(this.governor.maxWaitMs)} of waiting); the run stopped cleanly with ${left}.`,

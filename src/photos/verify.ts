@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, promises as fs, statSync } from 'node:fs'
 import path from 'node:path'
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 import { safeJoin } from './naming.js'
 import type { PhotosLog } from './progress.js'
 import {
@@ -167,7 +167,7 @@ export async function diskCheck(
   const { problems } = checkDisk(directory, state)
   if (problems.length === 0) return undefined
   const n = problems.length
-  log.warn(
+  log.warning(
     `photos: ${n} downloaded file${n === 1 ? ' is' : 's are'} missing or damaged on disk: ${describeProblems(problems)}. ` +
       (dryRun ? 'A real run would download them again.' : 'Listing the library to download them again.'),
   )
@@ -273,9 +273,9 @@ export function verifySummary(directory: string, r: VerifyResult): string {
 }
 
 /** The error of a verify that found problems and did not repair them. */
-export function verifyFailed(directory: string, r: VerifyResult): ICloudError {
+export function verifyFailed(directory: string, r: VerifyResult): AppError {
   const n = r.problems.length
-  return new ICloudError(
+  return new AppError(
     'VERIFY_FAILED',
     `${n} downloaded file${n === 1 ? ' is' : 's are'} missing or damaged in ${directory}: ${describeProblems(r.problems)}.`,
     'Run verify again with repair (CLI `--repair`, action input `repair: true`): damaged files are moved aside as *.damaged and downloaded again.',
@@ -283,8 +283,8 @@ export function verifyFailed(directory: string, r: VerifyResult): ICloudError {
 }
 
 /** verify needs the state file beside the photos. */
-export function noStateToVerify(directory: string): ICloudError {
-  return new ICloudError(
+export function noStateToVerify(directory: string): AppError {
+  return new AppError(
     'CONFIG_INVALID',
     `There is nothing to verify in ${directory}: it has no ${STATE_FILE}.`,
     'verify checks the directory a sync downloads into and keeps its state in; a hand-off directory (files uploaded elsewhere, state only in the cache) cannot be verified.',

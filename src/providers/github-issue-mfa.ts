@@ -5,13 +5,13 @@
  * The code is registered as a secret the moment it is read, and the comment carrying it is
  * deleted once it was submitted.
  */
-import { ICloudError } from '../icloud/errors.js'
-import { MAX_CODE_ATTEMPTS } from '../icloud/twofa.js'
+import { AppError } from '../core/errors.js'
+import { MAX_CODE_ATTEMPTS } from '../icloud/ports.js'
 import { canWrite, GitHubApiError, type GitHubClient, type GitHubComment } from '../notify/github-client.js'
 import { createWithFallback, DEFAULT_ISSUE_LABEL, issueLabels, issueMarker } from '../notify/github-issue.js'
 import { maskAppleId, type NotificationEvent } from '../notify/event.js'
 import { formatInstant, renderMarkdown, subjectOf } from '../notify/messages.js'
-import type { MfaAnswer, MfaChallenge, MfaProvider, TrustedPhone } from './types.js'
+import type { MfaAnswer, MfaChallenge, MfaProvider, TrustedPhone } from '../icloud/ports.js'
 
 export const DEFAULT_REAUTH_TIMEOUT_MS = 10 * 60_000
 export const DEFAULT_REAUTH_POLL_MS = 10_000
@@ -250,7 +250,7 @@ export function githubIssueMfa(o: GitHubIssueMfaOptions): GitHubIssueMfa {
     ).catch((err: unknown) =>
       o.log.warning(`Could not comment on issue #${issue!.number}: ${(err as Error).message}`),
     )
-    throw new ICloudError(
+    throw new AppError(
       'MFA_REQUIRED',
       `No verification code was posted on issue #${issue!.number} within ${formatWait(timeoutMs)}; the issue stays open.`,
       'Run the re-auth workflow again and reply with the new code from an account with write access, or renew the session on your computer (`icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret.',
@@ -348,7 +348,7 @@ function issueError(err: unknown): unknown {
       : err.status === 401
         ? 'pass `github-token: ${{ github.token }}`'
         : 'try again later'
-  return new ICloudError(
+  return new AppError(
     'MFA_REQUIRED',
     `Apple asks for a two-factor code, and it could not be asked for in a GitHub issue: ${err.message}.`,
     `To ask in an issue, ${fix}. Or renew the session on your computer (\`icloud-photos-action login\` then \`session export\`) and update the ICLOUD_SESSION secret.`,

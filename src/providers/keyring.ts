@@ -3,7 +3,7 @@
  * icloudpd is found here (and the other way round). The native binding is loaded lazily: the
  * action bundle ships without it, and a machine without a keyring backend is a clear "unavailable".
  */
-import { ICloudError } from '../icloud/errors.js'
+import { AppError } from '../core/errors.js'
 
 /** pyicloud's KEYRING_SYSTEM; the account name is the Apple ID. */
 export const KEYRING_SERVICE = 'pyicloud://icloud-password'
@@ -15,8 +15,8 @@ export interface KeyringBackend {
   delete(service: string, account: string): Promise<boolean>
 }
 
-export function keyringUnavailable(detail: string): ICloudError {
-  return new ICloudError(
+export function keyringUnavailable(detail: string): AppError {
+  return new AppError(
     'INTERNAL',
     `No OS keyring is available on this machine (${detail}).`,
     'Use another password provider (parameter, env or command), or install and unlock a keyring service (macOS Keychain, Windows Credential Manager, or GNOME Keyring/KWallet via the Secret Service on Linux).',

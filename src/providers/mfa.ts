@@ -3,7 +3,7 @@
  * CLI's local page; `github-issue` with the re-auth feature. In CI none of the interactive ones
  * exist: the caller passes no provider and the sign-in ends with MFA_REQUIRED.
  */
-import type { MfaAnswer, MfaChallenge, MfaProvider } from './types.js'
+import type { MfaAnswer, MfaChallenge, MfaProvider } from '../icloud/ports.js'
 import { promptLine } from './prompt.js'
 
 export function consoleMfa(

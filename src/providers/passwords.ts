@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import type { PasswordProvider, PasswordProviderName } from './types.js'
+import type { PasswordProvider, PasswordProviderName } from '../icloud/ports.js'
 import { KEYRING_SERVICE, type KeyringBackend } from './keyring.js'
 import { promptHidden } from './prompt.js'
 
@@ -25,10 +25,6 @@ export interface ProviderContext {
   webui?: PasswordProvider
   env?: NodeJS.ProcessEnv
   log: { debug(m: string): void; warning(m: string): void }
-}
-
-export function isInteractive(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.GITHUB_ACTIONS !== 'true' && env.CI !== 'true' && process.stdin.isTTY === true
 }
 
 export function createPasswordProviders(

@@ -12,8 +12,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { ICloudError } from '../icloud/errors.js'
-import type { MfaAnswer, MfaChallenge, MfaProvider, PasswordProvider } from './types.js'
+import { AppError } from '../core/errors.js'
+import type { MfaAnswer, MfaChallenge, MfaProvider, PasswordProvider } from '../icloud/ports.js'
 
 export interface WebUiOptions {
   username: string
@@ -105,7 +105,7 @@ export class WebUi {
   async close(): Promise<void> {
     if (this.pending) {
       clearTimeout(this.pending.timer)
-      this.pending.reject(new ICloudError('INTERNAL', 'The web page was closed before it was answered.'))
+      this.pending.reject(new AppError('INTERNAL', 'The web page was closed before it was answered.'))
       this.pending = undefined
     }
     const server = this.server
@@ -142,12 +142,12 @@ export class WebUi {
         this.pending = undefined
         reject(
           expects === 'password'
-            ? new ICloudError(
+            ? new AppError(
                 'NO_PASSWORD',
                 `No password was entered on the web page within ${minutes(timeoutMs)}.`,
                 'Run the command again and open the printed URL.',
               )
-            : new ICloudError(
+            : new AppError(
                 'MFA_FAILED',
                 `No code was entered on the web page within ${minutes(timeoutMs)}.`,
                 'Run the command again; Apple sends a new code.',

@@ -10,16 +10,12 @@
 import { createHash } from 'node:crypto'
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import type { Log } from '../core/log.js'
 import type { CacheBackend } from './backend.js'
 import { BlobError, decodeExport, decryptBundle, encryptBundle, keyId, type SessionBundle } from './blob.js'
 import { cacheKeyPrefix, cacheKeys } from './keys.js'
 
-export interface CacheLog {
-  info(message: string): void
-  notice(message: string): void
-  warning(message: string): void
-  debug(message: string): void
-}
+export type CacheLog = Log
 
 /**
  * The file @actions/cache archives. Its absolute path is part of the cache entry's version, so

@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { cookieDirectoryError, sessionPaths } from '../icloud/session-store.js'
+import { cookieDirectoryError, sessionPaths } from './session-store.js'
 import { writeFileAtomic } from '../util/atomic.js'
 
 export async function readSessionFiles(

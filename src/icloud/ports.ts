@@ -1,7 +1,13 @@
-/** Interfaces between the sign-in flow and where passwords and 2FA codes come from. */
+/**
+ * The sign-in flow's ports: what it needs from wherever passwords and 2FA codes come from.
+ * icloud owns them; providers/ implements them.
+ */
+import type { MfaProviderName, PasswordProviderName } from '../core/types.js'
 
-export type PasswordProviderName = 'parameter' | 'env' | 'keyring' | 'command' | 'console' | 'webui'
-export type MfaProviderName = 'console' | 'webui' | 'github-issue' | 'none'
+export type { MfaProviderName, PasswordProviderName }
+
+/** Wrong codes accepted before the run gives up (Apple locks the code after a few more). */
+export const MAX_CODE_ATTEMPTS = 3
 
 export interface PasswordProvider {
   readonly name: PasswordProviderName

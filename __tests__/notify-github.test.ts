@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { startFakeGitHub, type FakeGitHub } from './fakes/github-api.js'
-import { GitHubApiError, GitHubClient, canWrite } from '../src/notify/github-client.js'
+import { GitHubApiError, GitHubClient, canWrite } from '../src/github/client.js'
 import { githubIssueChannel, issueMarker, notifyViaIssue } from '../src/notify/github-issue.js'
 import type { NotificationEvent } from '../src/notify/event.js'
 

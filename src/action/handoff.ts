@@ -12,7 +12,7 @@
  */
 import type { Settings } from './inputs.js'
 import type { Log } from './log.js'
-import { GitHubApiError, GitHubClient } from '../notify/github-client.js'
+import { GitHubApiError, GitHubClient } from '../github/client.js'
 import { stamp, type SyncState } from '../photos/state.js'
 
 /** Key of the pending record inside the bundle's `state`. */

@@ -32,7 +32,7 @@ import { endpointsFor } from '../icloud/endpoints.js'
 import { AppError, isAppError } from '../core/errors.js'
 import { createPasswordProviders } from '../providers/passwords.js'
 import { githubIssueMfa, type GitHubIssueMfa } from '../providers/github-issue-mfa.js'
-import { GitHubClient } from '../notify/github-client.js'
+import { GitHubClient } from '../github/client.js'
 import { ActionsCacheBackend, type CacheBackend } from '../session-cache/backend.js'
 import { restoreSession, type RestoreResult } from '../session-cache/session-cache.js'
 import {

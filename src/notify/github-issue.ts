@@ -7,10 +7,8 @@
 import { accountHash, kindGroup, type NotificationEvent, type NotificationKind } from './event.js'
 import { renderMarkdown, subjectOf } from './messages.js'
 import type { Channel, ChannelResult } from './dispatch.js'
-import { GitHubApiError, GitHubClient, type GitHubIssue } from './github-client.js'
-
-/** Every issue we open carries this label, and the search filters on it alone (config labels may change). */
-export const DEFAULT_ISSUE_LABEL = 'icloud-photos'
+import { GitHubApiError, GitHubClient } from '../github/client.js'
+import { createWithFallback, DEFAULT_ISSUE_LABEL, issueLabels } from '../github/issues.js'
 
 export interface GitHubIssueSettings {
   /** The `github-token` input. */
@@ -35,15 +33,6 @@ export interface IssueOptions {
 /** `<!-- icloud-photos-action:health:<hash> -->`: invisible in the rendered issue, stable across runs. */
 export function issueMarker(kind: NotificationKind, username: string): string {
   return `<!-- icloud-photos-action:${kindGroup(kind)}:${accountHash(username)} -->`
-}
-
-export function issueLabels(extra: readonly string[] = []): string[] {
-  const out = [DEFAULT_ISSUE_LABEL]
-  for (const l of extra) {
-    const t = l.trim()
-    if (t && !out.includes(t)) out.push(t)
-  }
-  return out
 }
 
 /** Create, comment on, or close the account's issue for this event. */
@@ -77,21 +66,6 @@ export async function notifyViaIssue(
     return result(true, `Opened issue #${created.number}.`)
   } catch (err) {
     return failure(err)
-  }
-}
-
-/** GitHub answers 422 when an assignee cannot be assigned; the issue matters more than the assignee. */
-export async function createWithFallback(
-  client: Pick<GitHubClient, 'createIssue'>,
-  issue: { title: string; body: string; labels: string[]; assignees?: string[] },
-): Promise<GitHubIssue> {
-  try {
-    return await client.createIssue(issue)
-  } catch (err) {
-    if (err instanceof GitHubApiError && err.status === 422 && issue.assignees?.length) {
-      return client.createIssue({ ...issue, assignees: [] })
-    }
-    throw err
   }
 }
 

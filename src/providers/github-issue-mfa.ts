@@ -7,8 +7,9 @@
  */
 import { AppError } from '../core/errors.js'
 import { MAX_CODE_ATTEMPTS } from '../icloud/ports.js'
-import { canWrite, GitHubApiError, type GitHubClient, type GitHubComment } from '../notify/github-client.js'
-import { createWithFallback, DEFAULT_ISSUE_LABEL, issueLabels, issueMarker } from '../notify/github-issue.js'
+import { canWrite, GitHubApiError, type GitHubClient, type GitHubComment } from '../github/client.js'
+import { createWithFallback, DEFAULT_ISSUE_LABEL, issueLabels } from '../github/issues.js'
+import { issueMarker } from '../notify/github-issue.js'
 import { maskAppleId, type NotificationEvent } from '../notify/event.js'
 import { formatInstant, renderMarkdown, subjectOf } from '../notify/messages.js'
 import type { MfaAnswer, MfaChallenge, MfaProvider, TrustedPhone } from '../icloud/ports.js'

@@ -9,6 +9,8 @@ import {
 } from '../scripts/docs-lib.mjs'
 import { parse } from 'yaml'
 import { generateValidator, VALIDATOR_DTS } from '../scripts/validator-lib.mjs'
+import { generateConfigTypes } from '../scripts/config-types-lib.mjs'
+import { PHOTOS_DEFAULTS } from '../src/core/config.generated.js'
 
 interface Schema {
   description?: string
@@ -99,5 +101,29 @@ describe('the standalone config validator', () => {
     const changed = structuredClone(schema) as Schema & { properties: Record<string, Schema> }
     changed.properties['extra-key'] = { description: 'x' }
     expect(generateValidator(changed)).not.toBe(generateValidator(schema))
+  })
+})
+
+describe('the config types generated from the schema', () => {
+  it('are the ones generated from the schema now (run `node scripts/gen-validator.mjs` if this fails)', async () => {
+    expect(await readFile('src/core/config.generated.ts', 'utf8')).toBe(generateConfigTypes(schema))
+  })
+
+  it('carry every photos default the schema declares, and only those', () => {
+    const photos = (schema.properties as Record<string, Schema>).photos as Schema & {
+      properties: Record<string, { default?: unknown }>
+    }
+    const declared = Object.fromEntries(
+      Object.entries(photos.properties)
+        .filter(([, p]) => p.default !== undefined)
+        .map(([k, p]) => [k.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase()), p.default]),
+    )
+    expect(PHOTOS_DEFAULTS).toEqual(declared)
+  })
+
+  it('changes when the schema changes', () => {
+    const changed = structuredClone(schema) as Schema & { properties: Record<string, Schema> }
+    changed.properties['extra-key'] = { description: 'x', type: 'string' } as Schema
+    expect(generateConfigTypes(changed)).toContain('extraKey?: string')
   })
 })

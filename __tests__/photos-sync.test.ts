@@ -254,7 +254,7 @@ describe('syncPhotos', () => {
     const { lib, sync } = await setup({ count: 60, seed: 37 })
     const dir = tmp('sync-opts-')
     const first = await sync(dir)
-    const r = await sync(dir, { sizes: ['original', 'medium'] })
+    const r = await sync(dir, { size: ['original', 'medium'] })
     expect(r.mode).toBe('full')
     expect(r.skipped).toBe(first.downloaded)
     expect(r.downloaded).toBe(lib.visibleAssets().length)

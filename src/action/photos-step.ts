@@ -5,13 +5,12 @@
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import type { AuthResult } from '../icloud/auth.js'
-import { HttpClient } from '../icloud/http.js'
-import { cloudKitFor } from '../photos/connect.js'
+import { createPhotosEngine } from '../photos/engine.js'
 import { createProgress } from '../photos/progress.js'
 import { emptyState, loadStateFile, parseState, pickNewer, serializeState } from '../photos/state.js'
 import type { SyncState } from '../photos/state.js'
 import { githubConclusion, HANDOFF_KEY, pendingCommit, settlePending, tokensOf } from './handoff.js'
-import { describeListing, syncPhotos, type SyncResult } from '../photos/sync.js'
+import { describeListing, type SyncResult } from '../photos/sync.js'
 import type { PhotosSummary } from './report.js'
 import type { Settings } from './inputs.js'
 import type { Log } from './log.js'
@@ -38,8 +37,7 @@ export async function runPhotos(o: {
 }> {
   const { auth, config, settings, log } = o
   const directory = config.photos.directory!
-  const client = cloudKitFor(auth)
-  const downloads = new HttpClient({ connections: config.photos.threads })
+  const engine = createPhotosEngine(auth, config.photos)
   let bundleState = o.bundleState
   let cached: SyncState | undefined =
     typeof bundleState[PHOTOS_STATE_KEY] === 'string' ? parseState(bundleState[PHOTOS_STATE_KEY]) : undefined
@@ -59,11 +57,8 @@ export async function runPhotos(o: {
   // In CI a line every few seconds, never a bar (no TTY in the runner's log).
   const progress = createProgress({ log: (line) => log.info(line), tty: false })
   try {
-    const result = await syncPhotos({
-      client,
-      http: downloads,
+    const result = await engine.sync({
       directory,
-      options: { ...config.photos, sizes: config.photos.size },
       state: cached,
       log,
       progress: (p) => progress.update(p),
@@ -108,6 +103,6 @@ export async function runPhotos(o: {
     }
   } finally {
     progress.stop()
-    await downloads.close()
+    await engine.close()
   }
 }

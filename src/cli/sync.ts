@@ -7,12 +7,11 @@
  * flight are kept as `.part`, the state is saved, and the exit code is 130/143. A second signal
  * exits at once (the state file is replaced atomically, so the last save stands).
  */
-import { HttpClient } from '../icloud/http.js'
-import { cloudKitFor } from '../photos/connect.js'
+import { createPhotosEngine } from '../photos/engine.js'
 import { createProgress } from '../photos/progress.js'
 import { command, hint } from './format.js'
 import { photosOutcome } from '../photos/outcome.js'
-import { describeListing, syncPhotos, type FileProblem } from '../photos/sync.js'
+import { describeListing, type FileProblem } from '../photos/sync.js'
 import { Cancellation, listenToProcessSignals } from '../util/signals.js'
 import { cliLog, ExitCode, inCi, line, UsageError, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
@@ -31,8 +30,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
   const log = cliLog(io, Boolean(opts.verbose))
   const auth = await cliSignIn(config, io, { password: opts.password, log })
   try {
-    const client = cloudKitFor(auth)
-    const downloads = new HttpClient({ connections: config.photos.threads })
+    const engine = createPhotosEngine(auth, config.photos)
     const progress = createProgress({
       tty: io.stderr.isTTY === true && !inCi(io.env),
       stream: io.stderr,
@@ -41,11 +39,8 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
     const cancel = new Cancellation()
     const unlisten = listenToProcessSignals(cancel)
     try {
-      const result = await syncPhotos({
-        client,
-        http: downloads,
+      const result = await engine.sync({
         directory,
-        options: { ...config.photos, sizes: config.photos.size },
         log,
         progress: (p) => progress.update(p),
         signal: cancel.signal,
@@ -78,7 +73,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
     } finally {
       unlisten()
       progress.stop()
-      await downloads.close()
+      await engine.close()
     }
   } finally {
     await auth.session.close()

@@ -9,8 +9,9 @@ import pRetry, { AbortError } from 'p-retry'
 import { accountHash, maskAppleId, type NotificationEvent, type NotificationKind } from './event.js'
 import { renderMarkdown, renderText, subjectOf } from './messages.js'
 import type { Channel, ChannelResult } from './dispatch.js'
+import type { WebhookFormat } from '../core/config.generated.js'
 
-export type WebhookFormat = 'json' | 'ntfy' | 'discord' | 'slack'
+export type { WebhookFormat }
 
 /** Bumped when a field of the `json` format changes meaning or disappears. */
 export const WEBHOOK_PAYLOAD_VERSION = 1

@@ -3,9 +3,11 @@
  * (those stay in records.ts, the module that speaks CloudKit).
  */
 
-/** Which rendition of an asset; the names are icloudpd's `--size` values. */
-export type AssetSize = 'original' | 'medium' | 'thumb' | 'adjusted' | 'alternative'
-export type LivePhotoSize = 'original' | 'medium' | 'thumb'
+import type { LivePhotoSize, PhotoSize } from '../core/config.generated.js'
+
+/** Which rendition of an asset; the names are icloudpd's `--size` values (`photos.size`). */
+export type AssetSize = PhotoSize
+export type { LivePhotoSize }
 
 export interface AssetVersion {
   /** Signed download URL (contains `${f}`; used verbatim). */

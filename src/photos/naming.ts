@@ -7,17 +7,18 @@
 import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { AppError } from '../core/errors.js'
+import type { AlignRaw, FileMatchPolicy, LivePhotoMovFilenamePolicy } from '../core/config.generated.js'
 import type { Asset, AssetSize, AssetVersion, LivePhotoSize } from './asset.js'
 import { extensionForType, HEIF_TYPE, isFallbackFilename, isMovieType, isRawType } from './records.js'
 
-export type FileMatchPolicy = 'name-size-dedup-with-suffix' | 'name-id7'
+export type { FileMatchPolicy }
 export type PlannedSize = AssetSize | `live-${LivePhotoSize}`
 
 export interface NamingOptions {
   sizes: AssetSize[]
   livePhotoSize: LivePhotoSize
-  livePhotoMovFilenamePolicy: 'suffix' | 'original'
-  alignRaw: 'as-is' | 'original' | 'alternative'
+  livePhotoMovFilenamePolicy: LivePhotoMovFilenamePolicy
+  alignRaw: AlignRaw
   fileMatchPolicy: FileMatchPolicy
   skipLivePhotos: boolean
   forceSize?: boolean

@@ -24,7 +24,8 @@ import type { HttpClient } from '../icloud/http.js'
 import { AppError, isAppError } from '../core/errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { parseDuration } from '../util/duration.js'
-import type { Asset, AssetSize, LivePhotoSize } from './asset.js'
+import { PHOTOS_DEFAULTS, type PhotosConfig } from '../core/config.generated.js'
+import type { Asset, AssetSize } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
 import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
 import { acquireDirectoryLock } from './lock.js'
@@ -42,7 +43,6 @@ import {
   plannedFiles,
   resolveExisting,
   safeJoin,
-  type FileMatchPolicy,
   type NamingOptions,
 } from './naming.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
@@ -58,33 +58,19 @@ import {
   type SyncState,
 } from './state.js'
 
-/** `config.photos`, camelCase. */
-export interface PhotosOptions {
-  sizes?: AssetSize[]
-  livePhotoSize?: LivePhotoSize
-  livePhotoMovFilenamePolicy?: 'suffix' | 'original'
-  alignRaw?: 'as-is' | 'original' | 'alternative'
-  fileMatchPolicy?: FileMatchPolicy
-  skipVideos?: boolean
-  skipLivePhotos?: boolean
-  albums?: string[]
-  library?: string
-  recent?: number
-  untilFound?: number
-  threads?: number
-  dryRun?: boolean
-  folderStructure?: string
-  keepUnicode?: boolean
-  forceSize?: boolean
-  timeZone?: string
-  /** Seconds to wait for another run's lock on the directory (default 0: fail with LOCKED). */
-  lockWait?: number
+/**
+ * `config.photos` as the config layer hands it over. Every option left out takes the schema's
+ * default (PHOTOS_DEFAULTS), so tests and the bench name only what they vary.
+ */
+export type PhotosOptions = Partial<Omit<PhotosConfig, 'maxThrottleWait'>> & {
   /** Throttle budget: stalled time waiting on Apple's throttling before the run stops (`30m`; ms as a number). */
   maxThrottleWait?: string | number
+  /** icloudpd naming switches the config does not offer (yet); tests use them. */
+  keepUnicode?: boolean
+  forceSize?: boolean
+  /** IANA zone for folder dates; default: the process's zone. */
+  timeZone?: string
 }
-
-/** The default throttle budget (`photos.max-throttle-wait`). */
-export const DEFAULT_MAX_THROTTLE_WAIT = '30m'
 
 /** A file this run did not back up: failed after its retries, or left behind when the run stopped. */
 export interface FileProblem {
@@ -186,31 +172,29 @@ interface Resolved {
 }
 
 function resolveOptions(p: PhotosOptions): Resolved {
+  const d = PHOTOS_DEFAULTS
   const naming: NamingOptions = {
-    sizes: p.sizes?.length ? p.sizes : ['original'],
-    livePhotoSize: p.livePhotoSize ?? 'original',
-    livePhotoMovFilenamePolicy: p.livePhotoMovFilenamePolicy ?? 'suffix',
-    alignRaw: p.alignRaw ?? 'as-is',
-    fileMatchPolicy: p.fileMatchPolicy ?? 'name-size-dedup-with-suffix',
-    skipLivePhotos: p.skipLivePhotos ?? false,
+    sizes: p.size?.length ? p.size : [...d.size],
+    livePhotoSize: p.livePhotoSize ?? d.livePhotoSize,
+    livePhotoMovFilenamePolicy: p.livePhotoMovFilenamePolicy ?? d.livePhotoMovFilenamePolicy,
+    alignRaw: p.alignRaw ?? d.alignRaw,
+    fileMatchPolicy: p.fileMatchPolicy ?? d.fileMatchPolicy,
+    skipLivePhotos: p.skipLivePhotos ?? d.skipLivePhotos,
     forceSize: p.forceSize,
     keepUnicode: p.keepUnicode,
-    folderStructure: p.folderStructure ?? '{:%Y/%m/%d}',
+    folderStructure: p.folderStructure ?? d.folderStructure,
     timeZone: p.timeZone,
   }
   return {
     sizes: naming.sizes,
-    library: p.library ?? 'PrimarySync',
-    albums: p.albums ?? [],
-    threads: Math.max(1, Math.floor(p.threads ?? 4)),
-    dryRun: p.dryRun ?? false,
+    library: p.library ?? d.library,
+    albums: p.albums ?? [...d.albums],
+    threads: Math.max(1, Math.floor(p.threads ?? d.threads)),
+    dryRun: p.dryRun ?? d.dryRun,
     recent: p.recent,
     untilFound: p.untilFound,
-    skipVideos: p.skipVideos ?? false,
-    maxThrottleWaitMs: parseDuration(
-      p.maxThrottleWait ?? DEFAULT_MAX_THROTTLE_WAIT,
-      'photos.max-throttle-wait',
-    ),
+    skipVideos: p.skipVideos ?? d.skipVideos,
+    maxThrottleWaitMs: parseDuration(p.maxThrottleWait ?? d.maxThrottleWait, 'photos.max-throttle-wait'),
     naming,
   }
 }
@@ -307,7 +291,10 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   const dryRun = o.options.dryRun ?? false
   const lock = dryRun
     ? undefined
-    : await acquireDirectoryLock(o.directory, { waitMs: (o.options.lockWait ?? 0) * 1000, log: o.log })
+    : await acquireDirectoryLock(o.directory, {
+        waitMs: (o.options.lockWait ?? PHOTOS_DEFAULTS.lockWait) * 1000,
+        log: o.log,
+      })
   try {
     return await syncLocked(o)
   } finally {

@@ -10,15 +10,14 @@ import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Asset } from '../src/photos/asset.js'
 import { AppError } from '../src/core/errors.js'
+import { checkFolderStructure, folderFor } from '../src/photos/folder-format.js'
 import {
-  checkFolderStructure,
-  folderFor,
   plannedFiles,
   resolveExisting,
   safeJoin,
   sanitizeBaseName,
   type NamingOptions,
-} from '../src/photos/naming.js'
+} from '../src/photos/filenames.js'
 import { parseAssetPair, type CkRecord } from '../src/photos/records.js'
 
 const MOVIE = 'com.apple.quicktime-movie'

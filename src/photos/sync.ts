@@ -1,6 +1,7 @@
 /**
- * One photos backup run: decide how little must be asked (docs/protocol.md §8.6), walk the assets, plan
- * their files (naming.ts), skip what is already there, download the rest, keep the state.
+ * One photos backup run: decide how little must be asked (docs/protocol.md §8.6), walk the
+ * assets, plan their files (filenames.ts, folder-format.ts), skip what is already there, download
+ * the rest, keep the state.
  *
  * Request budget: with stored tokens, `changes/database` alone answers "nothing changed" (one
  * request, whatever the library size); a change costs `changes/zone` pages; a first run (or a
@@ -38,13 +39,8 @@ import {
   SyncTokenExpired,
   type LibrarySelection,
 } from './listing.js'
-import {
-  checkFolderStructure,
-  plannedFiles,
-  resolveExisting,
-  safeJoin,
-  type NamingOptions,
-} from './naming.js'
+import { checkFolderStructure } from './folder-format.js'
+import { plannedFiles, resolveExisting, safeJoin, type NamingOptions } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
 import { ThrottleGovernor } from './throttle.js'

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto'
 import { createReadStream, promises as fs, statSync } from 'node:fs'
 import path from 'node:path'
 import { AppError } from '../core/errors.js'
-import { safeJoin } from './naming.js'
+import { safeJoin } from './filenames.js'
 import type { PhotosLog } from './progress.js'
 import {
   STATE_FILE,

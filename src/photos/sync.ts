@@ -18,18 +18,18 @@
  * stalled time is used up. The state is checkpointed every `checkpointFiles` downloads or
  * `checkpointMs`, whichever comes first, and handed to `onCheckpoint`.
  */
-import { createHash } from 'node:crypto'
-import { promises as fs, statSync } from 'node:fs'
+import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type { HttpClient } from '../icloud/http.js'
 import { AppError, isAppError } from '../core/errors.js'
 import { writeFileAtomic } from '../util/atomic.js'
-import { parseDuration } from '../util/duration.js'
-import { PHOTOS_DEFAULTS, type PhotosConfig } from '../core/config.generated.js'
-import type { Asset, AssetSize } from './asset.js'
+import { PHOTOS_DEFAULTS } from '../core/config.generated.js'
+import type { Asset } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
 import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
 import { acquireDirectoryLock } from './lock.js'
+import { DirCache } from './folder-cache.js'
+import { optionsKey, resolveOptions, type PhotosOptions, type Resolved } from './options.js'
 import {
   databaseChanges,
   isChangeFeedFailure,
@@ -40,33 +40,13 @@ import {
   type LibrarySelection,
 } from './listing.js'
 import { checkFolderStructure } from './folder-format.js'
-import { plannedFiles, resolveExisting, safeJoin, type NamingOptions } from './filenames.js'
+import { plannedFiles, resolveExisting, safeJoin } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
 import { ThrottleGovernor } from './throttle.js'
-import {
-  emptyState,
-  loadStateFile,
-  pickNewer,
-  saveStateFile,
-  stamp,
-  type ManifestFile,
-  type SyncState,
-} from './state.js'
+import { emptyState, loadStateFile, pickNewer, saveStateFile, stamp, type SyncState } from './state.js'
 
-/**
- * `config.photos` as the config layer hands it over. Every option left out takes the schema's
- * default (PHOTOS_DEFAULTS), so tests and the bench name only what they vary.
- */
-export type PhotosOptions = Partial<Omit<PhotosConfig, 'maxThrottleWait'>> & {
-  /** Throttle budget: stalled time waiting on Apple's throttling before the run stops (`30m`; ms as a number). */
-  maxThrottleWait?: string | number
-  /** icloudpd naming switches the config does not offer (yet); tests use them. */
-  keepUnicode?: boolean
-  forceSize?: boolean
-  /** IANA zone for folder dates; default: the process's zone. */
-  timeZone?: string
-}
+export type { PhotosOptions }
 
 /** A file this run did not back up: failed after its retries, or left behind when the run stopped. */
 export interface FileProblem {
@@ -152,134 +132,6 @@ export interface SyncResult {
   stopReason?: 'throttled' | 'cancelled' | 'budget'
   /** Why the listing was not the cheapest one, e.g. `change feed unavailable: …`; see describeListing. */
   listingNote?: string
-}
-
-interface Resolved {
-  sizes: AssetSize[]
-  library: string
-  albums: string[]
-  threads: number
-  dryRun: boolean
-  recent?: number
-  untilFound?: number
-  skipVideos: boolean
-  maxThrottleWaitMs: number
-  naming: NamingOptions
-}
-
-function resolveOptions(p: PhotosOptions): Resolved {
-  const d = PHOTOS_DEFAULTS
-  const naming: NamingOptions = {
-    sizes: p.size?.length ? p.size : [...d.size],
-    livePhotoSize: p.livePhotoSize ?? d.livePhotoSize,
-    livePhotoMovFilenamePolicy: p.livePhotoMovFilenamePolicy ?? d.livePhotoMovFilenamePolicy,
-    alignRaw: p.alignRaw ?? d.alignRaw,
-    fileMatchPolicy: p.fileMatchPolicy ?? d.fileMatchPolicy,
-    skipLivePhotos: p.skipLivePhotos ?? d.skipLivePhotos,
-    forceSize: p.forceSize,
-    keepUnicode: p.keepUnicode,
-    folderStructure: p.folderStructure ?? d.folderStructure,
-    timeZone: p.timeZone,
-  }
-  return {
-    sizes: naming.sizes,
-    library: p.library ?? d.library,
-    albums: p.albums ?? [...d.albums],
-    threads: Math.max(1, Math.floor(p.threads ?? d.threads)),
-    dryRun: p.dryRun ?? d.dryRun,
-    recent: p.recent,
-    untilFound: p.untilFound,
-    skipVideos: p.skipVideos ?? d.skipVideos,
-    maxThrottleWaitMs: parseDuration(p.maxThrottleWait ?? d.maxThrottleWait, 'photos.max-throttle-wait'),
-    naming,
-  }
-}
-
-/** The options a token was earned under: if any of these change, a delta would miss files. */
-function optionsKey(r: Resolved): string {
-  const { naming: n } = r
-  const key = JSON.stringify([
-    r.library,
-    [...r.albums].sort(),
-    [...n.sizes].sort(),
-    n.livePhotoSize,
-    n.livePhotoMovFilenamePolicy,
-    n.alignRaw,
-    n.fileMatchPolicy,
-    n.skipLivePhotos,
-    r.skipVideos,
-    n.folderStructure,
-    n.keepUnicode ?? false,
-    n.forceSize ?? false,
-    n.timeZone ?? '',
-  ])
-  return createHash('sha256').update(key).digest('base64url').slice(0, 16)
-}
-
-/**
- * Folder listings for "already downloaded?" checks: one async readdir per folder (LRU-bounded),
- * sizes from the manifest, a stat only for a present name the manifest does not know. Files
- * planned in this run are reserved so two assets never claim the same path.
- */
-class DirCache {
-  private readonly dirs = new Map<string, Set<string>>()
-  private readonly reserved = new Map<string, number>()
-
-  constructor(
-    private readonly root: string,
-    private readonly max = 256,
-  ) {}
-
-  async load(folder: string): Promise<void> {
-    const hit = this.dirs.get(folder)
-    if (hit) {
-      this.dirs.delete(folder)
-      this.dirs.set(folder, hit)
-      return
-    }
-    let names: string[]
-    try {
-      names = await fs.readdir(folder === '' ? this.root : path.join(this.root, folder))
-    } catch {
-      names = [] // not created yet
-    }
-    this.dirs.set(folder, new Set(names))
-    if (this.dirs.size > this.max) this.dirs.delete(this.dirs.keys().next().value!)
-  }
-
-  size(rel: string, known: ManifestFile[] | undefined): number | undefined {
-    const r = this.reserved.get(rel)
-    if (r !== undefined) return r
-    const slash = rel.lastIndexOf('/')
-    const names = this.dirs.get(rel.slice(0, Math.max(0, slash)))
-    if (names && !names.has(rel.slice(slash + 1))) return undefined
-    const k = known?.find((x) => x.relPath === rel)
-    if (k) return k.size
-    try {
-      return statSync(safeJoin(this.root, rel)).size
-    } catch {
-      return undefined
-    }
-  }
-
-  /** True when the folder listing shows no `<rel>.part` (so the downloader need not look). */
-  noPart(rel: string): boolean {
-    const slash = rel.lastIndexOf('/')
-    const names = this.dirs.get(rel.slice(0, Math.max(0, slash)))
-    return names !== undefined && !names.has(path.basename(partPathFor(rel)))
-  }
-
-  reserve(rel: string, size: number): void {
-    this.reserved.set(rel, size)
-  }
-
-  /** A finished download is now on disk; a failed one frees its path. */
-  settle(rel: string, ok: boolean): void {
-    this.reserved.delete(rel)
-    if (!ok) return
-    const slash = rel.lastIndexOf('/')
-    this.dirs.get(rel.slice(0, Math.max(0, slash)))?.add(rel.slice(slash + 1))
-  }
 }
 
 /** One run per directory: the lock is held for the whole run (a dry run writes nothing and takes none). */

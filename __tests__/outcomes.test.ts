@@ -40,7 +40,7 @@ import {
 } from './helpers/world.js'
 import { main as cli } from '../src/cli/program.js'
 import { authenticate, mfaRequired } from '../src/icloud/auth.js'
-import { redactAppleId } from '../src/action/run.js'
+import { redactAppleId } from '../src/action/log.js'
 import { isAppError } from '../src/core/errors.js'
 import { maskableValues } from '../src/icloud/secrets.js'
 import { sessionPaths } from '../src/icloud/session-store.js'

@@ -3,10 +3,9 @@
  * sets it). No notification: the job was cancelled by someone or by its timeout, which GitHub
  * already shows, and the next run continues from the checkpoint.
  */
-import * as core from '@actions/core'
 import { AppError } from '../core/errors.js'
 import type { Cancellation } from '../util/signals.js'
-import type { Log } from './log.js'
+import type { ActionLog } from './log.js'
 import type { RunReport } from './report.js'
 
 export function cancelledError(c: Cancellation): AppError {
@@ -21,7 +20,7 @@ export function throwIfCancelled(c: Cancellation | undefined): void {
   if (c?.requested) throw cancelledError(c)
 }
 
-export function cancelledRun(c: Cancellation, report: RunReport, log: Log): void {
+export function cancelledRun(c: Cancellation, report: RunReport, log: ActionLog): void {
   const e = cancelledError(c)
   report.status = 'failed'
   report.errorCode = e.code
@@ -31,5 +30,5 @@ export function cancelledRun(c: Cancellation, report: RunReport, log: Log): void
       `Cancelled after ${report.photos.downloaded} file(s) were downloaded; the rest is left for the next run.`,
     )
   }
-  core.setFailed(`[${e.code}] ${e.describe()}`)
+  log.fail(`[${e.code}] ${e.describe()}`)
 }

@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { Inputs, Modes, type Mode } from './constants.js'
+import { AppError } from '../core/errors.js'
 
 export interface Settings {
   configPath: string
@@ -36,8 +37,12 @@ export interface Settings {
 
 export type GetInput = (name: string) => string
 
-export class InputError extends Error {
-  readonly code = 'CONFIG_INVALID'
+/** A bad action input: a CONFIG_INVALID AppError, so the run reports it like any other. */
+export class InputError extends AppError {
+  constructor(message: string) {
+    super('CONFIG_INVALID', message, '')
+    this.name = 'InputError'
+  }
 }
 
 const SECRET_INPUTS = [

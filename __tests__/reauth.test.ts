@@ -12,12 +12,8 @@ import { GitHubClient } from '../src/github/client.js'
 import { issueMarker } from '../src/notify/github-issue.js'
 import { maskAppleId } from '../src/notify/event.js'
 import { isAppError } from '../src/core/errors.js'
-import {
-  formatWait,
-  githubIssueMfa,
-  parseReply,
-  type GitHubIssueMfaOptions,
-} from '../src/providers/github-issue-mfa.js'
+import { formatWait } from '../src/notify/messages.js'
+import { githubIssueMfa, parseReply, type GitHubIssueMfaOptions } from '../src/providers/github-issue-mfa.js'
 import type { MfaChallenge } from '../src/icloud/ports.js'
 
 const DAY = 86_400_000

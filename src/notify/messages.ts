@@ -135,3 +135,57 @@ function escapeSlack(s: string): string {
 function code(s: string): string {
   return '`' + s.replace(/`/g, "'") + '`'
 }
+
+/** `10 minutes`, `1 minute`, `30 seconds`, `1 minute 30 seconds`. */
+export function formatWait(ms: number): string {
+  const total = Math.max(1, Math.round(ms / 1000))
+  const m = Math.floor(total / 60)
+  const s = total % 60
+  const part = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`
+  if (m && s) return `${part(m, 'minute')} ${part(s, 'second')}`
+  return m ? part(m, 'minute') : part(s, 'second')
+}
+
+const runLink = (runUrl: string | undefined): string => (runUrl ? ` ([workflow run](${runUrl}))` : '')
+
+/**
+ * What the re-auth issue says (providers/github-issue-mfa.ts holds the conversation). The request
+ * itself is a `reauth-request` event rendered like every notification; these are its parts and
+ * the comments that follow it.
+ */
+export const reauthText = {
+  requestMessage: (codeLength: number): string =>
+    `This workflow run signed in with the password and Apple sent a ${codeLength}-digit code to the devices trusted for this Apple ID.`,
+  requestSteps: (codeLength: number, waitMs: number, untilIso: string): string[] => [
+    'Find the code on your iPhone, iPad or Mac (allow the "Apple Account Sign-In Requested" prompt to see it).',
+    `Reply to this issue with a comment holding only the ${codeLength}-digit code. Only replies from people with write, maintain or admin permission on this repository are read.`,
+    `This run waits ${formatWait(waitMs)} for the reply (until ${formatInstant(untilIso)}). The comment is deleted as soon as the code was used, and this issue closes itself when the session is trusted again.`,
+  ],
+  /** Lines offering a text message instead, one per trusted phone. */
+  smsOffer: (phones: { id: number; text: string }[]): string[] =>
+    phones.length
+      ? [
+          '**No code on a device?** Reply `sms` to get it by text message instead:',
+          '',
+          ...phones.map((p) => `- \`sms ${p.id}\`: ${p.text}`),
+          '',
+        ]
+      : [],
+  safety:
+    '**About safety.** The code alone cannot sign in to the account: it only completes this sign-in, which already used the password, and it expires within minutes. ' +
+    'Still, in a public repository anyone can read this issue; keep the backup in a private repository.',
+  askedAgain: (request: string): string =>
+    `A new sign-in started; earlier codes no longer work.\n\n${request}`,
+  smsSent: (phone: string | undefined, waitMs: number): string =>
+    `Apple sent the code by text message${phone ? ` to ${phone}` : ''}. Reply with it; this run waits ${formatWait(waitMs)}.`,
+  notAccepted: (wasSms: boolean, why: string, waitMs: number, attempt: number, maxAttempts: number): string =>
+    `${wasSms ? 'That did not work' : 'That code was not accepted'} (${why.replace(/\.$/, '')}). Send the newest code shown on your device; this run waits ${formatWait(waitMs)} (attempt ${attempt} of ${maxAttempts}).`,
+  timedOut: (waitMs: number, runUrl: string | undefined): string =>
+    `**No code arrived within ${formatWait(waitMs)}, so this run stopped**${runLink(runUrl)}.\n\n` +
+    'To try again, run the re-auth workflow again: Apple sends a new code and this issue asks for it. ' +
+    'Or renew the session on a computer (`icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
+  accepted: (account: string, runUrl: string | undefined): string =>
+    `**Done.** Apple accepted the code and the iCloud session for \`${account}\` is trusted again; the scheduled backups use it from now on.${runLink(runUrl)}`,
+  rejected:
+    'No code was accepted, so this run stopped. Wait a few minutes, then run the re-auth workflow again and reply with the newest code.',
+}

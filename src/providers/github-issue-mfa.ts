@@ -6,12 +6,13 @@
  * deleted once it was submitted.
  */
 import { AppError } from '../core/errors.js'
+import type { Log } from '../core/log.js'
 import { MAX_CODE_ATTEMPTS } from '../icloud/ports.js'
 import { canWrite, GitHubApiError, type GitHubClient, type GitHubComment } from '../github/client.js'
 import { createWithFallback, DEFAULT_ISSUE_LABEL, issueLabels } from '../github/issues.js'
 import { issueMarker } from '../notify/github-issue.js'
 import { maskAppleId, type NotificationEvent } from '../notify/event.js'
-import { formatInstant, renderMarkdown, subjectOf } from '../notify/messages.js'
+import { formatWait, reauthText, renderMarkdown, subjectOf } from '../notify/messages.js'
 import type { MfaAnswer, MfaChallenge, MfaProvider, TrustedPhone } from '../icloud/ports.js'
 
 export const DEFAULT_REAUTH_TIMEOUT_MS = 10 * 60_000
@@ -43,7 +44,7 @@ export interface GitHubIssueMfaOptions {
   pollMs?: number
   runUrl?: string
   repository?: string
-  log: { info(m: string): void; warning(m: string): void; debug(m: string): void }
+  log: Pick<Log, 'info' | 'warning' | 'debug'>
   /** core.setSecret in the action: called with the code before anything else sees it. */
   registerSecret?: (value: string) => void
   sleep?: (ms: number) => Promise<void>
@@ -84,256 +85,243 @@ export function parseReply(body: string, length = 6): Reply | undefined {
   return { kind: 'code', code: [...codes][0]! }
 }
 
-/** `10 minutes`, `1 minute`, `30 seconds`, `1 minute 30 seconds`. */
-export function formatWait(ms: number): string {
-  const total = Math.max(1, Math.round(ms / 1000))
-  const m = Math.floor(total / 60)
-  const s = total % 60
-  const part = (n: number, unit: string): string => `${n} ${unit}${n === 1 ? '' : 's'}`
-  if (m && s) return `${part(m, 'minute')} ${part(s, 'second')}`
-  return m ? part(m, 'minute') : part(s, 'second')
-}
-
-export function githubIssueMfa(o: GitHubIssueMfaOptions): GitHubIssueMfa {
-  const now = o.now ?? Date.now
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
-  const timeoutMs = o.timeoutMs ?? DEFAULT_REAUTH_TIMEOUT_MS
-  const pollMs = o.pollMs ?? DEFAULT_REAUTH_POLL_MS
-  const account = maskAppleId(o.username)
-  const permissions = new Map<string, ReturnType<ReauthIssueApi['getPermission']>>()
+/** The provider: one conversation in the account's re-auth issue per run. */
+export class GitHubIssueMfaProvider implements GitHubIssueMfa {
+  readonly name = 'github-issue' as const
+  // Needs a human, but not a terminal: it works in CI.
+  readonly interactive = false
+  private readonly now: () => number
+  private readonly sleep: (ms: number) => Promise<void>
+  private readonly timeoutMs: number
+  private readonly pollMs: number
+  private readonly permissions = new Map<string, ReturnType<ReauthIssueApi['getPermission']>>()
   /** Comments already looked at (ours, ignored ones, answers). */
-  const seen = new Set<number>()
+  private readonly seen = new Set<number>()
   /** Comments with a code that was read, to delete once it was used. */
-  const toDelete = new Map<number, string>()
-  let issue: { number: number } | undefined
+  private readonly toDelete = new Map<number, string>()
+  private issue: { number: number } | undefined
   /** Only comments created at or after our request count: older ones belong to earlier runs. */
-  let since = ''
-  let lastAnswer: MfaAnswer | undefined
+  private since = ''
+  private lastAnswer: MfaAnswer | undefined
 
-  const event = (message: string, remediation: string[]): NotificationEvent => ({
-    kind: 'reauth-request',
-    username: o.username,
-    message,
-    remediation,
-    runUrl: o.runUrl,
-    repository: o.repository,
-  })
-
-  const requestText = (c: MfaChallenge): string => {
-    const until = formatInstant(new Date(now() + timeoutMs).toISOString())
-    const body = renderMarkdown(
-      event(
-        `This workflow run signed in with the password and Apple sent a ${c.codeLength}-digit code to the devices trusted for this Apple ID.`,
-        [
-          'Find the code on your iPhone, iPad or Mac (allow the "Apple Account Sign-In Requested" prompt to see it).',
-          `Reply to this issue with a comment holding only the ${c.codeLength}-digit code. Only replies from people with write, maintain or admin permission on this repository are read.`,
-          `This run waits ${formatWait(timeoutMs)} for the reply (until ${until}). The comment is deleted as soon as the code was used, and this issue closes itself when the session is trusted again.`,
-        ],
-      ),
-    )
-    const lines = [body, '']
-    if (c.phones.length) {
-      lines.push('**No code on a device?** Reply `sms` to get it by text message instead:', '')
-      for (const p of c.phones) lines.push(`- \`sms ${p.id}\`: ${phoneText(p)}`)
-      lines.push('')
-    }
-    lines.push(
-      '**About safety.** The code alone cannot sign in to the account: it only completes this sign-in, which already used the password, and it expires within minutes. ' +
-        'Still, in a public repository anyone can read this issue; keep the backup in a private repository.',
-    )
-    return lines.join('\n')
+  constructor(private readonly o: GitHubIssueMfaOptions) {
+    this.now = o.now ?? Date.now
+    this.sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+    this.timeoutMs = o.timeoutMs ?? DEFAULT_REAUTH_TIMEOUT_MS
+    this.pollMs = o.pollMs ?? DEFAULT_REAUTH_POLL_MS
   }
 
-  const post = async (number: number, body: string): Promise<void> => {
-    const c = await o.client.commentOnIssue(number, body)
-    seen.add(c.id)
+  get issueNumber(): number | undefined {
+    return this.issue?.number
+  }
+
+  async ask(c: MfaChallenge): Promise<MfaAnswer> {
+    try {
+      await this.deleteUsed()
+      if (!this.issue) await this.openRequest(c)
+      else if (this.lastAnswer?.kind === 'sms' && !c.previousError) {
+        const sms = this.lastAnswer
+        const phone = c.phones.find((p) => p.id === sms.phoneId)
+        await this.post(this.issue.number, reauthText.smsSent(phone && phoneText(phone), this.timeoutMs))
+      } else if (c.previousError) {
+        await this.post(
+          this.issue.number,
+          reauthText.notAccepted(
+            this.lastAnswer?.kind === 'sms',
+            c.previousError,
+            this.timeoutMs,
+            c.attempt,
+            MAX_CODE_ATTEMPTS,
+          ),
+        )
+      }
+    } catch (err) {
+      throw issueError(err)
+    }
+    const reply = await this.waitForReply(c)
+    this.lastAnswer =
+      reply.kind === 'code'
+        ? { kind: 'code', code: reply.code }
+        : { kind: 'sms', phoneId: reply.phoneId ?? c.phones[0]?.id ?? 0 }
+    return this.lastAnswer
+  }
+
+  async done(ok: boolean): Promise<void> {
+    await this.deleteUsed()
+    if (!this.issue) return
+    try {
+      if (ok) {
+        await this.o.client.closeIssue(
+          this.issue.number,
+          reauthText.accepted(maskAppleId(this.o.username), this.o.runUrl),
+        )
+        this.o.log.info(`Closed issue #${this.issue.number}.`)
+      } else {
+        await this.post(this.issue.number, reauthText.rejected)
+      }
+    } catch (err) {
+      this.o.log.warning(`Could not update issue #${this.issue.number}: ${(err as Error).message}`)
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    await this.deleteUsed().catch(() => undefined)
+  }
+
+  private event(message: string, remediation: string[]): NotificationEvent {
+    return {
+      kind: 'reauth-request',
+      username: this.o.username,
+      message,
+      remediation,
+      runUrl: this.o.runUrl,
+      repository: this.o.repository,
+    }
+  }
+
+  private requestText(c: MfaChallenge): string {
+    const until = new Date(this.now() + this.timeoutMs).toISOString()
+    return [
+      renderMarkdown(
+        this.event(
+          reauthText.requestMessage(c.codeLength),
+          reauthText.requestSteps(c.codeLength, this.timeoutMs, until),
+        ),
+      ),
+      '',
+      ...reauthText.smsOffer(c.phones.map((p) => ({ id: p.id, text: phoneText(p) }))),
+      reauthText.safety,
+    ].join('\n')
+  }
+
+  private async post(number: number, body: string): Promise<void> {
+    const c = await this.o.client.commentOnIssue(number, body)
+    this.seen.add(c.id)
   }
 
   /** Opens the issue, or asks again on the one a previous run left open. */
-  const openRequest = async (c: MfaChallenge): Promise<void> => {
-    const marker = issueMarker('reauth-request', o.username)
-    const text = requestText(c)
-    const open = await o.client.findOpenIssue([DEFAULT_ISSUE_LABEL], marker)
+  private async openRequest(c: MfaChallenge): Promise<void> {
+    const marker = issueMarker('reauth-request', this.o.username)
+    const text = this.requestText(c)
+    const open = await this.o.client.findOpenIssue([DEFAULT_ISSUE_LABEL], marker)
     if (open) {
-      const comment = await o.client.commentOnIssue(
-        open.number,
-        `A new sign-in started; earlier codes no longer work.\n\n${text}`,
-      )
-      seen.add(comment.id)
-      since = comment.created_at
-      issue = { number: open.number }
-      o.log.info(
+      const comment = await this.o.client.commentOnIssue(open.number, reauthText.askedAgain(text))
+      this.seen.add(comment.id)
+      this.since = comment.created_at
+      this.issue = { number: open.number }
+      this.o.log.info(
         `Asked for the verification code again on the open issue #${open.number} (${open.html_url}).`,
       )
       return
     }
-    const fields = {
-      title: subjectOf(event('', [])),
+    const created = await createWithFallback(this.o.client, {
+      title: subjectOf(this.event('', [])),
       body: `${marker}\n${text}`,
-      labels: issueLabels(o.labels),
-      assignees: o.assignees?.filter((a) => a.trim() !== '') ?? [],
-    }
-    const created = await createWithFallback(o.client, fields)
-    since = created.created_at
-    issue = { number: created.number }
-    o.log.info(`Opened issue #${created.number} asking for the verification code: ${created.html_url}`)
+      labels: issueLabels(this.o.labels),
+      assignees: this.o.assignees?.filter((a) => a.trim() !== '') ?? [],
+    })
+    this.since = created.created_at
+    this.issue = { number: created.number }
+    this.o.log.info(`Opened issue #${created.number} asking for the verification code: ${created.html_url}`)
   }
 
-  const permissionOf = (login: string) => {
-    let p = permissions.get(login)
+  private permissionOf(login: string): ReturnType<ReauthIssueApi['getPermission']> {
+    let p = this.permissions.get(login)
     if (!p) {
-      p = o.client.getPermission(login)
-      permissions.set(login, p)
+      p = this.o.client.getPermission(login)
+      this.permissions.set(login, p)
       // A failed lookup is asked again on the next poll rather than remembered.
-      p.catch(() => permissions.delete(login))
+      p.catch(() => this.permissions.delete(login))
     }
     return p
   }
 
   /** One read of the comments: the newest answer from someone allowed to give it. */
-  const poll = async (c: MfaChallenge): Promise<Reply | undefined> => {
-    const comments = await o.client.listComments(issue!.number, since || undefined)
+  private async poll(c: MfaChallenge): Promise<Reply | undefined> {
+    const number = this.issue!.number
+    const comments = await this.o.client.listComments(number, this.since || undefined)
     let answer: { reply: Reply; comment: GitHubComment } | undefined
     for (const comment of comments) {
-      if (seen.has(comment.id) || (since && Date.parse(comment.created_at) < Date.parse(since))) continue
+      if (
+        this.seen.has(comment.id) ||
+        (this.since && Date.parse(comment.created_at) < Date.parse(this.since))
+      )
+        continue
       const login = comment.user?.login
       if (!login) {
-        seen.add(comment.id)
+        this.seen.add(comment.id)
         continue
       }
-      const permission = await permissionOf(login)
-      seen.add(comment.id)
+      const permission = await this.permissionOf(login)
+      this.seen.add(comment.id)
       if (!canWrite(permission)) {
-        o.log.warning(
-          `Ignored a comment on issue #${issue!.number} by @${login}: their permission on the repository is ${permission}; only write, maintain or admin can answer.`,
+        this.o.log.warning(
+          `Ignored a comment on issue #${number} by @${login}: their permission on the repository is ${permission}; only write, maintain or admin can answer.`,
         )
         continue
       }
       const reply = parseReply(comment.body ?? '', c.codeLength)
       if (!reply) {
-        o.log.info(
-          `A comment by @${login} on issue #${issue!.number} holds no ${c.codeLength}-digit code; still waiting.`,
+        this.o.log.info(
+          `A comment by @${login} on issue #${number} holds no ${c.codeLength}-digit code; still waiting.`,
         )
         continue
       }
       if (reply.kind === 'code') {
-        o.registerSecret?.(reply.code)
-        toDelete.set(comment.id, comment.html_url)
+        this.o.registerSecret?.(reply.code)
+        this.toDelete.set(comment.id, comment.html_url)
       }
       answer = { reply, comment }
     }
-    if (answer) o.log.info(`Read the reply by @${answer.comment.user!.login} on issue #${issue!.number}.`)
+    if (answer) this.o.log.info(`Read the reply by @${answer.comment.user!.login} on issue #${number}.`)
     return answer?.reply
   }
 
-  const waitForReply = async (c: MfaChallenge): Promise<Reply> => {
-    const deadline = now() + timeoutMs
-    o.log.info(`Waiting up to ${formatWait(timeoutMs)} for a reply on issue #${issue!.number}.`)
+  private async waitForReply(c: MfaChallenge): Promise<Reply> {
+    const number = this.issue!.number
+    const deadline = this.now() + this.timeoutMs
+    this.o.log.info(`Waiting up to ${formatWait(this.timeoutMs)} for a reply on issue #${number}.`)
     for (;;) {
-      await sleep(Math.max(0, Math.min(pollMs, deadline - now())))
+      await this.sleep(Math.max(0, Math.min(this.pollMs, deadline - this.now())))
       let reply: Reply | undefined
       try {
-        reply = await poll(c)
+        reply = await this.poll(c)
       } catch (err) {
         // A GitHub hiccup (5xx, network) costs one poll; a refusal (4xx) will not go away.
         if (!(err instanceof GitHubApiError) || (err.status !== 0 && err.status < 500)) throw issueError(err)
-        o.log.warning(`Reading issue #${issue!.number} failed (${err.message}); trying again.`)
+        this.o.log.warning(`Reading issue #${number} failed (${err.message}); trying again.`)
       }
       if (reply) return reply
-      if (now() >= deadline) break
+      if (this.now() >= deadline) break
     }
-    const run = o.runUrl ? ` ([workflow run](${o.runUrl}))` : ''
-    await post(
-      issue!.number,
-      `**No code arrived within ${formatWait(timeoutMs)}, so this run stopped**${run}.\n\n` +
-        'To try again, run the re-auth workflow again: Apple sends a new code and this issue asks for it. ' +
-        'Or renew the session on a computer (`icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.',
-    ).catch((err: unknown) =>
-      o.log.warning(`Could not comment on issue #${issue!.number}: ${(err as Error).message}`),
+    await this.post(number, reauthText.timedOut(this.timeoutMs, this.o.runUrl)).catch((err: unknown) =>
+      this.o.log.warning(`Could not comment on issue #${number}: ${(err as Error).message}`),
     )
     throw new AppError(
       'MFA_REQUIRED',
-      `No verification code was posted on issue #${issue!.number} within ${formatWait(timeoutMs)}; the issue stays open.`,
+      `No verification code was posted on issue #${number} within ${formatWait(this.timeoutMs)}; the issue stays open.`,
       'Run the re-auth workflow again and reply with the new code from an account with write access, or renew the session on your computer (`icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret.',
     )
   }
 
-  const deleteUsed = async (): Promise<void> => {
-    for (const [id, url] of [...toDelete]) {
-      toDelete.delete(id)
+  private async deleteUsed(): Promise<void> {
+    for (const [id, url] of [...this.toDelete]) {
+      this.toDelete.delete(id)
       try {
-        await o.client.deleteComment(id)
-        o.log.info('Deleted the comment that held the code.')
+        await this.o.client.deleteComment(id)
+        this.o.log.info('Deleted the comment that held the code.')
       } catch (err) {
         if (err instanceof GitHubApiError && err.status === 404) continue
-        o.log.warning(
+        this.o.log.warning(
           `Could not delete the comment that held the code (${(err as Error).message}); delete it by hand: ${url}`,
         )
       }
     }
   }
+}
 
-  return {
-    name: 'github-issue',
-    // Needs a human, but not a terminal: it works in CI.
-    interactive: false,
-    get issueNumber() {
-      return issue?.number
-    },
-
-    async ask(c: MfaChallenge): Promise<MfaAnswer> {
-      try {
-        await deleteUsed()
-        if (!issue) await openRequest(c)
-        else if (lastAnswer?.kind === 'sms' && !c.previousError) {
-          const phone = c.phones.find((p) => p.id === (lastAnswer as { phoneId: number }).phoneId)
-          await post(
-            issue.number,
-            `Apple sent the code by text message${phone ? ` to ${phoneText(phone)}` : ''}. Reply with it; this run waits ${formatWait(timeoutMs)}.`,
-          )
-        } else if (c.previousError) {
-          const what = lastAnswer?.kind === 'sms' ? 'That did not work' : 'That code was not accepted'
-          await post(
-            issue.number,
-            `${what} (${c.previousError.replace(/\.$/, '')}). Send the newest code shown on your device; this run waits ${formatWait(timeoutMs)} (attempt ${c.attempt} of ${MAX_CODE_ATTEMPTS}).`,
-          )
-        }
-      } catch (err) {
-        throw issueError(err)
-      }
-      const reply = await waitForReply(c)
-      lastAnswer =
-        reply.kind === 'code'
-          ? { kind: 'code', code: reply.code }
-          : { kind: 'sms', phoneId: reply.phoneId ?? c.phones[0]?.id ?? 0 }
-      return lastAnswer
-    },
-
-    async done(ok: boolean): Promise<void> {
-      await deleteUsed()
-      if (!issue) return
-      try {
-        if (ok) {
-          await o.client.closeIssue(
-            issue.number,
-            `**Done.** Apple accepted the code and the iCloud session for \`${account}\` is trusted again; the scheduled backups use it from now on.${o.runUrl ? ` ([workflow run](${o.runUrl}))` : ''}`,
-          )
-          o.log.info(`Closed issue #${issue.number}.`)
-        } else {
-          await post(
-            issue.number,
-            'No code was accepted, so this run stopped. Wait a few minutes, then run the re-auth workflow again and reply with the newest code.',
-          )
-        }
-      } catch (err) {
-        o.log.warning(`Could not update issue #${issue.number}: ${(err as Error).message}`)
-      }
-    },
-
-    async cleanup(): Promise<void> {
-      await deleteUsed().catch(() => undefined)
-    },
-  }
+export function githubIssueMfa(o: GitHubIssueMfaOptions): GitHubIssueMfa {
+  return new GitHubIssueMfaProvider(o)
 }
 
 function phoneText(p: TrustedPhone): string {

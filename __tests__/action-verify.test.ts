@@ -7,8 +7,8 @@ import { join, relative, sep } from 'node:path'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import reportSchema from '../schemas/report.schema.json' with { type: 'json' }
-import { createRunner, type Runner } from './helpers/runner-env.js'
-import { laptopLoginAndExport, PASSWORD, SESSION_KEY, startWorld, USER, type World } from './helpers/world.js'
+import { createRunner, type Runner } from '../sim/runner-env.js'
+import { laptopLoginAndExport, PASSWORD, SESSION_KEY, startWorld, USER, type World } from '../sim/world.js'
 
 let world: World
 let runner: Runner

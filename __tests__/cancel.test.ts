@@ -11,10 +11,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
-import type { FakeLibrary, LibraryOptions } from './fakes/icloud/library.js'
-import { createRunner, DIST_INDEX, type Runner, type StepResult } from './helpers/runner-env.js'
-import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER, type World } from './helpers/world.js'
-import { startFakeGitHub } from './fakes/github-api.js'
+import type { FakeLibrary, LibraryOptions } from '../sim/icloud/library.js'
+import { createRunner, DIST_INDEX, type Runner, type StepResult } from '../sim/runner-env.js'
+import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER, type World } from '../sim/world.js'
+import { startFakeGitHub } from '../sim/github-api.js'
 import { generateSessionKey } from '../src/session-cache/blob.js'
 import { main as cli } from '../src/cli/program.js'
 import { testIo } from './helpers/cli-io.js'
@@ -422,7 +422,7 @@ describe('the CLI `sync`', () => {
         '--experimental-transform-types',
         '--no-warnings',
         '--import',
-        path.join(ROOT, '__tests__/helpers/ts-loader.mjs'),
+        path.join(ROOT, 'sim/ts-loader.mjs'),
         path.join(ROOT, 'src/cli.ts'),
         ...args,
       ],

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from '../src/cli/program.js'
 import { loadSession } from '../src/icloud/session-store.js'
-import { startFakeICloud, type FakeICloud } from './fakes/icloud/index.js'
+import { startFakeICloud, type FakeICloud } from '../sim/icloud/index.js'
 import { expectNoSecrets, testIo } from './helpers/cli-io.js'
 import { havePty, spawnCliOnPty } from './helpers/cli-pty.js'
 

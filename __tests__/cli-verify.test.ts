@@ -9,7 +9,7 @@ import { join, relative, sep } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from '../src/cli/program.js'
 import { expectNoSecrets, testIo, type TestIo } from './helpers/cli-io.js'
-import { PASSWORD, startWorld, USER, type World } from './helpers/world.js'
+import { PASSWORD, startWorld, USER, type World } from '../sim/world.js'
 
 let world: World
 let tmp: string

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { chromium, type Browser } from 'playwright-core'
 import { main } from '../src/cli/program.js'
 import { loadSession } from '../src/icloud/session-store.js'
-import { startFakeICloud, type FakeICloud } from './fakes/icloud/index.js'
+import { startFakeICloud, type FakeICloud } from '../sim/icloud/index.js'
 import { expectNoSecrets, testIo } from './helpers/cli-io.js'
 
 const CHROMIUM = '/usr/bin/chromium'

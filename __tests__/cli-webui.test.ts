@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from '../src/cli/program.js'
 import { loadSession } from '../src/icloud/session-store.js'
 import { KEYRING_SERVICE } from '../src/providers/keyring.js'
-import { startFakeICloud, type FakeICloud } from './fakes/icloud/index.js'
+import { startFakeICloud, type FakeICloud } from '../sim/icloud/index.js'
 import { expectNoSecrets, testIo, type TestIo } from './helpers/cli-io.js'
 
 const U = 'jdoe@example.com'

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { PASSWORD, SESSION_KEY } from './helpers/world.js'
+import { PASSWORD, SESSION_KEY } from '../sim/world.js'
 
 let out: string
 let result: { code: number; stdout: string; stderr: string }

@@ -10,7 +10,7 @@ import { parse } from 'yaml'
 import { channelProblems } from '../src/action/channels.js'
 import type { Settings } from '../src/action/inputs.js'
 import { loadConfig, parseConfig } from '../src/config/index.js'
-import { createRunner, type Runner } from './helpers/runner-env.js'
+import { createRunner, type Runner } from '../sim/runner-env.js'
 
 interface Step {
   uses?: string

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { Cookie, CookieJar } from 'tough-cookie'
 import { computeClientProof, createClientEphemeral, type SrpProtocol } from '../src/icloud/srp.js'
-import { startFakeICloud, WIDGET_KEY, type FakeICloud } from './fakes/icloud/index.js'
+import { startFakeICloud, WIDGET_KEY, type FakeICloud } from '../sim/icloud/index.js'
 
 const HOME = 'https://www.icloud.com'
 const DAY = 86_400_000

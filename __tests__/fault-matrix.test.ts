@@ -22,11 +22,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import type { Fault, FakeServer } from './fakes/icloud/core.js'
-import type { FakeLibrary, LibraryOptions } from './fakes/icloud/library.js'
-import { startWebhookSink } from './fakes/webhook-sink.js'
-import { startFakeGitHub } from './fakes/github-api.js'
-import { createRunner, DIST_INDEX, type Runner } from './helpers/runner-env.js'
+import type { Fault, FakeServer } from '../sim/icloud/core.js'
+import type { FakeLibrary, LibraryOptions } from '../sim/icloud/library.js'
+import { startWebhookSink } from '../sim/webhook-sink.js'
+import { startFakeGitHub } from '../sim/github-api.js'
+import { createRunner, DIST_INDEX, type Runner } from '../sim/runner-env.js'
 import {
   deviceCodeReader,
   laptopLoginAndExport,
@@ -35,7 +35,7 @@ import {
   startWorld,
   USER,
   type World,
-} from './helpers/world.js'
+} from '../sim/world.js'
 import { authenticate, type AuthResult } from '../src/icloud/auth.js'
 import type { Endpoints } from '../src/icloud/endpoints.js'
 import { AppError, type ErrorCode } from '../src/core/errors.js'
@@ -391,7 +391,7 @@ console.log('finished')
       '--experimental-transform-types',
       '--no-warnings',
       '--import',
-      path.join(here, 'helpers', 'ts-loader.mjs'),
+      path.join(here, '..', 'sim', 'ts-loader.mjs'),
       script,
     ],
     {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startFakeGitHub, type FakeGitHub } from './fakes/github-api.js'
+import { startFakeGitHub, type FakeGitHub } from '../sim/github-api.js'
 import { GitHubApiError, GitHubClient, canWrite } from '../src/github/client.js'
 import { githubIssueChannel, issueMarker, notifyViaIssue } from '../src/notify/github-issue.js'
 import type { NotificationEvent } from '../src/notify/event.js'

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { startWebhookSink, type WebhookSink } from './fakes/webhook-sink.js'
+import { startWebhookSink, type WebhookSink } from '../sim/webhook-sink.js'
 import {
   sendWebhook,
   webhookChannel,

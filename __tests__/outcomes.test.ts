@@ -24,9 +24,9 @@ import { simpleParser, type ParsedMail } from 'mailparser'
 import { SMTPServer } from 'smtp-server'
 import { afterEach, describe, expect, it } from 'vitest'
 import reportSchema from '../schemas/report.schema.json' with { type: 'json' }
-import { startFakeGitHub, type FakeGitHub } from './fakes/github-api.js'
-import { startWebhookSink, type WebhookSink } from './fakes/webhook-sink.js'
-import { createRunner, DIST_INDEX, type Runner, type StepResult } from './helpers/runner-env.js'
+import { startFakeGitHub, type FakeGitHub } from '../sim/github-api.js'
+import { startWebhookSink, type WebhookSink } from '../sim/webhook-sink.js'
+import { createRunner, DIST_INDEX, type Runner, type StepResult } from '../sim/runner-env.js'
 import { expectedHashes, photosHarness } from './helpers/photos-harness.js'
 import { testIo } from './helpers/cli-io.js'
 import {
@@ -37,7 +37,7 @@ import {
   startWorld,
   USER,
   type World,
-} from './helpers/world.js'
+} from '../sim/world.js'
 import { main as cli } from '../src/cli/program.js'
 import { authenticate, mfaRequired } from '../src/icloud/auth.js'
 import { redactAppleId } from '../src/action/log.js'
@@ -60,7 +60,7 @@ import {
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const CHILD = path.join(here, 'helpers', 'outcomes-child.ts')
-const LOADER = path.join(here, 'helpers', 'ts-loader.mjs')
+const LOADER = path.join(here, '..', 'sim', 'ts-loader.mjs')
 const { tmp, setup } = photosHarness({ threads: 4, retries: 2, clientId: 'auth-out', dsid: '7' })
 const later: Array<() => Promise<void> | void> = []
 afterEach(async () => {

@@ -235,7 +235,7 @@ console.log('finished')
         '--experimental-transform-types',
         '--no-warnings',
         '--import',
-        path.join(here, 'helpers', 'ts-loader.mjs'),
+        path.join(here, '..', 'sim', 'ts-loader.mjs'),
         child,
       ],
       {

@@ -6,7 +6,7 @@
 import { cpSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { changeFeedFault, type ChangeFeedFaultKind } from './fakes/icloud/cloudkit.js'
+import { changeFeedFault, type ChangeFeedFaultKind } from '../sim/icloud/cloudkit.js'
 import { diskFiles, diskHashes, expectedHashes, photosHarness } from './helpers/photos-harness.js'
 import { STATE_FILE } from '../src/photos/state.js'
 import { describeListing } from '../src/photos/sync.js'

@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 const ROOT = resolve(import.meta.dirname, '..')
-const SCANNED = ['src', '__tests__', 'scripts', 'bench']
+const SCANNED = ['src', 'sim', '__tests__', 'scripts', 'bench']
 const TEXT = /\.(?:[cm]?[jt]s|d\.[cm]?ts|json|md|sh|py|ya?ml)$/
 
 /**

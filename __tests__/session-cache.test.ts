@@ -24,7 +24,7 @@ import {
   saveSession,
   type CacheLog,
 } from '../src/session-cache/session-cache.js'
-import { startFakeActionsCache, type FakeActionsCache } from './fakes/actions-cache.js'
+import { startFakeActionsCache, type FakeActionsCache } from '../sim/actions-cache.js'
 
 const FIXTURE_DIR = join(import.meta.dirname, 'fixtures/pyicloud-session')
 const REPO = 'JDoe/photos-backup'

@@ -104,7 +104,7 @@ process.exitCode = end.kind === 'exit' ? end.code : 99
         '--experimental-transform-types',
         '--no-warnings',
         '--import',
-        path.join(ROOT, '__tests__/helpers/ts-loader.mjs'),
+        path.join(ROOT, 'sim/ts-loader.mjs'),
         main,
       ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },

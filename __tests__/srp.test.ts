@@ -25,7 +25,7 @@ import {
   createServerEphemeral,
   createVerifier,
   verifyClientProof,
-} from './fakes/icloud/srp-server.js'
+} from '../sim/icloud/srp-server.js'
 
 interface Vector {
   accountName: string

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HEAP_LIMITS, runInWorker } from '../src/util/worker.js'
-import { DIST_INDEX } from './helpers/runner-env.js'
+import { DIST_INDEX } from '../sim/runner-env.js'
 
 let dir: string
 const script = async (name: string, body: string): Promise<string> => {

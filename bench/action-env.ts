@@ -5,9 +5,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createRunner, runnerVariables, type Runner } from '../__tests__/helpers/runner-env.js'
-import { laptopLoginAndExport, PASSWORD, startWorld, USER, type World } from '../__tests__/helpers/world.js'
-import type { LibraryOptions } from '../__tests__/fakes/icloud/library.js'
+import { createRunner, runnerVariables, type Runner } from '../sim/runner-env.js'
+import { laptopLoginAndExport, PASSWORD, startWorld, USER, type World } from '../sim/world.js'
+import type { LibraryOptions } from '../sim/icloud/library.js'
 import { generateSessionKey } from '../src/session-cache/blob.js'
 
 export interface ActionBench {

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { DIST_INDEX, parseCommandFile } from '../__tests__/helpers/runner-env.js'
+import { DIST_INDEX, parseCommandFile } from '../sim/runner-env.js'
 import { prepareAction } from './action-env.js'
 import { run } from './cold-start.js'
 

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { DIST_INDEX } from '../__tests__/helpers/runner-env.js'
+import { DIST_INDEX } from '../sim/runner-env.js'
 import { prepareAction } from './action-env.js'
 
 export interface ColdStart {

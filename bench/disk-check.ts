@@ -5,7 +5,7 @@
  * as on a runner that wrote the files; a cold cache on a spinning disk is slower and not
  * reproducible here). Runs on its own:
  *
- *   node --experimental-transform-types --no-warnings --import ./__tests__/helpers/ts-loader.mjs bench/disk-check.ts [files]
+ *   node --experimental-transform-types --no-warnings --import ./sim/ts-loader.mjs bench/disk-check.ts [files]
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'

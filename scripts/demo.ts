@@ -7,9 +7,9 @@
 // directory. No network beyond 127.0.0.1. DEMO_ASSETS sets the library size, DEMO_OUT the directory.
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { startWebhookSink } from '../__tests__/fakes/webhook-sink.ts'
-import { createRunner } from '../__tests__/helpers/runner-env.ts'
-import { laptopLoginAndExport, PASSWORD, SESSION_KEY, startWorld, USER } from '../__tests__/helpers/world.ts'
+import { startWebhookSink } from '../sim/webhook-sink.ts'
+import { createRunner } from '../sim/runner-env.ts'
+import { laptopLoginAndExport, PASSWORD, SESSION_KEY, startWorld, USER } from '../sim/world.ts'
 
 const ASSETS = Number(process.env.DEMO_ASSETS ?? 200)
 const DAY = 86_400_000

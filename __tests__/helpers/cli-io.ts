@@ -2,7 +2,7 @@
 import { PassThrough, Writable } from 'node:stream'
 import { expect } from 'vitest'
 import type { CliIo } from '../../src/cli/io.js'
-import { MemoryKeyring } from '../fakes/keyring.js'
+import { MemoryKeyring } from '../../sim/keyring.js'
 
 /** A stream that keeps what was written and lets a test wait for text to appear. */
 export class Capture extends Writable {

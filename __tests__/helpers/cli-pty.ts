@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const LOADER = join(ROOT, '__tests__/helpers/ts-loader.mjs')
+const LOADER = join(ROOT, 'sim/ts-loader.mjs')
 const RELAY = join(ROOT, '__tests__/helpers/pty-relay.py')
 const CLI = join(ROOT, 'src/cli.ts')
 

@@ -5,7 +5,7 @@
  */
 import type http from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { bytesToBigint } from '../../../src/icloud/srp.js'
+import { bytesToBigint } from '../../src/icloud/srp.js'
 import { accountKey, trustedPhone, type FakeAccount } from './accounts.js'
 import { parseCookies, setCookie } from './cookies.js'
 import { parseJsonBody, sendJson, type FakeRequest, type Handler } from './core.js'

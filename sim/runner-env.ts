@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
-export const DIST_INDEX = resolve(import.meta.dirname, '../../dist/index.js')
+export const DIST_INDEX = resolve(import.meta.dirname, '../dist/index.js')
 
 export interface StepResult {
   code: number

@@ -1,5 +1,5 @@
 /** In-memory keyring behind the production KeyringBackend interface; `available: false` mimics a machine without a backend. */
-import { keyringUnavailable, type KeyringBackend } from '../../src/providers/keyring.js'
+import { keyringUnavailable, type KeyringBackend } from '../src/providers/keyring.js'
 
 export class MemoryKeyring implements KeyringBackend {
   readonly entries = new Map<string, string>()

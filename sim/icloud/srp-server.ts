@@ -20,7 +20,7 @@ import {
   sha256,
   verifyServerProof,
   type SrpProtocol,
-} from '../../../src/icloud/srp.js'
+} from '../../src/icloud/srp.js'
 
 export function createVerifier(
   password: string,

@@ -2,7 +2,7 @@
 // process): Node 24 strips/transforms the types itself (--experimental-transform-types, needed for
 // parameter properties); this hook maps the `.js` suffixes of our NodeNext imports to the `.ts` file
 // beside them when no `.js` exists. Usage:
-//   node --experimental-transform-types --import ./__tests__/helpers/ts-loader.mjs entry.ts
+//   node --experimental-transform-types --import ./sim/ts-loader.mjs entry.ts
 import { existsSync } from 'node:fs'
 import { register } from 'node:module'
 import { fileURLToPath } from 'node:url'

@@ -3,7 +3,7 @@
  * dsInfo fields accountLogin reports, and the per-account fault flags tests can flip at any time.
  */
 import { randomBytes } from 'node:crypto'
-import type { SrpProtocol } from '../../../src/icloud/srp.js'
+import type { SrpProtocol } from '../../src/icloud/srp.js'
 import { createVerifier } from './srp-server.js'
 
 export interface FakeAccountOptions {

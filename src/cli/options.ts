@@ -19,89 +19,44 @@ interface Flag {
   kind: Kind
 }
 
-const FLAGS: Flag[] = [
-  { attr: 'username', flag: '--username', group: 'account', key: 'username', kind: 'string' },
-  { attr: 'domain', flag: '--domain', group: 'account', key: 'domain', kind: 'string' },
-  {
-    attr: 'passwordProvider',
-    flag: '--password-provider',
-    group: 'auth',
-    key: 'password-providers',
-    kind: 'list',
-  },
-  { attr: 'mfaProvider', flag: '--mfa-provider', group: 'auth', key: 'mfa-provider', kind: 'string' },
-  {
-    attr: 'cookieDirectory',
-    flag: '--cookie-directory',
-    group: 'auth',
-    key: 'cookie-directory',
-    kind: 'string',
-  },
-  { attr: 'passwordEnv', flag: '--password-env', group: 'auth', key: 'password-env', kind: 'string' },
-  {
-    attr: 'passwordCommand',
-    flag: '--password-command',
-    group: 'auth',
-    key: 'password-command',
-    kind: 'string',
-  },
-  { attr: 'warnDays', flag: '--warn-days', group: 'notifications', key: 'warn-days', kind: 'int' },
-  { attr: 'directory', flag: '--directory', group: 'photos', key: 'directory', kind: 'string' },
-  {
-    attr: 'folderStructure',
-    flag: '--folder-structure',
-    group: 'photos',
-    key: 'folder-structure',
-    kind: 'string',
-  },
-  { attr: 'size', flag: '--size', group: 'photos', key: 'size', kind: 'list' },
-  {
-    attr: 'livePhotoSize',
-    flag: '--live-photo-size',
-    group: 'photos',
-    key: 'live-photo-size',
-    kind: 'string',
-  },
-  {
-    attr: 'livePhotoMovFilenamePolicy',
-    flag: '--live-photo-mov-filename-policy',
-    group: 'photos',
-    key: 'live-photo-mov-filename-policy',
-    kind: 'string',
-  },
-  { attr: 'alignRaw', flag: '--align-raw', group: 'photos', key: 'align-raw', kind: 'string' },
-  {
-    attr: 'fileMatchPolicy',
-    flag: '--file-match-policy',
-    group: 'photos',
-    key: 'file-match-policy',
-    kind: 'string',
-  },
-  { attr: 'skipVideos', flag: '--skip-videos', group: 'photos', key: 'skip-videos', kind: 'bool' },
-  {
-    attr: 'skipLivePhotos',
-    flag: '--skip-live-photos',
-    group: 'photos',
-    key: 'skip-live-photos',
-    kind: 'bool',
-  },
-  { attr: 'album', flag: '--album', group: 'photos', key: 'albums', kind: 'list' },
-  { attr: 'library', flag: '--library', group: 'photos', key: 'library', kind: 'string' },
-  { attr: 'recent', flag: '--recent', group: 'photos', key: 'recent', kind: 'int' },
-  { attr: 'untilFound', flag: '--until-found', group: 'photos', key: 'until-found', kind: 'int' },
-  { attr: 'threads', flag: '--threads', group: 'photos', key: 'threads', kind: 'int' },
-  { attr: 'dryRun', flag: '--dry-run', group: 'photos', key: 'dry-run', kind: 'bool' },
-  {
-    attr: 'allowPartialBackup',
-    flag: '--allow-partial-backup',
-    group: 'photos',
-    key: 'allow-partial-backup',
-    kind: 'bool',
-  },
-  { attr: 'lockWait', flag: '--lock-wait', group: 'photos', key: 'lock-wait', kind: 'int' },
-]
-
 const camel = (key: string): string => key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+
+/** A flag named like its config key (`--folder-structure` → photos.folder-structure), or `name` (icloudpd's singular `--album`). */
+const flag = (group: Flag['group'], key: string, kind: Kind, name = key): Flag => ({
+  attr: camel(name),
+  flag: `--${name}`,
+  group,
+  key,
+  kind,
+})
+
+const FLAGS: Flag[] = [
+  flag('account', 'username', 'string'),
+  flag('account', 'domain', 'string'),
+  flag('auth', 'password-providers', 'list', 'password-provider'),
+  flag('auth', 'mfa-provider', 'string'),
+  flag('auth', 'cookie-directory', 'string'),
+  flag('auth', 'password-env', 'string'),
+  flag('auth', 'password-command', 'string'),
+  flag('notifications', 'warn-days', 'int'),
+  flag('photos', 'directory', 'string'),
+  flag('photos', 'folder-structure', 'string'),
+  flag('photos', 'size', 'list'),
+  flag('photos', 'live-photo-size', 'string'),
+  flag('photos', 'live-photo-mov-filename-policy', 'string'),
+  flag('photos', 'align-raw', 'string'),
+  flag('photos', 'file-match-policy', 'string'),
+  flag('photos', 'skip-videos', 'bool'),
+  flag('photos', 'skip-live-photos', 'bool'),
+  flag('photos', 'albums', 'list', 'album'),
+  flag('photos', 'library', 'string'),
+  flag('photos', 'recent', 'int'),
+  flag('photos', 'until-found', 'int'),
+  flag('photos', 'threads', 'int'),
+  flag('photos', 'dry-run', 'bool'),
+  flag('photos', 'allow-partial-backup', 'bool'),
+  flag('photos', 'lock-wait', 'int'),
+]
 
 /** Commander collector for repeatable flags; `a,b` counts as two values too. */
 export function collect(value: string, previous: string[] = []): string[] {

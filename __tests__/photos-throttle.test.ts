@@ -89,6 +89,19 @@ describe('AIMD download streams', () => {
     expect(l.limit).toBe(8) // never above the ceiling
   })
 
+  it('starts below the ceiling and earns streams up to it while nothing is throttled', () => {
+    const l = new AdaptiveLimit(16, 8)
+    expect(l.limit).toBe(8)
+    for (let i = 0; i < 8; i++) l.succeeded()
+    expect(l.limit).toBe(9) // a window of 8 successes adds one
+    for (let i = 0; i < 1000; i++) l.succeeded()
+    expect(l.limit).toBe(16)
+    l.throttled(l.mark())
+    expect(l.limit).toBe(8)
+    // A start above the ceiling is capped.
+    expect(new AdaptiveLimit(4, 8).limit).toBe(4)
+  })
+
   it('acquire waits while the slots are taken', async () => {
     const l = new AdaptiveLimit(2)
     await l.acquire()

@@ -126,21 +126,6 @@ export interface SyncOptions {
 
 export type SyncMode = 'no-change' | 'delta' | 'full'
 
-/** A file this run did not back up: failed after retries, or left behind when the run stopped. */
-export interface FileProblem {
-  /** Relative to the photos directory, '/'-separated. */
-  relPath: string
-  /** CloudKit recordName of the asset (CPLAsset). */
-  assetId: string
-  /** Expected bytes, when known. */
-  size?: number
-  reason: 'failed' | 'throttled' | 'cancelled' | 'budget' | 'disk'
-  /** Short human text (HTTP status, errno); never a URL with tokens. */
-  detail?: string
-  /** Download attempts made (0 = never started). */
-  attempts: number
-}
-
 export interface SyncResult {
   mode: SyncMode
   downloaded: number

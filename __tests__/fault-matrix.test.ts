@@ -44,6 +44,7 @@ import { loadSession, sessionPaths } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { STATE_FILE, loadStateFile } from '../src/photos/state.js'
 import { syncPhotos, type PhotosOptions, type SyncResult } from '../src/photos/sync.js'
+import { photosOutcome } from '../src/photos/outcome.js'
 import { LOCK_FILE } from '../src/photos/lock.js'
 import { readSessionFiles } from '../src/action/session-files.js'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
@@ -298,6 +299,27 @@ function expectCode(o: Outcome, code: ErrorCode): ICloudError {
   expect(o.error, `expected ${code}`).toBeInstanceOf(ICloudError)
   expect((o.error as ICloudError).code).toBe(code)
   return o.error as ICloudError
+}
+
+/**
+ * A disk error stops the run, which still returns: DISK in the result and in its outcome, every
+ * file listed (reason disk) missing from the disk, none listed twice.
+ */
+function expectDiskStop(h: H, o: Outcome): ICloudError {
+  expect(o.error, String(o.error)).toBeUndefined()
+  const r = o.sync!
+  expect(r.stopReason).toBe('disk')
+  expect(r.diskError?.code).toBe('DISK')
+  expect(r.failures.length).toBeGreaterThan(0)
+  expect(r.remaining).toBe(r.failures.length)
+  for (const f of r.failures) {
+    expect(f.reason).toBe('disk')
+    expect(existsSync(path.join(h.photos, f.relPath)), f.relPath).toBe(false)
+  }
+  expect(new Set(r.failures.map((f) => f.relPath)).size).toBe(r.failures.length)
+  const out = photosOutcome(r)
+  expect([out.status, out.error?.code]).toEqual(['failed', 'DISK'])
+  return out.error!
 }
 
 /** The bytes a complete backup must hold: originals plus live-photo movies, each exactly once. */
@@ -902,20 +924,59 @@ const downloadRows: Row[] = [
   {
     phase: 'download body',
     fault: 'disk full',
-    outcome: 'DISK stops the run; no final file is partial; the rerun completes',
+    outcome:
+      'DISK stops the run, which returns the files it left (reason disk); no final file is partial; the rerun completes',
     async run() {
       const h = await signedIn()
       await mkdir(h.photos, { recursive: true })
       let allowed = 40
       disk.state.fails = (op, file) => op === 'write' && file.endsWith('.part') && allowed-- <= 0
       const r = await h.run()
-      const e = expectCode(r, 'DISK')
+      const e = expectDiskStop(h, r)
       expect(e.message).toMatch(/ENOSPC/)
       expect(e.remediation).toMatch(/disk space/)
       expectNoCorruptOrDuplicate(h)
       expect(onDisk(h.photos).finals.length).toBeLessThan(expectedHashes(h.lib).length)
       expect((await loadStateFile(h.photos))?.dbSyncToken).toBeUndefined()
       await expectRerunCompletes(h, 0)
+    },
+  },
+  {
+    phase: 'whole sync',
+    fault: 'disk full',
+    outcome:
+      'the state file cannot be saved either: still DISK with the files listed; the saved state is kept whole; the rerun fetches nothing twice',
+    async run() {
+      const h = await signedIn({ ...LIB, count: 40 })
+      const first = await h.run()
+      expect(first.error).toBeUndefined()
+      const saved = await loadStateFile(h.photos)
+      expect(saved?.manifest.size).toBeGreaterThan(0)
+      const known = new Set(h.lib.visibleAssets().map((a) => a.id))
+      h.lib.addAssets(30)
+      // The disk fills up a few files into the run: downloads, the state file, its temp file, all of it.
+      let allowed = 8
+      disk.state.fails = (op, file) =>
+        op === 'write' && path.resolve(file).startsWith(h.photos) && allowed-- <= 0
+      const r = await h.run()
+      const e = expectDiskStop(h, r)
+      expect(e.message).toMatch(/ENOSPC/)
+      // The state file is the last good one, whole: nothing the first run saved is lost.
+      const after = await loadStateFile(h.photos)
+      expect(after).toBeDefined()
+      for (const [id, packed] of saved!.manifest.packedEntries())
+        expect([...after!.manifest.packedEntries()]).toContainEqual([id, packed])
+      expect(readdirSync(h.photos).filter((f) => f.endsWith('.tmp'))).toEqual([])
+      expectNoCorruptOrDuplicate(h)
+      const missing = r.sync!.failures.length
+      expect(missing).toBeGreaterThan(0)
+      h.lib.downloadLog.length = 0
+      await expectRerunCompletes(h, 0)
+      const fetched = h.lib.downloadLog.filter((d) => d.status === 200 || d.status === 206)
+      expect(fetched.filter((d) => known.has(d.assetId))).toEqual([])
+      expect(new Set(fetched.map((d) => `${d.assetId}/${d.res}`)).size).toBe(fetched.length)
+      // Only what the full disk left behind (the listed files) and what it never listed.
+      expect(fetched.length).toBeGreaterThanOrEqual(missing)
     },
   },
   {
@@ -1027,9 +1088,12 @@ const renameRows: Row[] = [
       const victim = h.lib.visibleAssets()[10]!
       disk.state.fails = (op, file) => op === 'rename' && path.basename(file) === victim.filename
       const r = await h.run()
-      expectCode(r, 'DISK')
+      expectDiskStop(h, r)
       expect(disk.state.hits).toBe(1)
       expect(existsSync(path.join(h.photos, victim.filename))).toBe(false)
+      const failed = r.sync!.failures.filter((f) => f.detail)
+      expect(failed).toMatchObject([{ relPath: victim.filename, assetId: victim.id, reason: 'disk' }])
+      expect(failed[0]!.detail).toMatch(/ENOSPC/)
       expectNoCorruptOrDuplicate(h)
       await expectRerunCompletes(h, 0)
     },

@@ -26,7 +26,7 @@ import type { Fault, FakeServer } from './fakes/icloud/core.js'
 import type { FakeLibrary, LibraryOptions } from './fakes/icloud/library.js'
 import { startWebhookSink } from './fakes/webhook-sink.js'
 import { startFakeGitHub } from './fakes/github-api.js'
-import { createRunner, DIST_INDEX, type Runner } from './helpers/runner-env.js'
+import { createRunner, DIST_INDEX, type Runner, type StepResult } from './helpers/runner-env.js'
 import {
   deviceCodeReader,
   laptopLoginAndExport,
@@ -47,6 +47,7 @@ import { syncPhotos, type PhotosOptions, type SyncResult } from '../src/photos/s
 import { photosOutcome } from '../src/photos/outcome.js'
 import { LOCK_FILE } from '../src/photos/lock.js'
 import { readSessionFiles } from '../src/action/session-files.js'
+import type { RunReport } from '../src/action/report.js'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
 import { encodeExport, encryptBundle, generateSessionKey } from '../src/session-cache/blob.js'
 import { restoreSession, saveSession, type CacheLog } from '../src/session-cache/session-cache.js'
@@ -351,8 +352,12 @@ function onDisk(dir: string): { finals: string[]; parts: string[] } {
 
 /** Every final file is a right one, and none is there twice. */
 function expectNoCorruptOrDuplicate(h: H): void {
-  const expected = new Set(expectedHashes(h.lib))
-  const { finals } = onDisk(h.photos)
+  expectNoCorruptOrDuplicateIn(h.photos, h.lib)
+}
+
+function expectNoCorruptOrDuplicateIn(dir: string, lib: FakeLibrary): void {
+  const expected = new Set(expectedHashes(lib))
+  const { finals } = onDisk(dir)
   for (const f of finals) expect(expected.has(f), 'a final file with wrong bytes').toBe(true)
   expect(new Set(finals).size, 'a file downloaded twice').toBe(finals.length)
 }
@@ -1515,6 +1520,107 @@ describe('fault matrix, whole runs of the bundled action', () => {
     expect(world.icloud.srpAttempts()).toBe(srp)
     expect(onDisk(photos()).finals).toEqual(expectedHashes(world.library))
   }, 90_000)
+
+  /** A small one-page library of single-file assets: a file's name is its path (folder-structure none). */
+  const SMALL: LibraryOptions = {
+    count: 12,
+    sharedCount: 0,
+    seed: 21,
+    kinds: ['jpeg'],
+    hiddenRate: 0,
+    deletedRate: 0,
+  }
+  const fetched = (d: { status: number }) => d.status === 200 || d.status === 206
+
+  /** The report of a step, and the library's files not on disk (names, which are paths here). */
+  function reportAndMissing(r: StepResult): { report: RunReport; missing: string[]; present: string[] } {
+    const report = JSON.parse(readFileSync(r.outputs.report!, 'utf8')) as RunReport
+    const names = world.library.visibleAssets().map((a) => a.filename)
+    expect(new Set(names).size).toBe(names.length)
+    const present = names.filter((n) => existsSync(path.join(photos(), n)))
+    return { report, missing: names.filter((n) => !present.includes(n)).sort(), present }
+  }
+
+  it('download body × disk full → exit 1 with DISK; the report lists exactly the files not on disk (reason disk); post saves the session; the rerun fetches only those', async () => {
+    await setup(SMALL)
+    // A few files (and the first state checkpoint) fit; then every write under the photos directory fails.
+    const full = {
+      ...env(),
+      NODE_OPTIONS: `--require ${path.join(here, 'helpers', 'disk-full-preload.cjs')}`,
+      DISK_FULL_DIR: photos(),
+      DISK_FULL_AFTER: '5',
+    }
+    const r = await runner.job(inputs(), full)
+    expect(r.main.code, r.main.stdout).toBe(1)
+    expect(r.main.outputs.status).toBe('failed')
+    expect(r.main.outputs['error-code']).toBe('DISK')
+    const errors = r.main.stdout.split('\n').filter((l) => l.startsWith('::error'))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(/\[DISK\] .*ENOSPC.*free disk space/)
+    const { report, missing, present } = reportAndMissing(r.main)
+    expect(missing.length).toBeGreaterThan(0)
+    expect(present.length).toBeGreaterThan(0)
+    const failures = report.photos!.failures
+    expect(failures.map((f) => f.relPath).sort()).toEqual(missing)
+    for (const f of failures) expect(f.reason).toBe('disk')
+    expect(failures.some((f) => /ENOSPC/.test(f.detail ?? ''))).toBe(true)
+    expect(r.main.outputs.remaining).toBe(String(missing.length))
+    expect(r.main.outputs.downloaded).toBe(String(present.length))
+    expectNoCorruptOrDuplicateIn(photos(), world.library)
+    expect(r.post.code).toBe(0)
+    expect(r.post.stdout).toContain('Session saved to the Actions cache')
+
+    // Room again: the next run fetches the missing files and nothing else.
+    await runner.nextRun()
+    world.library.downloadLog.length = 0
+    const again = await runner.job(inputs(), env())
+    expect(again.main.code, again.main.stdout).toBe(0)
+    expect(again.main.stdout).toContain('Session restored from the Actions cache')
+    expect(again.main.outputs.downloaded).toBe(String(missing.length))
+    const byName = new Map(world.library.visibleAssets().map((a) => [a.id, a.filename]))
+    const got = world.library.downloadLog.filter(fetched).map((d) => byName.get(d.assetId))
+    expect(got.sort()).toEqual(missing)
+    expect(onDisk(photos()).finals).toEqual(expectedHashes(world.library))
+  }, 120_000)
+
+  it('download × 503 persistent with photos.max-throttle-wait 1s → exit 1 with THROTTLED, `remaining` and the files listed (reason throttled); post saves the session; the next run finishes without fetching anything twice', async () => {
+    await setup(SMALL)
+    await writeFile(
+      path.join(runner.workspace, '.github/icloud-photos.yml'),
+      `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n  mfa-provider: none\n` +
+        `photos:\n  folder-structure: none\n  threads: 4\n  max-throttle-wait: 1s\n`,
+    )
+    // Apple keeps refusing a third of the files: the run slows down, then stops once its budget is spent.
+    const victims = world.library.visibleAssets().filter((_, i) => i % 3 === 0)
+    for (const v of victims)
+      world.library.downloadFaults.push({ kind: 'status', status: 503, assetId: v.id, times: Infinity })
+    const r = await runner.job(inputs(), env())
+    expect(r.main.code, r.main.stdout).toBe(1)
+    expect(r.main.outputs.status).toBe('failed')
+    expect(r.main.outputs['error-code']).toBe('THROTTLED')
+    const { report, missing, present } = reportAndMissing(r.main)
+    for (const v of victims) expect(missing).toContain(v.filename)
+    const failures = report.photos!.failures
+    expect(failures.map((f) => f.relPath).sort()).toEqual(missing)
+    for (const f of failures) expect(f.reason).toBe('throttled')
+    expect(Number(r.main.outputs.remaining)).toBe(missing.length)
+    expect(r.main.outputs.downloaded).toBe(String(present.length))
+    expect(r.main.stdout).toMatch(/::error::\[THROTTLED\]/)
+    expect(r.post.code).toBe(0)
+    expect(r.post.stdout).toContain('Session saved to the Actions cache')
+
+    world.library.downloadFaults.length = 0
+    await runner.nextRun()
+    world.library.downloadLog.length = 0
+    const again = await runner.job(inputs(), env())
+    expect(again.main.code, again.main.stdout).toBe(0)
+    expect(again.main.outputs.status).toBe('ok')
+    expect(again.main.outputs.remaining).toBe('0')
+    const byName = new Map(world.library.visibleAssets().map((a) => [a.id, a.filename]))
+    const got = world.library.downloadLog.filter(fetched).map((d) => byName.get(d.assetId))
+    expect(got.sort()).toEqual(missing)
+    expect(onDisk(photos()).finals).toEqual(expectedHashes(world.library))
+  }, 120_000)
 
   it('cache save × reset → post warns and does not fail the job; the next run seeds without SRP', async () => {
     await setup({ ...LIB, count: 20 })

@@ -1546,7 +1546,7 @@ describe('fault matrix, whole runs of the bundled action', () => {
     // A few files (and the first state checkpoint) fit; then every write under the photos directory fails.
     const full = {
       ...env(),
-      NODE_OPTIONS: `--require ${path.join(here, 'helpers', 'disk-full-preload.cjs')}`,
+      NODE_OPTIONS: `--import ${pathToFileURL(path.join(here, 'helpers', 'disk-full-preload.mjs')).href}`,
       DISK_FULL_DIR: photos(),
       DISK_FULL_AFTER: '5',
     }

@@ -1,11 +1,10 @@
-// A full disk for a child process (the bundled action), loaded with `NODE_OPTIONS=--require …`:
+// A full disk for a child process (the bundled action), loaded with `NODE_OPTIONS=--import …`:
 // under DISK_FULL_DIR, the first DISK_FULL_AFTER files opened for writing work; writing to any later
 // one fails with a real-looking ENOSPC (creating it works, as on a real full disk). Runs in every
 // thread, so the action's worker gets it too. vi.mock cannot reach another process; read-only
 // directories would not do (root writes anyway).
-'use strict'
-const fs = require('node:fs')
-const path = require('node:path')
+import fs from 'node:fs'
+import path from 'node:path'
 
 const dir = process.env.DISK_FULL_DIR
 if (dir) {

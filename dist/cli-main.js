@@ -69678,7 +69678,9 @@ function directoryError(dir, err) {
         ? `A file is in the way: ${dir} (or a parent) is not a directory. Move that file, or set \`photos.directory\` to another path.`
         : code === 'EACCES' || code === 'EPERM'
             ? `The user running the backup may not write there: give it write access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`photos.directory\` to a directory it owns.`
-            : 'Check that the disk is mounted, writable and not full.';
+            : code === 'ENOSPC' || code === 'EDQUOT'
+                ? `The disk holding ${dir} is full (or the quota is used up): free disk space there, or set \`photos.directory\` to a disk with room for the files left.`
+                : 'Check that the disk is mounted, writable and not full.';
     return new ICloudError('DISK', `Cannot use the photos directory ${dir} (${code}).`, fix, { cause: err });
 }
 async function tryCreate(file, me) {
@@ -69796,15 +69798,19 @@ function locked(dir, file, h) {
 
 
 /**
- * DISK first (nothing fixes itself there), then failed downloads, then throttling with files left;
+ * DISK first (nothing fixes itself there; a disk error in the result with no file listed is the
+ * state file), then failed downloads, then throttling with files left;
  * `allowPartial` turns the last two into `warning`. `rerun` says how the owner runs again.
  */
 function photosOutcome(r, o = {}) {
     const rerun = o.rerun ?? 'the next run';
     const left = leftText(r.remaining, r.listingComplete);
     const disk = r.failures.filter((f) => f.reason === 'disk');
-    if (disk.length) {
-        const first = disk[0];
+    // Files whose write failed carry the errno; the others were left behind when the run stopped.
+    const written = disk.filter((f) => f.detail);
+    const shown = written.length ? written : disk;
+    if (shown.length) {
+        const first = shown[0];
         const where = o.directory ?? 'the photos directory';
         // The errno decides the fix (permissions, a file in the way, a full disk).
         const errno = /\b(E[A-Z]{2,})\b/.exec(first.detail ?? '')?.[1];
@@ -69813,9 +69819,15 @@ function photosOutcome(r, o = {}) {
             : 'Free disk space or fix the permissions of the photos directory.';
         return {
             status: 'failed',
-            error: new ICloudError('DISK', `${plural(disk.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`, `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`),
+            error: new ICloudError('DISK', `${plural(shown.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`, `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`),
         };
     }
+    // Every file is there, but the state could not be saved (the disk filled up at the end).
+    if (r.diskError)
+        return {
+            status: 'failed',
+            error: new ICloudError('DISK', `${r.diskError.message} ${capital(left)}.`, `${r.diskError.remediation} Then run again; ${rerun} continues and nothing downloaded is lost.`),
+        };
     let error;
     if (r.failed > 0) {
         error = new ICloudError('DOWNLOAD_FAILED', `${plural(r.failed, 'file')} could not be backed up after retries; ${left}.`, `${capital(rerun)} retries them; every file is listed in the report. If the same files keep failing, check them in iCloud.`);
@@ -72060,12 +72072,18 @@ async function syncLocked(o) {
     }
     if (o.newFilesPath) {
         // A dry run wrote nothing, so the list a following upload step reads is empty.
-        await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles));
+        try {
+            await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles));
+        }
+        catch (err) {
+            // On a full disk the run already fails with DISK and its report; the list is secondary.
+            if (!run.fatal)
+                throw err;
+            o.log.warn(`photos: could not write the list of new files (${err.code ?? err}).`);
+        }
     }
     if (error !== undefined && !isICloudError(error, 'THROTTLED'))
         throw error;
-    if (run.fatal)
-        throw run.fatal;
     run.logThrottling();
     if (throttleError)
         o.log.warn(`photos: ${throttleError.describe()}`);
@@ -72084,7 +72102,8 @@ async function syncLocked(o) {
         failures: run.problems,
         remaining: run.problems.length,
         listingComplete,
-        stopReason: cancelled ? 'cancelled' : throttleError ? 'throttled' : undefined,
+        stopReason: cancelled ? 'cancelled' : run.fatal ? 'disk' : throttleError ? 'throttled' : undefined,
+        diskError: run.fatal,
         listingNote,
     };
 }
@@ -72404,13 +72423,25 @@ class Run {
             return;
         await this.save();
     }
-    /** Serialised atomic saves of the state file, each followed by `onCheckpoint`. */
+    /**
+     * Serialised atomic saves of the state file, each followed by `onCheckpoint`. A save that fails
+     * (DISK: disk full, read-only) stops the run like a disk-full download: nothing new starts, the
+     * file on disk stays the last good one (atomic writes), and the state still goes to
+     * `onCheckpoint` (the action's cache), so what this run downloaded is not forgotten.
+     */
     save() {
         this.lastSave = Date.now();
         this.filesSinceSave = 0;
         this.saving = this.saving
             .catch(() => undefined)
             .then(() => saveStateFile(this.directory, stamp(this.state)))
+            .catch((err) => {
+            if (!isICloudError(err, 'DISK'))
+                throw err;
+            if (!this.downloader.fatal)
+                this.o.log.warn(`photos: ${err.message}`);
+            this.downloader.fatal ??= err;
+        })
             .then(() => this.notifyCheckpoint());
         return this.saving;
     }

@@ -99,7 +99,7 @@ describe('defaults', () => {
         skipLivePhotos: false,
         albums: [],
         library: 'PrimarySync',
-        threads: 8,
+        threads: 16,
         maxThrottleWait: '30m',
         dryRun: false,
         allowPartialBackup: false,

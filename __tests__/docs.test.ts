@@ -51,7 +51,7 @@ describe('renderConfigReference', () => {
       }
     }
     walk(schema, '')
-    expect(md).toContain('| `threads` | integer (1–32) | `8` |')
+    expect(md).toContain('| `threads` | integer (1–32) | `16` |')
     expect(md).toContain('| `username` | string | **required** |')
     expect(md).toContain('`[parameter, keyring, console]`')
     expect(md).toContain('`parameter` \\| `env`')

@@ -26,7 +26,7 @@ import type { Fault, FakeServer } from '../sim/icloud/core.js'
 import type { FakeLibrary, LibraryOptions } from '../sim/icloud/library.js'
 import { startWebhookSink } from '../sim/webhook-sink.js'
 import { startFakeGitHub } from '../sim/github-api.js'
-import { createRunner, DIST_INDEX, type Runner } from '../sim/runner-env.js'
+import { createRunner, DIST_INDEX, type Runner, type StepResult } from '../sim/runner-env.js'
 import {
   deviceCodeReader,
   laptopLoginAndExport,
@@ -44,8 +44,10 @@ import { loadSession, sessionPaths } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { STATE_FILE, loadStateFile } from '../src/photos/state.js'
 import { syncPhotos, type PhotosOptions, type SyncResult } from '../src/photos/sync.js'
+import { photosOutcome } from '../src/photos/outcome.js'
 import { LOCK_FILE } from '../src/photos/lock.js'
 import { readSessionFiles } from '../src/icloud/session-files.js'
+import type { RunReport } from '../src/action/report.js'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
 import { encodeExport, encryptBundle, generateSessionKey } from '../src/session-cache/blob.js'
 import { restoreSession, saveSession, type CacheLog } from '../src/session-cache/session-cache.js'
@@ -300,6 +302,27 @@ function expectCode(o: Outcome, code: ErrorCode): AppError {
   return o.error as AppError
 }
 
+/**
+ * A disk error stops the run, which still returns: DISK in the result and in its outcome, every
+ * file listed (reason disk) missing from the disk, none listed twice.
+ */
+function expectDiskStop(h: H, o: Outcome): AppError {
+  expect(o.error, String(o.error)).toBeUndefined()
+  const r = o.sync!
+  expect(r.stopReason).toBe('disk')
+  expect(r.diskError?.code).toBe('DISK')
+  expect(r.failures.length).toBeGreaterThan(0)
+  expect(r.remaining).toBe(r.failures.length)
+  for (const f of r.failures) {
+    expect(f.reason).toBe('disk')
+    expect(existsSync(path.join(h.photos, f.relPath)), f.relPath).toBe(false)
+  }
+  expect(new Set(r.failures.map((f) => f.relPath)).size).toBe(r.failures.length)
+  const out = photosOutcome(r)
+  expect([out.status, out.error?.code]).toEqual(['failed', 'DISK'])
+  return out.error!
+}
+
 /** The bytes a complete backup must hold: originals plus live-photo movies, each exactly once. */
 function expectedHashes(lib: FakeLibrary): string[] {
   return lib
@@ -329,8 +352,12 @@ function onDisk(dir: string): { finals: string[]; parts: string[] } {
 
 /** Every final file is a right one, and none is there twice. */
 function expectNoCorruptOrDuplicate(h: H): void {
-  const expected = new Set(expectedHashes(h.lib))
-  const { finals } = onDisk(h.photos)
+  expectNoCorruptOrDuplicateIn(h.photos, h.lib)
+}
+
+function expectNoCorruptOrDuplicateIn(dir: string, lib: FakeLibrary): void {
+  const expected = new Set(expectedHashes(lib))
+  const { finals } = onDisk(dir)
   for (const f of finals) expect(expected.has(f), 'a final file with wrong bytes').toBe(true)
   expect(new Set(finals).size, 'a file downloaded twice').toBe(finals.length)
 }
@@ -902,20 +929,59 @@ const downloadRows: Row[] = [
   {
     phase: 'download body',
     fault: 'disk full',
-    outcome: 'DISK stops the run; no final file is partial; the rerun completes',
+    outcome:
+      'DISK stops the run, which returns the files it left (reason disk); no final file is partial; the rerun completes',
     async run() {
       const h = await signedIn()
       await mkdir(h.photos, { recursive: true })
       let allowed = 40
       disk.state.fails = (op, file) => op === 'write' && file.endsWith('.part') && allowed-- <= 0
       const r = await h.run()
-      const e = expectCode(r, 'DISK')
+      const e = expectDiskStop(h, r)
       expect(e.message).toMatch(/ENOSPC/)
       expect(e.remediation).toMatch(/disk space/)
       expectNoCorruptOrDuplicate(h)
       expect(onDisk(h.photos).finals.length).toBeLessThan(expectedHashes(h.lib).length)
       expect((await loadStateFile(h.photos))?.dbSyncToken).toBeUndefined()
       await expectRerunCompletes(h, 0)
+    },
+  },
+  {
+    phase: 'whole sync',
+    fault: 'disk full',
+    outcome:
+      'the state file cannot be saved either: still DISK with the files listed; the saved state is kept whole; the rerun fetches nothing twice',
+    async run() {
+      const h = await signedIn({ ...LIB, count: 40 })
+      const first = await h.run()
+      expect(first.error).toBeUndefined()
+      const saved = await loadStateFile(h.photos)
+      expect(saved?.manifest.size).toBeGreaterThan(0)
+      const known = new Set(h.lib.visibleAssets().map((a) => a.id))
+      h.lib.addAssets(30)
+      // The disk fills up a few files into the run: downloads, the state file, its temp file, all of it.
+      let allowed = 8
+      disk.state.fails = (op, file) =>
+        op === 'write' && path.resolve(file).startsWith(h.photos) && allowed-- <= 0
+      const r = await h.run()
+      const e = expectDiskStop(h, r)
+      expect(e.message).toMatch(/ENOSPC/)
+      // The state file is the last good one, whole: nothing the first run saved is lost.
+      const after = await loadStateFile(h.photos)
+      expect(after).toBeDefined()
+      for (const [id, packed] of saved!.manifest.packedEntries())
+        expect([...after!.manifest.packedEntries()]).toContainEqual([id, packed])
+      expect(readdirSync(h.photos).filter((f) => f.endsWith('.tmp'))).toEqual([])
+      expectNoCorruptOrDuplicate(h)
+      const missing = r.sync!.failures.length
+      expect(missing).toBeGreaterThan(0)
+      h.lib.downloadLog.length = 0
+      await expectRerunCompletes(h, 0)
+      const fetched = h.lib.downloadLog.filter((d) => d.status === 200 || d.status === 206)
+      expect(fetched.filter((d) => known.has(d.assetId))).toEqual([])
+      expect(new Set(fetched.map((d) => `${d.assetId}/${d.res}`)).size).toBe(fetched.length)
+      // Only what the full disk left behind (the listed files) and what it never listed.
+      expect(fetched.length).toBeGreaterThanOrEqual(missing)
     },
   },
   {
@@ -1027,9 +1093,12 @@ const renameRows: Row[] = [
       const victim = h.lib.visibleAssets()[10]!
       disk.state.fails = (op, file) => op === 'rename' && path.basename(file) === victim.filename
       const r = await h.run()
-      expectCode(r, 'DISK')
+      expectDiskStop(h, r)
       expect(disk.state.hits).toBe(1)
       expect(existsSync(path.join(h.photos, victim.filename))).toBe(false)
+      const failed = r.sync!.failures.filter((f) => f.detail)
+      expect(failed).toMatchObject([{ relPath: victim.filename, assetId: victim.id, reason: 'disk' }])
+      expect(failed[0]!.detail).toMatch(/ENOSPC/)
       expectNoCorruptOrDuplicate(h)
       await expectRerunCompletes(h, 0)
     },
@@ -1451,6 +1520,107 @@ describe('fault matrix, whole runs of the bundled action', () => {
     expect(world.icloud.srpAttempts()).toBe(srp)
     expect(onDisk(photos()).finals).toEqual(expectedHashes(world.library))
   }, 90_000)
+
+  /** A small one-page library of single-file assets: a file's name is its path (folder-structure none). */
+  const SMALL: LibraryOptions = {
+    count: 12,
+    sharedCount: 0,
+    seed: 21,
+    kinds: ['jpeg'],
+    hiddenRate: 0,
+    deletedRate: 0,
+  }
+  const fetched = (d: { status: number }) => d.status === 200 || d.status === 206
+
+  /** The report of a step, and the library's files not on disk (names, which are paths here). */
+  function reportAndMissing(r: StepResult): { report: RunReport; missing: string[]; present: string[] } {
+    const report = JSON.parse(readFileSync(r.outputs.report!, 'utf8')) as RunReport
+    const names = world.library.visibleAssets().map((a) => a.filename)
+    expect(new Set(names).size).toBe(names.length)
+    const present = names.filter((n) => existsSync(path.join(photos(), n)))
+    return { report, missing: names.filter((n) => !present.includes(n)).sort(), present }
+  }
+
+  it('download body × disk full → exit 1 with DISK; the report lists exactly the files not on disk (reason disk); post saves the session; the rerun fetches only those', async () => {
+    await setup(SMALL)
+    // A few files (and the first state checkpoint) fit; then every write under the photos directory fails.
+    const full = {
+      ...env(),
+      NODE_OPTIONS: `--import ${pathToFileURL(path.join(here, 'helpers', 'disk-full-preload.mjs')).href}`,
+      DISK_FULL_DIR: photos(),
+      DISK_FULL_AFTER: '5',
+    }
+    const r = await runner.job(inputs(), full)
+    expect(r.main.code, r.main.stdout).toBe(1)
+    expect(r.main.outputs.status).toBe('failed')
+    expect(r.main.outputs['error-code']).toBe('DISK')
+    const errors = r.main.stdout.split('\n').filter((l) => l.startsWith('::error'))
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatch(/\[DISK\] .*ENOSPC.*free disk space/)
+    const { report, missing, present } = reportAndMissing(r.main)
+    expect(missing.length).toBeGreaterThan(0)
+    expect(present.length).toBeGreaterThan(0)
+    const failures = report.photos!.failures
+    expect(failures.map((f) => f.relPath).sort()).toEqual(missing)
+    for (const f of failures) expect(f.reason).toBe('disk')
+    expect(failures.some((f) => /ENOSPC/.test(f.detail ?? ''))).toBe(true)
+    expect(r.main.outputs.remaining).toBe(String(missing.length))
+    expect(r.main.outputs.downloaded).toBe(String(present.length))
+    expectNoCorruptOrDuplicateIn(photos(), world.library)
+    expect(r.post.code).toBe(0)
+    expect(r.post.stdout).toContain('Session saved to the Actions cache')
+
+    // Room again: the next run fetches the missing files and nothing else.
+    await runner.nextRun()
+    world.library.downloadLog.length = 0
+    const again = await runner.job(inputs(), env())
+    expect(again.main.code, again.main.stdout).toBe(0)
+    expect(again.main.stdout).toContain('Session restored from the Actions cache')
+    expect(again.main.outputs.downloaded).toBe(String(missing.length))
+    const byName = new Map(world.library.visibleAssets().map((a) => [a.id, a.filename]))
+    const got = world.library.downloadLog.filter(fetched).map((d) => byName.get(d.assetId))
+    expect(got.sort()).toEqual(missing)
+    expect(onDisk(photos()).finals).toEqual(expectedHashes(world.library))
+  }, 120_000)
+
+  it('download × 503 persistent with photos.max-throttle-wait 1s → exit 1 with THROTTLED, `remaining` and the files listed (reason throttled); post saves the session; the next run finishes without fetching anything twice', async () => {
+    await setup(SMALL)
+    await writeFile(
+      path.join(runner.workspace, '.github/icloud-photos.yml'),
+      `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n  mfa-provider: none\n` +
+        `photos:\n  folder-structure: none\n  threads: 4\n  max-throttle-wait: 1s\n`,
+    )
+    // Apple keeps refusing a third of the files: the run slows down, then stops once its budget is spent.
+    const victims = world.library.visibleAssets().filter((_, i) => i % 3 === 0)
+    for (const v of victims)
+      world.library.downloadFaults.push({ kind: 'status', status: 503, assetId: v.id, times: Infinity })
+    const r = await runner.job(inputs(), env())
+    expect(r.main.code, r.main.stdout).toBe(1)
+    expect(r.main.outputs.status).toBe('failed')
+    expect(r.main.outputs['error-code']).toBe('THROTTLED')
+    const { report, missing, present } = reportAndMissing(r.main)
+    for (const v of victims) expect(missing).toContain(v.filename)
+    const failures = report.photos!.failures
+    expect(failures.map((f) => f.relPath).sort()).toEqual(missing)
+    for (const f of failures) expect(f.reason).toBe('throttled')
+    expect(Number(r.main.outputs.remaining)).toBe(missing.length)
+    expect(r.main.outputs.downloaded).toBe(String(present.length))
+    expect(r.main.stdout).toMatch(/::error::\[THROTTLED\]/)
+    expect(r.post.code).toBe(0)
+    expect(r.post.stdout).toContain('Session saved to the Actions cache')
+
+    world.library.downloadFaults.length = 0
+    await runner.nextRun()
+    world.library.downloadLog.length = 0
+    const again = await runner.job(inputs(), env())
+    expect(again.main.code, again.main.stdout).toBe(0)
+    expect(again.main.outputs.status).toBe('ok')
+    expect(again.main.outputs.remaining).toBe('0')
+    const byName = new Map(world.library.visibleAssets().map((a) => [a.id, a.filename]))
+    const got = world.library.downloadLog.filter(fetched).map((d) => byName.get(d.assetId))
+    expect(got.sort()).toEqual(missing)
+    expect(onDisk(photos()).finals).toEqual(expectedHashes(world.library))
+  }, 120_000)
 
   it('cache save × reset → post warns and does not fail the job; the next run seeds without SRP', async () => {
     await setup({ ...LIB, count: 20 })

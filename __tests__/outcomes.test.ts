@@ -41,7 +41,7 @@ import {
 import { main as cli } from '../src/cli/program.js'
 import { authenticate, mfaRequired } from '../src/icloud/auth.js'
 import { redactAppleId } from '../src/action/log.js'
-import { isAppError } from '../src/core/errors.js'
+import { AppError, isAppError } from '../src/core/errors.js'
 import { maskableValues } from '../src/icloud/secrets.js'
 import { sessionPaths } from '../src/icloud/session-store.js'
 import { maskAppleId } from '../src/notify/event.js'
@@ -118,6 +118,32 @@ describe('the outcome of a sync', () => {
       'could not be written in /backup/photos (a.JPG: disk error (EACCES))',
     )
     expect(named.error?.remediation).toContain('sudo chown -R $(id -u) /backup/photos')
+    // A disk-full stop: the file whose write failed names the errno, whatever order the list is in.
+    const full = photosOutcome(
+      {
+        ...base,
+        failed: 1,
+        stopReason: 'disk',
+        failures: [
+          problem('disk', 'left.JPG'),
+          { ...problem('disk', 'b.JPG'), detail: 'disk error (ENOSPC)' },
+        ],
+        remaining: 2,
+      },
+      { directory: '/backup/photos' },
+    )
+    expect(full.error?.message).toBe(
+      '1 file could not be written in /backup/photos (b.JPG: disk error (ENOSPC)); 2 files left.',
+    )
+    expect(full.error?.remediation).toMatch(/free disk space/)
+    // Every file is there but the state file could not be saved: still DISK, never ok.
+    const state = photosOutcome({
+      ...base,
+      stopReason: 'disk',
+      diskError: new AppError('DISK', 'Cannot save the download state in /p (ENOSPC).', 'Check free space.'),
+    })
+    expect([state.status, state.error?.code]).toEqual(['failed', 'DISK'])
+    expect(state.error?.message).toBe('Cannot save the download state in /p (ENOSPC). 0 files left.')
     const budget = photosOutcome({
       ...base,
       stopReason: 'budget',

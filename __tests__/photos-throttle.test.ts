@@ -89,6 +89,25 @@ describe('AIMD download streams', () => {
     expect(l.limit).toBe(8) // never above the ceiling
   })
 
+  it('starts below the ceiling and earns streams up to it while nothing is throttled', () => {
+    const l = new AdaptiveLimit(16, 8)
+    expect(l.limit).toBe(8)
+    // Slow start: before any throttling each success adds a stream.
+    for (let i = 0; i < 5; i++) l.succeeded()
+    expect(l.limit).toBe(13)
+    for (let i = 0; i < 1000; i++) l.succeeded()
+    expect(l.limit).toBe(16)
+    l.throttled(l.mark())
+    expect(l.limit).toBe(8)
+    // After throttling: one more stream per window of `limit` successes.
+    for (let i = 0; i < 7; i++) l.succeeded()
+    expect(l.limit).toBe(8)
+    l.succeeded()
+    expect(l.limit).toBe(9)
+    // A start above the ceiling is capped.
+    expect(new AdaptiveLimit(4, 8).limit).toBe(4)
+  })
+
   it('acquire waits while the slots are taken', async () => {
     const l = new AdaptiveLimit(2)
     await l.acquire()

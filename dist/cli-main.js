@@ -62092,6 +62092,7 @@ const PATTERN_HINTS = {
     '^\\S+$': 'must not contain spaces',
     '^[A-Za-z_][A-Za-z0-9_]*$': 'must be an environment variable name (letters, digits and _, not starting with a digit)',
     '^(PrimarySync|SharedSync-.+)$': 'must be `PrimarySync` or a shared library zone name starting with `SharedSync-`',
+    '^(?:0|(?:\\d+(?:ms|s|m|h))+)$': 'must be a duration such as `90s`, `30m`, `2h` or `1h30m` (units ms, s, m, h)',
 };
 /** What a value of each `format` is, as the object of "must be …". */
 const FORMAT_NAMES = {
@@ -62633,7 +62634,7 @@ function ruleIssues(source, value) {
 }
 
 ;// CONCATENATED MODULE: ./schemas/config.schema.json
-const config_schema_namespaceObject = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://raw.githubusercontent.com/icloud-photos-action/icloud-photos-action/v1/schemas/config.schema.json","title":"icloud-photos-action configuration","description":"Configuration of icloud-photos-action (usually .github/icloud-photos.yml). Keys follow icloudpd\'s option names. Secrets never live in this file: pass them as action inputs from repository secrets, or as environment variables.","type":"object","additionalProperties":false,"required":["account"],"properties":{"$schema":{"description":"Optional URL or path of this JSON Schema, for editors that read it from the file.","type":"string"},"account":{"description":"The Apple ID to back up.","type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"description":"Apple ID used to sign in (icloudpd --username): an email address, or for an Apple ID that is a phone number, that number in international form (`+` and digits).","type":"string","minLength":1,"pattern":"^\\\\S+$","anyOf":[{"format":"email"},{"pattern":"^\\\\+[1-9][0-9]{6,14}$"}],"examples":["me@example.com"]},"domain":{"description":"Apple\'s service region: `com` for accounts everywhere except mainland China, `cn` for iCloud operated by GCBD (icloudpd --domain).","enum":["com","cn"],"default":"com"}}},"auth":{"description":"How the password and the two-factor code are obtained when the saved session no longer works.","type":"object","additionalProperties":false,"default":{},"properties":{"password-providers":{"description":"Where to look for the password, in order; the first that yields one wins (icloudpd --password-provider). `parameter` is the `password` action input (or --password flag), `env` the variable named by `password-env`, `keyring` the OS keyring, `command` the output of `password-command`. `console` and `webui` are interactive, mutually exclusive and only allowed last; in CI they are unavailable and reaching them fails the run as \\"password needed\\".","type":"array","items":{"enum":["parameter","env","keyring","command","console","webui"]},"minItems":1,"uniqueItems":true,"default":["parameter","keyring","console"]},"password-env":{"description":"Name of the environment variable the `env` password provider reads.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$","default":"ICLOUD_PASSWORD"},"password-command":{"description":"Shell command whose first line of standard output is the password, for the `command` provider (e.g. a password-manager CLI). The command is stored here, never the password.","type":"string","minLength":1},"mfa-provider":{"description":"Where the two-factor code comes from when Apple asks for one (icloudpd --mfa-provider). `console` (the icloudpd default) prompts on a terminal; `webui` serves a page on 127.0.0.1; `github-issue` opens an issue and waits for a comment with the code, in every run that needs one; `none` never asks (a scheduled run whose trust expired fails with \\"MFA required\\" and notifies). `mode: reauth` always asks in an issue, whatever this says. In CI, `console` and `webui` are unavailable: the run fails with \\"MFA required\\" and notifies, it never waits on input.","enum":["console","webui","github-issue","none"],"default":"console"},"reauth-timeout-minutes":{"description":"With `mfa-provider: github-issue`: how long a run waits for a comment with the code after asking for it in the issue (and again after a code that was not accepted). Apple\'s codes expire after about 10 minutes. Fractions are allowed (0.5 = 30 seconds). Unset: 10 minutes.","type":"number","minimum":0.1,"maximum":60},"reauth-poll-seconds":{"description":"With `mfa-provider: github-issue`: how often the issue\'s comments are read while waiting for the code. Unset: every 10 seconds.","type":"number","minimum":1,"maximum":300},"cookie-directory":{"description":"Directory holding the pyicloud-compatible session files (cookie jar and .session), shared with icloudpd (icloudpd --cookie-directory). `~` is the home directory.","type":"string","minLength":1,"default":"~/.pyicloud"}}},"session":{"description":"How the trusted session is carried between workflow runs.","type":"object","additionalProperties":false,"default":{},"properties":{"cache":{"description":"Save the refreshed session, encrypted with the `session-key` input, to the Actions cache after each run and restore it before the next.","type":"boolean","default":true},"seed-from-input":{"description":"When no cached session is found, start from the encrypted blob in the `session` action input (made with `icloud-photos-action session export`).","type":"boolean","default":true}}},"notifications":{"description":"Who is told, and how, when the 2FA trust is about to expire or has expired.","type":"object","additionalProperties":false,"default":{},"properties":{"warn-days":{"description":"Warn (annotation and notifications) this many days before the trust expires; 0 only notifies on expiry.","type":"integer","minimum":0,"maximum":60,"default":7},"email":{"description":"Email notifications, with icloudpd\'s option names. Enabled when this group is present. The SMTP password comes from the `smtp-password` action input (or the ICLOUD_SMTP_PASSWORD environment variable), never from this file.","type":"object","additionalProperties":false,"properties":{"smtp-host":{"description":"SMTP server host (icloudpd --smtp-host).","type":"string","minLength":1,"default":"smtp.gmail.com"},"smtp-port":{"description":"SMTP server port (icloudpd --smtp-port).","type":"integer","minimum":1,"maximum":65535,"default":587},"smtp-no-tls":{"description":"Do not use STARTTLS (icloudpd --smtp-no-tls); only for servers on a trusted network.","type":"boolean","default":false},"smtp-username":{"description":"SMTP user name (icloudpd --smtp-username). Omit it for a server that needs no login.","type":"string","minLength":1},"notification-email":{"description":"Address that receives the notifications (icloudpd --notification-email). Defaults to `smtp-username`.","type":"string","minLength":1,"format":"email"},"notification-email-from":{"description":"Sender address (icloudpd --notification-email-from). Defaults to `smtp-username`, or to `notification-email` when there is no SMTP username.","type":"string","minLength":1,"format":"email"}}},"github-issue":{"description":"Open an issue in the workflow\'s repository when action is needed, and close it when a later run is healthy. Needs `permissions: issues: write`.","type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"description":"Turn issue notifications on.","type":"boolean","default":false},"labels":{"description":"Labels put on the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":["icloud-photos"]},"assignees":{"description":"GitHub logins assigned to the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]}}},"webhook":{"description":"Post notifications to the URL given in the `webhook-url` action input (or the ICLOUD_WEBHOOK_URL environment variable); the URL often embeds a token, so it never lives in this file.","type":"object","additionalProperties":false,"default":{},"properties":{"format":{"description":"Body format: `json` (a generic event object), `ntfy`, `discord` or `slack`.","enum":["json","ntfy","discord","slack"],"default":"json"}}},"script":{"description":"Program run on each notification, like icloudpd --notification-script; the event is passed in environment variables.","type":"string","minLength":1}}},"photos":{"description":"What to download and where, with icloudpd\'s option names.","type":"object","additionalProperties":false,"default":{},"properties":{"directory":{"description":"Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory.","type":"string","minLength":1},"folder-structure":{"description":"Folder layout below `directory`: a Python-style format over the asset\'s creation date (icloudpd --folder-structure), or `none` for a flat directory.","type":"string","minLength":1,"default":"{:%Y/%m/%d}"},"size":{"description":"Versions to download (icloudpd --size, repeatable). Non-original sizes get a `-medium`/`-thumb` suffix.","type":"array","items":{"enum":["original","medium","thumb","adjusted","alternative"]},"minItems":1,"uniqueItems":true,"default":["original"]},"live-photo-size":{"description":"Version of the Live Photo movie to download (icloudpd --live-photo-size).","enum":["original","medium","thumb"],"default":"original"},"live-photo-mov-filename-policy":{"description":"Name of the Live Photo movie (icloudpd --live-photo-mov-filename-policy): `suffix` turns IMG_1.HEIC into IMG_1_HEVC.MOV, `original` just replaces the extension.","enum":["suffix","original"],"default":"suffix"},"align-raw":{"description":"For RAW+JPEG pairs, which file counts as the original (icloudpd --align-raw): `as-is`, `original` (RAW is the original) or `alternative` (RAW is the alternative).","enum":["as-is","original","alternative"],"default":"as-is"},"file-match-policy":{"description":"How an existing local file is recognised (icloudpd --file-match-policy): `name-size-dedup-with-suffix` compares name and size and adds the size to the name on a clash; `name-id7` appends 7 characters of the asset id to every name.","enum":["name-size-dedup-with-suffix","name-id7"],"default":"name-size-dedup-with-suffix"},"skip-videos":{"description":"Do not download videos (icloudpd --skip-videos).","type":"boolean","default":false},"skip-live-photos":{"description":"Do not download the movie part of Live Photos (icloudpd --skip-live-photos).","type":"boolean","default":false},"albums":{"description":"Only download these albums (icloudpd --album, repeatable); empty means the whole library.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]},"library":{"description":"Photo library to download (icloudpd --library): `PrimarySync`, or a shared library\'s `SharedSync-…` zone name.","type":"string","pattern":"^(PrimarySync|SharedSync-.+)$","examples":["PrimarySync","SharedSync-1A2B3C4D-0000-0000-0000-000000000000"],"default":"PrimarySync"},"recent":{"description":"Only look at the N most recent assets (icloudpd --recent). Omit for all.","type":"integer","minimum":0},"until-found":{"description":"Stop after N consecutive assets that are already downloaded (icloudpd --until-found). Omit to check everything.","type":"integer","minimum":0},"threads":{"description":"Parallel downloads.","type":"integer","minimum":1,"maximum":32,"default":8},"dry-run":{"description":"List and log what would be downloaded without writing anything (icloudpd --dry-run). The `dry-run` action input takes precedence.","type":"boolean","default":false},"allow-partial-backup":{"description":"Keep runs green when some files could not be backed up (failed downloads, throttling): the run ends with status `warning` and exit code 0 instead of failing. The files are still listed in the report and notified. Off by default: a run that misses files fails.","type":"boolean","default":false},"lock-wait":{"description":"Seconds to wait when another run is using the photos directory (its lock file is there). 0 fails at once with `LOCKED`.","type":"integer","minimum":0,"maximum":86400,"default":0},"hand-off":{"description":"For ephemeral (GitHub-hosted) runners whose photos a later step uploads: a file counts as backed up only once the job that downloaded it succeeded. The next run asks GitHub (with `github-token`, which needs `actions: read`) how the previous run ended and downloads that run\'s files again unless it succeeded. See Cancellation and hand-off.","type":"boolean","default":false}}}}}');
+const config_schema_namespaceObject = /*#__PURE__*/JSON.parse('{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://raw.githubusercontent.com/icloud-photos-action/icloud-photos-action/v1/schemas/config.schema.json","title":"icloud-photos-action configuration","description":"Configuration of icloud-photos-action (usually .github/icloud-photos.yml). Keys follow icloudpd\'s option names. Secrets never live in this file: pass them as action inputs from repository secrets, or as environment variables.","type":"object","additionalProperties":false,"required":["account"],"properties":{"$schema":{"description":"Optional URL or path of this JSON Schema, for editors that read it from the file.","type":"string"},"account":{"description":"The Apple ID to back up.","type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"description":"Apple ID used to sign in (icloudpd --username): an email address, or for an Apple ID that is a phone number, that number in international form (`+` and digits).","type":"string","minLength":1,"pattern":"^\\\\S+$","anyOf":[{"format":"email"},{"pattern":"^\\\\+[1-9][0-9]{6,14}$"}],"examples":["me@example.com"]},"domain":{"description":"Apple\'s service region: `com` for accounts everywhere except mainland China, `cn` for iCloud operated by GCBD (icloudpd --domain).","enum":["com","cn"],"default":"com"}}},"auth":{"description":"How the password and the two-factor code are obtained when the saved session no longer works.","type":"object","additionalProperties":false,"default":{},"properties":{"password-providers":{"description":"Where to look for the password, in order; the first that yields one wins (icloudpd --password-provider). `parameter` is the `password` action input (or --password flag), `env` the variable named by `password-env`, `keyring` the OS keyring, `command` the output of `password-command`. `console` and `webui` are interactive, mutually exclusive and only allowed last; in CI they are unavailable and reaching them fails the run as \\"password needed\\".","type":"array","items":{"enum":["parameter","env","keyring","command","console","webui"]},"minItems":1,"uniqueItems":true,"default":["parameter","keyring","console"]},"password-env":{"description":"Name of the environment variable the `env` password provider reads.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$","default":"ICLOUD_PASSWORD"},"password-command":{"description":"Shell command whose first line of standard output is the password, for the `command` provider (e.g. a password-manager CLI). The command is stored here, never the password.","type":"string","minLength":1},"mfa-provider":{"description":"Where the two-factor code comes from when Apple asks for one (icloudpd --mfa-provider). `console` (the icloudpd default) prompts on a terminal; `webui` serves a page on 127.0.0.1; `github-issue` opens an issue and waits for a comment with the code, in every run that needs one; `none` never asks (a scheduled run whose trust expired fails with \\"MFA required\\" and notifies). `mode: reauth` always asks in an issue, whatever this says. In CI, `console` and `webui` are unavailable: the run fails with \\"MFA required\\" and notifies, it never waits on input.","enum":["console","webui","github-issue","none"],"default":"console"},"reauth-timeout-minutes":{"description":"With `mfa-provider: github-issue`: how long a run waits for a comment with the code after asking for it in the issue (and again after a code that was not accepted). Apple\'s codes expire after about 10 minutes. Fractions are allowed (0.5 = 30 seconds). Unset: 10 minutes.","type":"number","minimum":0.1,"maximum":60},"reauth-poll-seconds":{"description":"With `mfa-provider: github-issue`: how often the issue\'s comments are read while waiting for the code. Unset: every 10 seconds.","type":"number","minimum":1,"maximum":300},"cookie-directory":{"description":"Directory holding the pyicloud-compatible session files (cookie jar and .session), shared with icloudpd (icloudpd --cookie-directory). `~` is the home directory.","type":"string","minLength":1,"default":"~/.pyicloud"}}},"session":{"description":"How the trusted session is carried between workflow runs.","type":"object","additionalProperties":false,"default":{},"properties":{"cache":{"description":"Save the refreshed session, encrypted with the `session-key` input, to the Actions cache after each run and restore it before the next.","type":"boolean","default":true},"seed-from-input":{"description":"When no cached session is found, start from the encrypted blob in the `session` action input (made with `icloud-photos-action session export`).","type":"boolean","default":true}}},"notifications":{"description":"Who is told, and how, when the 2FA trust is about to expire or has expired.","type":"object","additionalProperties":false,"default":{},"properties":{"warn-days":{"description":"Warn (annotation and notifications) this many days before the trust expires; 0 only notifies on expiry.","type":"integer","minimum":0,"maximum":60,"default":7},"email":{"description":"Email notifications, with icloudpd\'s option names. Enabled when this group is present. The SMTP password comes from the `smtp-password` action input (or the ICLOUD_SMTP_PASSWORD environment variable), never from this file.","type":"object","additionalProperties":false,"properties":{"smtp-host":{"description":"SMTP server host (icloudpd --smtp-host).","type":"string","minLength":1,"default":"smtp.gmail.com"},"smtp-port":{"description":"SMTP server port (icloudpd --smtp-port).","type":"integer","minimum":1,"maximum":65535,"default":587},"smtp-no-tls":{"description":"Do not use STARTTLS (icloudpd --smtp-no-tls); only for servers on a trusted network.","type":"boolean","default":false},"smtp-username":{"description":"SMTP user name (icloudpd --smtp-username). Omit it for a server that needs no login.","type":"string","minLength":1},"notification-email":{"description":"Address that receives the notifications (icloudpd --notification-email). Defaults to `smtp-username`.","type":"string","minLength":1,"format":"email"},"notification-email-from":{"description":"Sender address (icloudpd --notification-email-from). Defaults to `smtp-username`, or to `notification-email` when there is no SMTP username.","type":"string","minLength":1,"format":"email"}}},"github-issue":{"description":"Open an issue in the workflow\'s repository when action is needed, and close it when a later run is healthy. Needs `permissions: issues: write`.","type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"description":"Turn issue notifications on.","type":"boolean","default":false},"labels":{"description":"Labels put on the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":["icloud-photos"]},"assignees":{"description":"GitHub logins assigned to the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]}}},"webhook":{"description":"Post notifications to the URL given in the `webhook-url` action input (or the ICLOUD_WEBHOOK_URL environment variable); the URL often embeds a token, so it never lives in this file.","type":"object","additionalProperties":false,"default":{},"properties":{"format":{"description":"Body format: `json` (a generic event object), `ntfy`, `discord` or `slack`.","enum":["json","ntfy","discord","slack"],"default":"json"}}},"script":{"description":"Program run on each notification, like icloudpd --notification-script; the event is passed in environment variables.","type":"string","minLength":1}}},"photos":{"description":"What to download and where, with icloudpd\'s option names.","type":"object","additionalProperties":false,"default":{},"properties":{"directory":{"description":"Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory.","type":"string","minLength":1},"folder-structure":{"description":"Folder layout below `directory`: a Python-style format over the asset\'s creation date (icloudpd --folder-structure), or `none` for a flat directory.","type":"string","minLength":1,"default":"{:%Y/%m/%d}"},"size":{"description":"Versions to download (icloudpd --size, repeatable). Non-original sizes get a `-medium`/`-thumb` suffix.","type":"array","items":{"enum":["original","medium","thumb","adjusted","alternative"]},"minItems":1,"uniqueItems":true,"default":["original"]},"live-photo-size":{"description":"Version of the Live Photo movie to download (icloudpd --live-photo-size).","enum":["original","medium","thumb"],"default":"original"},"live-photo-mov-filename-policy":{"description":"Name of the Live Photo movie (icloudpd --live-photo-mov-filename-policy): `suffix` turns IMG_1.HEIC into IMG_1_HEVC.MOV, `original` just replaces the extension.","enum":["suffix","original"],"default":"suffix"},"align-raw":{"description":"For RAW+JPEG pairs, which file counts as the original (icloudpd --align-raw): `as-is`, `original` (RAW is the original) or `alternative` (RAW is the alternative).","enum":["as-is","original","alternative"],"default":"as-is"},"file-match-policy":{"description":"How an existing local file is recognised (icloudpd --file-match-policy): `name-size-dedup-with-suffix` compares name and size and adds the size to the name on a clash; `name-id7` appends 7 characters of the asset id to every name.","enum":["name-size-dedup-with-suffix","name-id7"],"default":"name-size-dedup-with-suffix"},"skip-videos":{"description":"Do not download videos (icloudpd --skip-videos).","type":"boolean","default":false},"skip-live-photos":{"description":"Do not download the movie part of Live Photos (icloudpd --skip-live-photos).","type":"boolean","default":false},"albums":{"description":"Only download these albums (icloudpd --album, repeatable); empty means the whole library.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]},"library":{"description":"Photo library to download (icloudpd --library): `PrimarySync`, or a shared library\'s `SharedSync-…` zone name.","type":"string","pattern":"^(PrimarySync|SharedSync-.+)$","examples":["PrimarySync","SharedSync-1A2B3C4D-0000-0000-0000-000000000000"],"default":"PrimarySync"},"recent":{"description":"Only look at the N most recent assets (icloudpd --recent). Omit for all.","type":"integer","minimum":0},"until-found":{"description":"Stop after N consecutive assets that are already downloaded (icloudpd --until-found). Omit to check everything.","type":"integer","minimum":0},"threads":{"description":"Most parallel downloads. A run starts with 8 (or this, if lower) and adds streams while Apple answers without throttling, up to this ceiling; each throttled answer halves them (down to 1).","type":"integer","minimum":1,"maximum":32,"default":16},"max-throttle-wait":{"description":"Throttle budget: how long a run may stall waiting on Apple\'s throttling (HTTP 503/429) before it stops cleanly with `THROTTLED` and lists what is left. While throttled the run slows down (fewer download streams, Retry-After honoured) instead of ending; time during which other downloads still progress does not count. A number with a unit: `90s`, `30m`, `2h`, `1h30m`; `0` stops as soon as throttling stalls the run.","type":"string","pattern":"^(?:0|(?:\\\\d+(?:ms|s|m|h))+)$","examples":["30m","90s","2h"],"default":"30m"},"dry-run":{"description":"List and log what would be downloaded without writing anything (icloudpd --dry-run). The `dry-run` action input takes precedence.","type":"boolean","default":false},"allow-partial-backup":{"description":"Keep runs green when some files could not be backed up (failed downloads, throttling): the run ends with status `warning` and exit code 0 instead of failing. The files are still listed in the report and notified. Off by default: a run that misses files fails.","type":"boolean","default":false},"lock-wait":{"description":"Seconds to wait when another run is using the photos directory (its lock file is there). 0 fails at once with `LOCKED`.","type":"integer","minimum":0,"maximum":86400,"default":0},"hand-off":{"description":"For ephemeral (GitHub-hosted) runners whose photos a later step uploads: a file counts as backed up only once the job that downloaded it succeeded. The next run asks GitHub (with `github-token`, which needs `actions: read`) how the previous run ended and downloads that run\'s files again unless it succeeded. See Cancellation and hand-off.","type":"boolean","default":false}}}}}');
 // EXTERNAL MODULE: ./node_modules/ajv/dist/runtime/ucs2length.js
 var ucs2length = __nccwpck_require__(6214);
 // EXTERNAL MODULE: ./node_modules/ajv/dist/runtime/equal.js
@@ -62641,7 +62642,7 @@ var equal = __nccwpck_require__(4951);
 ;// CONCATENATED MODULE: ./src/config/config-validator.generated.js
 // Generated by scripts/gen-validator.mjs from schemas/config.schema.json: do not edit.
 /* eslint-disable */
-const validate = validate20;/* harmony default export */ const config_validator_generated = ((/* unused pure expression or super */ null && (validate20)));const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://raw.githubusercontent.com/icloud-photos-action/icloud-photos-action/v1/schemas/config.schema.json","title":"icloud-photos-action configuration","description":"Configuration of icloud-photos-action (usually .github/icloud-photos.yml). Keys follow icloudpd's option names. Secrets never live in this file: pass them as action inputs from repository secrets, or as environment variables.","type":"object","additionalProperties":false,"required":["account"],"properties":{"$schema":{"description":"Optional URL or path of this JSON Schema, for editors that read it from the file.","type":"string"},"account":{"description":"The Apple ID to back up.","type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"description":"Apple ID used to sign in (icloudpd --username): an email address, or for an Apple ID that is a phone number, that number in international form (`+` and digits).","type":"string","minLength":1,"pattern":"^\\S+$","anyOf":[{"format":"email"},{"pattern":"^\\+[1-9][0-9]{6,14}$"}],"examples":["me@example.com"]},"domain":{"description":"Apple's service region: `com` for accounts everywhere except mainland China, `cn` for iCloud operated by GCBD (icloudpd --domain).","enum":["com","cn"],"default":"com"}}},"auth":{"description":"How the password and the two-factor code are obtained when the saved session no longer works.","type":"object","additionalProperties":false,"default":{},"properties":{"password-providers":{"description":"Where to look for the password, in order; the first that yields one wins (icloudpd --password-provider). `parameter` is the `password` action input (or --password flag), `env` the variable named by `password-env`, `keyring` the OS keyring, `command` the output of `password-command`. `console` and `webui` are interactive, mutually exclusive and only allowed last; in CI they are unavailable and reaching them fails the run as \"password needed\".","type":"array","items":{"enum":["parameter","env","keyring","command","console","webui"]},"minItems":1,"uniqueItems":true,"default":["parameter","keyring","console"]},"password-env":{"description":"Name of the environment variable the `env` password provider reads.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$","default":"ICLOUD_PASSWORD"},"password-command":{"description":"Shell command whose first line of standard output is the password, for the `command` provider (e.g. a password-manager CLI). The command is stored here, never the password.","type":"string","minLength":1},"mfa-provider":{"description":"Where the two-factor code comes from when Apple asks for one (icloudpd --mfa-provider). `console` (the icloudpd default) prompts on a terminal; `webui` serves a page on 127.0.0.1; `github-issue` opens an issue and waits for a comment with the code, in every run that needs one; `none` never asks (a scheduled run whose trust expired fails with \"MFA required\" and notifies). `mode: reauth` always asks in an issue, whatever this says. In CI, `console` and `webui` are unavailable: the run fails with \"MFA required\" and notifies, it never waits on input.","enum":["console","webui","github-issue","none"],"default":"console"},"reauth-timeout-minutes":{"description":"With `mfa-provider: github-issue`: how long a run waits for a comment with the code after asking for it in the issue (and again after a code that was not accepted). Apple's codes expire after about 10 minutes. Fractions are allowed (0.5 = 30 seconds). Unset: 10 minutes.","type":"number","minimum":0.1,"maximum":60},"reauth-poll-seconds":{"description":"With `mfa-provider: github-issue`: how often the issue's comments are read while waiting for the code. Unset: every 10 seconds.","type":"number","minimum":1,"maximum":300},"cookie-directory":{"description":"Directory holding the pyicloud-compatible session files (cookie jar and .session), shared with icloudpd (icloudpd --cookie-directory). `~` is the home directory.","type":"string","minLength":1,"default":"~/.pyicloud"}}},"session":{"description":"How the trusted session is carried between workflow runs.","type":"object","additionalProperties":false,"default":{},"properties":{"cache":{"description":"Save the refreshed session, encrypted with the `session-key` input, to the Actions cache after each run and restore it before the next.","type":"boolean","default":true},"seed-from-input":{"description":"When no cached session is found, start from the encrypted blob in the `session` action input (made with `icloud-photos-action session export`).","type":"boolean","default":true}}},"notifications":{"description":"Who is told, and how, when the 2FA trust is about to expire or has expired.","type":"object","additionalProperties":false,"default":{},"properties":{"warn-days":{"description":"Warn (annotation and notifications) this many days before the trust expires; 0 only notifies on expiry.","type":"integer","minimum":0,"maximum":60,"default":7},"email":{"description":"Email notifications, with icloudpd's option names. Enabled when this group is present. The SMTP password comes from the `smtp-password` action input (or the ICLOUD_SMTP_PASSWORD environment variable), never from this file.","type":"object","additionalProperties":false,"properties":{"smtp-host":{"description":"SMTP server host (icloudpd --smtp-host).","type":"string","minLength":1,"default":"smtp.gmail.com"},"smtp-port":{"description":"SMTP server port (icloudpd --smtp-port).","type":"integer","minimum":1,"maximum":65535,"default":587},"smtp-no-tls":{"description":"Do not use STARTTLS (icloudpd --smtp-no-tls); only for servers on a trusted network.","type":"boolean","default":false},"smtp-username":{"description":"SMTP user name (icloudpd --smtp-username). Omit it for a server that needs no login.","type":"string","minLength":1},"notification-email":{"description":"Address that receives the notifications (icloudpd --notification-email). Defaults to `smtp-username`.","type":"string","minLength":1,"format":"email"},"notification-email-from":{"description":"Sender address (icloudpd --notification-email-from). Defaults to `smtp-username`, or to `notification-email` when there is no SMTP username.","type":"string","minLength":1,"format":"email"}}},"github-issue":{"description":"Open an issue in the workflow's repository when action is needed, and close it when a later run is healthy. Needs `permissions: issues: write`.","type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"description":"Turn issue notifications on.","type":"boolean","default":false},"labels":{"description":"Labels put on the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":["icloud-photos"]},"assignees":{"description":"GitHub logins assigned to the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]}}},"webhook":{"description":"Post notifications to the URL given in the `webhook-url` action input (or the ICLOUD_WEBHOOK_URL environment variable); the URL often embeds a token, so it never lives in this file.","type":"object","additionalProperties":false,"default":{},"properties":{"format":{"description":"Body format: `json` (a generic event object), `ntfy`, `discord` or `slack`.","enum":["json","ntfy","discord","slack"],"default":"json"}}},"script":{"description":"Program run on each notification, like icloudpd --notification-script; the event is passed in environment variables.","type":"string","minLength":1}}},"photos":{"description":"What to download and where, with icloudpd's option names.","type":"object","additionalProperties":false,"default":{},"properties":{"directory":{"description":"Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory.","type":"string","minLength":1},"folder-structure":{"description":"Folder layout below `directory`: a Python-style format over the asset's creation date (icloudpd --folder-structure), or `none` for a flat directory.","type":"string","minLength":1,"default":"{:%Y/%m/%d}"},"size":{"description":"Versions to download (icloudpd --size, repeatable). Non-original sizes get a `-medium`/`-thumb` suffix.","type":"array","items":{"enum":["original","medium","thumb","adjusted","alternative"]},"minItems":1,"uniqueItems":true,"default":["original"]},"live-photo-size":{"description":"Version of the Live Photo movie to download (icloudpd --live-photo-size).","enum":["original","medium","thumb"],"default":"original"},"live-photo-mov-filename-policy":{"description":"Name of the Live Photo movie (icloudpd --live-photo-mov-filename-policy): `suffix` turns IMG_1.HEIC into IMG_1_HEVC.MOV, `original` just replaces the extension.","enum":["suffix","original"],"default":"suffix"},"align-raw":{"description":"For RAW+JPEG pairs, which file counts as the original (icloudpd --align-raw): `as-is`, `original` (RAW is the original) or `alternative` (RAW is the alternative).","enum":["as-is","original","alternative"],"default":"as-is"},"file-match-policy":{"description":"How an existing local file is recognised (icloudpd --file-match-policy): `name-size-dedup-with-suffix` compares name and size and adds the size to the name on a clash; `name-id7` appends 7 characters of the asset id to every name.","enum":["name-size-dedup-with-suffix","name-id7"],"default":"name-size-dedup-with-suffix"},"skip-videos":{"description":"Do not download videos (icloudpd --skip-videos).","type":"boolean","default":false},"skip-live-photos":{"description":"Do not download the movie part of Live Photos (icloudpd --skip-live-photos).","type":"boolean","default":false},"albums":{"description":"Only download these albums (icloudpd --album, repeatable); empty means the whole library.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]},"library":{"description":"Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name.","type":"string","pattern":"^(PrimarySync|SharedSync-.+)$","examples":["PrimarySync","SharedSync-1A2B3C4D-0000-0000-0000-000000000000"],"default":"PrimarySync"},"recent":{"description":"Only look at the N most recent assets (icloudpd --recent). Omit for all.","type":"integer","minimum":0},"until-found":{"description":"Stop after N consecutive assets that are already downloaded (icloudpd --until-found). Omit to check everything.","type":"integer","minimum":0},"threads":{"description":"Parallel downloads.","type":"integer","minimum":1,"maximum":32,"default":8},"dry-run":{"description":"List and log what would be downloaded without writing anything (icloudpd --dry-run). The `dry-run` action input takes precedence.","type":"boolean","default":false},"allow-partial-backup":{"description":"Keep runs green when some files could not be backed up (failed downloads, throttling): the run ends with status `warning` and exit code 0 instead of failing. The files are still listed in the report and notified. Off by default: a run that misses files fails.","type":"boolean","default":false},"lock-wait":{"description":"Seconds to wait when another run is using the photos directory (its lock file is there). 0 fails at once with `LOCKED`.","type":"integer","minimum":0,"maximum":86400,"default":0},"hand-off":{"description":"For ephemeral (GitHub-hosted) runners whose photos a later step uploads: a file counts as backed up only once the job that downloaded it succeeded. The next run asks GitHub (with `github-token`, which needs `actions: read`) how the previous run ended and downloads that run's files again unless it succeeded. See Cancellation and hand-off.","type":"boolean","default":false}}}}};const formats0 = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i;const pattern4 = new RegExp("^\\+[1-9][0-9]{6,14}$", "u");const pattern5 = new RegExp("^\\S+$", "u");const pattern6 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*$", "u");const pattern7 = new RegExp("^(PrimarySync|SharedSync-.+)$", "u");const func1 = ucs2length["default"] ?? ucs2length;const func0 = equal["default"] ?? equal;const func12 = Object.prototype.hasOwnProperty;function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){/*# sourceURL="https://raw.githubusercontent.com/icloud-photos-action/icloud-photos-action/v1/schemas/config.schema.json" */;let vErrors = null;let errors = 0;const evaluated0 = validate20.evaluated;if(evaluated0.dynamicProps){evaluated0.props = undefined;}if(evaluated0.dynamicItems){evaluated0.items = undefined;}if(data && typeof data == "object" && !Array.isArray(data)){if(data.account === undefined){const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "account"},message:"must have required property '"+"account"+"'",schema:schema31.required,parentSchema:schema31,data};if(vErrors === null){vErrors = [err0];}else {vErrors.push(err0);}errors++;}for(const key0 in data){if(!((((((key0 === "$schema") || (key0 === "account")) || (key0 === "auth")) || (key0 === "session")) || (key0 === "notifications")) || (key0 === "photos"))){const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data};if(vErrors === null){vErrors = [err1];}else {vErrors.push(err1);}errors++;}}if(data.$schema !== undefined){let data0 = data.$schema;if(typeof data0 !== "string"){const err2 = {instancePath:instancePath+"/$schema",schemaPath:"#/properties/%24schema/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.$schema.type,parentSchema:schema31.properties.$schema,data:data0};if(vErrors === null){vErrors = [err2];}else {vErrors.push(err2);}errors++;}}if(data.account !== undefined){let data1 = data.account;if(data1 && typeof data1 == "object" && !Array.isArray(data1)){if(data1.username === undefined){const err3 = {instancePath:instancePath+"/account",schemaPath:"#/properties/account/required",keyword:"required",params:{missingProperty: "username"},message:"must have required property '"+"username"+"'",schema:schema31.properties.account.required,parentSchema:schema31.properties.account,data:data1};if(vErrors === null){vErrors = [err3];}else {vErrors.push(err3);}errors++;}for(const key1 in data1){if(!((key1 === "username") || (key1 === "domain"))){const err4 = {instancePath:instancePath+"/account",schemaPath:"#/properties/account/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.account,data:data1};if(vErrors === null){vErrors = [err4];}else {vErrors.push(err4);}errors++;}}if(data1.username !== undefined){let data2 = data1.username;const _errs9 = errors;let valid2 = false;const _errs10 = errors;if(typeof data2 === "string"){if(!(formats0.test(data2))){const err5 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/anyOf/0/format",keyword:"format",params:{format: "email"},message:"must match format \""+"email"+"\"",schema:"email",parentSchema:schema31.properties.account.properties.username.anyOf[0],data:data2};if(vErrors === null){vErrors = [err5];}else {vErrors.push(err5);}errors++;}}var _valid0 = _errs10 === errors;valid2 = valid2 || _valid0;const _errs11 = errors;if(typeof data2 === "string"){if(!pattern4.test(data2)){const err6 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\+[1-9][0-9]{6,14}$"},message:"must match pattern \""+"^\\+[1-9][0-9]{6,14}$"+"\"",schema:"^\\+[1-9][0-9]{6,14}$",parentSchema:schema31.properties.account.properties.username.anyOf[1],data:data2};if(vErrors === null){vErrors = [err6];}else {vErrors.push(err6);}errors++;}}var _valid0 = _errs11 === errors;valid2 = valid2 || _valid0;if(!valid2){const err7 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema31.properties.account.properties.username.anyOf,parentSchema:schema31.properties.account.properties.username,data:data2};if(vErrors === null){vErrors = [err7];}else {vErrors.push(err7);}errors++;}else {errors = _errs9;if(vErrors !== null){if(_errs9){vErrors.length = _errs9;}else {vErrors = null;}}}if(typeof data2 === "string"){if(func1(data2) < 1){const err8 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.account.properties.username,data:data2};if(vErrors === null){vErrors = [err8];}else {vErrors.push(err8);}errors++;}if(!pattern5.test(data2)){const err9 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\"",schema:"^\\S+$",parentSchema:schema31.properties.account.properties.username,data:data2};if(vErrors === null){vErrors = [err9];}else {vErrors.push(err9);}errors++;}}else {const err10 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.account.properties.username.type,parentSchema:schema31.properties.account.properties.username,data:data2};if(vErrors === null){vErrors = [err10];}else {vErrors.push(err10);}errors++;}}if(data1.domain !== undefined){let data3 = data1.domain;if(!((data3 === "com") || (data3 === "cn"))){const err11 = {instancePath:instancePath+"/account/domain",schemaPath:"#/properties/account/properties/domain/enum",keyword:"enum",params:{allowedValues: schema31.properties.account.properties.domain.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.account.properties.domain.enum,parentSchema:schema31.properties.account.properties.domain,data:data3};if(vErrors === null){vErrors = [err11];}else {vErrors.push(err11);}errors++;}}}else {const err12 = {instancePath:instancePath+"/account",schemaPath:"#/properties/account/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.account.type,parentSchema:schema31.properties.account,data:data1};if(vErrors === null){vErrors = [err12];}else {vErrors.push(err12);}errors++;}}if(data.auth !== undefined){let data4 = data.auth;if(data4 && typeof data4 == "object" && !Array.isArray(data4)){for(const key2 in data4){if(!(((((((key2 === "password-providers") || (key2 === "password-env")) || (key2 === "password-command")) || (key2 === "mfa-provider")) || (key2 === "reauth-timeout-minutes")) || (key2 === "reauth-poll-seconds")) || (key2 === "cookie-directory"))){const err13 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.auth,data:data4};if(vErrors === null){vErrors = [err13];}else {vErrors.push(err13);}errors++;}}if(data4["password-providers"] !== undefined){let data5 = data4["password-providers"];if(Array.isArray(data5)){if(data5.length < 1){const err14 = {instancePath:instancePath+"/auth/password-providers",schemaPath:"#/properties/auth/properties/password-providers/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.auth.properties["password-providers"],data:data5};if(vErrors === null){vErrors = [err14];}else {vErrors.push(err14);}errors++;}const len0 = data5.length;for(let i0=0; i0<len0; i0++){let data6 = data5[i0];if(!((((((data6 === "parameter") || (data6 === "env")) || (data6 === "keyring")) || (data6 === "command")) || (data6 === "console")) || (data6 === "webui"))){const err15 = {instancePath:instancePath+"/auth/password-providers/" + i0,schemaPath:"#/properties/auth/properties/password-providers/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.auth.properties["password-providers"].items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.auth.properties["password-providers"].items.enum,parentSchema:schema31.properties.auth.properties["password-providers"].items,data:data6};if(vErrors === null){vErrors = [err15];}else {vErrors.push(err15);}errors++;}}let i1 = data5.length;let j0;if(i1 > 1){outer0:for(;i1--;){for(j0 = i1; j0--;){if(func0(data5[i1], data5[j0])){const err16 = {instancePath:instancePath+"/auth/password-providers",schemaPath:"#/properties/auth/properties/password-providers/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema31.properties.auth.properties["password-providers"],data:data5};if(vErrors === null){vErrors = [err16];}else {vErrors.push(err16);}errors++;break outer0;}}}}}else {const err17 = {instancePath:instancePath+"/auth/password-providers",schemaPath:"#/properties/auth/properties/password-providers/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.auth.properties["password-providers"].type,parentSchema:schema31.properties.auth.properties["password-providers"],data:data5};if(vErrors === null){vErrors = [err17];}else {vErrors.push(err17);}errors++;}}if(data4["password-env"] !== undefined){let data7 = data4["password-env"];if(typeof data7 === "string"){if(!pattern6.test(data7)){const err18 = {instancePath:instancePath+"/auth/password-env",schemaPath:"#/properties/auth/properties/password-env/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema31.properties.auth.properties["password-env"],data:data7};if(vErrors === null){vErrors = [err18];}else {vErrors.push(err18);}errors++;}}else {const err19 = {instancePath:instancePath+"/auth/password-env",schemaPath:"#/properties/auth/properties/password-env/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.auth.properties["password-env"].type,parentSchema:schema31.properties.auth.properties["password-env"],data:data7};if(vErrors === null){vErrors = [err19];}else {vErrors.push(err19);}errors++;}}if(data4["password-command"] !== undefined){let data8 = data4["password-command"];if(typeof data8 === "string"){if(func1(data8) < 1){const err20 = {instancePath:instancePath+"/auth/password-command",schemaPath:"#/properties/auth/properties/password-command/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.auth.properties["password-command"],data:data8};if(vErrors === null){vErrors = [err20];}else {vErrors.push(err20);}errors++;}}else {const err21 = {instancePath:instancePath+"/auth/password-command",schemaPath:"#/properties/auth/properties/password-command/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.auth.properties["password-command"].type,parentSchema:schema31.properties.auth.properties["password-command"],data:data8};if(vErrors === null){vErrors = [err21];}else {vErrors.push(err21);}errors++;}}if(data4["mfa-provider"] !== undefined){let data9 = data4["mfa-provider"];if(!((((data9 === "console") || (data9 === "webui")) || (data9 === "github-issue")) || (data9 === "none"))){const err22 = {instancePath:instancePath+"/auth/mfa-provider",schemaPath:"#/properties/auth/properties/mfa-provider/enum",keyword:"enum",params:{allowedValues: schema31.properties.auth.properties["mfa-provider"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.auth.properties["mfa-provider"].enum,parentSchema:schema31.properties.auth.properties["mfa-provider"],data:data9};if(vErrors === null){vErrors = [err22];}else {vErrors.push(err22);}errors++;}}if(data4["reauth-timeout-minutes"] !== undefined){let data10 = data4["reauth-timeout-minutes"];if((typeof data10 == "number") && (isFinite(data10))){if(data10 > 60 || isNaN(data10)){const err23 = {instancePath:instancePath+"/auth/reauth-timeout-minutes",schemaPath:"#/properties/auth/properties/reauth-timeout-minutes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60},message:"must be <= 60",schema:60,parentSchema:schema31.properties.auth.properties["reauth-timeout-minutes"],data:data10};if(vErrors === null){vErrors = [err23];}else {vErrors.push(err23);}errors++;}if(data10 < 0.1 || isNaN(data10)){const err24 = {instancePath:instancePath+"/auth/reauth-timeout-minutes",schemaPath:"#/properties/auth/properties/reauth-timeout-minutes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.1},message:"must be >= 0.1",schema:0.1,parentSchema:schema31.properties.auth.properties["reauth-timeout-minutes"],data:data10};if(vErrors === null){vErrors = [err24];}else {vErrors.push(err24);}errors++;}}else {const err25 = {instancePath:instancePath+"/auth/reauth-timeout-minutes",schemaPath:"#/properties/auth/properties/reauth-timeout-minutes/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.auth.properties["reauth-timeout-minutes"].type,parentSchema:schema31.properties.auth.properties["reauth-timeout-minutes"],data:data10};if(vErrors === null){vErrors = [err25];}else {vErrors.push(err25);}errors++;}}if(data4["reauth-poll-seconds"] !== undefined){let data11 = data4["reauth-poll-seconds"];if((typeof data11 == "number") && (isFinite(data11))){if(data11 > 300 || isNaN(data11)){const err26 = {instancePath:instancePath+"/auth/reauth-poll-seconds",schemaPath:"#/properties/auth/properties/reauth-poll-seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300",schema:300,parentSchema:schema31.properties.auth.properties["reauth-poll-seconds"],data:data11};if(vErrors === null){vErrors = [err26];}else {vErrors.push(err26);}errors++;}if(data11 < 1 || isNaN(data11)){const err27 = {instancePath:instancePath+"/auth/reauth-poll-seconds",schemaPath:"#/properties/auth/properties/reauth-poll-seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.auth.properties["reauth-poll-seconds"],data:data11};if(vErrors === null){vErrors = [err27];}else {vErrors.push(err27);}errors++;}}else {const err28 = {instancePath:instancePath+"/auth/reauth-poll-seconds",schemaPath:"#/properties/auth/properties/reauth-poll-seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.auth.properties["reauth-poll-seconds"].type,parentSchema:schema31.properties.auth.properties["reauth-poll-seconds"],data:data11};if(vErrors === null){vErrors = [err28];}else {vErrors.push(err28);}errors++;}}if(data4["cookie-directory"] !== undefined){let data12 = data4["cookie-directory"];if(typeof data12 === "string"){if(func1(data12) < 1){const err29 = {instancePath:instancePath+"/auth/cookie-directory",schemaPath:"#/properties/auth/properties/cookie-directory/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.auth.properties["cookie-directory"],data:data12};if(vErrors === null){vErrors = [err29];}else {vErrors.push(err29);}errors++;}}else {const err30 = {instancePath:instancePath+"/auth/cookie-directory",schemaPath:"#/properties/auth/properties/cookie-directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.auth.properties["cookie-directory"].type,parentSchema:schema31.properties.auth.properties["cookie-directory"],data:data12};if(vErrors === null){vErrors = [err30];}else {vErrors.push(err30);}errors++;}}}else {const err31 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.auth.type,parentSchema:schema31.properties.auth,data:data4};if(vErrors === null){vErrors = [err31];}else {vErrors.push(err31);}errors++;}}if(data.session !== undefined){let data13 = data.session;if(data13 && typeof data13 == "object" && !Array.isArray(data13)){for(const key3 in data13){if(!((key3 === "cache") || (key3 === "seed-from-input"))){const err32 = {instancePath:instancePath+"/session",schemaPath:"#/properties/session/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.session,data:data13};if(vErrors === null){vErrors = [err32];}else {vErrors.push(err32);}errors++;}}if(data13.cache !== undefined){let data14 = data13.cache;if(typeof data14 !== "boolean"){const err33 = {instancePath:instancePath+"/session/cache",schemaPath:"#/properties/session/properties/cache/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.session.properties.cache.type,parentSchema:schema31.properties.session.properties.cache,data:data14};if(vErrors === null){vErrors = [err33];}else {vErrors.push(err33);}errors++;}}if(data13["seed-from-input"] !== undefined){let data15 = data13["seed-from-input"];if(typeof data15 !== "boolean"){const err34 = {instancePath:instancePath+"/session/seed-from-input",schemaPath:"#/properties/session/properties/seed-from-input/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.session.properties["seed-from-input"].type,parentSchema:schema31.properties.session.properties["seed-from-input"],data:data15};if(vErrors === null){vErrors = [err34];}else {vErrors.push(err34);}errors++;}}}else {const err35 = {instancePath:instancePath+"/session",schemaPath:"#/properties/session/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.session.type,parentSchema:schema31.properties.session,data:data13};if(vErrors === null){vErrors = [err35];}else {vErrors.push(err35);}errors++;}}if(data.notifications !== undefined){let data16 = data.notifications;if(data16 && typeof data16 == "object" && !Array.isArray(data16)){for(const key4 in data16){if(!(((((key4 === "warn-days") || (key4 === "email")) || (key4 === "github-issue")) || (key4 === "webhook")) || (key4 === "script"))){const err36 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.notifications,data:data16};if(vErrors === null){vErrors = [err36];}else {vErrors.push(err36);}errors++;}}if(data16["warn-days"] !== undefined){let data17 = data16["warn-days"];if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){const err37 = {instancePath:instancePath+"/notifications/warn-days",schemaPath:"#/properties/notifications/properties/warn-days/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.notifications.properties["warn-days"].type,parentSchema:schema31.properties.notifications.properties["warn-days"],data:data17};if(vErrors === null){vErrors = [err37];}else {vErrors.push(err37);}errors++;}if((typeof data17 == "number") && (isFinite(data17))){if(data17 > 60 || isNaN(data17)){const err38 = {instancePath:instancePath+"/notifications/warn-days",schemaPath:"#/properties/notifications/properties/warn-days/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60},message:"must be <= 60",schema:60,parentSchema:schema31.properties.notifications.properties["warn-days"],data:data17};if(vErrors === null){vErrors = [err38];}else {vErrors.push(err38);}errors++;}if(data17 < 0 || isNaN(data17)){const err39 = {instancePath:instancePath+"/notifications/warn-days",schemaPath:"#/properties/notifications/properties/warn-days/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.notifications.properties["warn-days"],data:data17};if(vErrors === null){vErrors = [err39];}else {vErrors.push(err39);}errors++;}}}if(data16.email !== undefined){let data18 = data16.email;if(data18 && typeof data18 == "object" && !Array.isArray(data18)){for(const key5 in data18){if(!((((((key5 === "smtp-host") || (key5 === "smtp-port")) || (key5 === "smtp-no-tls")) || (key5 === "smtp-username")) || (key5 === "notification-email")) || (key5 === "notification-email-from"))){const err40 = {instancePath:instancePath+"/notifications/email",schemaPath:"#/properties/notifications/properties/email/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.notifications.properties.email,data:data18};if(vErrors === null){vErrors = [err40];}else {vErrors.push(err40);}errors++;}}if(data18["smtp-host"] !== undefined){let data19 = data18["smtp-host"];if(typeof data19 === "string"){if(func1(data19) < 1){const err41 = {instancePath:instancePath+"/notifications/email/smtp-host",schemaPath:"#/properties/notifications/properties/email/properties/smtp-host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-host"],data:data19};if(vErrors === null){vErrors = [err41];}else {vErrors.push(err41);}errors++;}}else {const err42 = {instancePath:instancePath+"/notifications/email/smtp-host",schemaPath:"#/properties/notifications/properties/email/properties/smtp-host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.email.properties["smtp-host"].type,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-host"],data:data19};if(vErrors === null){vErrors = [err42];}else {vErrors.push(err42);}errors++;}}if(data18["smtp-port"] !== undefined){let data20 = data18["smtp-port"];if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){const err43 = {instancePath:instancePath+"/notifications/email/smtp-port",schemaPath:"#/properties/notifications/properties/email/properties/smtp-port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.notifications.properties.email.properties["smtp-port"].type,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-port"],data:data20};if(vErrors === null){vErrors = [err43];}else {vErrors.push(err43);}errors++;}if((typeof data20 == "number") && (isFinite(data20))){if(data20 > 65535 || isNaN(data20)){const err44 = {instancePath:instancePath+"/notifications/email/smtp-port",schemaPath:"#/properties/notifications/properties/email/properties/smtp-port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-port"],data:data20};if(vErrors === null){vErrors = [err44];}else {vErrors.push(err44);}errors++;}if(data20 < 1 || isNaN(data20)){const err45 = {instancePath:instancePath+"/notifications/email/smtp-port",schemaPath:"#/properties/notifications/properties/email/properties/smtp-port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-port"],data:data20};if(vErrors === null){vErrors = [err45];}else {vErrors.push(err45);}errors++;}}}if(data18["smtp-no-tls"] !== undefined){let data21 = data18["smtp-no-tls"];if(typeof data21 !== "boolean"){const err46 = {instancePath:instancePath+"/notifications/email/smtp-no-tls",schemaPath:"#/properties/notifications/properties/email/properties/smtp-no-tls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.notifications.properties.email.properties["smtp-no-tls"].type,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-no-tls"],data:data21};if(vErrors === null){vErrors = [err46];}else {vErrors.push(err46);}errors++;}}if(data18["smtp-username"] !== undefined){let data22 = data18["smtp-username"];if(typeof data22 === "string"){if(func1(data22) < 1){const err47 = {instancePath:instancePath+"/notifications/email/smtp-username",schemaPath:"#/properties/notifications/properties/email/properties/smtp-username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-username"],data:data22};if(vErrors === null){vErrors = [err47];}else {vErrors.push(err47);}errors++;}}else {const err48 = {instancePath:instancePath+"/notifications/email/smtp-username",schemaPath:"#/properties/notifications/properties/email/properties/smtp-username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.email.properties["smtp-username"].type,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-username"],data:data22};if(vErrors === null){vErrors = [err48];}else {vErrors.push(err48);}errors++;}}if(data18["notification-email"] !== undefined){let data23 = data18["notification-email"];if(typeof data23 === "string"){if(func1(data23) < 1){const err49 = {instancePath:instancePath+"/notifications/email/notification-email",schemaPath:"#/properties/notifications/properties/email/properties/notification-email/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["notification-email"],data:data23};if(vErrors === null){vErrors = [err49];}else {vErrors.push(err49);}errors++;}if(!(formats0.test(data23))){const err50 = {instancePath:instancePath+"/notifications/email/notification-email",schemaPath:"#/properties/notifications/properties/email/properties/notification-email/format",keyword:"format",params:{format: "email"},message:"must match format \""+"email"+"\"",schema:"email",parentSchema:schema31.properties.notifications.properties.email.properties["notification-email"],data:data23};if(vErrors === null){vErrors = [err50];}else {vErrors.push(err50);}errors++;}}else {const err51 = {instancePath:instancePath+"/notifications/email/notification-email",schemaPath:"#/properties/notifications/properties/email/properties/notification-email/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.email.properties["notification-email"].type,parentSchema:schema31.properties.notifications.properties.email.properties["notification-email"],data:data23};if(vErrors === null){vErrors = [err51];}else {vErrors.push(err51);}errors++;}}if(data18["notification-email-from"] !== undefined){let data24 = data18["notification-email-from"];if(typeof data24 === "string"){if(func1(data24) < 1){const err52 = {instancePath:instancePath+"/notifications/email/notification-email-from",schemaPath:"#/properties/notifications/properties/email/properties/notification-email-from/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["notification-email-from"],data:data24};if(vErrors === null){vErrors = [err52];}else {vErrors.push(err52);}errors++;}if(!(formats0.test(data24))){const err53 = {instancePath:instancePath+"/notifications/email/notification-email-from",schemaPath:"#/properties/notifications/properties/email/properties/notification-email-from/format",keyword:"format",params:{format: "email"},message:"must match format \""+"email"+"\"",schema:"email",parentSchema:schema31.properties.notifications.properties.email.properties["notification-email-from"],data:data24};if(vErrors === null){vErrors = [err53];}else {vErrors.push(err53);}errors++;}}else {const err54 = {instancePath:instancePath+"/notifications/email/notification-email-from",schemaPath:"#/properties/notifications/properties/email/properties/notification-email-from/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.email.properties["notification-email-from"].type,parentSchema:schema31.properties.notifications.properties.email.properties["notification-email-from"],data:data24};if(vErrors === null){vErrors = [err54];}else {vErrors.push(err54);}errors++;}}}else {const err55 = {instancePath:instancePath+"/notifications/email",schemaPath:"#/properties/notifications/properties/email/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.notifications.properties.email.type,parentSchema:schema31.properties.notifications.properties.email,data:data18};if(vErrors === null){vErrors = [err55];}else {vErrors.push(err55);}errors++;}}if(data16["github-issue"] !== undefined){let data25 = data16["github-issue"];if(data25 && typeof data25 == "object" && !Array.isArray(data25)){for(const key6 in data25){if(!(((key6 === "enabled") || (key6 === "labels")) || (key6 === "assignees"))){const err56 = {instancePath:instancePath+"/notifications/github-issue",schemaPath:"#/properties/notifications/properties/github-issue/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.notifications.properties["github-issue"],data:data25};if(vErrors === null){vErrors = [err56];}else {vErrors.push(err56);}errors++;}}if(data25.enabled !== undefined){let data26 = data25.enabled;if(typeof data26 !== "boolean"){const err57 = {instancePath:instancePath+"/notifications/github-issue/enabled",schemaPath:"#/properties/notifications/properties/github-issue/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.notifications.properties["github-issue"].properties.enabled.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.enabled,data:data26};if(vErrors === null){vErrors = [err57];}else {vErrors.push(err57);}errors++;}}if(data25.labels !== undefined){let data27 = data25.labels;if(Array.isArray(data27)){const len1 = data27.length;for(let i2=0; i2<len1; i2++){let data28 = data27[i2];if(typeof data28 === "string"){if(func1(data28) < 1){const err58 = {instancePath:instancePath+"/notifications/github-issue/labels/" + i2,schemaPath:"#/properties/notifications/properties/github-issue/properties/labels/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.labels.items,data:data28};if(vErrors === null){vErrors = [err58];}else {vErrors.push(err58);}errors++;}}else {const err59 = {instancePath:instancePath+"/notifications/github-issue/labels/" + i2,schemaPath:"#/properties/notifications/properties/github-issue/properties/labels/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties["github-issue"].properties.labels.items.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.labels.items,data:data28};if(vErrors === null){vErrors = [err59];}else {vErrors.push(err59);}errors++;}}let i3 = data27.length;let j1;if(i3 > 1){const indices0 = {};for(;i3--;){let item0 = data27[i3];if(typeof item0 !== "string"){continue;}if(typeof indices0[item0] == "number"){j1 = indices0[item0];const err60 = {instancePath:instancePath+"/notifications/github-issue/labels",schemaPath:"#/properties/notifications/properties/github-issue/properties/labels/uniqueItems",keyword:"uniqueItems",params:{i: i3, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i3+" are identical)",schema:true,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.labels,data:data27};if(vErrors === null){vErrors = [err60];}else {vErrors.push(err60);}errors++;break;}indices0[item0] = i3;}}}else {const err61 = {instancePath:instancePath+"/notifications/github-issue/labels",schemaPath:"#/properties/notifications/properties/github-issue/properties/labels/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.notifications.properties["github-issue"].properties.labels.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.labels,data:data27};if(vErrors === null){vErrors = [err61];}else {vErrors.push(err61);}errors++;}}if(data25.assignees !== undefined){let data29 = data25.assignees;if(Array.isArray(data29)){const len2 = data29.length;for(let i4=0; i4<len2; i4++){let data30 = data29[i4];if(typeof data30 === "string"){if(func1(data30) < 1){const err62 = {instancePath:instancePath+"/notifications/github-issue/assignees/" + i4,schemaPath:"#/properties/notifications/properties/github-issue/properties/assignees/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.assignees.items,data:data30};if(vErrors === null){vErrors = [err62];}else {vErrors.push(err62);}errors++;}}else {const err63 = {instancePath:instancePath+"/notifications/github-issue/assignees/" + i4,schemaPath:"#/properties/notifications/properties/github-issue/properties/assignees/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties["github-issue"].properties.assignees.items.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.assignees.items,data:data30};if(vErrors === null){vErrors = [err63];}else {vErrors.push(err63);}errors++;}}let i5 = data29.length;let j2;if(i5 > 1){const indices1 = {};for(;i5--;){let item1 = data29[i5];if(typeof item1 !== "string"){continue;}if(typeof indices1[item1] == "number"){j2 = indices1[item1];const err64 = {instancePath:instancePath+"/notifications/github-issue/assignees",schemaPath:"#/properties/notifications/properties/github-issue/properties/assignees/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i5+" are identical)",schema:true,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.assignees,data:data29};if(vErrors === null){vErrors = [err64];}else {vErrors.push(err64);}errors++;break;}indices1[item1] = i5;}}}else {const err65 = {instancePath:instancePath+"/notifications/github-issue/assignees",schemaPath:"#/properties/notifications/properties/github-issue/properties/assignees/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.notifications.properties["github-issue"].properties.assignees.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.assignees,data:data29};if(vErrors === null){vErrors = [err65];}else {vErrors.push(err65);}errors++;}}}else {const err66 = {instancePath:instancePath+"/notifications/github-issue",schemaPath:"#/properties/notifications/properties/github-issue/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.notifications.properties["github-issue"].type,parentSchema:schema31.properties.notifications.properties["github-issue"],data:data25};if(vErrors === null){vErrors = [err66];}else {vErrors.push(err66);}errors++;}}if(data16.webhook !== undefined){let data31 = data16.webhook;if(data31 && typeof data31 == "object" && !Array.isArray(data31)){for(const key7 in data31){if(!(key7 === "format")){const err67 = {instancePath:instancePath+"/notifications/webhook",schemaPath:"#/properties/notifications/properties/webhook/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.notifications.properties.webhook,data:data31};if(vErrors === null){vErrors = [err67];}else {vErrors.push(err67);}errors++;}}if(data31.format !== undefined){let data32 = data31.format;if(!((((data32 === "json") || (data32 === "ntfy")) || (data32 === "discord")) || (data32 === "slack"))){const err68 = {instancePath:instancePath+"/notifications/webhook/format",schemaPath:"#/properties/notifications/properties/webhook/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.notifications.properties.webhook.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.notifications.properties.webhook.properties.format.enum,parentSchema:schema31.properties.notifications.properties.webhook.properties.format,data:data32};if(vErrors === null){vErrors = [err68];}else {vErrors.push(err68);}errors++;}}}else {const err69 = {instancePath:instancePath+"/notifications/webhook",schemaPath:"#/properties/notifications/properties/webhook/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.notifications.properties.webhook.type,parentSchema:schema31.properties.notifications.properties.webhook,data:data31};if(vErrors === null){vErrors = [err69];}else {vErrors.push(err69);}errors++;}}if(data16.script !== undefined){let data33 = data16.script;if(typeof data33 === "string"){if(func1(data33) < 1){const err70 = {instancePath:instancePath+"/notifications/script",schemaPath:"#/properties/notifications/properties/script/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.script,data:data33};if(vErrors === null){vErrors = [err70];}else {vErrors.push(err70);}errors++;}}else {const err71 = {instancePath:instancePath+"/notifications/script",schemaPath:"#/properties/notifications/properties/script/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.script.type,parentSchema:schema31.properties.notifications.properties.script,data:data33};if(vErrors === null){vErrors = [err71];}else {vErrors.push(err71);}errors++;}}}else {const err72 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.notifications.type,parentSchema:schema31.properties.notifications,data:data16};if(vErrors === null){vErrors = [err72];}else {vErrors.push(err72);}errors++;}}if(data.photos !== undefined){let data34 = data.photos;if(data34 && typeof data34 == "object" && !Array.isArray(data34)){for(const key8 in data34){if(!(func12.call(schema31.properties.photos.properties, key8))){const err73 = {instancePath:instancePath+"/photos",schemaPath:"#/properties/photos/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.photos,data:data34};if(vErrors === null){vErrors = [err73];}else {vErrors.push(err73);}errors++;}}if(data34.directory !== undefined){let data35 = data34.directory;if(typeof data35 === "string"){if(func1(data35) < 1){const err74 = {instancePath:instancePath+"/photos/directory",schemaPath:"#/properties/photos/properties/directory/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.photos.properties.directory,data:data35};if(vErrors === null){vErrors = [err74];}else {vErrors.push(err74);}errors++;}}else {const err75 = {instancePath:instancePath+"/photos/directory",schemaPath:"#/properties/photos/properties/directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties.directory.type,parentSchema:schema31.properties.photos.properties.directory,data:data35};if(vErrors === null){vErrors = [err75];}else {vErrors.push(err75);}errors++;}}if(data34["folder-structure"] !== undefined){let data36 = data34["folder-structure"];if(typeof data36 === "string"){if(func1(data36) < 1){const err76 = {instancePath:instancePath+"/photos/folder-structure",schemaPath:"#/properties/photos/properties/folder-structure/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.photos.properties["folder-structure"],data:data36};if(vErrors === null){vErrors = [err76];}else {vErrors.push(err76);}errors++;}}else {const err77 = {instancePath:instancePath+"/photos/folder-structure",schemaPath:"#/properties/photos/properties/folder-structure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties["folder-structure"].type,parentSchema:schema31.properties.photos.properties["folder-structure"],data:data36};if(vErrors === null){vErrors = [err77];}else {vErrors.push(err77);}errors++;}}if(data34.size !== undefined){let data37 = data34.size;if(Array.isArray(data37)){if(data37.length < 1){const err78 = {instancePath:instancePath+"/photos/size",schemaPath:"#/properties/photos/properties/size/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.photos.properties.size,data:data37};if(vErrors === null){vErrors = [err78];}else {vErrors.push(err78);}errors++;}const len3 = data37.length;for(let i6=0; i6<len3; i6++){let data38 = data37[i6];if(!(((((data38 === "original") || (data38 === "medium")) || (data38 === "thumb")) || (data38 === "adjusted")) || (data38 === "alternative"))){const err79 = {instancePath:instancePath+"/photos/size/" + i6,schemaPath:"#/properties/photos/properties/size/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties.size.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties.size.items.enum,parentSchema:schema31.properties.photos.properties.size.items,data:data38};if(vErrors === null){vErrors = [err79];}else {vErrors.push(err79);}errors++;}}let i7 = data37.length;let j3;if(i7 > 1){outer1:for(;i7--;){for(j3 = i7; j3--;){if(func0(data37[i7], data37[j3])){const err80 = {instancePath:instancePath+"/photos/size",schemaPath:"#/properties/photos/properties/size/uniqueItems",keyword:"uniqueItems",params:{i: i7, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i7+" are identical)",schema:true,parentSchema:schema31.properties.photos.properties.size,data:data37};if(vErrors === null){vErrors = [err80];}else {vErrors.push(err80);}errors++;break outer1;}}}}}else {const err81 = {instancePath:instancePath+"/photos/size",schemaPath:"#/properties/photos/properties/size/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.photos.properties.size.type,parentSchema:schema31.properties.photos.properties.size,data:data37};if(vErrors === null){vErrors = [err81];}else {vErrors.push(err81);}errors++;}}if(data34["live-photo-size"] !== undefined){let data39 = data34["live-photo-size"];if(!(((data39 === "original") || (data39 === "medium")) || (data39 === "thumb"))){const err82 = {instancePath:instancePath+"/photos/live-photo-size",schemaPath:"#/properties/photos/properties/live-photo-size/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties["live-photo-size"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties["live-photo-size"].enum,parentSchema:schema31.properties.photos.properties["live-photo-size"],data:data39};if(vErrors === null){vErrors = [err82];}else {vErrors.push(err82);}errors++;}}if(data34["live-photo-mov-filename-policy"] !== undefined){let data40 = data34["live-photo-mov-filename-policy"];if(!((data40 === "suffix") || (data40 === "original"))){const err83 = {instancePath:instancePath+"/photos/live-photo-mov-filename-policy",schemaPath:"#/properties/photos/properties/live-photo-mov-filename-policy/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties["live-photo-mov-filename-policy"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties["live-photo-mov-filename-policy"].enum,parentSchema:schema31.properties.photos.properties["live-photo-mov-filename-policy"],data:data40};if(vErrors === null){vErrors = [err83];}else {vErrors.push(err83);}errors++;}}if(data34["align-raw"] !== undefined){let data41 = data34["align-raw"];if(!(((data41 === "as-is") || (data41 === "original")) || (data41 === "alternative"))){const err84 = {instancePath:instancePath+"/photos/align-raw",schemaPath:"#/properties/photos/properties/align-raw/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties["align-raw"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties["align-raw"].enum,parentSchema:schema31.properties.photos.properties["align-raw"],data:data41};if(vErrors === null){vErrors = [err84];}else {vErrors.push(err84);}errors++;}}if(data34["file-match-policy"] !== undefined){let data42 = data34["file-match-policy"];if(!((data42 === "name-size-dedup-with-suffix") || (data42 === "name-id7"))){const err85 = {instancePath:instancePath+"/photos/file-match-policy",schemaPath:"#/properties/photos/properties/file-match-policy/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties["file-match-policy"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties["file-match-policy"].enum,parentSchema:schema31.properties.photos.properties["file-match-policy"],data:data42};if(vErrors === null){vErrors = [err85];}else {vErrors.push(err85);}errors++;}}if(data34["skip-videos"] !== undefined){let data43 = data34["skip-videos"];if(typeof data43 !== "boolean"){const err86 = {instancePath:instancePath+"/photos/skip-videos",schemaPath:"#/properties/photos/properties/skip-videos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["skip-videos"].type,parentSchema:schema31.properties.photos.properties["skip-videos"],data:data43};if(vErrors === null){vErrors = [err86];}else {vErrors.push(err86);}errors++;}}if(data34["skip-live-photos"] !== undefined){let data44 = data34["skip-live-photos"];if(typeof data44 !== "boolean"){const err87 = {instancePath:instancePath+"/photos/skip-live-photos",schemaPath:"#/properties/photos/properties/skip-live-photos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["skip-live-photos"].type,parentSchema:schema31.properties.photos.properties["skip-live-photos"],data:data44};if(vErrors === null){vErrors = [err87];}else {vErrors.push(err87);}errors++;}}if(data34.albums !== undefined){let data45 = data34.albums;if(Array.isArray(data45)){const len4 = data45.length;for(let i8=0; i8<len4; i8++){let data46 = data45[i8];if(typeof data46 === "string"){if(func1(data46) < 1){const err88 = {instancePath:instancePath+"/photos/albums/" + i8,schemaPath:"#/properties/photos/properties/albums/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.photos.properties.albums.items,data:data46};if(vErrors === null){vErrors = [err88];}else {vErrors.push(err88);}errors++;}}else {const err89 = {instancePath:instancePath+"/photos/albums/" + i8,schemaPath:"#/properties/photos/properties/albums/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties.albums.items.type,parentSchema:schema31.properties.photos.properties.albums.items,data:data46};if(vErrors === null){vErrors = [err89];}else {vErrors.push(err89);}errors++;}}let i9 = data45.length;let j4;if(i9 > 1){const indices2 = {};for(;i9--;){let item2 = data45[i9];if(typeof item2 !== "string"){continue;}if(typeof indices2[item2] == "number"){j4 = indices2[item2];const err90 = {instancePath:instancePath+"/photos/albums",schemaPath:"#/properties/photos/properties/albums/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i9+" are identical)",schema:true,parentSchema:schema31.properties.photos.properties.albums,data:data45};if(vErrors === null){vErrors = [err90];}else {vErrors.push(err90);}errors++;break;}indices2[item2] = i9;}}}else {const err91 = {instancePath:instancePath+"/photos/albums",schemaPath:"#/properties/photos/properties/albums/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.photos.properties.albums.type,parentSchema:schema31.properties.photos.properties.albums,data:data45};if(vErrors === null){vErrors = [err91];}else {vErrors.push(err91);}errors++;}}if(data34.library !== undefined){let data47 = data34.library;if(typeof data47 === "string"){if(!pattern7.test(data47)){const err92 = {instancePath:instancePath+"/photos/library",schemaPath:"#/properties/photos/properties/library/pattern",keyword:"pattern",params:{pattern: "^(PrimarySync|SharedSync-.+)$"},message:"must match pattern \""+"^(PrimarySync|SharedSync-.+)$"+"\"",schema:"^(PrimarySync|SharedSync-.+)$",parentSchema:schema31.properties.photos.properties.library,data:data47};if(vErrors === null){vErrors = [err92];}else {vErrors.push(err92);}errors++;}}else {const err93 = {instancePath:instancePath+"/photos/library",schemaPath:"#/properties/photos/properties/library/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties.library.type,parentSchema:schema31.properties.photos.properties.library,data:data47};if(vErrors === null){vErrors = [err93];}else {vErrors.push(err93);}errors++;}}if(data34.recent !== undefined){let data48 = data34.recent;if(!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))){const err94 = {instancePath:instancePath+"/photos/recent",schemaPath:"#/properties/photos/properties/recent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.photos.properties.recent.type,parentSchema:schema31.properties.photos.properties.recent,data:data48};if(vErrors === null){vErrors = [err94];}else {vErrors.push(err94);}errors++;}if((typeof data48 == "number") && (isFinite(data48))){if(data48 < 0 || isNaN(data48)){const err95 = {instancePath:instancePath+"/photos/recent",schemaPath:"#/properties/photos/properties/recent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.photos.properties.recent,data:data48};if(vErrors === null){vErrors = [err95];}else {vErrors.push(err95);}errors++;}}}if(data34["until-found"] !== undefined){let data49 = data34["until-found"];if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){const err96 = {instancePath:instancePath+"/photos/until-found",schemaPath:"#/properties/photos/properties/until-found/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.photos.properties["until-found"].type,parentSchema:schema31.properties.photos.properties["until-found"],data:data49};if(vErrors === null){vErrors = [err96];}else {vErrors.push(err96);}errors++;}if((typeof data49 == "number") && (isFinite(data49))){if(data49 < 0 || isNaN(data49)){const err97 = {instancePath:instancePath+"/photos/until-found",schemaPath:"#/properties/photos/properties/until-found/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.photos.properties["until-found"],data:data49};if(vErrors === null){vErrors = [err97];}else {vErrors.push(err97);}errors++;}}}if(data34.threads !== undefined){let data50 = data34.threads;if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){const err98 = {instancePath:instancePath+"/photos/threads",schemaPath:"#/properties/photos/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.photos.properties.threads.type,parentSchema:schema31.properties.photos.properties.threads,data:data50};if(vErrors === null){vErrors = [err98];}else {vErrors.push(err98);}errors++;}if((typeof data50 == "number") && (isFinite(data50))){if(data50 > 32 || isNaN(data50)){const err99 = {instancePath:instancePath+"/photos/threads",schemaPath:"#/properties/photos/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema31.properties.photos.properties.threads,data:data50};if(vErrors === null){vErrors = [err99];}else {vErrors.push(err99);}errors++;}if(data50 < 1 || isNaN(data50)){const err100 = {instancePath:instancePath+"/photos/threads",schemaPath:"#/properties/photos/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.photos.properties.threads,data:data50};if(vErrors === null){vErrors = [err100];}else {vErrors.push(err100);}errors++;}}}if(data34["dry-run"] !== undefined){let data51 = data34["dry-run"];if(typeof data51 !== "boolean"){const err101 = {instancePath:instancePath+"/photos/dry-run",schemaPath:"#/properties/photos/properties/dry-run/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["dry-run"].type,parentSchema:schema31.properties.photos.properties["dry-run"],data:data51};if(vErrors === null){vErrors = [err101];}else {vErrors.push(err101);}errors++;}}if(data34["allow-partial-backup"] !== undefined){let data52 = data34["allow-partial-backup"];if(typeof data52 !== "boolean"){const err102 = {instancePath:instancePath+"/photos/allow-partial-backup",schemaPath:"#/properties/photos/properties/allow-partial-backup/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["allow-partial-backup"].type,parentSchema:schema31.properties.photos.properties["allow-partial-backup"],data:data52};if(vErrors === null){vErrors = [err102];}else {vErrors.push(err102);}errors++;}}if(data34["lock-wait"] !== undefined){let data53 = data34["lock-wait"];if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){const err103 = {instancePath:instancePath+"/photos/lock-wait",schemaPath:"#/properties/photos/properties/lock-wait/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.photos.properties["lock-wait"].type,parentSchema:schema31.properties.photos.properties["lock-wait"],data:data53};if(vErrors === null){vErrors = [err103];}else {vErrors.push(err103);}errors++;}if((typeof data53 == "number") && (isFinite(data53))){if(data53 > 86400 || isNaN(data53)){const err104 = {instancePath:instancePath+"/photos/lock-wait",schemaPath:"#/properties/photos/properties/lock-wait/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400",schema:86400,parentSchema:schema31.properties.photos.properties["lock-wait"],data:data53};if(vErrors === null){vErrors = [err104];}else {vErrors.push(err104);}errors++;}if(data53 < 0 || isNaN(data53)){const err105 = {instancePath:instancePath+"/photos/lock-wait",schemaPath:"#/properties/photos/properties/lock-wait/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.photos.properties["lock-wait"],data:data53};if(vErrors === null){vErrors = [err105];}else {vErrors.push(err105);}errors++;}}}if(data34["hand-off"] !== undefined){let data54 = data34["hand-off"];if(typeof data54 !== "boolean"){const err106 = {instancePath:instancePath+"/photos/hand-off",schemaPath:"#/properties/photos/properties/hand-off/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["hand-off"].type,parentSchema:schema31.properties.photos.properties["hand-off"],data:data54};if(vErrors === null){vErrors = [err106];}else {vErrors.push(err106);}errors++;}}}else {const err107 = {instancePath:instancePath+"/photos",schemaPath:"#/properties/photos/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.photos.type,parentSchema:schema31.properties.photos,data:data34};if(vErrors === null){vErrors = [err107];}else {vErrors.push(err107);}errors++;}}}else {const err108 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};if(vErrors === null){vErrors = [err108];}else {vErrors.push(err108);}errors++;}validate20.errors = vErrors;return errors === 0;}validate20.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+const validate = validate20;/* harmony default export */ const config_validator_generated = ((/* unused pure expression or super */ null && (validate20)));const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://raw.githubusercontent.com/icloud-photos-action/icloud-photos-action/v1/schemas/config.schema.json","title":"icloud-photos-action configuration","description":"Configuration of icloud-photos-action (usually .github/icloud-photos.yml). Keys follow icloudpd's option names. Secrets never live in this file: pass them as action inputs from repository secrets, or as environment variables.","type":"object","additionalProperties":false,"required":["account"],"properties":{"$schema":{"description":"Optional URL or path of this JSON Schema, for editors that read it from the file.","type":"string"},"account":{"description":"The Apple ID to back up.","type":"object","additionalProperties":false,"required":["username"],"properties":{"username":{"description":"Apple ID used to sign in (icloudpd --username): an email address, or for an Apple ID that is a phone number, that number in international form (`+` and digits).","type":"string","minLength":1,"pattern":"^\\S+$","anyOf":[{"format":"email"},{"pattern":"^\\+[1-9][0-9]{6,14}$"}],"examples":["me@example.com"]},"domain":{"description":"Apple's service region: `com` for accounts everywhere except mainland China, `cn` for iCloud operated by GCBD (icloudpd --domain).","enum":["com","cn"],"default":"com"}}},"auth":{"description":"How the password and the two-factor code are obtained when the saved session no longer works.","type":"object","additionalProperties":false,"default":{},"properties":{"password-providers":{"description":"Where to look for the password, in order; the first that yields one wins (icloudpd --password-provider). `parameter` is the `password` action input (or --password flag), `env` the variable named by `password-env`, `keyring` the OS keyring, `command` the output of `password-command`. `console` and `webui` are interactive, mutually exclusive and only allowed last; in CI they are unavailable and reaching them fails the run as \"password needed\".","type":"array","items":{"enum":["parameter","env","keyring","command","console","webui"]},"minItems":1,"uniqueItems":true,"default":["parameter","keyring","console"]},"password-env":{"description":"Name of the environment variable the `env` password provider reads.","type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]*$","default":"ICLOUD_PASSWORD"},"password-command":{"description":"Shell command whose first line of standard output is the password, for the `command` provider (e.g. a password-manager CLI). The command is stored here, never the password.","type":"string","minLength":1},"mfa-provider":{"description":"Where the two-factor code comes from when Apple asks for one (icloudpd --mfa-provider). `console` (the icloudpd default) prompts on a terminal; `webui` serves a page on 127.0.0.1; `github-issue` opens an issue and waits for a comment with the code, in every run that needs one; `none` never asks (a scheduled run whose trust expired fails with \"MFA required\" and notifies). `mode: reauth` always asks in an issue, whatever this says. In CI, `console` and `webui` are unavailable: the run fails with \"MFA required\" and notifies, it never waits on input.","enum":["console","webui","github-issue","none"],"default":"console"},"reauth-timeout-minutes":{"description":"With `mfa-provider: github-issue`: how long a run waits for a comment with the code after asking for it in the issue (and again after a code that was not accepted). Apple's codes expire after about 10 minutes. Fractions are allowed (0.5 = 30 seconds). Unset: 10 minutes.","type":"number","minimum":0.1,"maximum":60},"reauth-poll-seconds":{"description":"With `mfa-provider: github-issue`: how often the issue's comments are read while waiting for the code. Unset: every 10 seconds.","type":"number","minimum":1,"maximum":300},"cookie-directory":{"description":"Directory holding the pyicloud-compatible session files (cookie jar and .session), shared with icloudpd (icloudpd --cookie-directory). `~` is the home directory.","type":"string","minLength":1,"default":"~/.pyicloud"}}},"session":{"description":"How the trusted session is carried between workflow runs.","type":"object","additionalProperties":false,"default":{},"properties":{"cache":{"description":"Save the refreshed session, encrypted with the `session-key` input, to the Actions cache after each run and restore it before the next.","type":"boolean","default":true},"seed-from-input":{"description":"When no cached session is found, start from the encrypted blob in the `session` action input (made with `icloud-photos-action session export`).","type":"boolean","default":true}}},"notifications":{"description":"Who is told, and how, when the 2FA trust is about to expire or has expired.","type":"object","additionalProperties":false,"default":{},"properties":{"warn-days":{"description":"Warn (annotation and notifications) this many days before the trust expires; 0 only notifies on expiry.","type":"integer","minimum":0,"maximum":60,"default":7},"email":{"description":"Email notifications, with icloudpd's option names. Enabled when this group is present. The SMTP password comes from the `smtp-password` action input (or the ICLOUD_SMTP_PASSWORD environment variable), never from this file.","type":"object","additionalProperties":false,"properties":{"smtp-host":{"description":"SMTP server host (icloudpd --smtp-host).","type":"string","minLength":1,"default":"smtp.gmail.com"},"smtp-port":{"description":"SMTP server port (icloudpd --smtp-port).","type":"integer","minimum":1,"maximum":65535,"default":587},"smtp-no-tls":{"description":"Do not use STARTTLS (icloudpd --smtp-no-tls); only for servers on a trusted network.","type":"boolean","default":false},"smtp-username":{"description":"SMTP user name (icloudpd --smtp-username). Omit it for a server that needs no login.","type":"string","minLength":1},"notification-email":{"description":"Address that receives the notifications (icloudpd --notification-email). Defaults to `smtp-username`.","type":"string","minLength":1,"format":"email"},"notification-email-from":{"description":"Sender address (icloudpd --notification-email-from). Defaults to `smtp-username`, or to `notification-email` when there is no SMTP username.","type":"string","minLength":1,"format":"email"}}},"github-issue":{"description":"Open an issue in the workflow's repository when action is needed, and close it when a later run is healthy. Needs `permissions: issues: write`.","type":"object","additionalProperties":false,"default":{},"properties":{"enabled":{"description":"Turn issue notifications on.","type":"boolean","default":false},"labels":{"description":"Labels put on the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":["icloud-photos"]},"assignees":{"description":"GitHub logins assigned to the issue.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]}}},"webhook":{"description":"Post notifications to the URL given in the `webhook-url` action input (or the ICLOUD_WEBHOOK_URL environment variable); the URL often embeds a token, so it never lives in this file.","type":"object","additionalProperties":false,"default":{},"properties":{"format":{"description":"Body format: `json` (a generic event object), `ntfy`, `discord` or `slack`.","enum":["json","ntfy","discord","slack"],"default":"json"}}},"script":{"description":"Program run on each notification, like icloudpd --notification-script; the event is passed in environment variables.","type":"string","minLength":1}}},"photos":{"description":"What to download and where, with icloudpd's option names.","type":"object","additionalProperties":false,"default":{},"properties":{"directory":{"description":"Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory.","type":"string","minLength":1},"folder-structure":{"description":"Folder layout below `directory`: a Python-style format over the asset's creation date (icloudpd --folder-structure), or `none` for a flat directory.","type":"string","minLength":1,"default":"{:%Y/%m/%d}"},"size":{"description":"Versions to download (icloudpd --size, repeatable). Non-original sizes get a `-medium`/`-thumb` suffix.","type":"array","items":{"enum":["original","medium","thumb","adjusted","alternative"]},"minItems":1,"uniqueItems":true,"default":["original"]},"live-photo-size":{"description":"Version of the Live Photo movie to download (icloudpd --live-photo-size).","enum":["original","medium","thumb"],"default":"original"},"live-photo-mov-filename-policy":{"description":"Name of the Live Photo movie (icloudpd --live-photo-mov-filename-policy): `suffix` turns IMG_1.HEIC into IMG_1_HEVC.MOV, `original` just replaces the extension.","enum":["suffix","original"],"default":"suffix"},"align-raw":{"description":"For RAW+JPEG pairs, which file counts as the original (icloudpd --align-raw): `as-is`, `original` (RAW is the original) or `alternative` (RAW is the alternative).","enum":["as-is","original","alternative"],"default":"as-is"},"file-match-policy":{"description":"How an existing local file is recognised (icloudpd --file-match-policy): `name-size-dedup-with-suffix` compares name and size and adds the size to the name on a clash; `name-id7` appends 7 characters of the asset id to every name.","enum":["name-size-dedup-with-suffix","name-id7"],"default":"name-size-dedup-with-suffix"},"skip-videos":{"description":"Do not download videos (icloudpd --skip-videos).","type":"boolean","default":false},"skip-live-photos":{"description":"Do not download the movie part of Live Photos (icloudpd --skip-live-photos).","type":"boolean","default":false},"albums":{"description":"Only download these albums (icloudpd --album, repeatable); empty means the whole library.","type":"array","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[]},"library":{"description":"Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name.","type":"string","pattern":"^(PrimarySync|SharedSync-.+)$","examples":["PrimarySync","SharedSync-1A2B3C4D-0000-0000-0000-000000000000"],"default":"PrimarySync"},"recent":{"description":"Only look at the N most recent assets (icloudpd --recent). Omit for all.","type":"integer","minimum":0},"until-found":{"description":"Stop after N consecutive assets that are already downloaded (icloudpd --until-found). Omit to check everything.","type":"integer","minimum":0},"threads":{"description":"Most parallel downloads. A run starts with 8 (or this, if lower) and adds streams while Apple answers without throttling, up to this ceiling; each throttled answer halves them (down to 1).","type":"integer","minimum":1,"maximum":32,"default":16},"max-throttle-wait":{"description":"Throttle budget: how long a run may stall waiting on Apple's throttling (HTTP 503/429) before it stops cleanly with `THROTTLED` and lists what is left. While throttled the run slows down (fewer download streams, Retry-After honoured) instead of ending; time during which other downloads still progress does not count. A number with a unit: `90s`, `30m`, `2h`, `1h30m`; `0` stops as soon as throttling stalls the run.","type":"string","pattern":"^(?:0|(?:\\d+(?:ms|s|m|h))+)$","examples":["30m","90s","2h"],"default":"30m"},"dry-run":{"description":"List and log what would be downloaded without writing anything (icloudpd --dry-run). The `dry-run` action input takes precedence.","type":"boolean","default":false},"allow-partial-backup":{"description":"Keep runs green when some files could not be backed up (failed downloads, throttling): the run ends with status `warning` and exit code 0 instead of failing. The files are still listed in the report and notified. Off by default: a run that misses files fails.","type":"boolean","default":false},"lock-wait":{"description":"Seconds to wait when another run is using the photos directory (its lock file is there). 0 fails at once with `LOCKED`.","type":"integer","minimum":0,"maximum":86400,"default":0},"hand-off":{"description":"For ephemeral (GitHub-hosted) runners whose photos a later step uploads: a file counts as backed up only once the job that downloaded it succeeded. The next run asks GitHub (with `github-token`, which needs `actions: read`) how the previous run ended and downloads that run's files again unless it succeeded. See Cancellation and hand-off.","type":"boolean","default":false}}}}};const formats0 = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i;const pattern4 = new RegExp("^\\+[1-9][0-9]{6,14}$", "u");const pattern5 = new RegExp("^\\S+$", "u");const pattern6 = new RegExp("^[A-Za-z_][A-Za-z0-9_]*$", "u");const pattern7 = new RegExp("^(PrimarySync|SharedSync-.+)$", "u");const pattern8 = new RegExp("^(?:0|(?:\\d+(?:ms|s|m|h))+)$", "u");const func1 = ucs2length["default"] ?? ucs2length;const func0 = equal["default"] ?? equal;const func12 = Object.prototype.hasOwnProperty;function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){/*# sourceURL="https://raw.githubusercontent.com/icloud-photos-action/icloud-photos-action/v1/schemas/config.schema.json" */;let vErrors = null;let errors = 0;const evaluated0 = validate20.evaluated;if(evaluated0.dynamicProps){evaluated0.props = undefined;}if(evaluated0.dynamicItems){evaluated0.items = undefined;}if(data && typeof data == "object" && !Array.isArray(data)){if(data.account === undefined){const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "account"},message:"must have required property '"+"account"+"'",schema:schema31.required,parentSchema:schema31,data};if(vErrors === null){vErrors = [err0];}else {vErrors.push(err0);}errors++;}for(const key0 in data){if(!((((((key0 === "$schema") || (key0 === "account")) || (key0 === "auth")) || (key0 === "session")) || (key0 === "notifications")) || (key0 === "photos"))){const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties",schema:false,parentSchema:schema31,data};if(vErrors === null){vErrors = [err1];}else {vErrors.push(err1);}errors++;}}if(data.$schema !== undefined){let data0 = data.$schema;if(typeof data0 !== "string"){const err2 = {instancePath:instancePath+"/$schema",schemaPath:"#/properties/%24schema/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.$schema.type,parentSchema:schema31.properties.$schema,data:data0};if(vErrors === null){vErrors = [err2];}else {vErrors.push(err2);}errors++;}}if(data.account !== undefined){let data1 = data.account;if(data1 && typeof data1 == "object" && !Array.isArray(data1)){if(data1.username === undefined){const err3 = {instancePath:instancePath+"/account",schemaPath:"#/properties/account/required",keyword:"required",params:{missingProperty: "username"},message:"must have required property '"+"username"+"'",schema:schema31.properties.account.required,parentSchema:schema31.properties.account,data:data1};if(vErrors === null){vErrors = [err3];}else {vErrors.push(err3);}errors++;}for(const key1 in data1){if(!((key1 === "username") || (key1 === "domain"))){const err4 = {instancePath:instancePath+"/account",schemaPath:"#/properties/account/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.account,data:data1};if(vErrors === null){vErrors = [err4];}else {vErrors.push(err4);}errors++;}}if(data1.username !== undefined){let data2 = data1.username;const _errs9 = errors;let valid2 = false;const _errs10 = errors;if(typeof data2 === "string"){if(!(formats0.test(data2))){const err5 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/anyOf/0/format",keyword:"format",params:{format: "email"},message:"must match format \""+"email"+"\"",schema:"email",parentSchema:schema31.properties.account.properties.username.anyOf[0],data:data2};if(vErrors === null){vErrors = [err5];}else {vErrors.push(err5);}errors++;}}var _valid0 = _errs10 === errors;valid2 = valid2 || _valid0;const _errs11 = errors;if(typeof data2 === "string"){if(!pattern4.test(data2)){const err6 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/anyOf/1/pattern",keyword:"pattern",params:{pattern: "^\\+[1-9][0-9]{6,14}$"},message:"must match pattern \""+"^\\+[1-9][0-9]{6,14}$"+"\"",schema:"^\\+[1-9][0-9]{6,14}$",parentSchema:schema31.properties.account.properties.username.anyOf[1],data:data2};if(vErrors === null){vErrors = [err6];}else {vErrors.push(err6);}errors++;}}var _valid0 = _errs11 === errors;valid2 = valid2 || _valid0;if(!valid2){const err7 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf",schema:schema31.properties.account.properties.username.anyOf,parentSchema:schema31.properties.account.properties.username,data:data2};if(vErrors === null){vErrors = [err7];}else {vErrors.push(err7);}errors++;}else {errors = _errs9;if(vErrors !== null){if(_errs9){vErrors.length = _errs9;}else {vErrors = null;}}}if(typeof data2 === "string"){if(func1(data2) < 1){const err8 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.account.properties.username,data:data2};if(vErrors === null){vErrors = [err8];}else {vErrors.push(err8);}errors++;}if(!pattern5.test(data2)){const err9 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/pattern",keyword:"pattern",params:{pattern: "^\\S+$"},message:"must match pattern \""+"^\\S+$"+"\"",schema:"^\\S+$",parentSchema:schema31.properties.account.properties.username,data:data2};if(vErrors === null){vErrors = [err9];}else {vErrors.push(err9);}errors++;}}else {const err10 = {instancePath:instancePath+"/account/username",schemaPath:"#/properties/account/properties/username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.account.properties.username.type,parentSchema:schema31.properties.account.properties.username,data:data2};if(vErrors === null){vErrors = [err10];}else {vErrors.push(err10);}errors++;}}if(data1.domain !== undefined){let data3 = data1.domain;if(!((data3 === "com") || (data3 === "cn"))){const err11 = {instancePath:instancePath+"/account/domain",schemaPath:"#/properties/account/properties/domain/enum",keyword:"enum",params:{allowedValues: schema31.properties.account.properties.domain.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.account.properties.domain.enum,parentSchema:schema31.properties.account.properties.domain,data:data3};if(vErrors === null){vErrors = [err11];}else {vErrors.push(err11);}errors++;}}}else {const err12 = {instancePath:instancePath+"/account",schemaPath:"#/properties/account/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.account.type,parentSchema:schema31.properties.account,data:data1};if(vErrors === null){vErrors = [err12];}else {vErrors.push(err12);}errors++;}}if(data.auth !== undefined){let data4 = data.auth;if(data4 && typeof data4 == "object" && !Array.isArray(data4)){for(const key2 in data4){if(!(((((((key2 === "password-providers") || (key2 === "password-env")) || (key2 === "password-command")) || (key2 === "mfa-provider")) || (key2 === "reauth-timeout-minutes")) || (key2 === "reauth-poll-seconds")) || (key2 === "cookie-directory"))){const err13 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.auth,data:data4};if(vErrors === null){vErrors = [err13];}else {vErrors.push(err13);}errors++;}}if(data4["password-providers"] !== undefined){let data5 = data4["password-providers"];if(Array.isArray(data5)){if(data5.length < 1){const err14 = {instancePath:instancePath+"/auth/password-providers",schemaPath:"#/properties/auth/properties/password-providers/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.auth.properties["password-providers"],data:data5};if(vErrors === null){vErrors = [err14];}else {vErrors.push(err14);}errors++;}const len0 = data5.length;for(let i0=0; i0<len0; i0++){let data6 = data5[i0];if(!((((((data6 === "parameter") || (data6 === "env")) || (data6 === "keyring")) || (data6 === "command")) || (data6 === "console")) || (data6 === "webui"))){const err15 = {instancePath:instancePath+"/auth/password-providers/" + i0,schemaPath:"#/properties/auth/properties/password-providers/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.auth.properties["password-providers"].items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.auth.properties["password-providers"].items.enum,parentSchema:schema31.properties.auth.properties["password-providers"].items,data:data6};if(vErrors === null){vErrors = [err15];}else {vErrors.push(err15);}errors++;}}let i1 = data5.length;let j0;if(i1 > 1){outer0:for(;i1--;){for(j0 = i1; j0--;){if(func0(data5[i1], data5[j0])){const err16 = {instancePath:instancePath+"/auth/password-providers",schemaPath:"#/properties/auth/properties/password-providers/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)",schema:true,parentSchema:schema31.properties.auth.properties["password-providers"],data:data5};if(vErrors === null){vErrors = [err16];}else {vErrors.push(err16);}errors++;break outer0;}}}}}else {const err17 = {instancePath:instancePath+"/auth/password-providers",schemaPath:"#/properties/auth/properties/password-providers/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.auth.properties["password-providers"].type,parentSchema:schema31.properties.auth.properties["password-providers"],data:data5};if(vErrors === null){vErrors = [err17];}else {vErrors.push(err17);}errors++;}}if(data4["password-env"] !== undefined){let data7 = data4["password-env"];if(typeof data7 === "string"){if(!pattern6.test(data7)){const err18 = {instancePath:instancePath+"/auth/password-env",schemaPath:"#/properties/auth/properties/password-env/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]*$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]*$"+"\"",schema:"^[A-Za-z_][A-Za-z0-9_]*$",parentSchema:schema31.properties.auth.properties["password-env"],data:data7};if(vErrors === null){vErrors = [err18];}else {vErrors.push(err18);}errors++;}}else {const err19 = {instancePath:instancePath+"/auth/password-env",schemaPath:"#/properties/auth/properties/password-env/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.auth.properties["password-env"].type,parentSchema:schema31.properties.auth.properties["password-env"],data:data7};if(vErrors === null){vErrors = [err19];}else {vErrors.push(err19);}errors++;}}if(data4["password-command"] !== undefined){let data8 = data4["password-command"];if(typeof data8 === "string"){if(func1(data8) < 1){const err20 = {instancePath:instancePath+"/auth/password-command",schemaPath:"#/properties/auth/properties/password-command/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.auth.properties["password-command"],data:data8};if(vErrors === null){vErrors = [err20];}else {vErrors.push(err20);}errors++;}}else {const err21 = {instancePath:instancePath+"/auth/password-command",schemaPath:"#/properties/auth/properties/password-command/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.auth.properties["password-command"].type,parentSchema:schema31.properties.auth.properties["password-command"],data:data8};if(vErrors === null){vErrors = [err21];}else {vErrors.push(err21);}errors++;}}if(data4["mfa-provider"] !== undefined){let data9 = data4["mfa-provider"];if(!((((data9 === "console") || (data9 === "webui")) || (data9 === "github-issue")) || (data9 === "none"))){const err22 = {instancePath:instancePath+"/auth/mfa-provider",schemaPath:"#/properties/auth/properties/mfa-provider/enum",keyword:"enum",params:{allowedValues: schema31.properties.auth.properties["mfa-provider"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.auth.properties["mfa-provider"].enum,parentSchema:schema31.properties.auth.properties["mfa-provider"],data:data9};if(vErrors === null){vErrors = [err22];}else {vErrors.push(err22);}errors++;}}if(data4["reauth-timeout-minutes"] !== undefined){let data10 = data4["reauth-timeout-minutes"];if((typeof data10 == "number") && (isFinite(data10))){if(data10 > 60 || isNaN(data10)){const err23 = {instancePath:instancePath+"/auth/reauth-timeout-minutes",schemaPath:"#/properties/auth/properties/reauth-timeout-minutes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60},message:"must be <= 60",schema:60,parentSchema:schema31.properties.auth.properties["reauth-timeout-minutes"],data:data10};if(vErrors === null){vErrors = [err23];}else {vErrors.push(err23);}errors++;}if(data10 < 0.1 || isNaN(data10)){const err24 = {instancePath:instancePath+"/auth/reauth-timeout-minutes",schemaPath:"#/properties/auth/properties/reauth-timeout-minutes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.1},message:"must be >= 0.1",schema:0.1,parentSchema:schema31.properties.auth.properties["reauth-timeout-minutes"],data:data10};if(vErrors === null){vErrors = [err24];}else {vErrors.push(err24);}errors++;}}else {const err25 = {instancePath:instancePath+"/auth/reauth-timeout-minutes",schemaPath:"#/properties/auth/properties/reauth-timeout-minutes/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.auth.properties["reauth-timeout-minutes"].type,parentSchema:schema31.properties.auth.properties["reauth-timeout-minutes"],data:data10};if(vErrors === null){vErrors = [err25];}else {vErrors.push(err25);}errors++;}}if(data4["reauth-poll-seconds"] !== undefined){let data11 = data4["reauth-poll-seconds"];if((typeof data11 == "number") && (isFinite(data11))){if(data11 > 300 || isNaN(data11)){const err26 = {instancePath:instancePath+"/auth/reauth-poll-seconds",schemaPath:"#/properties/auth/properties/reauth-poll-seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 300},message:"must be <= 300",schema:300,parentSchema:schema31.properties.auth.properties["reauth-poll-seconds"],data:data11};if(vErrors === null){vErrors = [err26];}else {vErrors.push(err26);}errors++;}if(data11 < 1 || isNaN(data11)){const err27 = {instancePath:instancePath+"/auth/reauth-poll-seconds",schemaPath:"#/properties/auth/properties/reauth-poll-seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.auth.properties["reauth-poll-seconds"],data:data11};if(vErrors === null){vErrors = [err27];}else {vErrors.push(err27);}errors++;}}else {const err28 = {instancePath:instancePath+"/auth/reauth-poll-seconds",schemaPath:"#/properties/auth/properties/reauth-poll-seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.auth.properties["reauth-poll-seconds"].type,parentSchema:schema31.properties.auth.properties["reauth-poll-seconds"],data:data11};if(vErrors === null){vErrors = [err28];}else {vErrors.push(err28);}errors++;}}if(data4["cookie-directory"] !== undefined){let data12 = data4["cookie-directory"];if(typeof data12 === "string"){if(func1(data12) < 1){const err29 = {instancePath:instancePath+"/auth/cookie-directory",schemaPath:"#/properties/auth/properties/cookie-directory/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.auth.properties["cookie-directory"],data:data12};if(vErrors === null){vErrors = [err29];}else {vErrors.push(err29);}errors++;}}else {const err30 = {instancePath:instancePath+"/auth/cookie-directory",schemaPath:"#/properties/auth/properties/cookie-directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.auth.properties["cookie-directory"].type,parentSchema:schema31.properties.auth.properties["cookie-directory"],data:data12};if(vErrors === null){vErrors = [err30];}else {vErrors.push(err30);}errors++;}}}else {const err31 = {instancePath:instancePath+"/auth",schemaPath:"#/properties/auth/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.auth.type,parentSchema:schema31.properties.auth,data:data4};if(vErrors === null){vErrors = [err31];}else {vErrors.push(err31);}errors++;}}if(data.session !== undefined){let data13 = data.session;if(data13 && typeof data13 == "object" && !Array.isArray(data13)){for(const key3 in data13){if(!((key3 === "cache") || (key3 === "seed-from-input"))){const err32 = {instancePath:instancePath+"/session",schemaPath:"#/properties/session/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.session,data:data13};if(vErrors === null){vErrors = [err32];}else {vErrors.push(err32);}errors++;}}if(data13.cache !== undefined){let data14 = data13.cache;if(typeof data14 !== "boolean"){const err33 = {instancePath:instancePath+"/session/cache",schemaPath:"#/properties/session/properties/cache/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.session.properties.cache.type,parentSchema:schema31.properties.session.properties.cache,data:data14};if(vErrors === null){vErrors = [err33];}else {vErrors.push(err33);}errors++;}}if(data13["seed-from-input"] !== undefined){let data15 = data13["seed-from-input"];if(typeof data15 !== "boolean"){const err34 = {instancePath:instancePath+"/session/seed-from-input",schemaPath:"#/properties/session/properties/seed-from-input/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.session.properties["seed-from-input"].type,parentSchema:schema31.properties.session.properties["seed-from-input"],data:data15};if(vErrors === null){vErrors = [err34];}else {vErrors.push(err34);}errors++;}}}else {const err35 = {instancePath:instancePath+"/session",schemaPath:"#/properties/session/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.session.type,parentSchema:schema31.properties.session,data:data13};if(vErrors === null){vErrors = [err35];}else {vErrors.push(err35);}errors++;}}if(data.notifications !== undefined){let data16 = data.notifications;if(data16 && typeof data16 == "object" && !Array.isArray(data16)){for(const key4 in data16){if(!(((((key4 === "warn-days") || (key4 === "email")) || (key4 === "github-issue")) || (key4 === "webhook")) || (key4 === "script"))){const err36 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.notifications,data:data16};if(vErrors === null){vErrors = [err36];}else {vErrors.push(err36);}errors++;}}if(data16["warn-days"] !== undefined){let data17 = data16["warn-days"];if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){const err37 = {instancePath:instancePath+"/notifications/warn-days",schemaPath:"#/properties/notifications/properties/warn-days/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.notifications.properties["warn-days"].type,parentSchema:schema31.properties.notifications.properties["warn-days"],data:data17};if(vErrors === null){vErrors = [err37];}else {vErrors.push(err37);}errors++;}if((typeof data17 == "number") && (isFinite(data17))){if(data17 > 60 || isNaN(data17)){const err38 = {instancePath:instancePath+"/notifications/warn-days",schemaPath:"#/properties/notifications/properties/warn-days/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60},message:"must be <= 60",schema:60,parentSchema:schema31.properties.notifications.properties["warn-days"],data:data17};if(vErrors === null){vErrors = [err38];}else {vErrors.push(err38);}errors++;}if(data17 < 0 || isNaN(data17)){const err39 = {instancePath:instancePath+"/notifications/warn-days",schemaPath:"#/properties/notifications/properties/warn-days/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.notifications.properties["warn-days"],data:data17};if(vErrors === null){vErrors = [err39];}else {vErrors.push(err39);}errors++;}}}if(data16.email !== undefined){let data18 = data16.email;if(data18 && typeof data18 == "object" && !Array.isArray(data18)){for(const key5 in data18){if(!((((((key5 === "smtp-host") || (key5 === "smtp-port")) || (key5 === "smtp-no-tls")) || (key5 === "smtp-username")) || (key5 === "notification-email")) || (key5 === "notification-email-from"))){const err40 = {instancePath:instancePath+"/notifications/email",schemaPath:"#/properties/notifications/properties/email/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.notifications.properties.email,data:data18};if(vErrors === null){vErrors = [err40];}else {vErrors.push(err40);}errors++;}}if(data18["smtp-host"] !== undefined){let data19 = data18["smtp-host"];if(typeof data19 === "string"){if(func1(data19) < 1){const err41 = {instancePath:instancePath+"/notifications/email/smtp-host",schemaPath:"#/properties/notifications/properties/email/properties/smtp-host/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-host"],data:data19};if(vErrors === null){vErrors = [err41];}else {vErrors.push(err41);}errors++;}}else {const err42 = {instancePath:instancePath+"/notifications/email/smtp-host",schemaPath:"#/properties/notifications/properties/email/properties/smtp-host/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.email.properties["smtp-host"].type,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-host"],data:data19};if(vErrors === null){vErrors = [err42];}else {vErrors.push(err42);}errors++;}}if(data18["smtp-port"] !== undefined){let data20 = data18["smtp-port"];if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){const err43 = {instancePath:instancePath+"/notifications/email/smtp-port",schemaPath:"#/properties/notifications/properties/email/properties/smtp-port/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.notifications.properties.email.properties["smtp-port"].type,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-port"],data:data20};if(vErrors === null){vErrors = [err43];}else {vErrors.push(err43);}errors++;}if((typeof data20 == "number") && (isFinite(data20))){if(data20 > 65535 || isNaN(data20)){const err44 = {instancePath:instancePath+"/notifications/email/smtp-port",schemaPath:"#/properties/notifications/properties/email/properties/smtp-port/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65535},message:"must be <= 65535",schema:65535,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-port"],data:data20};if(vErrors === null){vErrors = [err44];}else {vErrors.push(err44);}errors++;}if(data20 < 1 || isNaN(data20)){const err45 = {instancePath:instancePath+"/notifications/email/smtp-port",schemaPath:"#/properties/notifications/properties/email/properties/smtp-port/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-port"],data:data20};if(vErrors === null){vErrors = [err45];}else {vErrors.push(err45);}errors++;}}}if(data18["smtp-no-tls"] !== undefined){let data21 = data18["smtp-no-tls"];if(typeof data21 !== "boolean"){const err46 = {instancePath:instancePath+"/notifications/email/smtp-no-tls",schemaPath:"#/properties/notifications/properties/email/properties/smtp-no-tls/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.notifications.properties.email.properties["smtp-no-tls"].type,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-no-tls"],data:data21};if(vErrors === null){vErrors = [err46];}else {vErrors.push(err46);}errors++;}}if(data18["smtp-username"] !== undefined){let data22 = data18["smtp-username"];if(typeof data22 === "string"){if(func1(data22) < 1){const err47 = {instancePath:instancePath+"/notifications/email/smtp-username",schemaPath:"#/properties/notifications/properties/email/properties/smtp-username/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-username"],data:data22};if(vErrors === null){vErrors = [err47];}else {vErrors.push(err47);}errors++;}}else {const err48 = {instancePath:instancePath+"/notifications/email/smtp-username",schemaPath:"#/properties/notifications/properties/email/properties/smtp-username/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.email.properties["smtp-username"].type,parentSchema:schema31.properties.notifications.properties.email.properties["smtp-username"],data:data22};if(vErrors === null){vErrors = [err48];}else {vErrors.push(err48);}errors++;}}if(data18["notification-email"] !== undefined){let data23 = data18["notification-email"];if(typeof data23 === "string"){if(func1(data23) < 1){const err49 = {instancePath:instancePath+"/notifications/email/notification-email",schemaPath:"#/properties/notifications/properties/email/properties/notification-email/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["notification-email"],data:data23};if(vErrors === null){vErrors = [err49];}else {vErrors.push(err49);}errors++;}if(!(formats0.test(data23))){const err50 = {instancePath:instancePath+"/notifications/email/notification-email",schemaPath:"#/properties/notifications/properties/email/properties/notification-email/format",keyword:"format",params:{format: "email"},message:"must match format \""+"email"+"\"",schema:"email",parentSchema:schema31.properties.notifications.properties.email.properties["notification-email"],data:data23};if(vErrors === null){vErrors = [err50];}else {vErrors.push(err50);}errors++;}}else {const err51 = {instancePath:instancePath+"/notifications/email/notification-email",schemaPath:"#/properties/notifications/properties/email/properties/notification-email/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.email.properties["notification-email"].type,parentSchema:schema31.properties.notifications.properties.email.properties["notification-email"],data:data23};if(vErrors === null){vErrors = [err51];}else {vErrors.push(err51);}errors++;}}if(data18["notification-email-from"] !== undefined){let data24 = data18["notification-email-from"];if(typeof data24 === "string"){if(func1(data24) < 1){const err52 = {instancePath:instancePath+"/notifications/email/notification-email-from",schemaPath:"#/properties/notifications/properties/email/properties/notification-email-from/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.email.properties["notification-email-from"],data:data24};if(vErrors === null){vErrors = [err52];}else {vErrors.push(err52);}errors++;}if(!(formats0.test(data24))){const err53 = {instancePath:instancePath+"/notifications/email/notification-email-from",schemaPath:"#/properties/notifications/properties/email/properties/notification-email-from/format",keyword:"format",params:{format: "email"},message:"must match format \""+"email"+"\"",schema:"email",parentSchema:schema31.properties.notifications.properties.email.properties["notification-email-from"],data:data24};if(vErrors === null){vErrors = [err53];}else {vErrors.push(err53);}errors++;}}else {const err54 = {instancePath:instancePath+"/notifications/email/notification-email-from",schemaPath:"#/properties/notifications/properties/email/properties/notification-email-from/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.email.properties["notification-email-from"].type,parentSchema:schema31.properties.notifications.properties.email.properties["notification-email-from"],data:data24};if(vErrors === null){vErrors = [err54];}else {vErrors.push(err54);}errors++;}}}else {const err55 = {instancePath:instancePath+"/notifications/email",schemaPath:"#/properties/notifications/properties/email/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.notifications.properties.email.type,parentSchema:schema31.properties.notifications.properties.email,data:data18};if(vErrors === null){vErrors = [err55];}else {vErrors.push(err55);}errors++;}}if(data16["github-issue"] !== undefined){let data25 = data16["github-issue"];if(data25 && typeof data25 == "object" && !Array.isArray(data25)){for(const key6 in data25){if(!(((key6 === "enabled") || (key6 === "labels")) || (key6 === "assignees"))){const err56 = {instancePath:instancePath+"/notifications/github-issue",schemaPath:"#/properties/notifications/properties/github-issue/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.notifications.properties["github-issue"],data:data25};if(vErrors === null){vErrors = [err56];}else {vErrors.push(err56);}errors++;}}if(data25.enabled !== undefined){let data26 = data25.enabled;if(typeof data26 !== "boolean"){const err57 = {instancePath:instancePath+"/notifications/github-issue/enabled",schemaPath:"#/properties/notifications/properties/github-issue/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.notifications.properties["github-issue"].properties.enabled.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.enabled,data:data26};if(vErrors === null){vErrors = [err57];}else {vErrors.push(err57);}errors++;}}if(data25.labels !== undefined){let data27 = data25.labels;if(Array.isArray(data27)){const len1 = data27.length;for(let i2=0; i2<len1; i2++){let data28 = data27[i2];if(typeof data28 === "string"){if(func1(data28) < 1){const err58 = {instancePath:instancePath+"/notifications/github-issue/labels/" + i2,schemaPath:"#/properties/notifications/properties/github-issue/properties/labels/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.labels.items,data:data28};if(vErrors === null){vErrors = [err58];}else {vErrors.push(err58);}errors++;}}else {const err59 = {instancePath:instancePath+"/notifications/github-issue/labels/" + i2,schemaPath:"#/properties/notifications/properties/github-issue/properties/labels/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties["github-issue"].properties.labels.items.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.labels.items,data:data28};if(vErrors === null){vErrors = [err59];}else {vErrors.push(err59);}errors++;}}let i3 = data27.length;let j1;if(i3 > 1){const indices0 = {};for(;i3--;){let item0 = data27[i3];if(typeof item0 !== "string"){continue;}if(typeof indices0[item0] == "number"){j1 = indices0[item0];const err60 = {instancePath:instancePath+"/notifications/github-issue/labels",schemaPath:"#/properties/notifications/properties/github-issue/properties/labels/uniqueItems",keyword:"uniqueItems",params:{i: i3, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i3+" are identical)",schema:true,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.labels,data:data27};if(vErrors === null){vErrors = [err60];}else {vErrors.push(err60);}errors++;break;}indices0[item0] = i3;}}}else {const err61 = {instancePath:instancePath+"/notifications/github-issue/labels",schemaPath:"#/properties/notifications/properties/github-issue/properties/labels/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.notifications.properties["github-issue"].properties.labels.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.labels,data:data27};if(vErrors === null){vErrors = [err61];}else {vErrors.push(err61);}errors++;}}if(data25.assignees !== undefined){let data29 = data25.assignees;if(Array.isArray(data29)){const len2 = data29.length;for(let i4=0; i4<len2; i4++){let data30 = data29[i4];if(typeof data30 === "string"){if(func1(data30) < 1){const err62 = {instancePath:instancePath+"/notifications/github-issue/assignees/" + i4,schemaPath:"#/properties/notifications/properties/github-issue/properties/assignees/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.assignees.items,data:data30};if(vErrors === null){vErrors = [err62];}else {vErrors.push(err62);}errors++;}}else {const err63 = {instancePath:instancePath+"/notifications/github-issue/assignees/" + i4,schemaPath:"#/properties/notifications/properties/github-issue/properties/assignees/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties["github-issue"].properties.assignees.items.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.assignees.items,data:data30};if(vErrors === null){vErrors = [err63];}else {vErrors.push(err63);}errors++;}}let i5 = data29.length;let j2;if(i5 > 1){const indices1 = {};for(;i5--;){let item1 = data29[i5];if(typeof item1 !== "string"){continue;}if(typeof indices1[item1] == "number"){j2 = indices1[item1];const err64 = {instancePath:instancePath+"/notifications/github-issue/assignees",schemaPath:"#/properties/notifications/properties/github-issue/properties/assignees/uniqueItems",keyword:"uniqueItems",params:{i: i5, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i5+" are identical)",schema:true,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.assignees,data:data29};if(vErrors === null){vErrors = [err64];}else {vErrors.push(err64);}errors++;break;}indices1[item1] = i5;}}}else {const err65 = {instancePath:instancePath+"/notifications/github-issue/assignees",schemaPath:"#/properties/notifications/properties/github-issue/properties/assignees/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.notifications.properties["github-issue"].properties.assignees.type,parentSchema:schema31.properties.notifications.properties["github-issue"].properties.assignees,data:data29};if(vErrors === null){vErrors = [err65];}else {vErrors.push(err65);}errors++;}}}else {const err66 = {instancePath:instancePath+"/notifications/github-issue",schemaPath:"#/properties/notifications/properties/github-issue/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.notifications.properties["github-issue"].type,parentSchema:schema31.properties.notifications.properties["github-issue"],data:data25};if(vErrors === null){vErrors = [err66];}else {vErrors.push(err66);}errors++;}}if(data16.webhook !== undefined){let data31 = data16.webhook;if(data31 && typeof data31 == "object" && !Array.isArray(data31)){for(const key7 in data31){if(!(key7 === "format")){const err67 = {instancePath:instancePath+"/notifications/webhook",schemaPath:"#/properties/notifications/properties/webhook/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.notifications.properties.webhook,data:data31};if(vErrors === null){vErrors = [err67];}else {vErrors.push(err67);}errors++;}}if(data31.format !== undefined){let data32 = data31.format;if(!((((data32 === "json") || (data32 === "ntfy")) || (data32 === "discord")) || (data32 === "slack"))){const err68 = {instancePath:instancePath+"/notifications/webhook/format",schemaPath:"#/properties/notifications/properties/webhook/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.notifications.properties.webhook.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.notifications.properties.webhook.properties.format.enum,parentSchema:schema31.properties.notifications.properties.webhook.properties.format,data:data32};if(vErrors === null){vErrors = [err68];}else {vErrors.push(err68);}errors++;}}}else {const err69 = {instancePath:instancePath+"/notifications/webhook",schemaPath:"#/properties/notifications/properties/webhook/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.notifications.properties.webhook.type,parentSchema:schema31.properties.notifications.properties.webhook,data:data31};if(vErrors === null){vErrors = [err69];}else {vErrors.push(err69);}errors++;}}if(data16.script !== undefined){let data33 = data16.script;if(typeof data33 === "string"){if(func1(data33) < 1){const err70 = {instancePath:instancePath+"/notifications/script",schemaPath:"#/properties/notifications/properties/script/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.notifications.properties.script,data:data33};if(vErrors === null){vErrors = [err70];}else {vErrors.push(err70);}errors++;}}else {const err71 = {instancePath:instancePath+"/notifications/script",schemaPath:"#/properties/notifications/properties/script/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.notifications.properties.script.type,parentSchema:schema31.properties.notifications.properties.script,data:data33};if(vErrors === null){vErrors = [err71];}else {vErrors.push(err71);}errors++;}}}else {const err72 = {instancePath:instancePath+"/notifications",schemaPath:"#/properties/notifications/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.notifications.type,parentSchema:schema31.properties.notifications,data:data16};if(vErrors === null){vErrors = [err72];}else {vErrors.push(err72);}errors++;}}if(data.photos !== undefined){let data34 = data.photos;if(data34 && typeof data34 == "object" && !Array.isArray(data34)){for(const key8 in data34){if(!(func12.call(schema31.properties.photos.properties, key8))){const err73 = {instancePath:instancePath+"/photos",schemaPath:"#/properties/photos/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.photos,data:data34};if(vErrors === null){vErrors = [err73];}else {vErrors.push(err73);}errors++;}}if(data34.directory !== undefined){let data35 = data34.directory;if(typeof data35 === "string"){if(func1(data35) < 1){const err74 = {instancePath:instancePath+"/photos/directory",schemaPath:"#/properties/photos/properties/directory/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.photos.properties.directory,data:data35};if(vErrors === null){vErrors = [err74];}else {vErrors.push(err74);}errors++;}}else {const err75 = {instancePath:instancePath+"/photos/directory",schemaPath:"#/properties/photos/properties/directory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties.directory.type,parentSchema:schema31.properties.photos.properties.directory,data:data35};if(vErrors === null){vErrors = [err75];}else {vErrors.push(err75);}errors++;}}if(data34["folder-structure"] !== undefined){let data36 = data34["folder-structure"];if(typeof data36 === "string"){if(func1(data36) < 1){const err76 = {instancePath:instancePath+"/photos/folder-structure",schemaPath:"#/properties/photos/properties/folder-structure/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.photos.properties["folder-structure"],data:data36};if(vErrors === null){vErrors = [err76];}else {vErrors.push(err76);}errors++;}}else {const err77 = {instancePath:instancePath+"/photos/folder-structure",schemaPath:"#/properties/photos/properties/folder-structure/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties["folder-structure"].type,parentSchema:schema31.properties.photos.properties["folder-structure"],data:data36};if(vErrors === null){vErrors = [err77];}else {vErrors.push(err77);}errors++;}}if(data34.size !== undefined){let data37 = data34.size;if(Array.isArray(data37)){if(data37.length < 1){const err78 = {instancePath:instancePath+"/photos/size",schemaPath:"#/properties/photos/properties/size/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.photos.properties.size,data:data37};if(vErrors === null){vErrors = [err78];}else {vErrors.push(err78);}errors++;}const len3 = data37.length;for(let i6=0; i6<len3; i6++){let data38 = data37[i6];if(!(((((data38 === "original") || (data38 === "medium")) || (data38 === "thumb")) || (data38 === "adjusted")) || (data38 === "alternative"))){const err79 = {instancePath:instancePath+"/photos/size/" + i6,schemaPath:"#/properties/photos/properties/size/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties.size.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties.size.items.enum,parentSchema:schema31.properties.photos.properties.size.items,data:data38};if(vErrors === null){vErrors = [err79];}else {vErrors.push(err79);}errors++;}}let i7 = data37.length;let j3;if(i7 > 1){outer1:for(;i7--;){for(j3 = i7; j3--;){if(func0(data37[i7], data37[j3])){const err80 = {instancePath:instancePath+"/photos/size",schemaPath:"#/properties/photos/properties/size/uniqueItems",keyword:"uniqueItems",params:{i: i7, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i7+" are identical)",schema:true,parentSchema:schema31.properties.photos.properties.size,data:data37};if(vErrors === null){vErrors = [err80];}else {vErrors.push(err80);}errors++;break outer1;}}}}}else {const err81 = {instancePath:instancePath+"/photos/size",schemaPath:"#/properties/photos/properties/size/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.photos.properties.size.type,parentSchema:schema31.properties.photos.properties.size,data:data37};if(vErrors === null){vErrors = [err81];}else {vErrors.push(err81);}errors++;}}if(data34["live-photo-size"] !== undefined){let data39 = data34["live-photo-size"];if(!(((data39 === "original") || (data39 === "medium")) || (data39 === "thumb"))){const err82 = {instancePath:instancePath+"/photos/live-photo-size",schemaPath:"#/properties/photos/properties/live-photo-size/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties["live-photo-size"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties["live-photo-size"].enum,parentSchema:schema31.properties.photos.properties["live-photo-size"],data:data39};if(vErrors === null){vErrors = [err82];}else {vErrors.push(err82);}errors++;}}if(data34["live-photo-mov-filename-policy"] !== undefined){let data40 = data34["live-photo-mov-filename-policy"];if(!((data40 === "suffix") || (data40 === "original"))){const err83 = {instancePath:instancePath+"/photos/live-photo-mov-filename-policy",schemaPath:"#/properties/photos/properties/live-photo-mov-filename-policy/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties["live-photo-mov-filename-policy"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties["live-photo-mov-filename-policy"].enum,parentSchema:schema31.properties.photos.properties["live-photo-mov-filename-policy"],data:data40};if(vErrors === null){vErrors = [err83];}else {vErrors.push(err83);}errors++;}}if(data34["align-raw"] !== undefined){let data41 = data34["align-raw"];if(!(((data41 === "as-is") || (data41 === "original")) || (data41 === "alternative"))){const err84 = {instancePath:instancePath+"/photos/align-raw",schemaPath:"#/properties/photos/properties/align-raw/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties["align-raw"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties["align-raw"].enum,parentSchema:schema31.properties.photos.properties["align-raw"],data:data41};if(vErrors === null){vErrors = [err84];}else {vErrors.push(err84);}errors++;}}if(data34["file-match-policy"] !== undefined){let data42 = data34["file-match-policy"];if(!((data42 === "name-size-dedup-with-suffix") || (data42 === "name-id7"))){const err85 = {instancePath:instancePath+"/photos/file-match-policy",schemaPath:"#/properties/photos/properties/file-match-policy/enum",keyword:"enum",params:{allowedValues: schema31.properties.photos.properties["file-match-policy"].enum},message:"must be equal to one of the allowed values",schema:schema31.properties.photos.properties["file-match-policy"].enum,parentSchema:schema31.properties.photos.properties["file-match-policy"],data:data42};if(vErrors === null){vErrors = [err85];}else {vErrors.push(err85);}errors++;}}if(data34["skip-videos"] !== undefined){let data43 = data34["skip-videos"];if(typeof data43 !== "boolean"){const err86 = {instancePath:instancePath+"/photos/skip-videos",schemaPath:"#/properties/photos/properties/skip-videos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["skip-videos"].type,parentSchema:schema31.properties.photos.properties["skip-videos"],data:data43};if(vErrors === null){vErrors = [err86];}else {vErrors.push(err86);}errors++;}}if(data34["skip-live-photos"] !== undefined){let data44 = data34["skip-live-photos"];if(typeof data44 !== "boolean"){const err87 = {instancePath:instancePath+"/photos/skip-live-photos",schemaPath:"#/properties/photos/properties/skip-live-photos/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["skip-live-photos"].type,parentSchema:schema31.properties.photos.properties["skip-live-photos"],data:data44};if(vErrors === null){vErrors = [err87];}else {vErrors.push(err87);}errors++;}}if(data34.albums !== undefined){let data45 = data34.albums;if(Array.isArray(data45)){const len4 = data45.length;for(let i8=0; i8<len4; i8++){let data46 = data45[i8];if(typeof data46 === "string"){if(func1(data46) < 1){const err88 = {instancePath:instancePath+"/photos/albums/" + i8,schemaPath:"#/properties/photos/properties/albums/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.photos.properties.albums.items,data:data46};if(vErrors === null){vErrors = [err88];}else {vErrors.push(err88);}errors++;}}else {const err89 = {instancePath:instancePath+"/photos/albums/" + i8,schemaPath:"#/properties/photos/properties/albums/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties.albums.items.type,parentSchema:schema31.properties.photos.properties.albums.items,data:data46};if(vErrors === null){vErrors = [err89];}else {vErrors.push(err89);}errors++;}}let i9 = data45.length;let j4;if(i9 > 1){const indices2 = {};for(;i9--;){let item2 = data45[i9];if(typeof item2 !== "string"){continue;}if(typeof indices2[item2] == "number"){j4 = indices2[item2];const err90 = {instancePath:instancePath+"/photos/albums",schemaPath:"#/properties/photos/properties/albums/uniqueItems",keyword:"uniqueItems",params:{i: i9, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i9+" are identical)",schema:true,parentSchema:schema31.properties.photos.properties.albums,data:data45};if(vErrors === null){vErrors = [err90];}else {vErrors.push(err90);}errors++;break;}indices2[item2] = i9;}}}else {const err91 = {instancePath:instancePath+"/photos/albums",schemaPath:"#/properties/photos/properties/albums/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.photos.properties.albums.type,parentSchema:schema31.properties.photos.properties.albums,data:data45};if(vErrors === null){vErrors = [err91];}else {vErrors.push(err91);}errors++;}}if(data34.library !== undefined){let data47 = data34.library;if(typeof data47 === "string"){if(!pattern7.test(data47)){const err92 = {instancePath:instancePath+"/photos/library",schemaPath:"#/properties/photos/properties/library/pattern",keyword:"pattern",params:{pattern: "^(PrimarySync|SharedSync-.+)$"},message:"must match pattern \""+"^(PrimarySync|SharedSync-.+)$"+"\"",schema:"^(PrimarySync|SharedSync-.+)$",parentSchema:schema31.properties.photos.properties.library,data:data47};if(vErrors === null){vErrors = [err92];}else {vErrors.push(err92);}errors++;}}else {const err93 = {instancePath:instancePath+"/photos/library",schemaPath:"#/properties/photos/properties/library/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties.library.type,parentSchema:schema31.properties.photos.properties.library,data:data47};if(vErrors === null){vErrors = [err93];}else {vErrors.push(err93);}errors++;}}if(data34.recent !== undefined){let data48 = data34.recent;if(!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))){const err94 = {instancePath:instancePath+"/photos/recent",schemaPath:"#/properties/photos/properties/recent/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.photos.properties.recent.type,parentSchema:schema31.properties.photos.properties.recent,data:data48};if(vErrors === null){vErrors = [err94];}else {vErrors.push(err94);}errors++;}if((typeof data48 == "number") && (isFinite(data48))){if(data48 < 0 || isNaN(data48)){const err95 = {instancePath:instancePath+"/photos/recent",schemaPath:"#/properties/photos/properties/recent/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.photos.properties.recent,data:data48};if(vErrors === null){vErrors = [err95];}else {vErrors.push(err95);}errors++;}}}if(data34["until-found"] !== undefined){let data49 = data34["until-found"];if(!(((typeof data49 == "number") && (!(data49 % 1) && !isNaN(data49))) && (isFinite(data49)))){const err96 = {instancePath:instancePath+"/photos/until-found",schemaPath:"#/properties/photos/properties/until-found/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.photos.properties["until-found"].type,parentSchema:schema31.properties.photos.properties["until-found"],data:data49};if(vErrors === null){vErrors = [err96];}else {vErrors.push(err96);}errors++;}if((typeof data49 == "number") && (isFinite(data49))){if(data49 < 0 || isNaN(data49)){const err97 = {instancePath:instancePath+"/photos/until-found",schemaPath:"#/properties/photos/properties/until-found/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.photos.properties["until-found"],data:data49};if(vErrors === null){vErrors = [err97];}else {vErrors.push(err97);}errors++;}}}if(data34.threads !== undefined){let data50 = data34.threads;if(!(((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50))) && (isFinite(data50)))){const err98 = {instancePath:instancePath+"/photos/threads",schemaPath:"#/properties/photos/properties/threads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.photos.properties.threads.type,parentSchema:schema31.properties.photos.properties.threads,data:data50};if(vErrors === null){vErrors = [err98];}else {vErrors.push(err98);}errors++;}if((typeof data50 == "number") && (isFinite(data50))){if(data50 > 32 || isNaN(data50)){const err99 = {instancePath:instancePath+"/photos/threads",schemaPath:"#/properties/photos/properties/threads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32},message:"must be <= 32",schema:32,parentSchema:schema31.properties.photos.properties.threads,data:data50};if(vErrors === null){vErrors = [err99];}else {vErrors.push(err99);}errors++;}if(data50 < 1 || isNaN(data50)){const err100 = {instancePath:instancePath+"/photos/threads",schemaPath:"#/properties/photos/properties/threads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.photos.properties.threads,data:data50};if(vErrors === null){vErrors = [err100];}else {vErrors.push(err100);}errors++;}}}if(data34["max-throttle-wait"] !== undefined){let data51 = data34["max-throttle-wait"];if(typeof data51 === "string"){if(!pattern8.test(data51)){const err101 = {instancePath:instancePath+"/photos/max-throttle-wait",schemaPath:"#/properties/photos/properties/max-throttle-wait/pattern",keyword:"pattern",params:{pattern: "^(?:0|(?:\\d+(?:ms|s|m|h))+)$"},message:"must match pattern \""+"^(?:0|(?:\\d+(?:ms|s|m|h))+)$"+"\"",schema:"^(?:0|(?:\\d+(?:ms|s|m|h))+)$",parentSchema:schema31.properties.photos.properties["max-throttle-wait"],data:data51};if(vErrors === null){vErrors = [err101];}else {vErrors.push(err101);}errors++;}}else {const err102 = {instancePath:instancePath+"/photos/max-throttle-wait",schemaPath:"#/properties/photos/properties/max-throttle-wait/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.photos.properties["max-throttle-wait"].type,parentSchema:schema31.properties.photos.properties["max-throttle-wait"],data:data51};if(vErrors === null){vErrors = [err102];}else {vErrors.push(err102);}errors++;}}if(data34["dry-run"] !== undefined){let data52 = data34["dry-run"];if(typeof data52 !== "boolean"){const err103 = {instancePath:instancePath+"/photos/dry-run",schemaPath:"#/properties/photos/properties/dry-run/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["dry-run"].type,parentSchema:schema31.properties.photos.properties["dry-run"],data:data52};if(vErrors === null){vErrors = [err103];}else {vErrors.push(err103);}errors++;}}if(data34["allow-partial-backup"] !== undefined){let data53 = data34["allow-partial-backup"];if(typeof data53 !== "boolean"){const err104 = {instancePath:instancePath+"/photos/allow-partial-backup",schemaPath:"#/properties/photos/properties/allow-partial-backup/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["allow-partial-backup"].type,parentSchema:schema31.properties.photos.properties["allow-partial-backup"],data:data53};if(vErrors === null){vErrors = [err104];}else {vErrors.push(err104);}errors++;}}if(data34["lock-wait"] !== undefined){let data54 = data34["lock-wait"];if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){const err105 = {instancePath:instancePath+"/photos/lock-wait",schemaPath:"#/properties/photos/properties/lock-wait/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.photos.properties["lock-wait"].type,parentSchema:schema31.properties.photos.properties["lock-wait"],data:data54};if(vErrors === null){vErrors = [err105];}else {vErrors.push(err105);}errors++;}if((typeof data54 == "number") && (isFinite(data54))){if(data54 > 86400 || isNaN(data54)){const err106 = {instancePath:instancePath+"/photos/lock-wait",schemaPath:"#/properties/photos/properties/lock-wait/maximum",keyword:"maximum",params:{comparison: "<=", limit: 86400},message:"must be <= 86400",schema:86400,parentSchema:schema31.properties.photos.properties["lock-wait"],data:data54};if(vErrors === null){vErrors = [err106];}else {vErrors.push(err106);}errors++;}if(data54 < 0 || isNaN(data54)){const err107 = {instancePath:instancePath+"/photos/lock-wait",schemaPath:"#/properties/photos/properties/lock-wait/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.photos.properties["lock-wait"],data:data54};if(vErrors === null){vErrors = [err107];}else {vErrors.push(err107);}errors++;}}}if(data34["hand-off"] !== undefined){let data55 = data34["hand-off"];if(typeof data55 !== "boolean"){const err108 = {instancePath:instancePath+"/photos/hand-off",schemaPath:"#/properties/photos/properties/hand-off/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.photos.properties["hand-off"].type,parentSchema:schema31.properties.photos.properties["hand-off"],data:data55};if(vErrors === null){vErrors = [err108];}else {vErrors.push(err108);}errors++;}}}else {const err109 = {instancePath:instancePath+"/photos",schemaPath:"#/properties/photos/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.photos.type,parentSchema:schema31.properties.photos,data:data34};if(vErrors === null){vErrors = [err109];}else {vErrors.push(err109);}errors++;}}}else {const err110 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};if(vErrors === null){vErrors = [err110];}else {vErrors.push(err110);}errors++;}validate20.errors = vErrors;return errors === 0;}validate20.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 ;// CONCATENATED MODULE: ./src/config/validate.ts
 
@@ -67575,7 +67576,7 @@ async function firstPassword(o) {
     throw new ICloudError('NO_PASSWORD', `The stored session needs a fresh sign-in, but no password provider produced a password (tried: ${tried}).`, 'In CI pass the `password` input from a secret (with `parameter` in `password-providers`), or renew the session locally and update the ICLOUD_SESSION secret.');
 }
 function mfaRequired(username) {
-    return new ICloudError('MFA_REQUIRED', `Apple asks for a two-factor code for ${username}, and no one can enter it here.`, 'Renew the session on your computer (`npx icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.');
+    return new ICloudError('MFA_REQUIRED', `Apple asks for a two-factor code for ${username}, and no one can enter it here.`, 'Renew the session on your computer (`icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.');
 }
 
 ;// CONCATENATED MODULE: ./src/providers/mfa.ts
@@ -68872,6 +68873,224 @@ function parseAssetPair(master, asset) {
     return parsed;
 }
 
+;// CONCATENATED MODULE: ./src/photos/throttle.ts
+/**
+ * Slowing down when Apple throttles (HTTP 503/429), instead of ending the run.
+ *
+ * - `parseRetryAfter`: Apple's `Retry-After`, in seconds or as an HTTP date, capped.
+ * - `ThrottleGovernor`: one per run, shared by the listing and the downloads. It spaces retries
+ *   (Retry-After when given, else exponential backoff with jitter over the current streak of
+ *   throttled answers) and keeps the throttle budget: the time the run spends *stalled* — some
+ *   request waiting because of throttling while no request is making progress. When the budget
+ *   is used up every wait ends at once and the run stops cleanly (`THROTTLED`).
+ * - `AdaptiveLimit`: AIMD download concurrency. A run starts with `START_STREAMS` (8); until Apple
+ *   first throttles, each success adds a stream (slow start), after that a window of successes
+ *   adds one — never above the `threads` ceiling (default 16): the concurrency rises above 8 only
+ *   while Apple does not throttle. A throttled answer halves the number of streams (down to 1). Answers to requests sent before the last decrease do not halve again, so one
+ *   burst of 503s is one decrease.
+ *
+ * Why not p-retry here: a throttle wait must hold the download slot, count against a budget shared
+ * by the whole run and end early when that budget runs out; p-retry's delay is private to one call
+ * and its retry count would mix throttling with real failures. p-retry still spaces the retries of
+ * failed downloads (downloader.ts).
+ */
+/** Longest wait a `Retry-After` can ask for; longer answers are capped (the budget still applies). */
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
+/** `Retry-After` in ms (delta-seconds or an HTTP date), capped; undefined when absent or unreadable. */
+function parseRetryAfter(value, now = Date.now()) {
+    if (value === undefined)
+        return undefined;
+    const v = value.trim();
+    if (v === '')
+        return undefined;
+    let ms;
+    if (/^\d+(\.\d+)?$/.test(v))
+        ms = Number(v) * 1000;
+    else if (/^[-+]?[\d.]+$/.test(v))
+        return undefined;
+    else {
+        const at = Date.parse(v);
+        if (!Number.isFinite(at))
+            return undefined;
+        ms = at - now;
+    }
+    return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.round(ms)));
+}
+class ThrottleGovernor {
+    o;
+    /** Stalled time so far (ms). */
+    spentMs = 0;
+    /** Throttled answers seen (503/429 or a CloudKit THROTTLED body). */
+    events = 0;
+    /** The budget is used up (or the run was cancelled while waiting): no more waits, no new work. */
+    exhausted = false;
+    streak = 0;
+    paused = 0;
+    busy = 0;
+    stalledSince;
+    timer;
+    wakers = new Set();
+    constructor(o) {
+        this.o = o;
+    }
+    get maxWaitMs() {
+        return this.o.maxWaitMs;
+    }
+    /**
+     * How long to wait after a throttled answer: its Retry-After, else backoff with jitter. The
+     * exponent is the larger of the run's streak of throttled answers (reset by any success) and
+     * `tries`, the throttled answers this one request got in a row — so a request that keeps being
+     * refused backs off even while other requests get through.
+     */
+    delayFor(retryAfterMs, tries = 1) {
+        this.events++;
+        this.streak++;
+        if (retryAfterMs !== undefined && retryAfterMs > 0)
+            return retryAfterMs;
+        const base = this.o.baseMs ?? 1000;
+        const cap = this.o.capMs ?? 60_000;
+        const exp = Math.min(cap, base * 2 ** Math.min(20, Math.max(this.streak, tries) - 1));
+        // "Equal jitter": half fixed, half random, so waits never collapse to zero.
+        return Math.round(exp / 2 + (exp / 2) * (this.o.random ?? Math.random)());
+    }
+    /** A request got through: the streak of throttled answers is over. */
+    noteSuccess() {
+        this.streak = 0;
+    }
+    /** Run `fn` counted as progress (a request on the wire, a body being written). */
+    async working(fn) {
+        this.busy++;
+        this.tick();
+        try {
+            return await fn();
+        }
+        finally {
+            this.busy--;
+            this.tick();
+        }
+    }
+    /** Wait `ms` because Apple throttled. False when the budget ran out or the run was cancelled first. */
+    async pause(ms) {
+        if (this.exhausted || this.o.signal?.aborted)
+            return false;
+        this.paused++;
+        this.tick();
+        try {
+            if (this.exhausted)
+                return false;
+            return await new Promise((resolve) => {
+                const done = (ok) => {
+                    clearTimeout(t);
+                    this.wakers.delete(wake);
+                    this.o.signal?.removeEventListener('abort', onAbort);
+                    resolve(ok);
+                };
+                const wake = () => done(false);
+                const onAbort = () => done(false);
+                const t = setTimeout(() => done(!this.exhausted), ms);
+                this.wakers.add(wake);
+                this.o.signal?.addEventListener('abort', onAbort, { once: true });
+            });
+        }
+        finally {
+            this.paused--;
+            this.tick();
+        }
+    }
+    /** Account stalled time and arm the budget timer while stalled. */
+    tick() {
+        const now = Date.now();
+        if (this.stalledSince !== undefined) {
+            this.spentMs += now - this.stalledSince;
+            this.stalledSince = undefined;
+        }
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        if (this.exhausted || this.paused === 0 || this.busy > 0)
+            return;
+        this.stalledSince = now;
+        const left = this.o.maxWaitMs - this.spentMs;
+        if (left <= 0)
+            this.exhaust();
+        else
+            this.timer = setTimeout(() => this.tick(), left);
+    }
+    exhaust() {
+        this.exhausted = true;
+        this.stalledSince = undefined;
+        for (const w of [...this.wakers])
+            w();
+    }
+}
+/**
+ * Streams a run starts with: what icloudpd-era experience says Apple tolerates. More are earned by
+ * successes (up to `threads`), so an unthrottled run uses what the ceiling allows.
+ */
+const START_STREAMS = 8;
+/** AIMD concurrency: halve on throttling (min 1); +1 per success before the first throttling, then +1 after `limit` successes (max `max`). */
+class AdaptiveLimit {
+    max;
+    limit;
+    /** Lowest limit reached (reported in logs and the bench). */
+    lowest;
+    active = 0;
+    epoch = 0;
+    successes = 0;
+    queue = [];
+    constructor(max, start = max) {
+        this.max = max;
+        this.limit = Math.max(1, Math.min(max, start));
+        this.lowest = this.limit;
+    }
+    /** Wait for a slot (first come, first served). */
+    async acquire() {
+        if (this.active < this.limit && this.queue.length === 0) {
+            this.active++;
+            return;
+        }
+        // The slot is handed over by `wake` (active already counted).
+        await new Promise((r) => this.queue.push(r));
+    }
+    release() {
+        this.active--;
+        this.wake();
+    }
+    /** Mark the start of a request (epoch of the current limit). */
+    mark() {
+        return this.epoch;
+    }
+    /** A request started at `epoch` was throttled: halve, unless the limit already dropped since. */
+    throttled(epoch) {
+        this.successes = 0;
+        if (epoch !== this.epoch)
+            return;
+        this.epoch++;
+        this.limit = Math.max(1, Math.floor(this.limit / 2));
+        this.lowest = Math.min(this.lowest, this.limit);
+    }
+    succeeded() {
+        if (this.limit >= this.max)
+            return;
+        // Slow start (as in TCP): until Apple first throttles, every success adds a stream.
+        if (this.epoch === 0) {
+            this.limit++;
+            this.wake();
+            return;
+        }
+        if (++this.successes < this.limit)
+            return;
+        this.successes = 0;
+        this.limit++;
+        this.wake();
+    }
+    wake() {
+        while (this.active < this.limit && this.queue.length > 0) {
+            this.active++;
+            this.queue.shift()();
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/photos/cloudkit.ts
 /**
  * The CloudKit photos database client (docs/protocol.md §8): zones, indexing check, counts, paged
@@ -68881,6 +69100,7 @@ function parseAssetPair(master, asset) {
  * Errors are mapped per §5.4 onto ICloudError codes; URLs (which carry dsid and client id) never
  * appear in messages.
  */
+
 
 
 /** Record names per `records/lookup` request (CloudKit caps a request at 200 records). */
@@ -68934,8 +69154,14 @@ class CloudKitError extends ICloudError {
     }
 }
 class CloudKitClient {
-    /** CloudKit calls made so far (the request budget of a no-change run is asserted on this). */
+    /** CloudKit calls made so far, retries included (the request budget of a no-change run is asserted on this). */
     requests = 0;
+    /**
+     * While set (a sync run installs its governor), a throttled call (503/429, CloudKit THROTTLED)
+     * waits and is sent again until the run's throttle budget is used up; unset, it throws THROTTLED
+     * at once. Every call here is a read, so sending it again is safe.
+     */
+    throttle;
     o;
     base;
     constructor(o) {
@@ -68958,20 +69184,39 @@ class CloudKitClient {
     async post(scope, op, body, withQuery = true) {
         const home = this.o.home ?? 'https://www.icloud.com';
         const url = `${this.base}/${CONTAINER_PATH}/${scope}/${op}${withQuery ? this.queryString() : ''}`;
-        this.requests++;
-        const res = await this.o.http.request({
-            method: 'POST',
-            url,
-            headers: {
-                'content-type': 'text/plain',
-                accept: 'application/json',
-                origin: home,
-                referer: home + '/',
-            },
-            body: JSON.stringify(body),
-            signal: this.o.signal,
-        });
-        return readAnswer(res, op);
+        const send = async () => {
+            this.requests++;
+            const res = await this.o.http.request({
+                method: 'POST',
+                url,
+                headers: {
+                    'content-type': 'text/plain',
+                    accept: 'application/json',
+                    origin: home,
+                    referer: home + '/',
+                },
+                body: JSON.stringify(body),
+                signal: this.o.signal,
+            });
+            return readAnswer(res, op);
+        };
+        for (let tries = 1;; tries++) {
+            const g = this.throttle;
+            if (!g)
+                return send();
+            try {
+                const answer = await g.working(send);
+                g.noteSuccess();
+                return answer;
+            }
+            catch (err) {
+                if (!(err instanceof ICloudError) || err.code !== 'THROTTLED')
+                    throw err;
+                const wait = g.delayFor(err.retryAfter === undefined ? undefined : err.retryAfter * 1000, tries);
+                if (!(await g.pause(wait)))
+                    throw err;
+            }
+        }
     }
     /** Zones of a database, deleted ones skipped. icloudpd sends this call without a query string. */
     async zonesList(scope) {
@@ -69187,8 +69432,8 @@ function cloudkit_protocolError(what) {
 async function readAnswer(res, op) {
     if (res.status === 503 || res.status === 429) {
         res.body.resume();
-        const ra = Number(res.header('retry-after'));
-        throw new ICloudError('THROTTLED', `Apple iCloud is temporarily refusing to serve requests (HTTP ${res.status} on ${op}).`, 'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.', { retryAfter: Number.isFinite(ra) && ra > 0 ? ra : undefined });
+        const ra = parseRetryAfter(res.header('retry-after'));
+        throw new ICloudError('THROTTLED', `Apple iCloud is temporarily refusing to serve requests (HTTP ${res.status} on ${op}).`, 'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.', { retryAfter: ra ? ra / 1000 : undefined });
     }
     const text = await res.text();
     let json;
@@ -69227,7 +69472,7 @@ function str(v) {
 }
 function mapCloudKitError(code, reason, op) {
     if (/Missing X-APPLE-WEBAUTH-TOKEN cookie/i.test(reason)) {
-        return new ICloudError('MFA_REQUIRED', `iCloud Photos needs a two-factor-trusted session (${op}: missing web auth token).`, 'Renew the session on your computer (`npx icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.');
+        return new ICloudError('MFA_REQUIRED', `iCloud Photos needs a two-factor-trusted session (${op}: missing web auth token).`, 'Renew the session on your computer (`icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.');
     }
     switch (code) {
         case 'ACCESS_DENIED':
@@ -69433,7 +69678,9 @@ function directoryError(dir, err) {
         ? `A file is in the way: ${dir} (or a parent) is not a directory. Move that file, or set \`photos.directory\` to another path.`
         : code === 'EACCES' || code === 'EPERM'
             ? `The user running the backup may not write there: give it write access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`photos.directory\` to a directory it owns.`
-            : 'Check that the disk is mounted, writable and not full.';
+            : code === 'ENOSPC' || code === 'EDQUOT'
+                ? `The disk holding ${dir} is full (or the quota is used up): free disk space there, or set \`photos.directory\` to a disk with room for the files left.`
+                : 'Check that the disk is mounted, writable and not full.';
     return new ICloudError('DISK', `Cannot use the photos directory ${dir} (${code}).`, fix, { cause: err });
 }
 async function tryCreate(file, me) {
@@ -69551,15 +69798,19 @@ function locked(dir, file, h) {
 
 
 /**
- * DISK first (nothing fixes itself there), then failed downloads, then throttling with files left;
+ * DISK first (nothing fixes itself there; a disk error in the result with no file listed is the
+ * state file), then failed downloads, then throttling with files left;
  * `allowPartial` turns the last two into `warning`. `rerun` says how the owner runs again.
  */
 function photosOutcome(r, o = {}) {
     const rerun = o.rerun ?? 'the next run';
     const left = leftText(r.remaining, r.listingComplete);
     const disk = r.failures.filter((f) => f.reason === 'disk');
-    if (disk.length) {
-        const first = disk[0];
+    // Files whose write failed carry the errno; the others were left behind when the run stopped.
+    const written = disk.filter((f) => f.detail);
+    const shown = written.length ? written : disk;
+    if (shown.length) {
+        const first = shown[0];
         const where = o.directory ?? 'the photos directory';
         // The errno decides the fix (permissions, a file in the way, a full disk).
         const errno = /\b(E[A-Z]{2,})\b/.exec(first.detail ?? '')?.[1];
@@ -69568,9 +69819,15 @@ function photosOutcome(r, o = {}) {
             : 'Free disk space or fix the permissions of the photos directory.';
         return {
             status: 'failed',
-            error: new ICloudError('DISK', `${plural(disk.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`, `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`),
+            error: new ICloudError('DISK', `${plural(shown.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`, `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`),
         };
     }
+    // Every file is there, but the state could not be saved (the disk filled up at the end).
+    if (r.diskError)
+        return {
+            status: 'failed',
+            error: new ICloudError('DISK', `${r.diskError.message} ${capital(left)}.`, `${r.diskError.remediation} Then run again; ${rerun} continues and nothing downloaded is lost.`),
+        };
     let error;
     if (r.failed > 0) {
         error = new ICloudError('DOWNLOAD_FAILED', `${plural(r.failed, 'file')} could not be backed up after retries; ${left}.`, `${capital(rerun)} retries them; every file is listed in the report. If the same files keep failing, check them in iCloud.`);
@@ -69597,246 +69854,24 @@ function capital(s) {
     return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
-;// CONCATENATED MODULE: ./node_modules/yocto-queue/index.js
-/*
-How it works:
-`this.#head` is an instance of `Node` which keeps track of its current value and nests another instance of `Node` that keeps the value that comes after it. When a value is provided to `.enqueue()`, the code needs to iterate through `this.#head`, going deeper and deeper to find the last value. However, iterating through every single item is slow. This problem is solved by saving a reference to the last value as `this.#tail` so that it can reference it to add a new value.
-*/
+;// CONCATENATED MODULE: ./src/util/duration.ts
+/** Durations as written in the config file: `90s`, `30m`, `2h`, `1h30m`, `500ms`, `0`. */
 
-class Node {
-	value;
-	next;
-
-	constructor(value) {
-		this.value = value;
-	}
-}
-
-class Queue {
-	#head;
-	#tail;
-	#size;
-
-	constructor() {
-		this.clear();
-	}
-
-	enqueue(value) {
-		const node = new Node(value);
-
-		if (this.#head) {
-			this.#tail.next = node;
-			this.#tail = node;
-		} else {
-			this.#head = node;
-			this.#tail = node;
-		}
-
-		this.#size++;
-	}
-
-	dequeue() {
-		const current = this.#head;
-		if (!current) {
-			return;
-		}
-
-		this.#head = this.#head.next;
-		this.#size--;
-
-		// Clean up tail reference when queue becomes empty
-		if (!this.#head) {
-			this.#tail = undefined;
-		}
-
-		return current.value;
-	}
-
-	peek() {
-		if (!this.#head) {
-			return;
-		}
-
-		return this.#head.value;
-
-		// TODO: Node.js 18.
-		// return this.#head?.value;
-	}
-
-	clear() {
-		this.#head = undefined;
-		this.#tail = undefined;
-		this.#size = 0;
-	}
-
-	get size() {
-		return this.#size;
-	}
-
-	* [Symbol.iterator]() {
-		let current = this.#head;
-
-		while (current) {
-			yield current.value;
-			current = current.next;
-		}
-	}
-
-	* drain() {
-		while (this.#head) {
-			yield this.dequeue();
-		}
-	}
-}
-
-;// CONCATENATED MODULE: ./node_modules/p-limit/index.js
-
-
-function pLimit(concurrency) {
-	let rejectOnClear = false;
-
-	if (typeof concurrency === 'object') {
-		({concurrency, rejectOnClear = false} = concurrency);
-	}
-
-	validateConcurrency(concurrency);
-
-	if (typeof rejectOnClear !== 'boolean') {
-		throw new TypeError('Expected `rejectOnClear` to be a boolean');
-	}
-
-	const queue = new Queue();
-	let activeCount = 0;
-
-	const resumeNext = () => {
-		// Process the next queued function if we're under the concurrency limit
-		if (activeCount < concurrency && queue.size > 0) {
-			activeCount++;
-			queue.dequeue().run();
-		}
-	};
-
-	const next = () => {
-		activeCount--;
-		resumeNext();
-	};
-
-	const run = async (function_, resolve, arguments_) => {
-		// Execute the function and capture the result promise
-		const result = (async () => function_(...arguments_))();
-
-		// Resolve immediately with the promise (don't wait for completion)
-		resolve(result);
-
-		// Wait for the function to complete (success or failure)
-		// We catch errors here to prevent unhandled rejections,
-		// but the original promise rejection is preserved for the caller
-		try {
-			await result;
-		} catch {}
-
-		// Decrement active count and process next queued function
-		next();
-	};
-
-	const enqueue = (function_, resolve, reject, arguments_) => {
-		const queueItem = {reject};
-
-		// Queue the internal resolve function instead of the run function
-		// to preserve the asynchronous execution context.
-		new Promise(internalResolve => { // eslint-disable-line promise/param-names
-			queueItem.run = internalResolve;
-			queue.enqueue(queueItem);
-		}).then(run.bind(undefined, function_, resolve, arguments_)); // eslint-disable-line promise/prefer-await-to-then
-
-		// Start processing immediately if we haven't reached the concurrency limit
-		if (activeCount < concurrency) {
-			resumeNext();
-		}
-	};
-
-	const generator = (function_, ...arguments_) => new Promise((resolve, reject) => {
-		enqueue(function_, resolve, reject, arguments_);
-	});
-
-	Object.defineProperties(generator, {
-		activeCount: {
-			get: () => activeCount,
-		},
-		pendingCount: {
-			get: () => queue.size,
-		},
-		clearQueue: {
-			value() {
-				if (!rejectOnClear) {
-					queue.clear();
-					return;
-				}
-
-				const abortError = AbortSignal.abort().reason;
-
-				while (queue.size > 0) {
-					queue.dequeue().reject(abortError);
-				}
-			},
-		},
-		concurrency: {
-			get: () => concurrency,
-
-			set(newConcurrency) {
-				validateConcurrency(newConcurrency);
-				concurrency = newConcurrency;
-
-				queueMicrotask(() => {
-					// eslint-disable-next-line no-unmodified-loop-condition
-					while (activeCount < concurrency && queue.size > 0) {
-						resumeNext();
-					}
-				});
-			},
-		},
-		map: {
-			async value(iterable, function_) {
-				const promises = [];
-
-				try {
-					Array.from(iterable, (value, index) => {
-						const promise = generator(function_, value, index);
-						promises.push(promise);
-						return promise;
-					});
-				} catch (error) {
-					// The iterable threw, so `Promise.all` never observes the already scheduled promises. Observe them here to avoid unhandled rejections.
-					for (const promise of promises) {
-						promise.catch(() => {}); // eslint-disable-line promise/prefer-await-to-then
-					}
-
-					throw error;
-				}
-
-				return Promise.all(promises);
-			},
-		},
-	});
-
-	return generator;
-}
-
-function limitFunction(function_, options) {
-	const limit = pLimit(options);
-
-	const limitedFunction = (...arguments_) => limit(() => function_(...arguments_));
-	Object.defineProperty(limitedFunction, 'clearQueue', {
-		value: limit.clearQueue,
-	});
-
-	return limitedFunction;
-}
-
-function validateConcurrency(concurrency) {
-	if (!((Number.isInteger(concurrency) || concurrency === Number.POSITIVE_INFINITY) && concurrency > 0)) {
-		throw new TypeError('Expected `concurrency` to be a number from 1 and up');
-	}
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** The schema's pattern for a duration (kept in step with schemas/config.schema.json). */
+const DURATION_PATTERN = /^(?:0|(?:\d+(?:ms|s|m|h))+)$/;
+/** Milliseconds of a duration string; a number is taken as milliseconds already. */
+function parseDuration(value, key = 'duration') {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+        return value;
+    const text = String(value).trim();
+    if (!DURATION_PATTERN.test(text)) {
+        throw new ICloudError('CONFIG_INVALID', `${key}: "${text}" is not a duration.`, 'Write a number with a unit: 90s, 30m, 2h or 1h30m (ms, s, m, h).');
+    }
+    let ms = 0;
+    for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g))
+        ms += Number(n) * UNIT_MS[unit];
+    return ms;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/is-network-error/index.js
@@ -70115,14 +70150,17 @@ function makeRetriable(function_, options) {
 
 ;// CONCATENATED MODULE: ./src/photos/downloader.ts
 /**
- * Verified downloads with bounded concurrency. Each file streams to `<final>.part` while SHA-256 is
- * computed, is checked against the record's size, fsynced, renamed into place and given the asset's
- * date as mtime/atime — so a killed run leaves at most `.part` files, never a corrupt final file.
+ * Verified downloads with adaptive concurrency. Each file streams to `<final>.part` while SHA-256
+ * is computed, is checked against the record's size, fsynced, renamed into place and given the
+ * asset's date as mtime/atime — so a killed run leaves at most `.part` files, never a corrupt final.
  *
  * A `.part` left by an earlier run is resumed with `Range` (200 → start over, 416 → discard).
  * Transient failures (5xx, network, truncated or oversized bodies) are retried with exponential
  * backoff and jitter (p-retry); a file that still fails is reported failed and the others carry on.
- * A 503/429 is Apple throttling: no retries, no new work, the run ends cleanly (docs/protocol.md §5.4).
+ * A 503/429 is Apple throttling: the slot waits (Retry-After, else backoff), the number of streams
+ * halves (throttle.ts) and the file is tried again; throttle retries do not use up the failure
+ * retries — the run's throttle budget bounds them. Cancelling aborts the requests in flight: their
+ * `.part` files stay and the next run resumes them.
  */
 
 
@@ -70153,37 +70191,51 @@ function partPathFor(fullPath) {
 class AttemptError extends Error {
     retryable;
     code;
-    retryAfter;
-    constructor(message, retryable, code = 'DOWNLOAD_FAILED', retryAfter) {
+    retryAfterMs;
+    constructor(message, retryable, code = 'DOWNLOAD_FAILED', 
+    /** THROTTLED: the server's Retry-After, in ms. */
+    retryAfterMs) {
         super(message);
         this.retryable = retryable;
         this.code = code;
-        this.retryAfter = retryAfter;
+        this.retryAfterMs = retryAfterMs;
     }
 }
 const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
 class Downloader {
     o;
-    /** Set when Apple throttled (503/429): no new work starts. */
-    throttled;
     /** Set on a fatal local error (disk full): no new work starts. */
     fatal;
+    /** AIMD stream count: starts at START_STREAMS, never above `threads`. */
     limit;
+    governor;
     pending = 0;
     waiters = [];
     dirs = new Set();
     constructor(o) {
         this.o = o;
-        this.limit = pLimit(Math.max(1, o.threads));
+        this.limit = new AdaptiveLimit(Math.max(1, o.threads), START_STREAMS);
+        this.governor =
+            o.governor ?? new ThrottleGovernor({ maxWaitMs: 0, baseMs: o.minRetryMs, signal: o.signal });
     }
-    /** True once throttling or a fatal error means no more work should be scheduled. */
+    /** True once the throttle budget, a fatal error or a cancel means no more work should start. */
     get stopped() {
-        return this.throttled !== undefined || this.fatal !== undefined || this.o.signal?.aborted === true;
+        return this.governor.exhausted || this.fatal !== undefined || this.o.signal?.aborted === true;
+    }
+    /** Why the downloader stopped, if it did. */
+    get stopReason() {
+        if (this.o.signal?.aborted)
+            return 'cancelled';
+        if (this.fatal)
+            return 'disk';
+        if (this.governor.exhausted)
+            return 'throttled';
+        return undefined;
     }
     /** Schedule a download; the promise settles (never rejects) with the outcome. */
     add(task) {
         this.pending++;
-        return this.limit(() => this.run(task)).finally(() => {
+        return this.run(task).finally(() => {
             this.pending--;
             for (const w of this.waiters.splice(0))
                 w();
@@ -70199,29 +70251,57 @@ class Downloader {
         while (this.pending > 0)
             await new Promise((r) => this.waiters.push(r));
     }
+    stoppedOutcome(task, attempts) {
+        return { task, status: 'stopped', bytes: 0, attempts, stopReason: this.stopReason ?? 'cancelled' };
+    }
     async run(task) {
         if (this.stopped)
-            return { task, status: 'not-started', bytes: 0, attempts: 0 };
+            return this.stoppedOutcome(task, 0);
+        await this.limit.acquire();
+        // The stream slot bounds requests to Apple: it is given back as soon as the body is in, so
+        // the fsync and rename of one file overlap the next request.
+        let held = true;
+        const releaseSlot = () => {
+            if (!held)
+                return;
+            held = false;
+            this.limit.release();
+        };
         let attempts = 0;
+        let throttles = 0;
+        // A file renamed into place is done, even if a cancel makes p-retry throw afterwards.
+        let done;
         try {
             let first = true;
             const r = await pRetry(async () => {
-                if (this.stopped)
-                    throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'));
-                try {
+                // Throttled answers loop here: they wait, they do not count as failed attempts.
+                for (;;) {
+                    if (this.stopped)
+                        throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'));
+                    if (!held) {
+                        await this.limit.acquire();
+                        held = true;
+                    }
                     const skipStat = first && task.noPart === true;
                     first = false;
+                    const epoch = this.limit.mark();
                     attempts++;
-                    return await this.attempt(task, skipStat);
-                }
-                catch (err) {
-                    const e = asAttemptError(err);
-                    if (e.code === 'THROTTLED') {
-                        this.throttled ??= new ICloudError('THROTTLED', 'Apple iCloud is temporarily refusing to serve downloads (HTTP 503).', 'The run stopped cleanly; the next scheduled run continues where this one ended. Do not rerun in a loop.', { retryAfter: e.retryAfter });
+                    try {
+                        done = await this.governor.working(() => this.attempt(task, skipStat, releaseSlot));
+                        this.limit.succeeded();
+                        this.governor.noteSuccess();
+                        return done;
                     }
-                    if (!e.retryable)
-                        throw new AbortError(e);
-                    throw e;
+                    catch (err) {
+                        const e = asAttemptError(err);
+                        if (e.code !== 'THROTTLED')
+                            throw e.retryable ? e : new AbortError(e);
+                        this.limit.throttled(epoch);
+                        const wait = this.governor.delayFor(e.retryAfterMs, ++throttles);
+                        this.o.log?.debug?.(`photos: ${task.relPath}: throttled (${e.message}); waiting ${Math.round(wait)} ms, ${this.limit.limit} stream(s).`);
+                        if (!(await this.governor.pause(wait)))
+                            throw new AbortError(new AttemptError('the run stopped', false, 'STOPPED'));
+                    }
                 }
             }, {
                 retries: this.o.retries ?? 3,
@@ -70239,12 +70319,13 @@ class Downloader {
             return { task, status: 'downloaded', bytes: r.bytes, sha256: r.sha256, attempts };
         }
         catch (err) {
+            if (done)
+                return { task, status: 'downloaded', bytes: done.bytes, sha256: done.sha256, attempts };
             const e = asAttemptError(err);
-            // Throttled or stopped: not a failure of this file; the next run picks it up.
-            if (e.code === 'THROTTLED' || e.code === 'STOPPED') {
-                return { task, status: 'not-started', bytes: 0, error: this.throttled ?? this.fatal, attempts };
-            }
-            const error = new ICloudError(e.code, `Could not download ${task.relPath}: ${e.message}.`, e.code === 'DISK'
+            // Stopped (throttle budget, cancel, disk full elsewhere): not a failure of this file.
+            if (e.code === 'STOPPED' || (this.stopped && e.code !== 'DISK'))
+                return this.stoppedOutcome(task, attempts);
+            const error = new ICloudError(e.code === 'THROTTLED' ? 'DOWNLOAD_FAILED' : e.code, `Could not download ${task.relPath}: ${e.message}.`, e.code === 'DISK'
                 ? 'Free disk space or fix permissions on the download directory, then run again.'
                 : 'This file is retried on the next run; the rest of the library is unaffected.', { cause: err });
             if (e.code === 'DISK' &&
@@ -70252,7 +70333,10 @@ class Downloader {
                 this.fatal ??= error;
             }
             this.o.log?.warn(`photos: ${error.message}`);
-            return { task, status: 'failed', bytes: 0, error, attempts };
+            return { task, status: 'failed', bytes: 0, error, attempts, detail: e.message };
+        }
+        finally {
+            releaseSlot();
         }
     }
     async ensureDir(dir) {
@@ -70262,7 +70346,7 @@ class Downloader {
         this.dirs.add(dir);
     }
     /** One attempt: resume or start the `.part`, stream, verify, fsync, rename, set times. */
-    async attempt(task, skipPartStat) {
+    async attempt(task, skipPartStat, bodyDone) {
         const part = partPathFor(task.fullPath);
         try {
             await this.ensureDir(external_node_path_default().dirname(task.fullPath));
@@ -70291,8 +70375,7 @@ class Downloader {
         const status = res.status;
         if (status === 503 || status === 429) {
             res.body.resume();
-            const ra = Number(res.header('retry-after'));
-            throw new AttemptError('Apple throttled the download', false, 'THROTTLED', Number.isFinite(ra) && ra > 0 ? ra : undefined);
+            throw new AttemptError(`HTTP ${status}`, false, 'THROTTLED', parseRetryAfter(res.header('retry-after')));
         }
         if (status === 416) {
             // The .part is not a prefix the server recognises: start from scratch.
@@ -70374,6 +70457,8 @@ class Downloader {
                 // Short: keep the .part to resume.
                 throw new AttemptError(`size mismatch: got ${task.size - remaining + received} of ${task.size} bytes`, true);
             }
+            // The request is over; what is left is local and can only fail as a disk error (no retry).
+            bodyDone();
             try {
                 await fh.sync();
                 const t = new Date(task.mtime);
@@ -71696,6 +71781,12 @@ function noStateToVerify(directory) {
  * The change feed is an optimisation: when it fails the run lists in full and earns no tokens. A
  * listing cut short (recent, until-found) earns none either, and a manifest file missing or
  * damaged on a persistent disk (verify.ts) drops them, so no run ever skips what one did not see.
+ *
+ * Honest results: every file that was planned but is not on disk at the end — failed after its
+ * retries, or left behind because the run stopped (throttle budget, cancel, disk full) — is in
+ * `failures`. Throttling slows the run (throttle.ts) and only stops it once `maxThrottleWait` of
+ * stalled time is used up. The state is checkpointed every `checkpointFiles` downloads or
+ * `checkpointMs`, whichever comes first, and handed to `onCheckpoint`.
  */
 
 
@@ -71709,6 +71800,10 @@ function noStateToVerify(directory) {
 
 
 
+
+
+/** The default throttle budget (`photos.max-throttle-wait`). */
+const DEFAULT_MAX_THROTTLE_WAIT = '30m';
 function resolveOptions(p) {
     const naming = {
         sizes: p.sizes?.length ? p.sizes : ['original'],
@@ -71731,6 +71826,7 @@ function resolveOptions(p) {
         recent: p.recent,
         untilFound: p.untilFound,
         skipVideos: p.skipVideos ?? false,
+        maxThrottleWaitMs: parseDuration(p.maxThrottleWait ?? DEFAULT_MAX_THROTTLE_WAIT, 'photos.max-throttle-wait'),
         naming,
     };
 }
@@ -71846,6 +71942,9 @@ async function syncLocked(o) {
     const key = optionsKey(r);
     const requestsAtStart = o.client.requests;
     const run = new Run(o, r, directory, state);
+    // Listing calls wait out throttling under the same budget as the downloads.
+    const clientThrottle = o.client.throttle;
+    o.client.throttle = run.governor;
     let mode = 'full';
     let tokens;
     let listingNote;
@@ -71927,8 +72026,18 @@ async function syncLocked(o) {
     catch (err) {
         error = err;
     }
+    finally {
+        o.client.throttle = clientThrottle;
+    }
     await run.finish();
-    const throttleError = run.throttleError(error);
+    const cancelled = o.signal?.aborted === true;
+    // A cancel ends waits and requests early: what they throw is the cancel, not a failure.
+    if (cancelled && isCancelEcho(error)) {
+        error = undefined;
+        run.listingCut = true;
+    }
+    const listingComplete = error === undefined && !run.listingCut && !run.incompleteListing;
+    const throttleError = cancelled ? undefined : run.throttleError(error, listingComplete);
     // A listing cut short by recent/until-found earns no tokens (the old ones, if any, stay): tokens
     // say "everything up to here is on disk", and a delta from them would never re-offer what the
     // cut left out. Tokens covering only what was listed do not exist in CloudKit (a zone token is
@@ -71942,7 +72051,8 @@ async function syncLocked(o) {
         !throttleError &&
         run.counts.blocking === 0 &&
         !run.incompleteListing &&
-        !o.signal?.aborted;
+        !run.listingCut &&
+        !cancelled;
     if (complete && tokens && !r.dryRun) {
         state.library = tokens.library;
         state.zoneSyncToken = tokens.zone;
@@ -71957,15 +72067,24 @@ async function syncLocked(o) {
         const fileBehind = !fileState || fileState.generation !== state.generation || fileState.savedAt !== state.savedAt;
         if (run.changed || interrupted || fileBehind || tokenFingerprint(state) !== tokensAtStart)
             await run.save();
+        else
+            await run.notifyCheckpoint();
     }
     if (o.newFilesPath) {
         // A dry run wrote nothing, so the list a following upload step reads is empty.
-        await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles));
+        try {
+            await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles));
+        }
+        catch (err) {
+            // On a full disk the run already fails with DISK and its report; the list is secondary.
+            if (!run.fatal)
+                throw err;
+            o.log.warn(`photos: could not write the list of new files (${err.code ?? err}).`);
+        }
     }
     if (error !== undefined && !isICloudError(error, 'THROTTLED'))
         throw error;
-    if (run.fatal)
-        throw run.fatal;
+    run.logThrottling();
     if (throttleError)
         o.log.warn(`photos: ${throttleError.describe()}`);
     return {
@@ -71980,16 +72099,30 @@ async function syncLocked(o) {
         throttleError,
         requests: o.client.requests - requestsAtStart,
         listed: run.counts.listed,
-        failures: run.failures,
-        remaining: run.failures.length,
-        listingComplete: error === undefined && !run.incompleteListing && !run.listingCut,
-        stopReason: throttleError ? 'throttled' : o.signal?.aborted ? 'cancelled' : undefined,
+        failures: run.problems,
+        remaining: run.problems.length,
+        listingComplete,
+        stopReason: cancelled ? 'cancelled' : run.fatal ? 'disk' : throttleError ? 'throttled' : undefined,
+        diskError: run.fatal,
         listingNote,
     };
 }
 /** `full (change feed unavailable: …)`, `delta`, … — the listing line of logs and reports. */
 function describeListing(r) {
     return r.listingNote ? `${r.mode} (${r.listingNote})` : r.mode;
+}
+/** Download URLs are signed credentials: a detail that echoes one (a network library's message) loses it. */
+function withoutUrls(text) {
+    return text?.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s)'"]+/gi, '<url>');
+}
+/** An error that only says the run was cancelled: an ended throttle wait or an aborted request. */
+function isCancelEcho(err) {
+    if (err === undefined)
+        return false;
+    if (isICloudError(err, 'THROTTLED'))
+        return true;
+    const e = err;
+    return e.name === 'AbortError' || e.cause?.name === 'AbortError';
 }
 /** One absolute path per line, generated as the file is written (the list can be 100,000+ long). */
 function* absoluteLines(directory, relPaths) {
@@ -72015,12 +72148,13 @@ class Run {
         total: undefined,
     };
     newFiles = [];
-    /** Files not backed up (failed, or left behind when the run stopped). */
-    failures = [];
-    /** The listing loop returned early because the run stopped. */
-    listingCut = false;
+    /** Files not backed up (failed or left behind), for the report. */
+    problems = [];
+    governor;
     /** A full listing stopped short of the count: keep the old tokens so the next run lists again. */
     incompleteListing = false;
+    /** The run stopped (throttle budget, cancel, disk full) before the listing's end. */
+    listingCut = false;
     /** recent / until-found left assets unlisted: this run earns no tokens. */
     cutShort = false;
     /** The manifest or the state file changed during the run. */
@@ -72030,6 +72164,7 @@ class Run {
     failedParts = new Set();
     runningSaved = false;
     lastSave = Date.now();
+    filesSinceSave = 0;
     saving = Promise.resolve();
     constructor(o, r, directory, state) {
         this.o = o;
@@ -72037,17 +72172,26 @@ class Run {
         this.directory = directory;
         this.state = state;
         this.dirs = new DirCache(directory);
+        this.governor = new ThrottleGovernor({
+            maxWaitMs: r.maxThrottleWaitMs,
+            baseMs: o.minRetryMs,
+            signal: o.signal,
+        });
         this.downloader = new Downloader({
             http: o.http,
             threads: r.threads,
             retries: o.retries,
             minRetryMs: o.minRetryMs,
             signal: o.signal,
+            governor: this.governor,
             log: o.log,
         });
     }
     get stopped() {
         return this.downloader.stopped || this.o.signal?.aborted === true;
+    }
+    leftBehindReason() {
+        return this.downloader.stopReason ?? 'cancelled';
     }
     /** A local error that stopped the run (disk full). */
     get fatal() {
@@ -72071,10 +72215,11 @@ class Run {
             if (page.total !== undefined)
                 this.counts.total = (this.counts.total ?? 0) + page.total;
             this.parseErrors(page.errors);
+            // Once stopped, the rest of the page is still planned: its missing files go on the list.
             for (const asset of page.assets) {
-                if (this.stopped)
-                    return this.cut(token);
                 const present = await this.handleSafely(asset);
+                if (this.stopped)
+                    continue;
                 consecutive = present ? consecutive + 1 : 0;
                 if (this.r.untilFound !== undefined && consecutive >= this.r.untilFound) {
                     this.cutShort = true;
@@ -72083,8 +72228,10 @@ class Run {
                 }
             }
             this.report();
-            if (this.stopped)
-                return this.cut(token);
+            if (this.stopped) {
+                this.listingCut = true;
+                return token;
+            }
         }
         return token;
     }
@@ -72098,8 +72245,6 @@ class Run {
             this.parseErrors(page.errors);
             const assets = this.r.recent === undefined ? page.assets : [...page.assets].sort((a, b) => b.createdAt - a.createdAt);
             for (const asset of assets) {
-                if (this.stopped)
-                    return this.cut(last);
                 if (this.r.recent !== undefined && this.counts.listed >= this.r.recent) {
                     this.cutShort = true;
                     break;
@@ -72110,25 +72255,24 @@ class Run {
                 this.o.log.debug?.(`photos: ${page.removed.length} asset(s) hidden or deleted in iCloud; local files are kept.`);
             }
             this.report();
+            if (this.stopped) {
+                this.listingCut = true;
+                return last;
+            }
             last = page.syncToken ?? last;
         }
         return last;
     }
-    cut(token) {
-        this.listingCut = true;
-        return token;
-    }
-    /** Why files are left behind now that the run stopped. */
-    stopCause() {
-        if (this.downloader.fatal)
-            return 'disk';
-        if (this.downloader.throttled)
-            return 'throttled';
-        return this.o.signal?.aborted ? 'cancelled' : 'failed';
-    }
     parseErrors(errors) {
         for (const e of errors) {
             this.counts.failed++;
+            this.problems.push({
+                relPath: '',
+                assetId: e.assetId ?? '',
+                reason: 'failed',
+                detail: 'the iCloud record could not be read',
+                attempts: 0,
+            });
             // A master records/lookup could not fetch: the next run must see this asset again.
             if (e.blocksTokens)
                 this.counts.blocking++;
@@ -72144,6 +72288,13 @@ class Run {
             if (!isICloudError(err, 'INTERNAL'))
                 throw err;
             this.counts.failed++;
+            this.problems.push({
+                relPath: '',
+                assetId: asset.id,
+                reason: 'failed',
+                detail: err.message,
+                attempts: 0,
+            });
             this.o.log.warn(`photos: asset ${asset.id}: ${err.message}`);
             return false;
         }
@@ -72179,17 +72330,20 @@ class Run {
             }
             const fullPath = safeJoin(this.directory, hit.relPath);
             const noPart = this.dirs.noPart(hit.relPath);
-            await this.downloader.waitForCapacity();
+            if (!this.stopped)
+                await this.downloader.waitForCapacity();
             if (this.stopped) {
+                // Not started: left for the next run, on the list.
                 this.dirs.settle(hit.relPath, false);
-                this.failures.push({
+                this.counts.blocking++;
+                this.problems.push({
                     relPath: hit.relPath,
                     assetId: asset.id,
                     size: f.version.size,
-                    reason: this.stopCause(),
+                    reason: this.leftBehindReason(),
                     attempts: 0,
                 });
-                break;
+                continue;
             }
             await this.markRunning();
             void this.downloader
@@ -72217,24 +72371,28 @@ class Run {
                 { relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' },
             ]);
             this.changed = true;
+            this.filesSinceSave++;
             void this.checkpoint();
         }
         else {
-            // Not started (throttled/stopped) or failed: the tokens must not move past this asset.
+            // Stopped or failed: the tokens must not move past this asset.
             this.counts.blocking++;
-            if (out.status === 'failed') {
-                this.counts.failed++;
-                this.failedParts.add(partPathFor(task.fullPath));
-            }
-            const detail = out.error?.message.replace(/^Could not download .*?: /, '').replace(/\.$/, '');
-            this.failures.push({
+            const problem = {
                 relPath: task.relPath,
                 assetId: task.assetId,
                 size: task.size,
-                reason: out.status === 'failed' ? (out.error?.code === 'DISK' ? 'disk' : 'failed') : this.stopCause(),
-                ...(detail ? { detail } : {}),
-                attempts: out.attempts ?? 0,
-            });
+                reason: 'cancelled',
+                attempts: out.attempts,
+            };
+            if (out.status === 'failed') {
+                this.counts.failed++;
+                this.failedParts.add(partPathFor(task.fullPath));
+                problem.reason = out.error?.code === 'DISK' ? 'disk' : 'failed';
+                problem.detail = withoutUrls(out.detail);
+            }
+            else
+                problem.reason = out.stopReason ?? 'cancelled';
+            this.problems.push(problem);
         }
         this.report();
     }
@@ -72258,29 +72416,73 @@ class Run {
         this.state.running = true;
         await this.save();
     }
+    /** Every `checkpointFiles` downloads or `checkpointMs`, whichever first. */
     async checkpoint() {
-        if (Date.now() - this.lastSave < (this.o.checkpointMs ?? 30_000))
+        if (this.filesSinceSave < (this.o.checkpointFiles ?? 200) &&
+            Date.now() - this.lastSave < (this.o.checkpointMs ?? 30_000))
             return;
         await this.save();
     }
-    /** Serialised atomic saves of the state file. */
+    /**
+     * Serialised atomic saves of the state file, each followed by `onCheckpoint`. A save that fails
+     * (DISK: disk full, read-only) stops the run like a disk-full download: nothing new starts, the
+     * file on disk stays the last good one (atomic writes), and the state still goes to
+     * `onCheckpoint` (the action's cache), so what this run downloaded is not forgotten.
+     */
     save() {
         this.lastSave = Date.now();
+        this.filesSinceSave = 0;
         this.saving = this.saving
             .catch(() => undefined)
             .then(() => saveStateFile(this.directory, stamp(this.state)))
-            .then(() => this.o.onCheckpoint?.(this.state));
+            .catch((err) => {
+            if (!isICloudError(err, 'DISK'))
+                throw err;
+            if (!this.downloader.fatal)
+                this.o.log.warn(`photos: ${err.message}`);
+            this.downloader.fatal ??= err;
+        })
+            .then(() => this.notifyCheckpoint());
         return this.saving;
+    }
+    /** Hand the state to the caller (the action keeps it in its bundle); a failure there is a warning. */
+    async notifyCheckpoint() {
+        if (!this.o.onCheckpoint)
+            return;
+        try {
+            await this.o.onCheckpoint(this.state);
+        }
+        catch (err) {
+            this.o.log.warn(`photos: could not keep a checkpoint of the state: ${err.message}`);
+        }
     }
     async finish() {
         await this.downloader.drain();
         await this.saving.catch(() => undefined);
         this.report();
     }
-    throttleError(error) {
-        if (isICloudError(error, 'THROTTLED'))
-            return error;
-        return this.downloader.throttled;
+    /** THROTTLED when the throttle budget ran out (downloads or listing). */
+    throttleError(error, listingComplete) {
+        const listing = isICloudError(error, 'THROTTLED') ? error : undefined;
+        const n = this.problems.filter((p) => p.reason === 'throttled').length;
+        // The budget ran out just as the last file came in: nothing was left, nothing to report.
+        if (!listing && (!this.governor.exhausted || (n === 0 && listingComplete)))
+            return undefined;
+        const left = `${n} file${n === 1 ? '' : 's'} left${listingComplete ? '' : ' and the rest of the library not yet listed'}`;
+        return new ICloudError('THROTTLED', `Apple iCloud kept throttling requests (HTTP 503/429) for longer than photos.max-throttle-wait ` +
+            `(${formatMs(this.governor.maxWaitMs)} of waiting); the run stopped cleanly with ${left}.`, 'The next scheduled run continues where this one stopped; raise photos.max-throttle-wait to wait longer in one run. Do not rerun in a loop.', { retryAfter: listing?.retryAfter, cause: listing });
+    }
+    /** One line on how much throttling the run absorbed. */
+    logThrottling() {
+        const g = this.governor;
+        if (g.events === 0)
+            return;
+        const { lowest, max } = this.downloader.limit;
+        const how = [`${formatMs(g.spentMs)} stalled of ${formatMs(g.maxWaitMs)} allowed`];
+        if (lowest < max)
+            how.unshift(`down to ${lowest} download stream${lowest === 1 ? '' : 's'}`);
+        this.o.log.info(`photos: Apple throttled ${g.events} request${g.events === 1 ? '' : 's'}; ` +
+            `the run slowed down (${how.join(', ')}).`);
     }
     /** After a killed run: `.part` files this run neither resumed nor is keeping for a retry. */
     async sweepParts() {
@@ -72291,6 +72493,13 @@ class Run {
             this.o.log.debug?.(`photos: removed leftover ${external_node_path_default().relative(this.directory, p)}`);
         }
     }
+}
+function formatMs(ms) {
+    if (ms < 1000)
+        return `${Math.round(ms)} ms`;
+    if (ms < 120_000)
+        return `${Math.round(ms / 1000)} s`;
+    return `${Math.round(ms / 60_000)} min`;
 }
 
 ;// CONCATENATED MODULE: ./src/util/signals.ts

@@ -34,6 +34,8 @@ export async function runPhotos(o: {
   summary: PhotosSummary
   bundleState: Record<string, unknown>
   stopReason?: SyncResult['stopReason']
+  /** A disk error stopped the run (or kept the state file from being saved); the summary lists what was left. */
+  diskError?: SyncResult['diskError']
 }> {
   const { auth, config, settings, log } = o
   const directory = config.photos.directory!
@@ -100,6 +102,7 @@ export async function runPhotos(o: {
         ...withPending(result.newFiles),
       },
       stopReason: result.stopReason,
+      diskError: result.diskError,
     }
   } finally {
     progress.stop()

@@ -161,7 +161,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
         await pending.write(bundleState)
         throwIfCancelled(deps.cancel)
         bundleState = await photosResult(
-          { ...photos.summary, stopReason: photos.stopReason },
+          { ...photos.summary, stopReason: photos.stopReason, diskError: photos.diskError },
           config,
           settings,
           channels,

@@ -127,7 +127,7 @@ export interface PhotosConfig {
   recent?: number
   /** Stop after N consecutive assets that are already downloaded (icloudpd --until-found). Omit to check everything. */
   untilFound?: number
-  /** Parallel downloads. */
+  /** Most parallel downloads. A run starts with 8 (or this, if lower) and adds streams while Apple answers without throttling, up to this ceiling; each throttled answer halves them (down to 1). */
   threads: number
   /** Throttle budget: how long a run may stall waiting on Apple's throttling (HTTP 503/429) before it stops cleanly with `THROTTLED` and lists what is left. While throttled the run slows down (fewer download streams, Retry-After honoured) instead of ending; time during which other downloads still progress does not count. A number with a unit: `90s`, `30m`, `2h`, `1h30m`; `0` stops as soon as throttling stalls the run. */
   maxThrottleWait: string
@@ -226,7 +226,7 @@ export const PHOTOS_DEFAULTS = Object.freeze<
   skipLivePhotos: false,
   albums: [],
   library: "PrimarySync",
-  threads: 8,
+  threads: 16,
   maxThrottleWait: "30m",
   dryRun: false,
   allowPartialBackup: false,

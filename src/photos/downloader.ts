@@ -19,7 +19,7 @@ import pRetry, { AbortError } from 'p-retry'
 import { AppError } from '../core/errors.js'
 import type { Log } from '../core/log.js'
 import type { HttpClient } from '../icloud/http.js'
-import { AdaptiveLimit, parseRetryAfter, ThrottleGovernor } from './throttle.js'
+import { AdaptiveLimit, parseRetryAfter, START_STREAMS, ThrottleGovernor } from './throttle.js'
 
 export const PART_SUFFIX = '.part'
 
@@ -105,7 +105,7 @@ const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EROFS'])
 export class Downloader {
   /** Set on a fatal local error (disk full): no new work starts. */
   fatal?: AppError
-  /** AIMD stream count (never above `threads`). */
+  /** AIMD stream count: starts at START_STREAMS, never above `threads`. */
   readonly limit: AdaptiveLimit
   readonly governor: ThrottleGovernor
   private pending = 0
@@ -113,7 +113,7 @@ export class Downloader {
   private readonly dirs = new Set<string>()
 
   constructor(private readonly o: DownloaderOptions) {
-    this.limit = new AdaptiveLimit(Math.max(1, o.threads))
+    this.limit = new AdaptiveLimit(Math.max(1, o.threads), START_STREAMS)
     this.governor =
       o.governor ?? new ThrottleGovernor({ maxWaitMs: 0, baseMs: o.minRetryMs, signal: o.signal })
   }

@@ -110,7 +110,9 @@ export function directoryError(dir: string, err: unknown): AppError {
       ? `A file is in the way: ${dir} (or a parent) is not a directory. Move that file, or set \`photos.directory\` to another path.`
       : code === 'EACCES' || code === 'EPERM'
         ? `The user running the backup may not write there: give it write access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`photos.directory\` to a directory it owns.`
-        : 'Check that the disk is mounted, writable and not full.'
+        : code === 'ENOSPC' || code === 'EDQUOT'
+          ? `The disk holding ${dir} is full (or the quota is used up): free disk space there, or set \`photos.directory\` to a disk with room for the files left.`
+          : 'Check that the disk is mounted, writable and not full.'
   return new AppError('DISK', `Cannot use the photos directory ${dir} (${code}).`, fix, { cause: err })
 }
 

@@ -19,11 +19,12 @@ export interface PhotosOutcome {
 
 export type OutcomeInput = Pick<
   SyncResult,
-  'failed' | 'failures' | 'remaining' | 'listingComplete' | 'stopReason' | 'throttled'
+  'failed' | 'failures' | 'remaining' | 'listingComplete' | 'stopReason' | 'throttled' | 'diskError'
 >
 
 /**
- * DISK first (nothing fixes itself there), then failed downloads, then throttling with files left;
+ * DISK first (nothing fixes itself there; a disk error in the result with no file listed is the
+ * state file), then failed downloads, then throttling with files left;
  * `allowPartial` turns the last two into `warning`. `rerun` says how the owner runs again.
  */
 export function photosOutcome(
@@ -33,8 +34,11 @@ export function photosOutcome(
   const rerun = o.rerun ?? 'the next run'
   const left = leftText(r.remaining, r.listingComplete)
   const disk = r.failures.filter((f) => f.reason === 'disk')
-  if (disk.length) {
-    const first = disk[0]!
+  // Files whose write failed carry the errno; the others were left behind when the run stopped.
+  const written = disk.filter((f) => f.detail)
+  const shown = written.length ? written : disk
+  if (shown.length) {
+    const first = shown[0]!
     const where = o.directory ?? 'the photos directory'
     // The errno decides the fix (permissions, a file in the way, a full disk).
     const errno = /\b(E[A-Z]{2,})\b/.exec(first.detail ?? '')?.[1]
@@ -45,11 +49,21 @@ export function photosOutcome(
       status: 'failed',
       error: new AppError(
         'DISK',
-        `${plural(disk.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`,
+        `${plural(shown.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`,
         `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`,
       ),
     }
   }
+  // Every file is there, but the state could not be saved (the disk filled up at the end).
+  if (r.diskError)
+    return {
+      status: 'failed',
+      error: new AppError(
+        'DISK',
+        `${r.diskError.message} ${capital(left)}.`,
+        `${r.diskError.remediation} Then run again; ${rerun} continues and nothing downloaded is lost.`,
+      ),
+    }
   let error: AppError | undefined
   if (r.failed > 0) {
     error = new AppError(

@@ -88,21 +88,6 @@ export interface SyncOptions {
 
 export type SyncMode = 'no-change' | 'delta' | 'full'
 
-/** A file this run did not back up: failed after retries, or left behind when the run stopped. */
-export interface FileProblem {
-  /** Relative to the photos directory, '/'-separated. */
-  relPath: string
-  /** CloudKit recordName of the asset (CPLAsset). */
-  assetId: string
-  /** Expected bytes, when known. */
-  size?: number
-  reason: 'failed' | 'throttled' | 'cancelled' | 'budget' | 'disk'
-  /** Short human text (HTTP status, errno); never a URL with tokens. */
-  detail?: string
-  /** Download attempts made (0 = never started). */
-  attempts: number
-}
-
 export interface SyncResult {
   mode: SyncMode
   downloaded: number
@@ -129,7 +114,12 @@ export interface SyncResult {
   /** The listing (full or delta) ran to its end. */
   listingComplete: boolean
   /** Why the run stopped early, if it did. */
-  stopReason?: 'throttled' | 'cancelled' | 'budget'
+  stopReason?: 'throttled' | 'cancelled' | 'budget' | 'disk'
+  /**
+   * The DISK error that stopped the run (a download or the state file could not be written: disk
+   * full, quota, read-only). The run still returns: what it left behind is in `failures`.
+   */
+  diskError?: AppError
   /** Why the listing was not the cheapest one, e.g. `change feed unavailable: …`; see describeListing. */
   listingNote?: string
 }
@@ -279,10 +269,17 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
   }
   if (o.newFilesPath) {
     // A dry run wrote nothing, so the list a following upload step reads is empty.
-    await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles))
+    try {
+      await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles))
+    } catch (err) {
+      // On a full disk the run already fails with DISK and its report; the list is secondary.
+      if (!run.fatal) throw err
+      o.log.warning(
+        `photos: could not write the list of new files (${(err as { code?: string }).code ?? err}).`,
+      )
+    }
   }
   if (error !== undefined && !isAppError(error, 'THROTTLED')) throw error
-  if (run.fatal) throw run.fatal
   run.logThrottling()
   if (throttleError) o.log.warning(`photos: ${throttleError.describe()}`)
   return {
@@ -300,7 +297,8 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     failures: run.problems,
     remaining: run.problems.length,
     listingComplete,
-    stopReason: cancelled ? 'cancelled' : throttleError ? 'throttled' : undefined,
+    stopReason: cancelled ? 'cancelled' : run.fatal ? 'disk' : throttleError ? 'throttled' : undefined,
+    diskError: run.fatal,
     listingNote,
   }
 }
@@ -636,13 +634,23 @@ class Run {
     await this.save()
   }
 
-  /** Serialised atomic saves of the state file, each followed by `onCheckpoint`. */
+  /**
+   * Serialised atomic saves of the state file, each followed by `onCheckpoint`. A save that fails
+   * (DISK: disk full, read-only) stops the run like a disk-full download: nothing new starts, the
+   * file on disk stays the last good one (atomic writes), and the state still goes to
+   * `onCheckpoint` (the action's cache), so what this run downloaded is not forgotten.
+   */
   save(): Promise<void> {
     this.lastSave = Date.now()
     this.filesSinceSave = 0
     this.saving = this.saving
       .catch(() => undefined)
       .then(() => saveStateFile(this.directory, stamp(this.state)))
+      .catch((err: unknown) => {
+        if (!isAppError(err, 'DISK')) throw err
+        if (!this.downloader.fatal) this.o.log.warning(`photos: ${err.message}`)
+        this.downloader.fatal ??= err
+      })
       .then(() => this.notifyCheckpoint())
     return this.saving
   }

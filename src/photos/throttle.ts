@@ -7,9 +7,11 @@
  *   throttled answers) and keeps the throttle budget: the time the run spends *stalled* — some
  *   request waiting because of throttling while no request is making progress. When the budget
  *   is used up every wait ends at once and the run stops cleanly (`THROTTLED`).
- * - `AdaptiveLimit`: AIMD download concurrency. A throttled answer halves the number of streams
- *   (down to 1); a window of successes adds one back, never above `threads`. Answers to requests
- *   sent before the last decrease do not halve again, so one burst of 503s is one decrease.
+ * - `AdaptiveLimit`: AIMD download concurrency. A run starts with `START_STREAMS` (8); until Apple
+ *   first throttles, each success adds a stream (slow start), after that a window of successes
+ *   adds one — never above the `threads` ceiling (default 16): the concurrency rises above 8 only
+ *   while Apple does not throttle. A throttled answer halves the number of streams (down to 1). Answers to requests sent before the last decrease do not halve again, so one
+ *   burst of 503s is one decrease.
  *
  * Why not p-retry here: a throttle wait must hold the download slot, count against a budget shared
  * by the whole run and end early when that budget runs out; p-retry's delay is private to one call
@@ -151,7 +153,13 @@ export class ThrottleGovernor {
   }
 }
 
-/** AIMD concurrency: halve on throttling (min 1), +1 after `limit` successes (max `max`). */
+/**
+ * Streams a run starts with: what icloudpd-era experience says Apple tolerates. More are earned by
+ * successes (up to `threads`), so an unthrottled run uses what the ceiling allows.
+ */
+export const START_STREAMS = 8
+
+/** AIMD concurrency: halve on throttling (min 1); +1 per success before the first throttling, then +1 after `limit` successes (max `max`). */
 export class AdaptiveLimit {
   limit: number
   /** Lowest limit reached (reported in logs and the bench). */
@@ -161,8 +169,11 @@ export class AdaptiveLimit {
   private successes = 0
   private readonly queue: Array<() => void> = []
 
-  constructor(readonly max: number) {
-    this.limit = Math.max(1, max)
+  constructor(
+    readonly max: number,
+    start = max,
+  ) {
+    this.limit = Math.max(1, Math.min(max, start))
     this.lowest = this.limit
   }
 
@@ -197,6 +208,12 @@ export class AdaptiveLimit {
 
   succeeded(): void {
     if (this.limit >= this.max) return
+    // Slow start (as in TCP): until Apple first throttles, every success adds a stream.
+    if (this.epoch === 0) {
+      this.limit++
+      this.wake()
+      return
+    }
     if (++this.successes < this.limit) return
     this.successes = 0
     this.limit++

@@ -1,21 +1,15 @@
 /** The trust-expiry warning: an annotation and, once per expiry date, a notification. */
-import type { Settings } from './inputs.js'
-import type { ActionLog } from './log.js'
-import type { RunReport } from './report.js'
-import type { Config } from '../config/index.js'
+import type { RunContext } from './context.js'
 import type { AuthResult } from '../icloud/auth.js'
-import { markNotified, notifyAll, shouldNotifyExpiring, type Channel } from '../notify/dispatch.js'
+import { markNotified, notifyAll, shouldNotifyExpiring } from '../notify/dispatch.js'
 import type { NotificationEvent } from '../notify/event.js'
 
 export async function handleExpiry(
   auth: AuthResult,
-  config: Config,
-  settings: Settings,
-  channels: Channel[],
+  ctx: RunContext,
   bundleState: Record<string, unknown>,
-  report: RunReport,
-  log: ActionLog,
 ): Promise<Record<string, unknown>> {
+  const { config, settings, channels, report, log } = ctx
   const { daysRemaining, expiresAt } = auth.trust
   if (daysRemaining === undefined || !expiresAt) return bundleState
   const when = expiresAt.toISOString()

@@ -13,6 +13,7 @@ import { markProblemNotified, notifyAll, shouldNotifyProblem, type Channel } fro
 import type { NotificationEvent } from '../notify/event.js'
 import { photosOutcome } from '../photos/outcome.js'
 import type { FileProblem } from '../photos/sync.js'
+import type { RunContext } from './context.js'
 import { RENEW_STEPS } from './expiry.js'
 
 export function annotate(issues: ConfigIssue[], log: ActionLog, settings?: Settings): void {
@@ -113,13 +114,10 @@ async function notifyProblem(
  */
 export async function photosResult(
   result: Parameters<typeof photosOutcome>[0],
-  config: Config,
-  settings: Settings,
-  channels: Channel[],
+  ctx: RunContext,
   bundleState: Record<string, unknown>,
-  report: RunReport,
-  log: ActionLog,
 ): Promise<Record<string, unknown>> {
+  const { config, settings, channels, report, log } = ctx
   const outcome = photosOutcome(result, {
     allowPartial: config.photos.allowPartialBackup,
     directory: config.photos.directory,
@@ -170,13 +168,7 @@ function filesSample(failures: FileProblem[] | undefined, max = 5): string {
   return ` Files: ${names.join(', ')}${more}.`
 }
 
-export async function recovered(
-  config: Config,
-  channels: Channel[],
-  report: RunReport,
-  settings: Settings,
-  log: Log,
-): Promise<void> {
+export async function recovered({ config, channels, report, settings, log }: RunContext): Promise<void> {
   // Only the issue channel has something to close; mail, webhooks and scripts stay quiet when healthy.
   // A warning (trust expiring, failed downloads) keeps the issue open: only a clean run closes it.
   const issue = channels.filter((c) => c.name === 'github-issue')

@@ -23,6 +23,7 @@ import type { CacheBackend } from '../session-cache/backend.js'
 import { clearProblem, type Channel } from '../notify/dispatch.js'
 import { validateOnly } from './validate-step.js'
 import { checkReauthSetup, mfaProvider, reauthenticate, restore, signIn } from './session-step.js'
+import type { RunContext } from './context.js'
 import { handleExpiry } from './expiry.js'
 import { fail, photosResult, recovered } from './failure.js'
 
@@ -86,6 +87,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     report.account = config.account.username
     appleId = config.account.username
     channels = buildChannels(config, settings, log)
+    const ctx: RunContext = { config, settings, channels, report, log }
     if (settings.mode === 'reauth') checkReauthSetup(settings)
     if ((settings.mode === 'sync' || settings.mode === 'verify') && !config.photos.directory) {
       throw new AppError(
@@ -138,7 +140,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
         daysRemaining: auth.trust.daysRemaining,
         source: auth.trust.source,
       }
-      bundleState = await handleExpiry(auth, config, settings, channels, bundleState, report, log)
+      bundleState = await handleExpiry(auth, ctx, bundleState)
       await pending.write(bundleState)
       throwIfCancelled(deps.cancel)
       if (settings.mode === 'sync' || settings.mode === 'verify') {
@@ -162,15 +164,11 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
         throwIfCancelled(deps.cancel)
         bundleState = await photosResult(
           { ...photos.summary, stopReason: photos.stopReason, diskError: photos.diskError },
-          config,
-          settings,
-          channels,
+          ctx,
           bundleState,
-          report,
-          log,
         )
       }
-      await recovered(config, channels, report, settings, log)
+      await recovered(ctx)
       if (report.status === 'ok') bundleState = clearProblem(bundleState)
     } finally {
       await auth.session.close()

@@ -4,13 +4,7 @@
  * `repair` nothing signs in and problems fail the run (VERIFY_FAILED); with `repair` damaged files
  * are moved aside and the sync that follows in the same run downloads them again.
  */
-import {
-  noStateToVerify,
-  problemLines,
-  verifyDirectory,
-  verifyFailed,
-  verifySummary,
-} from '../photos/verify.js'
+import { verifyAndPrint, verifyFailed } from '../photos/verify.js'
 import type { Config } from '../config/index.js'
 import { AppError } from '../core/errors.js'
 import type { Log } from './log.js'
@@ -26,14 +20,12 @@ export async function runVerify(config: Config, repair: boolean, log: Log, repor
       'Set `dry-run: false` (or leave `photos.dry-run` unset) to repair, or drop `repair` to only check.',
     )
   }
-  const result = await verifyDirectory({
+  const result = await verifyAndPrint({
     directory,
     repair,
     log,
+    print: { problem: (l) => log.warning(l), summary: (l) => log.info(l) },
   })
-  if (!result) throw noStateToVerify(directory)
-  for (const l of problemLines(result)) log.warning(l)
-  log.info(verifySummary(directory, result))
   const summary: VerifySummary = {
     files: result.files,
     hashed: result.hashed,

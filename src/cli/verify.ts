@@ -4,13 +4,7 @@
  * aside (`<name>.damaged`, never deleted) and a sync in the same run downloads them again.
  */
 import { loadConfig } from '../config/index.js'
-import {
-  noStateToVerify,
-  problemLines,
-  verifyDirectory,
-  verifyFailed,
-  verifySummary,
-} from '../photos/verify.js'
+import { verifyAndPrint, verifyFailed } from '../photos/verify.js'
 import { cliLog, ExitCode, line, UsageError, type CliIo } from './io.js'
 import { resolveConfig } from './options.js'
 import { sync } from './sync.js'
@@ -37,10 +31,13 @@ export async function verify(opts: VerifyOptions, io: CliIo): Promise<number> {
   if (!directory)
     throw new UsageError('--directory is required (or `photos.directory` in the --config file).')
   const log = cliLog(io, Boolean(opts.verbose))
-  const result = await verifyDirectory({ directory, repair: opts.repair, log })
-  if (!result) throw noStateToVerify(directory)
-  for (const l of problemLines(result)) line(io.stdout, l)
-  line(io.stdout, verifySummary(directory, result))
+  const print = (l: string) => line(io.stdout, l)
+  const result = await verifyAndPrint({
+    directory,
+    repair: opts.repair,
+    log,
+    print: { problem: print, summary: print },
+  })
   if (result.problems.length === 0) return ExitCode.Ok
   if (!opts.repair) throw verifyFailed(directory, result)
   for (const m of result.movedAside) line(io.stdout, `moved aside: ${m}`)

@@ -290,3 +290,21 @@ export function noStateToVerify(directory: string): AppError {
     'verify checks the directory a sync downloads into and keeps its state in; a hand-off directory (files uploaded elsewhere, state only in the cache) cannot be verified.',
   )
 }
+
+/**
+ * `verify` as the action and the CLI both run it: the check (with `repair`, damaged files moved
+ * aside), then each problem and the summary through `print`. Without a state file there is
+ * nothing to check against: NO state is an error (noStateToVerify).
+ */
+export async function verifyAndPrint(o: {
+  directory: string
+  repair?: boolean
+  log: PhotosLog
+  print: { problem(line: string): void; summary(line: string): void }
+}): Promise<VerifyResult> {
+  const result = await verifyDirectory({ directory: o.directory, repair: o.repair, log: o.log })
+  if (!result) throw noStateToVerify(o.directory)
+  for (const l of problemLines(result)) o.print.problem(l)
+  o.print.summary(verifySummary(o.directory, result))
+  return result
+}

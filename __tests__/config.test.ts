@@ -615,6 +615,14 @@ describe('applyInputOverrides', () => {
     expect(applyInputOverrides(base, {}).photos).toEqual(base.photos)
   })
 
+  it('the hand-off input overrides photos.hand-off both ways; absent keeps the file', () => {
+    const on = parseConfig(`${VALID}photos:\n  hand-off: true\n`, FILE)
+    expect(on.photos.handOff).toBe(true)
+    expect(applyInputOverrides(on, { handOff: false }).photos.handOff).toBe(false)
+    expect(applyInputOverrides(on, {}).photos.handOff).toBe(true)
+    expect(applyInputOverrides(parseConfig(VALID, FILE), { handOff: true }).photos.handOff).toBe(true)
+  })
+
   it('config file > default, and input > default', () => {
     const bare = parseConfig(VALID, FILE)
     expect(bare.photos.directory).toBeUndefined()

@@ -142,7 +142,7 @@ describe('validate-config in the bundled action', () => {
     // The runner fills in action.yml's default `github-token: ${{ github.token }}`; secrets get dummies.
     const given = { 'github-token': '${{ github.token }}', ...hosted.step.with }
     const inputs = Object.fromEntries(
-      Object.entries(given).map(([k, v]) => [k, v.includes('${{') ? `dummy-${k}` : v]),
+      Object.entries(given).map(([k, v]) => [k, String(v).includes('${{') ? `dummy-${k}` : String(v)]),
     )
     const r = await validate(inputs)
     expect(r.code, r.stdout).toBe(0)

@@ -62773,6 +62773,8 @@ function applyInputOverrides(config, overrides) {
     }
     if (overrides.dryRun !== undefined)
         photos.dryRun = overrides.dryRun;
+    if (overrides.handOff !== undefined)
+        photos.handOff = overrides.handOff;
     return { ...config, photos };
 }
 

@@ -14,6 +14,7 @@ export const Inputs = {
   Mode: 'mode',
   Directory: 'directory',
   DryRun: 'dry-run',
+  HandOff: 'hand-off',
   Repair: 'repair',
 } as const
 

@@ -19,6 +19,8 @@ export interface Settings {
   mode: Mode
   directory?: string
   dryRun?: boolean
+  /** The `hand-off` input, when given: overrides `photos.hand-off`. */
+  handOff?: boolean
   /** `mode: verify`: move damaged files aside and download them again in the same run. */
   repair: boolean
   /** From the runner environment. */
@@ -66,13 +68,13 @@ export function readSettings(
   if (!Modes.includes(mode)) {
     throw new InputError(`Input \`mode\` must be one of ${Modes.join(', ')} (got "${mode}").`)
   }
-  const dryRunText = getInput(Inputs.DryRun).trim().toLowerCase()
-  if (dryRunText && !['true', 'false'].includes(dryRunText)) {
-    throw new InputError(`Input \`dry-run\` must be true or false (got "${dryRunText}").`)
-  }
-  const repairText = getInput(Inputs.Repair).trim().toLowerCase()
-  if (repairText && !['true', 'false'].includes(repairText)) {
-    throw new InputError(`Input \`repair\` must be true or false (got "${repairText}").`)
+  // '' = not given (the config decides); anything but true/false is a mistake worth naming.
+  const flag = (name: string): boolean | undefined => {
+    const text = getInput(name).trim().toLowerCase()
+    if (text && !['true', 'false'].includes(text)) {
+      throw new InputError(`Input \`${name}\` must be true or false (got "${text}").`)
+    }
+    return text ? text === 'true' : undefined
   }
   const workspace = env.GITHUB_WORKSPACE || process.cwd()
   const server = env.GITHUB_SERVER_URL || 'https://github.com'
@@ -89,8 +91,9 @@ export function readSettings(
     githubToken: opt(Inputs.GithubToken),
     mode,
     directory: opt(Inputs.Directory),
-    dryRun: dryRunText ? dryRunText === 'true' : undefined,
-    repair: repairText === 'true',
+    dryRun: flag(Inputs.DryRun),
+    handOff: flag(Inputs.HandOff),
+    repair: flag(Inputs.Repair) === true,
     workspace,
     repository,
     runnerOs: env.RUNNER_OS || process.platform,

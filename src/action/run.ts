@@ -83,6 +83,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     config = applyInputOverrides(await loadConfig(settings.configPath), {
       directory: settings.directory,
       dryRun: settings.dryRun,
+      handOff: settings.handOff,
     })
     report.account = config.account.username
     appleId = config.account.username

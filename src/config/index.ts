@@ -60,6 +60,8 @@ export interface InputOverrides {
   directory?: string
   /** The `dry-run` input → `photos.dryRun`. */
   dryRun?: boolean
+  /** The `hand-off` input → `photos.handOff`. */
+  handOff?: boolean
 }
 
 /** A copy of `config` with the given action inputs applied (input > file > default). */
@@ -69,5 +71,6 @@ export function applyInputOverrides(config: Config, overrides: InputOverrides): 
     photos.directory = expandHome(overrides.directory.trim())
   }
   if (overrides.dryRun !== undefined) photos.dryRun = overrides.dryRun
+  if (overrides.handOff !== undefined) photos.handOff = overrides.handOff
   return { ...config, photos }
 }

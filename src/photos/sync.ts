@@ -126,7 +126,7 @@ export interface SyncResult {
 
 /** One run per directory: the lock is held for the whole run (a dry run writes nothing and takes none). */
 export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
-  const dryRun = o.options.dryRun ?? false
+  const dryRun = o.options.dryRun ?? PHOTOS_DEFAULTS.dryRun
   const lock = dryRun
     ? undefined
     : await acquireDirectoryLock(o.directory, {

@@ -205,7 +205,7 @@ describe('session blob', () => {
 })
 
 describe('cache keys and fingerprint', () => {
-  it('builds the prefix, primary key and restore keys', () => {
+  it('builds the prefix and the primary key', () => {
     const id = keyId(RANDOM_KEY)
     expect(cacheKeyPrefix('Linux', id)).toBe(`icloud-photos-session-linux-${id}-`)
     expect(cacheKeyPrefix('macOS', id)).toBe(`icloud-photos-session-macos-${id}-`)
@@ -213,7 +213,6 @@ describe('cache keys and fingerprint', () => {
     expect(k).toEqual({
       prefix: `icloud-photos-session-windows-${id}-`,
       primaryKey: `icloud-photos-session-windows-${id}-123456-2`,
-      restoreKeys: [`icloud-photos-session-windows-${id}-`],
     })
     expect(primaryCacheKey('p-', 'a,b', 1)).toBe('p-a_b-1') // commas are not allowed in cache keys
   })
@@ -612,21 +611,6 @@ describe('session cache with the real @actions/cache against the fake v2 service
     expect(await backend.save([join(tmpDir, CACHE_FILE_NAME)], `${prefix}702-9`)).toBe(false)
     expect(twirpCalls('CreateCacheEntry')).toHaveLength(1)
     expect(fake.entries()).toHaveLength(1)
-
-    // The explicit read-only flag (untrusted events) does the same without the env.
-    delete process.env.ACTIONS_CACHE_MODE
-    const s2 = await saveSession({
-      ...common(),
-      key: RANDOM_KEY,
-      runId: 702,
-      runAttempt: 1,
-      bundle: changed,
-      readOnly: true,
-      now: 2,
-      log,
-    })
-    expect(s2).toEqual({ saved: false, reason: 'read-only' })
-    expect(twirpCalls('CreateCacheEntry')).toHaveLength(1)
   })
 
   async function plantFileOnly(): Promise<void> {
@@ -786,19 +770,6 @@ describe('session cache with the real @actions/cache against the fake v2 service
     })
     expect(updated).toMatchObject({ source: 'seed', reason: 'seed-updated' })
     expectSameBundle(updated.bundle, fresh)
-    // seedFromInput forces the input without looking at the cache.
-    const before = twirpCalls('GetCacheEntryDownloadURL').length
-    const forced = await restoreSession({
-      ...common(),
-      key: RANDOM_KEY,
-      runId: 1004,
-      runAttempt: 1,
-      seed: seedA,
-      seedFromInput: true,
-      log: testLog(),
-    })
-    expect(forced).toMatchObject({ source: 'seed', reason: 'seed-preferred' })
-    expect(twirpCalls('GetCacheEntryDownloadURL')).toHaveLength(before)
   })
 
   it('works with a passphrase key end to end', async () => {

@@ -8,7 +8,6 @@ export const CACHE_KEY_BASE = 'icloud-photos-session'
 export interface CacheKeys {
   prefix: string
   primaryKey: string
-  restoreKeys: string[]
 }
 
 /** `RUNNER_OS` ('Linux', 'macOS', 'Windows') lower-cased; anything odd reduced to [a-z0-9-]. */
@@ -40,5 +39,5 @@ export function cacheKeys(o: {
   runAttempt: string | number
 }): CacheKeys {
   const prefix = cacheKeyPrefix(o.runnerOs, o.keyId)
-  return { prefix, primaryKey: primaryCacheKey(prefix, o.runId, o.runAttempt), restoreKeys: [prefix] }
+  return { prefix, primaryKey: primaryCacheKey(prefix, o.runId, o.runAttempt) }
 }

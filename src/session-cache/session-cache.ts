@@ -114,8 +114,6 @@ export interface RestoreOptions {
   runAttempt?: string | number
   /** Exported blob text from the `session` input. */
   seed?: string
-  /** Prefer the `session` input over the cache (e.g. after a deliberate re-seed). */
-  seedFromInput?: boolean
   tmpDir: string
   log: CacheLog
   /** Defaults to process.env.ACTIONS_CACHE_MODE. */
@@ -132,7 +130,7 @@ export interface RestoreResult {
   /** When the restored entry was saved (epoch ms); pass to saveSession as `lastSavedAt`. */
   savedAt?: number
   /**
-   * cache: 'cache-hit'. seed: 'cache-miss' | 'cache-unusable' | 'seed-updated' | 'seed-preferred'.
+   * cache: 'cache-hit'. seed: 'cache-miss' | 'cache-unusable' | 'seed-updated'.
    * none: 'no-key' | 'cache-miss' | 'cache-unusable' | 'seed-invalid'.
    */
   reason?: string
@@ -227,13 +225,7 @@ export async function restoreSession(o: RestoreOptions): Promise<RestoreResult> 
   }
   const seedText = o.seed?.trim() ? o.seed : undefined
 
-  let cached: Restored | 'miss' | 'unusable' | 'skipped'
-  if (o.seedFromInput && seedText) {
-    o.log.info('Seeding the session from the `session` input as requested; the cache is not consulted.')
-    cached = 'skipped'
-  } else {
-    cached = await restoreFromCache(o, key)
-  }
+  const cached = await restoreFromCache(o, key)
 
   if (typeof cached === 'object') {
     const fromCache: RestoreResult = {
@@ -256,7 +248,7 @@ export async function restoreSession(o: RestoreOptions): Promise<RestoreResult> 
     return fromCache
   }
 
-  const reason = cached === 'skipped' ? 'seed-preferred' : cached === 'miss' ? 'cache-miss' : 'cache-unusable'
+  const reason = cached === 'miss' ? 'cache-miss' : 'cache-unusable'
   if (!seedText) return { source: 'none', reason }
   const seed = openSeed(o, key, seedText)
   if (!seed) return { source: 'none', reason: 'seed-invalid' }
@@ -291,8 +283,6 @@ export interface SaveOptions {
   now: number
   tmpDir: string
   log: CacheLog
-  /** Restore but never save (e.g. untrusted events). */
-  readOnly?: boolean
   /** Defaults to process.env.ACTIONS_CACHE_MODE. */
   cacheMode?: string
 }
@@ -302,7 +292,7 @@ export interface SaveResult {
   key?: string
   /**
    * saved: 'changed' | 'not-cached' (the session did not come from the cache) | 'keep-alive'.
-   * not saved: 'no-key' | 'read-only' | 'cache-mode' | 'unavailable' | 'unchanged' | 'not-stored' | 'error'.
+   * not saved: 'no-key' | 'cache-mode' | 'unavailable' | 'unchanged' | 'not-stored' | 'error'.
    */
   reason: string
 }
@@ -312,10 +302,6 @@ export async function saveSession(o: SaveOptions): Promise<SaveResult> {
   if (!key) {
     o.log.debug('No session-key: not saving the session to the cache.')
     return { saved: false, reason: 'no-key' }
-  }
-  if (o.readOnly) {
-    o.log.info('The session cache is read-only for this run; not saving.')
-    return { saved: false, reason: 'read-only' }
   }
   const access = cacheAccess(o.cacheMode)
   if (!access.write) {

@@ -62778,15 +62778,15 @@ function applyInputOverrides(config, overrides) {
     return { ...config, photos };
 }
 
-;// CONCATENATED MODULE: ./src/icloud/errors.ts
-class ICloudError extends Error {
+;// CONCATENATED MODULE: ./src/core/errors.ts
+class AppError extends Error {
     code;
     remediation;
     /** Seconds to wait before trying again, when the server said so (Retry-After). */
     retryAfter;
     constructor(code, message, remediation = '', options) {
         super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-        this.name = 'ICloudError';
+        this.name = 'AppError';
         this.code = code;
         this.remediation = remediation;
         this.retryAfter = options?.retryAfter;
@@ -62796,8 +62796,8 @@ class ICloudError extends Error {
         return this.remediation ? `${this.message} ${this.remediation}` : this.message;
     }
 }
-function isICloudError(e, code) {
-    return e instanceof ICloudError && (code === undefined || e.code === code);
+function isAppError(e, code) {
+    return e instanceof AppError && (code === undefined || e.code === code);
 }
 
 ;// CONCATENATED MODULE: ./src/providers/keyring.ts
@@ -62810,7 +62810,7 @@ function isICloudError(e, code) {
 /** pyicloud's KEYRING_SYSTEM; the account name is the Apple ID. */
 const KEYRING_SERVICE = 'pyicloud://icloud-password';
 function keyringUnavailable(detail) {
-    return new ICloudError('INTERNAL', `No OS keyring is available on this machine (${detail}).`, 'Use another password provider (parameter, env or command), or install and unlock a keyring service (macOS Keychain, Windows Credential Manager, or GNOME Keyring/KWallet via the Secret Service on Linux).');
+    return new AppError('INTERNAL', `No OS keyring is available on this machine (${detail}).`, 'Use another password provider (parameter, env or command), or install and unlock a keyring service (macOS Keychain, Windows Credential Manager, or GNOME Keyring/KWallet via the Secret Service on Linux).');
 }
 /** The real backend over @napi-rs/keyring (Keychain, Credential Manager, Secret Service). */
 class NativeKeyring {
@@ -63251,7 +63251,7 @@ function reportError(io, err) {
         hint(io.stderr, 'fix the configuration file; the schema is schemas/config.schema.json.');
         return ExitCode.Usage;
     }
-    if (isICloudError(err)) {
+    if (isAppError(err)) {
         line(io.stderr, `error [${err.code}]: ${err.message}`);
         if (err.remediation)
             hint(io.stderr, err.remediation);
@@ -63273,7 +63273,6 @@ function cliLog(io, verbose) {
     return {
         info: (m) => line(io.stderr, m),
         warning: (m) => line(io.stderr, `warning: ${m}`),
-        warn: (m) => line(io.stderr, `warning: ${m}`),
         notice: (m) => line(io.stderr, m),
         debug: (m) => {
             if (verbose)
@@ -63340,7 +63339,7 @@ async function keyringCommand(opts, io) {
         return ExitCode.Ok;
     }
     if (!isInteractiveIo(io)) {
-        throw new ICloudError('NO_PASSWORD', 'The keyring command asks for the password, but this is not an interactive terminal (or CI is set).', 'Run it in a terminal on the machine whose keyring should hold the password.');
+        throw new AppError('NO_PASSWORD', 'The keyring command asks for the password, but this is not an interactive terminal (or CI is set).', 'Run it in a terminal on the machine whose keyring should hold the password.');
     }
     // Ask the backend first, so a machine without one says so before anyone types a password.
     const existing = await io.keyring.get(KEYRING_SERVICE, username);
@@ -66112,7 +66111,7 @@ function expandCookieDirectory(dir) {
 function sessionPaths(dir, appleId) {
     const base = sessionBaseName(appleId);
     if (!base) {
-        throw new ICloudError('CONFIG_INVALID', 'The Apple ID has no letters or digits, so it cannot name the session files.', 'Set the username to the Apple ID (an email address or phone number).');
+        throw new AppError('CONFIG_INVALID', 'The Apple ID has no letters or digits, so it cannot name the session files.', 'Set the username to the Apple ID (an email address or phone number).');
     }
     const d = expandCookieDirectory(dir);
     return { dir: d, jarPath: external_node_path_default().join(d, base), sessionPath: external_node_path_default().join(d, `${base}.session`) };
@@ -66234,7 +66233,7 @@ function cookieDirectoryError(dir, err, what) {
             : code === 'EACCES' || code === 'EPERM'
                 ? `The user running this may not ${what === 'read' ? 'read' : 'write'} it: give it access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`auth.cookie-directory\` to a directory it owns. The session files were left untouched.`
                 : 'Check that the cookie directory is writable and the disk is not full.';
-    return new ICloudError('DISK', `Cannot ${what} the iCloud session in ${dir} (${code}).`, fix, {
+    return new AppError('DISK', `Cannot ${what} the iCloud session in ${dir} (${code}).`, fix, {
         cause: err,
     });
 }
@@ -66356,7 +66355,7 @@ function uuidV1() {
     ].join('-');
 }
 
-;// CONCATENATED MODULE: ./src/action/session-files.ts
+;// CONCATENATED MODULE: ./src/icloud/session-files.ts
 /**
  * Moves the pyicloud session files between the cookie directory and the encrypted bundle that
  * the cache and the `session` input carry. Only this account's two files travel.
@@ -66408,88 +66407,42 @@ async function writeSessionFiles(cookieDirectory, username, files) {
  */
 
 
-const FLAGS = [
-    { attr: 'username', flag: '--username', group: 'account', key: 'username', kind: 'string' },
-    { attr: 'domain', flag: '--domain', group: 'account', key: 'domain', kind: 'string' },
-    {
-        attr: 'passwordProvider',
-        flag: '--password-provider',
-        group: 'auth',
-        key: 'password-providers',
-        kind: 'list',
-    },
-    { attr: 'mfaProvider', flag: '--mfa-provider', group: 'auth', key: 'mfa-provider', kind: 'string' },
-    {
-        attr: 'cookieDirectory',
-        flag: '--cookie-directory',
-        group: 'auth',
-        key: 'cookie-directory',
-        kind: 'string',
-    },
-    { attr: 'passwordEnv', flag: '--password-env', group: 'auth', key: 'password-env', kind: 'string' },
-    {
-        attr: 'passwordCommand',
-        flag: '--password-command',
-        group: 'auth',
-        key: 'password-command',
-        kind: 'string',
-    },
-    { attr: 'warnDays', flag: '--warn-days', group: 'notifications', key: 'warn-days', kind: 'int' },
-    { attr: 'directory', flag: '--directory', group: 'photos', key: 'directory', kind: 'string' },
-    {
-        attr: 'folderStructure',
-        flag: '--folder-structure',
-        group: 'photos',
-        key: 'folder-structure',
-        kind: 'string',
-    },
-    { attr: 'size', flag: '--size', group: 'photos', key: 'size', kind: 'list' },
-    {
-        attr: 'livePhotoSize',
-        flag: '--live-photo-size',
-        group: 'photos',
-        key: 'live-photo-size',
-        kind: 'string',
-    },
-    {
-        attr: 'livePhotoMovFilenamePolicy',
-        flag: '--live-photo-mov-filename-policy',
-        group: 'photos',
-        key: 'live-photo-mov-filename-policy',
-        kind: 'string',
-    },
-    { attr: 'alignRaw', flag: '--align-raw', group: 'photos', key: 'align-raw', kind: 'string' },
-    {
-        attr: 'fileMatchPolicy',
-        flag: '--file-match-policy',
-        group: 'photos',
-        key: 'file-match-policy',
-        kind: 'string',
-    },
-    { attr: 'skipVideos', flag: '--skip-videos', group: 'photos', key: 'skip-videos', kind: 'bool' },
-    {
-        attr: 'skipLivePhotos',
-        flag: '--skip-live-photos',
-        group: 'photos',
-        key: 'skip-live-photos',
-        kind: 'bool',
-    },
-    { attr: 'album', flag: '--album', group: 'photos', key: 'albums', kind: 'list' },
-    { attr: 'library', flag: '--library', group: 'photos', key: 'library', kind: 'string' },
-    { attr: 'recent', flag: '--recent', group: 'photos', key: 'recent', kind: 'int' },
-    { attr: 'untilFound', flag: '--until-found', group: 'photos', key: 'until-found', kind: 'int' },
-    { attr: 'threads', flag: '--threads', group: 'photos', key: 'threads', kind: 'int' },
-    { attr: 'dryRun', flag: '--dry-run', group: 'photos', key: 'dry-run', kind: 'bool' },
-    {
-        attr: 'allowPartialBackup',
-        flag: '--allow-partial-backup',
-        group: 'photos',
-        key: 'allow-partial-backup',
-        kind: 'bool',
-    },
-    { attr: 'lockWait', flag: '--lock-wait', group: 'photos', key: 'lock-wait', kind: 'int' },
-];
 const options_camel = (key) => key.replace(/-([a-z0-9])/g, (_, c) => c.toUpperCase());
+/** A flag named like its config key (`--folder-structure` → photos.folder-structure), or `name` (icloudpd's singular `--album`). */
+const flag = (group, key, kind, name = key) => ({
+    attr: options_camel(name),
+    flag: `--${name}`,
+    group,
+    key,
+    kind,
+});
+const FLAGS = [
+    flag('account', 'username', 'string'),
+    flag('account', 'domain', 'string'),
+    flag('auth', 'password-providers', 'list', 'password-provider'),
+    flag('auth', 'mfa-provider', 'string'),
+    flag('auth', 'cookie-directory', 'string'),
+    flag('auth', 'password-env', 'string'),
+    flag('auth', 'password-command', 'string'),
+    flag('notifications', 'warn-days', 'int'),
+    flag('photos', 'directory', 'string'),
+    flag('photos', 'folder-structure', 'string'),
+    flag('photos', 'size', 'list'),
+    flag('photos', 'live-photo-size', 'string'),
+    flag('photos', 'live-photo-mov-filename-policy', 'string'),
+    flag('photos', 'align-raw', 'string'),
+    flag('photos', 'file-match-policy', 'string'),
+    flag('photos', 'skip-videos', 'bool'),
+    flag('photos', 'skip-live-photos', 'bool'),
+    flag('photos', 'albums', 'list', 'album'),
+    flag('photos', 'library', 'string'),
+    flag('photos', 'recent', 'int'),
+    flag('photos', 'until-found', 'int'),
+    flag('photos', 'threads', 'int'),
+    flag('photos', 'dry-run', 'bool'),
+    flag('photos', 'allow-partial-backup', 'bool'),
+    flag('photos', 'lock-wait', 'int'),
+];
 /** Commander collector for repeatable flags; `a,b` counts as two values too. */
 function collect(value, previous = []) {
     return [
@@ -66601,7 +66554,7 @@ async function readLogin(res, call) {
         throw throttled(res);
     if (res.status === 421 || res.status === 450 || res.status === 500) {
         await res.discard();
-        throw new ICloudError('SESSION_INVALID', `Authentication required for Account (Apple answered ${call} with HTTP ${res.status}).`, 'The stored session is no longer accepted; a fresh sign-in is needed.');
+        throw new AppError('SESSION_INVALID', `Authentication required for Account (Apple answered ${call} with HTTP ${res.status}).`, 'The stored session is no longer accepted; a fresh sign-in is needed.');
     }
     if (res.status < 200 || res.status > 299) {
         // Apple answers a wrong domain with 302 and a JSON body naming the right one (no Location).
@@ -66611,11 +66564,11 @@ async function readLogin(res, call) {
                 interpretLogin(JSON.parse(text));
             }
             catch (err) {
-                if (err instanceof ICloudError && err.code === 'WRONG_DOMAIN')
+                if (err instanceof AppError && err.code === 'WRONG_DOMAIN')
                     throw err;
             }
         }
-        throw new ICloudError('PROTOCOL_ERROR', `Invalid authentication token (Apple answered ${call} with HTTP ${res.status}).`, 'Try again later; if it persists, reset the session and sign in again.');
+        throw new AppError('PROTOCOL_ERROR', `Invalid authentication token (Apple answered ${call} with HTTP ${res.status}).`, 'Try again later; if it persists, reset the session and sign in again.');
     }
     const json = (await res.json());
     return interpretLogin(json);
@@ -66626,13 +66579,13 @@ function interpretLogin(json) {
         throw badShape('not an object');
     if (typeof json.domainToUse === 'string') {
         const domain = /\.cn$/i.test(json.domainToUse) ? 'cn' : 'com';
-        throw new ICloudError('WRONG_DOMAIN', `Apple insists on using ${json.domainToUse} for this account.`, `Set \`account.domain: ${domain}\` in the configuration (or --domain ${domain}).`);
+        throw new AppError('WRONG_DOMAIN', `Apple insists on using ${json.domainToUse} for this account.`, `Set \`account.domain: ${domain}\` in the configuration (or --domain ${domain}).`);
     }
     const ds = (json.dsInfo ?? {});
     if (typeof ds !== 'object')
         throw badShape('dsInfo');
     if (ds.isWebAccessAllowed === false || json.iCDPEnabled === true || ds.iCDPEnabled === true) {
-        throw new ICloudError('ADP_OR_WEB_ACCESS_DISABLED', 'iCloud refuses web access for this account (Advanced Data Protection is on, or "Access iCloud Data on the Web" is off).', 'On an iPhone: Settings → [your name] → iCloud → turn on "Access iCloud Data on the Web" (with Advanced Data Protection on, web access must be allowed explicitly). icloudpd has the same requirement.');
+        throw new AppError('ADP_OR_WEB_ACCESS_DISABLED', 'iCloud refuses web access for this account (Advanced Data Protection is on, or "Access iCloud Data on the Web" is off).', 'On an iPhone: Settings → [your name] → iCloud → turn on "Access iCloud Data on the Web" (with Advanced Data Protection on, web access must be allowed explicitly). icloudpd has the same requirement.');
     }
     const dsid = ds.dsid;
     if (typeof dsid !== 'string' && typeof dsid !== 'number')
@@ -66661,11 +66614,11 @@ function interpretLogin(json) {
     return { account, state };
 }
 function badShape(what) {
-    return new ICloudError('PROTOCOL_ERROR', `Apple's account answer has an unexpected shape (${what}).`, "This may be a change on Apple's side; please report it.");
+    return new AppError('PROTOCOL_ERROR', `Apple's account answer has an unexpected shape (${what}).`, "This may be a change on Apple's side; please report it.");
 }
 function throttled(res) {
     const ra = Number(res.header('retry-after'));
-    return new ICloudError('THROTTLED', 'Apple iCloud is temporarily refusing to serve requests (HTTP 503).', 'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.', { retryAfter: Number.isFinite(ra) && ra > 0 ? ra : undefined });
+    return new AppError('THROTTLED', 'Apple iCloud is temporarily refusing to serve requests (HTTP 503).', 'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.', { retryAfter: Number.isFinite(ra) && ra > 0 ? ra : undefined });
 }
 
 // EXTERNAL MODULE: ./node_modules/undici/index.js
@@ -66771,7 +66724,7 @@ function wrap(raw, url, maxBytes) {
             }
         }
         catch (err) {
-            if (err instanceof ICloudError)
+            if (err instanceof AppError)
                 throw err;
             throw networkError(url, err);
         }
@@ -66788,7 +66741,7 @@ function wrap(raw, url, maxBytes) {
                 return JSON.parse(text);
             }
             catch {
-                throw new ICloudError('PROTOCOL_ERROR', `Apple returned a response that is not JSON (HTTP ${raw.statusCode} from ${hostOf(url)}).`, 'This is usually a temporary fault at Apple; try again later.');
+                throw new AppError('PROTOCOL_ERROR', `Apple returned a response that is not JSON (HTTP ${raw.statusCode} from ${hostOf(url)}).`, 'This is usually a temporary fault at Apple; try again later.');
             }
         },
         async discard() {
@@ -66815,11 +66768,11 @@ function hostOf(url) {
     }
 }
 function tooLarge(url, status, maxBytes) {
-    return new ICloudError('PROTOCOL_ERROR', `Apple sent a response larger than ${Math.round(maxBytes / 1024 / 1024)} MiB (HTTP ${status} from ${hostOf(url)}); it was not read.`, 'No iCloud answer is this large: this is a fault on the server side or in the network. The next run will try again; if it persists, please report it.');
+    return new AppError('PROTOCOL_ERROR', `Apple sent a response larger than ${Math.round(maxBytes / 1024 / 1024)} MiB (HTTP ${status} from ${hostOf(url)}); it was not read.`, 'No iCloud answer is this large: this is a fault on the server side or in the network. The next run will try again; if it persists, please report it.');
 }
 function networkError(url, err) {
     const code = err?.code ?? err?.name ?? 'unknown';
-    return new ICloudError('NETWORK', `Cannot connect to Apple iCloud service (${hostOf(url)}: ${code}).`, 'Check the network connection; the run can simply be retried.', { cause: err });
+    return new AppError('NETWORK', `Cannot connect to Apple iCloud service (${hostOf(url)}: ${code}).`, 'Check the network connection; the run can simply be retried.', { cause: err });
 }
 
 ;// CONCATENATED MODULE: ./src/icloud/endpoints.ts
@@ -67061,7 +67014,7 @@ function checkIterations(iterations) {
     }
 }
 function protocolError(detail) {
-    return new ICloudError('PROTOCOL_ERROR', `Apple's sign-in answer cannot be used: ${detail}.`, 'This is a protocol change or a broken response, not a wrong password; try again later and report it if it persists.');
+    return new AppError('PROTOCOL_ERROR', `Apple's sign-in answer cannot be used: ${detail}.`, 'This is a protocol change or a broken response, not a wrong password; try again later and report it if it persists.');
 }
 
 ;// CONCATENATED MODULE: ./src/icloud/signin.ts
@@ -67093,7 +67046,7 @@ async function srpSignin(session, password, log, sleep = (ms) => new Promise((r)
         throw throttled(init);
     if (init.status === 401) {
         await init.discard();
-        throw new ICloudError('SRP_INIT_REJECTED', 'Apple rejected the start of the sign-in (HTTP 401 at signin/init); this is about the session context, not the password.', 'Try again later; if it repeats, reset the session (`icloud-photos-action session reset`).');
+        throw new AppError('SRP_INIT_REJECTED', 'Apple rejected the start of the sign-in (HTTP 401 at signin/init); this is about the session context, not the password.', 'Try again later; if it repeats, reset the session (`icloud-photos-action session reset`).');
     }
     if (init.status !== 200)
         throw await unexpected(init, 'signin/init');
@@ -67103,7 +67056,7 @@ async function srpSignin(session, password, log, sleep = (ms) => new Promise((r)
     const B = typeof ij.b === 'string' ? Buffer.from(ij.b, 'base64') : undefined;
     const iterations = Number(ij.iteration);
     if ((protocol !== 's2k' && protocol !== 's2k_fo') || !salt || !B || !Number.isInteger(iterations)) {
-        throw new ICloudError('PROTOCOL_ERROR', 'Apple answered signin/init with an unexpected body.', "This may be a change on Apple's side; please report it.");
+        throw new AppError('PROTOCOL_ERROR', 'Apple answered signin/init with an unexpected body.', "This may be a change on Apple's side; please report it.");
     }
     const { m1, m2 } = computeClientProof({
         accountName,
@@ -67132,7 +67085,7 @@ async function srpSignin(session, password, log, sleep = (ms) => new Promise((r)
             const body = (await complete.json().catch(() => ({})));
             const keyNames = Array.isArray(body.keyNames) ? body.keyNames.map(String) : [];
             if (body.fsaChallenge || keyNames.length) {
-                throw new ICloudError('SECURITY_KEY_UNSUPPORTED', `This Apple ID uses security keys for two-factor authentication${keyNames.length ? ` (${keyNames.join(', ')})` : ''}, which the iCloud web sign-in used here cannot complete.`, 'Remove the security keys from the Apple ID (Settings → [your name] → Sign-In & Security) to use device codes, as with icloudpd.');
+                throw new AppError('SECURITY_KEY_UNSUPPORTED', `This Apple ID uses security keys for two-factor authentication${keyNames.length ? ` (${keyNames.join(', ')})` : ''}, which the iCloud web sign-in used here cannot complete.`, 'Remove the security keys from the Apple ID (Settings → [your name] → Sign-In & Security) to use device codes, as with icloudpd.');
             }
             return { kind: 'needs-mfa' };
         }
@@ -67142,17 +67095,17 @@ async function srpSignin(session, password, log, sleep = (ms) => new Promise((r)
             await repair.discard();
             if (repair.status >= 200 && repair.status < 300)
                 return { kind: 'ok' };
-            throw new ICloudError('REPAIR_REQUIRED', 'Apple requires an action on this Apple ID before it can sign in (terms, password change or account repair).', 'Sign in at https://appleid.apple.com or on icloud.com in a browser, complete what Apple asks, then run again.');
+            throw new AppError('REPAIR_REQUIRED', 'Apple requires an action on this Apple ID before it can sign in (terms, password change or account repair).', 'Sign in at https://appleid.apple.com or on icloud.com in a browser, complete what Apple asks, then run again.');
         }
         case 401: {
             await complete.discard();
             // A salt is fixed per account; its first byte tells whether icloudpd's salt rule applies (§3.2).
             log.debug(`signin/complete 401; salt first byte 0x${salt[0]?.toString(16).padStart(2, '0')}`);
-            throw new ICloudError('BAD_PASSWORD', 'Invalid email/password combination.', 'Check the password source (action input, keyring or environment variable); the run makes no second attempt, to avoid locking the account.');
+            throw new AppError('BAD_PASSWORD', 'Invalid email/password combination.', 'Check the password source (action input, keyring or environment variable); the run makes no second attempt, to avoid locking the account.');
         }
         case 403:
             await complete.discard();
-            throw new ICloudError('ACCOUNT_LOCKED', 'Apple refused the sign-in: the Apple ID appears to be locked.', 'Unlock it at https://iforgot.apple.com, then sign in again locally.');
+            throw new AppError('ACCOUNT_LOCKED', 'Apple refused the sign-in: the Apple ID appears to be locked.', 'Unlock it at https://iforgot.apple.com, then sign in again locally.');
         case 429:
         case 503:
             throw throttled(complete);
@@ -67166,10 +67119,14 @@ async function post(session, url, body, origin) {
 async function unexpected(res, call) {
     await res.discard();
     if (res.status >= 500) {
-        return new ICloudError('NETWORK', `Apple answered ${call} with HTTP ${res.status}.`, "This is a fault on Apple's side; the next run will try again.");
+        return new AppError('NETWORK', `Apple answered ${call} with HTTP ${res.status}.`, "This is a fault on Apple's side; the next run will try again.");
     }
-    return new ICloudError('PROTOCOL_ERROR', `Apple answered ${call} with an unexpected HTTP ${res.status}.`, "This may be a change on Apple's side; please report it.");
+    return new AppError('PROTOCOL_ERROR', `Apple answered ${call} with an unexpected HTTP ${res.status}.`, "This may be a change on Apple's side; please report it.");
 }
+
+;// CONCATENATED MODULE: ./src/icloud/ports.ts
+/** Wrong codes accepted before the run gives up (Apple locks the code after a few more). */
+const MAX_CODE_ATTEMPTS = 3;
 
 ;// CONCATENATED MODULE: ./src/icloud/twofa.ts
 /**
@@ -67179,8 +67136,7 @@ async function unexpected(res, call) {
 
 
 
-/** Wrong codes accepted before the run gives up (Apple locks the code after a few more). */
-const MAX_CODE_ATTEMPTS = 3;
+
 const JSON_ACCEPT = 'application/json';
 /**
  * Asks Apple to push a code to the trusted devices (§4.1, needed since 2026). Best effort: before
@@ -67272,7 +67228,7 @@ async function sendSms(session, phoneId) {
     if (res.status === 503)
         throw throttled(res);
     if (res.status < 200 || res.status > 299) {
-        throw new ICloudError('MFA_FAILED', `Apple did not send the SMS code (HTTP ${res.status}).`, 'Use the code shown on a trusted device instead, or try again later.');
+        throw new AppError('MFA_FAILED', `Apple did not send the SMS code (HTTP ${res.status}).`, 'Use the code shown on a trusted device instead, or try again later.');
     }
 }
 /** Submits a code; returns false for a wrong code (ask again), throws on anything else. */
@@ -67308,7 +67264,7 @@ async function readCodeAnswer(res) {
     const locked = body.securityCode?.securityCodeLocked === true;
     if (wrong && !locked)
         return false;
-    throw new ICloudError('MFA_FAILED', locked
+    throw new AppError('MFA_FAILED', locked
         ? 'Apple locked the verification code after too many wrong attempts.'
         : `Apple refused the verification code (HTTP ${res.status}).`, 'Wait a few minutes, then sign in again to get a new code.');
 }
@@ -67376,7 +67332,7 @@ async function completeSecondFactor(session, provider, log) {
         attempt++;
     }
     await provider.done?.(false);
-    throw new ICloudError('MFA_FAILED', `No valid verification code after ${MAX_CODE_ATTEMPTS} attempts.`, 'Sign in again and enter the newest code shown on a trusted device.');
+    throw new AppError('MFA_FAILED', `No valid verification code after ${MAX_CODE_ATTEMPTS} attempts.`, 'Sign in again and enter the newest code shown on a trusted device.');
 }
 
 ;// CONCATENATED MODULE: ./src/icloud/trust.ts
@@ -67440,7 +67396,7 @@ function maskableValues(value) {
 /**
  * The sign-in flow (docs/protocol.md §5.3, kei's order): stored session → /validate → accountLogin with the
  * trust token → only then SRP, at most once per run → second factor through the MFA provider → trust →
- * accountLogin → save. Every failure ends as a typed ICloudError.
+ * accountLogin → save. Every failure ends as a typed AppError.
  */
 
 
@@ -67525,7 +67481,7 @@ async function signIn(session, o, movedAside) {
             o.log.debug(`accountLogin with the stored token: ${r.state}`);
         }
         catch (err) {
-            if (!isICloudError(err, 'SESSION_INVALID'))
+            if (!isAppError(err, 'SESSION_INVALID'))
                 throw err;
             o.log.debug('accountLogin with the stored token was refused');
             rejectedTwice++;
@@ -67553,7 +67509,7 @@ async function signIn(session, o, movedAside) {
     let r = await accountLogin(session);
     if (outcome.kind === 'needs-mfa' || r.state !== 'trusted') {
         if (r.state === 'needs-2sa') {
-            throw new ICloudError('MFA_UNSUPPORTED', 'This Apple ID uses the legacy two-step verification, which is not supported.', 'Turn on two-factor authentication for the Apple ID (Apple has required it for new accounts since 2019).');
+            throw new AppError('MFA_UNSUPPORTED', 'This Apple ID uses the legacy two-step verification, which is not supported.', 'Turn on two-factor authentication for the Apple ID (Apple has required it for new accounts since 2019).');
         }
         if (!o.mfa)
             throw mfaRequired(o.username);
@@ -67561,7 +67517,7 @@ async function signIn(session, o, movedAside) {
         session.data[TRUSTED_AT_KEY] = new Date((o.now ?? Date.now)()).toISOString();
         r = await accountLogin(session);
         if (r.state !== 'trusted') {
-            throw new ICloudError('MFA_FAILED', 'Apple accepted the code but did not trust this session.', 'Sign in again; if it repeats, reset the session directory.');
+            throw new AppError('MFA_FAILED', 'Apple accepted the code but did not trust this session.', 'Sign in again; if it repeats, reset the session directory.');
         }
     }
     await o.onPasswordAccepted?.(password, provider);
@@ -67575,10 +67531,10 @@ async function firstPassword(o) {
         o.log.debug(`password provider ${provider.name}: nothing`);
     }
     const tried = o.passwordProviders.map((p) => p.name).join(', ') || 'none configured';
-    throw new ICloudError('NO_PASSWORD', `The stored session needs a fresh sign-in, but no password provider produced a password (tried: ${tried}).`, 'In CI pass the `password` input from a secret (with `parameter` in `password-providers`), or renew the session locally and update the ICLOUD_SESSION secret.');
+    throw new AppError('NO_PASSWORD', `The stored session needs a fresh sign-in, but no password provider produced a password (tried: ${tried}).`, 'In CI pass the `password` input from a secret (with `parameter` in `password-providers`), or renew the session locally and update the ICLOUD_SESSION secret.');
 }
 function mfaRequired(username) {
-    return new ICloudError('MFA_REQUIRED', `Apple asks for a two-factor code for ${username}, and no one can enter it here.`, 'Renew the session on your computer (`icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.');
+    return new AppError('MFA_REQUIRED', `Apple asks for a two-factor code for ${username}, and no one can enter it here.`, 'Renew the session on your computer (`icloud-photos-action login` then `session export`) and update the ICLOUD_SESSION secret, or run the re-auth workflow.');
 }
 
 ;// CONCATENATED MODULE: ./src/providers/mfa.ts
@@ -67619,9 +67575,6 @@ var external_node_util_ = __nccwpck_require__(7975);
 
 
 const run = (0,external_node_util_.promisify)(external_node_child_process_.execFile);
-function isInteractive(env = process.env) {
-    return env.GITHUB_ACTIONS !== 'true' && env.CI !== 'true' && process.stdin.isTTY === true;
-}
 function createPasswordProviders(names, ctx) {
     const env = ctx.env ?? process.env;
     const out = [];
@@ -67768,7 +67721,7 @@ class WebUi {
     async close() {
         if (this.pending) {
             clearTimeout(this.pending.timer);
-            this.pending.reject(new ICloudError('INTERNAL', 'The web page was closed before it was answered.'));
+            this.pending.reject(new AppError('INTERNAL', 'The web page was closed before it was answered.'));
             this.pending = undefined;
         }
         const server = this.server;
@@ -67805,8 +67758,8 @@ class WebUi {
             const timer = setTimeout(() => {
                 this.pending = undefined;
                 reject(expects === 'password'
-                    ? new ICloudError('NO_PASSWORD', `No password was entered on the web page within ${minutes(timeoutMs)}.`, 'Run the command again and open the printed URL.')
-                    : new ICloudError('MFA_FAILED', `No code was entered on the web page within ${minutes(timeoutMs)}.`, 'Run the command again; Apple sends a new code.'));
+                    ? new AppError('NO_PASSWORD', `No password was entered on the web page within ${minutes(timeoutMs)}.`, 'Run the command again and open the printed URL.')
+                    : new AppError('MFA_FAILED', `No code was entered on the web page within ${minutes(timeoutMs)}.`, 'Run the command again; Apple sends a new code.'));
             }, timeoutMs);
             timer.unref();
             this.pending = { expects, resolve, reject, timer };
@@ -68025,7 +67978,7 @@ async function cliSignIn(config, io, o) {
         return result;
     }
     catch (err) {
-        await webui?.finish(false, isICloudError(err) ? err.message : 'The sign-in failed; see the terminal.');
+        await webui?.finish(false, isAppError(err) ? err.message : 'The sign-in failed; see the terminal.');
         throw localise(err, username, mfaName, interactive);
     }
     finally {
@@ -68034,16 +67987,16 @@ async function cliSignIn(config, io, o) {
 }
 /** The flow's CI-oriented remediations, reworded for someone at a terminal. */
 function localise(err, username, mfaName, interactive) {
-    if (isICloudError(err, 'MFA_REQUIRED')) {
+    if (isAppError(err, 'MFA_REQUIRED')) {
         const why = mfaName === 'none'
             ? '`--mfa-provider none` was given'
             : mfaName === 'console' && !interactive
                 ? 'this is not an interactive terminal (or CI is set)'
                 : 'no MFA provider is available here';
-        return new ICloudError('MFA_REQUIRED', `Apple asks for a two-factor code for ${username}, but ${why}.`, 'Run the command in a terminal, or add `--mfa-provider webui` to enter the code in a browser.', { cause: err });
+        return new AppError('MFA_REQUIRED', `Apple asks for a two-factor code for ${username}, but ${why}.`, 'Run the command in a terminal, or add `--mfa-provider webui` to enter the code in a browser.', { cause: err });
     }
-    if (isICloudError(err, 'NO_PASSWORD')) {
-        return new ICloudError('NO_PASSWORD', err.message, `Run the command in a terminal (the \`console\` provider asks), store the password with ${command(`keyring --username ${username}`)}, or use \`--password-env VAR\` / \`--password-command CMD\` with the matching \`--password-provider\`.`, { cause: err });
+    if (isAppError(err, 'NO_PASSWORD')) {
+        return new AppError('NO_PASSWORD', err.message, `Run the command in a terminal (the \`console\` provider asks), store the password with ${command(`keyring --username ${username}`)}, or use \`--password-env VAR\` / \`--password-command CMD\` with the matching \`--password-provider\`.`, { cause: err });
     }
     return err;
 }
@@ -68180,20 +68133,20 @@ async function sessionExport(opts, io) {
     const files = await readSessionFiles(dir, username);
     const signIn = `sign in first: ${command(`login --username ${username}`)}, then export again.`;
     if (!Object.keys(files).length) {
-        throw new ICloudError('SESSION_INVALID', `There is no session for ${username} in ${dir}.`, signIn);
+        throw new AppError('SESSION_INVALID', `There is no session for ${username} in ${dir}.`, signIn);
     }
     const loaded = await loadSession(dir, username);
     if (loaded.status === 'broken') {
-        throw new ICloudError('SESSION_INVALID', `The session for ${username} cannot be read: ${loaded.problem}.`, `Run ${command(`session reset --username ${username}`)} and ${command(`login --username ${username}`)}, then export again.`);
+        throw new AppError('SESSION_INVALID', `The session for ${username} cannot be read: ${loaded.problem}.`, `Run ${command(`session reset --username ${username}`)} and ${command(`login --username ${username}`)}, then export again.`);
     }
     // Only a 2FA-trusted session is worth a secret: anything else would make the first scheduled
     // run fail with MFA_REQUIRED. Nothing is written before this check.
     const trust = estimateTrust(await loaded.jar.store.getAllCookies(), loaded.data, io.now());
     if (!trust.trusted) {
-        throw new ICloudError('SESSION_INVALID', `The session for ${username} in ${dir} is not 2FA-trusted (it holds no trust cookie: a sign-in that did not finish?), so the action could not use it.`, signIn);
+        throw new AppError('SESSION_INVALID', `The session for ${username} in ${dir} is not 2FA-trusted (it holds no trust cookie: a sign-in that did not finish?), so the action could not use it.`, signIn);
     }
     if (trust.daysRemaining !== undefined && trust.daysRemaining < 0) {
-        throw new ICloudError('SESSION_INVALID', `The session for ${username} can no longer be used: ${describeTrust(trust)}`, `Renew it with a new 2FA code: ${command(`login --force --username ${username}`)}, then export again.`);
+        throw new AppError('SESSION_INVALID', `The session for ${username} can no longer be used: ${describeTrust(trust)}`, `Renew it with a new 2FA code: ${command(`login --force --username ${username}`)}, then export again.`);
     }
     const given = await readKey(opts, io);
     const key = given?.key ?? generateSessionKey();
@@ -68270,7 +68223,7 @@ async function sessionImport(source, opts, io) {
     const mine = [(0,external_node_path_.basename)(paths.jarPath), (0,external_node_path_.basename)(paths.sessionPath)];
     if (!mine.some((name) => bundle.files[name])) {
         const has = Object.keys(bundle.files);
-        throw new ICloudError('SESSION_INVALID', `The exported session holds no session for ${username}${has.length ? ` (it has: ${has.join(', ')})` : ''}.`, 'Import it with the --username it was exported for.');
+        throw new AppError('SESSION_INVALID', `The exported session holds no session for ${username}${has.length ? ` (it has: ${has.join(', ')})` : ''}.`, 'Import it with the --username it was exported for.');
     }
     if (Object.keys(await readSessionFiles(dir, username)).length) {
         const moved = await moveSessionAside(dir, username, new Date(io.now()));
@@ -68402,7 +68355,7 @@ async function status_status(opts, io) {
             });
         }
         catch (err) {
-            if (!isICloudError(err) || !EXPIRED_CODES.has(err.code))
+            if (!isAppError(err) || !EXPIRED_CODES.has(err.code))
                 throw err;
             report.problem =
                 err.code === 'SESSION_INVALID'
@@ -68450,7 +68403,7 @@ async function status_status(opts, io) {
 const MASTER_RECORD_TYPE = 'CPLMaster';
 const ASSET_RECORD_TYPE = 'CPLAsset';
 /** A malformed pair: a failure for that asset only, never for the listing. */
-class AssetParseError extends ICloudError {
+class AssetParseError extends AppError {
     assetId;
     masterId;
     /** The CloudKit field at fault, when there is one. */
@@ -68469,7 +68422,7 @@ class AssetParseError extends ICloudError {
  * A changed asset whose master could not be fetched (`records/lookup` refused or failed): it is not
  * backed up this run, and the sync tokens must not move past it so the next run tries again.
  */
-class MasterLookupError extends ICloudError {
+class MasterLookupError extends AppError {
     assetId;
     masterId;
     blocksTokens = true;
@@ -68660,19 +68613,19 @@ function fieldsOf(record) {
     const f = record?.fields;
     return f !== null && typeof f === 'object' && !Array.isArray(f) ? f : {};
 }
-function flag(record, name) {
+function records_flag(record, name) {
     const v = fieldsOf(record)[name]?.value;
     return v === 1 || v === true || v === '1';
 }
 /** Moved to Recently Deleted (`isDeleted == 1`). */
 function isDeleted(record) {
-    return flag(record, 'isDeleted');
+    return records_flag(record, 'isDeleted');
 }
 function isHidden(record) {
-    return flag(record, 'isHidden');
+    return records_flag(record, 'isHidden');
 }
 function isFavorite(record) {
-    return flag(record, 'isFavorite');
+    return records_flag(record, 'isFavorite');
 }
 /** Hard-deleted in a `changes/zone` delta: `"deleted": true`, `recordType: null` (§8.6). */
 function isHardDeleted(record) {
@@ -69099,7 +69052,7 @@ class AdaptiveLimit {
  * list queries, the incremental change feeds and lookups by record name (§8.8). Apple's query and
  * list names live here (and record field names in records.ts); callers speak in `Collection`s and
  * zone references.
- * Errors are mapped per §5.4 onto ICloudError codes; URLs (which carry dsid and client id) never
+ * Errors are mapped per §5.4 onto AppError codes; URLs (which carry dsid and client id) never
  * appear in messages.
  */
 
@@ -69145,7 +69098,7 @@ function recordsPerAsset(c) {
     return c.kind === 'album' ? 3 : 2;
 }
 /** A CloudKit refusal with no more specific code; `serverErrorCode` tells callers e.g. BAD_REQUEST. */
-class CloudKitError extends ICloudError {
+class CloudKitError extends AppError {
     serverErrorCode;
     status;
     constructor(message, serverErrorCode, status) {
@@ -69212,7 +69165,7 @@ class CloudKitClient {
                 return answer;
             }
             catch (err) {
-                if (!(err instanceof ICloudError) || err.code !== 'THROTTLED')
+                if (!(err instanceof AppError) || err.code !== 'THROTTLED')
                     throw err;
                 const wait = g.delayFor(err.retryAfter === undefined ? undefined : err.retryAfter * 1000, tries);
                 if (!(await g.pause(wait)))
@@ -69273,7 +69226,7 @@ class CloudKitClient {
     async checkIndexing(scope, zone) {
         const s = await this.indexingState(scope, zone);
         if (s.state !== 'FINISHED') {
-            throw new ICloudError('INDEXING_NOT_FINISHED', `Apple iCloud Photo Library has not finished indexing yet${s.progress === undefined ? '' : ` (${s.progress}%)`}.`, 'This happens after large uploads or a fresh iCloud Photos setup; the next scheduled run will try again.');
+            throw new AppError('INDEXING_NOT_FINISHED', `Apple iCloud Photo Library has not finished indexing yet${s.progress === undefined ? '' : ` (${s.progress}%)`}.`, 'This happens after large uploads or a fresh iCloud Photos setup; the next scheduled run will try again.');
         }
     }
     /** Albums of a private library: root folders and deleted albums skipped (§8.4). */
@@ -69428,14 +69381,14 @@ function toZoneRef(v) {
     return z;
 }
 function cloudkit_protocolError(what) {
-    return new ICloudError('PROTOCOL_ERROR', `iCloud Photos answered in an unexpected way: ${what}.`, 'This is usually temporary; if it persists, Apple may have changed the protocol — please report it.');
+    return new AppError('PROTOCOL_ERROR', `iCloud Photos answered in an unexpected way: ${what}.`, 'This is usually temporary; if it persists, Apple may have changed the protocol — please report it.');
 }
 /** §5.4, in order: 503; known CloudKit error bodies (keyed on the JSON); session statuses; the rest. */
 async function readAnswer(res, op) {
     if (res.status === 503 || res.status === 429) {
         res.body.resume();
         const ra = parseRetryAfter(res.header('retry-after'));
-        throw new ICloudError('THROTTLED', `Apple iCloud is temporarily refusing to serve requests (HTTP ${res.status} on ${op}).`, 'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.', { retryAfter: ra ? ra / 1000 : undefined });
+        throw new AppError('THROTTLED', `Apple iCloud is temporarily refusing to serve requests (HTTP ${res.status} on ${op}).`, 'Apple throttles clients that retry too often: let the next scheduled run try again; do not rerun in a loop.', { retryAfter: ra ? ra / 1000 : undefined });
     }
     const text = await res.text();
     let json;
@@ -69460,7 +69413,7 @@ async function readAnswer(res, op) {
             throw mapped;
     }
     if (res.status === 401 || res.status === 421 || res.status === 450 || res.status === 500) {
-        throw new ICloudError('SESSION_INVALID', `iCloud rejected the session (HTTP ${res.status} on ${op}).`, 'Authentication required for Account: the session has to be renewed (sign in again).');
+        throw new AppError('SESSION_INVALID', `iCloud rejected the session (HTTP ${res.status} on ${op}).`, 'Authentication required for Account: the session has to be renewed (sign in again).');
     }
     if (isError || !ok) {
         throw new CloudKitError(`iCloud Photos refused ${op} (HTTP ${res.status}${code ? `, ${code}` : ''}).`, code, res.status);
@@ -69474,19 +69427,19 @@ function str(v) {
 }
 function mapCloudKitError(code, reason, op) {
     if (/Missing X-APPLE-WEBAUTH-TOKEN cookie/i.test(reason)) {
-        return new ICloudError('MFA_REQUIRED', `iCloud Photos needs a two-factor-trusted session (${op}: missing web auth token).`, 'Renew the session on your computer (`icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.');
+        return new AppError('MFA_REQUIRED', `iCloud Photos needs a two-factor-trusted session (${op}: missing web auth token).`, 'Renew the session on your computer (`icloud-photos-action login`, then `session export`) and update the ICLOUD_SESSION secret.');
     }
     switch (code) {
         case 'ACCESS_DENIED':
-            return new ICloudError('ADP_OR_WEB_ACCESS_DISABLED', `iCloud Photos refused access (${op}: ACCESS_DENIED${reason ? `, "${reason.slice(0, 120)}"` : ''}).`, 'This nearly always means Advanced Data Protection is on or "Access iCloud Data on the Web" is off. ' +
+            return new AppError('ADP_OR_WEB_ACCESS_DISABLED', `iCloud Photos refused access (${op}: ACCESS_DENIED${reason ? `, "${reason.slice(0, 120)}"` : ''}).`, 'This nearly always means Advanced Data Protection is on or "Access iCloud Data on the Web" is off. ' +
                 'On your iPhone: Settings → [your name] → iCloud → turn on "Access iCloud Data on the Web" (ADP must be off). ' +
                 'If both are fine, Apple may be throttling: wait a few minutes and try again.');
         case 'ZONE_NOT_FOUND':
         case 'AUTHENTICATION_FAILED':
-            return new ICloudError('ICLOUD_SETUP_INCOMPLETE', `Apple iCloud setup is not complete (${op}: ${code}).`, 'Please log into https://icloud.com/ once to finish setting up iCloud Photos, then run again.');
+            return new AppError('ICLOUD_SETUP_INCOMPLETE', `Apple iCloud setup is not complete (${op}: ${code}).`, 'Please log into https://icloud.com/ once to finish setting up iCloud Photos, then run again.');
         case 'THROTTLED':
         case 'REQUEST_RATE_LIMITED':
-            return new ICloudError('THROTTLED', `Apple iCloud is throttling requests (${op}: ${code}).`, 'Let the next scheduled run try again; do not rerun in a loop.');
+            return new AppError('THROTTLED', `Apple iCloud is throttling requests (${op}: ${code}).`, 'Let the next scheduled run try again; do not rerun in a loop.');
         default:
             return undefined;
     }
@@ -69502,7 +69455,7 @@ function mapCloudKitError(code, reason, op) {
 function cloudKitFor(auth) {
     const databaseUrl = auth.account.webservices.ckdatabasews;
     if (!databaseUrl) {
-        throw new ICloudError('ICLOUD_SETUP_INCOMPLETE', 'The account has no iCloud Photos database service.', 'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.');
+        throw new AppError('ICLOUD_SETUP_INCOMPLETE', 'The account has no iCloud Photos database service.', 'Sign in once at https://www.icloud.com to finish setting up iCloud, and make sure iCloud Photos is on.');
     }
     return new CloudKitClient({
         http: auth.session.http,
@@ -69513,368 +69466,64 @@ function cloudKitFor(auth) {
     });
 }
 
-// EXTERNAL MODULE: ./node_modules/cli-progress/cli-progress.js
-var cli_progress = __nccwpck_require__(8502);
-var cli_progress_default = /*#__PURE__*/__nccwpck_require__.n(cli_progress);
-;// CONCATENATED MODULE: ./src/photos/progress.ts
-/**
- * Progress of a photos sync: a cli-progress bar on a TTY; in CI (no TTY) an interval-driven log line
- * every few seconds with counts, bytes and throughput. Both stop cleanly.
- */
-
-function humanBytes(n) {
-    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-    let v = n;
-    let u = 0;
-    while (v >= 1024 && u < units.length - 1) {
-        v /= 1024;
-        u++;
-    }
-    return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
-/** One human line: `listed 1200/5000, downloaded 300 (12.0 MB, 2.1 MB/s), skipped 900, failed 0`. */
-function progressLine(p, elapsedMs) {
-    const rate = elapsedMs > 0 ? (p.bytes / elapsedMs) * 1000 : 0;
-    const listed = p.total === undefined ? `${p.listed}` : `${p.listed}/${p.total}`;
-    return (`photos: listed ${listed}, downloaded ${p.downloaded} (${humanBytes(p.bytes)}, ${humanBytes(rate)}/s), ` +
-        `skipped ${p.skipped}, failed ${p.failed}`);
-}
-function createProgress(o) {
-    const now = o.now ?? Date.now;
-    const start = now();
-    let last = { listed: 0, downloaded: 0, skipped: 0, failed: 0, bytes: 0 };
-    const tty = o.tty ?? Boolean(process.stderr.isTTY);
-    if (tty) {
-        const bar = new (cli_progress_default()).SingleBar({
-            stream: o.stream ?? process.stderr,
-            format: 'photos [{bar}] {value}/{total} | new {downloaded} | skipped {skipped} | failed {failed} | {mb}',
-            hideCursor: true,
-            clearOnComplete: false,
-        }, (cli_progress_default()).Presets.shades_classic);
-        bar.start(0, 0, { downloaded: 0, skipped: 0, failed: 0, mb: '0 B' });
-        return {
-            update(p) {
-                last = p;
-                bar.setTotal(p.total ?? Math.max(p.listed, 1));
-                bar.update(p.listed, {
-                    downloaded: p.downloaded,
-                    skipped: p.skipped,
-                    failed: p.failed,
-                    mb: humanBytes(p.bytes),
-                });
-            },
-            stop() {
-                bar.stop();
-            },
-        };
-    }
-    let printed = '';
-    const tick = () => {
-        const line = progressLine(last, now() - start);
-        // No news, no line: a quiet CI log for a long listing of existing files still ticks on `listed`.
-        if (line !== printed)
-            o.log(line);
-        printed = line;
-    };
-    const timer = setInterval(tick, o.intervalMs ?? 5000);
-    timer.unref();
-    return {
-        update(p) {
-            last = p;
-        },
-        stop() {
-            clearInterval(timer);
-        },
-    };
-}
-
-;// CONCATENATED MODULE: ./src/photos/lock.ts
-/**
- * One run per photos directory: two runs at once (a manual dispatch during a scheduled run on a
- * self-hosted runner) would delete each other's `.part` files. The lock is a file in the directory
- * holding who has it (pid, host, start time). It is created complete or not at all (written aside,
- * then hard-linked into place, which fails if a lock exists), so a reader never sees half of one.
- *
- * A lock is stale when its process is gone on this host, or when it was not refreshed for
- * STALE_AFTER_MS (another host sharing the directory, or a recycled pid): then it is broken.
- */
-
-
-
-
-
-const LOCK_FILE = '.icloud-photos.lock';
-/** A live run refreshes its lock's time every few minutes; 12 h without that means it is gone. */
-const STALE_AFTER_MS = 12 * 3_600_000;
-const REFRESH_MS = 5 * 60_000;
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
-async function acquireDirectoryLock(directory, o = {}) {
-    const now = o.now ?? Date.now;
-    const dir = external_node_path_default().resolve(directory);
-    const file = external_node_path_default().join(dir, LOCK_FILE);
-    await lock_ensureDirectory(dir);
-    const me = {
-        pid: process.pid,
-        host: (0,external_node_os_namespaceObject.hostname)(),
-        startedAt: new Date(now()).toISOString(),
-        token: (0,external_node_crypto_.randomBytes)(8).toString('hex'),
-    };
-    const deadline = now() + (o.waitMs ?? 0);
-    let told = false;
-    for (;;) {
-        if (await tryCreate(file, me))
-            break;
-        const holder = await readHolder(file);
-        if (holder === 'gone')
-            continue;
-        const stale = await staleness(file, holder, now());
-        if (stale) {
-            o.log?.info(`photos: removing a stale lock in ${dir} (${stale}).`);
-            await breakLock(file, holder);
-            continue;
-        }
-        if (now() >= deadline)
-            throw locked(dir, file, holder);
-        if (!told) {
-            o.log?.info(`photos: ${describeHolder(holder)} is using ${dir}; waiting for it to finish.`);
-            told = true;
-        }
-        await new Promise((r) => setTimeout(r, Math.min(o.pollMs ?? 1000, Math.max(1, deadline - now()))));
-    }
-    // Keep the lock's time fresh so other hosts can tell a long run from a dead one.
-    const timer = setInterval(() => {
-        const t = new Date();
-        void external_node_fs_.promises.utimes(file, t, t).catch(() => undefined);
-    }, REFRESH_MS);
-    timer.unref();
-    let released = false;
-    return {
-        path: file,
-        async release() {
-            if (released)
-                return;
-            released = true;
-            clearInterval(timer);
-            const holder = await readHolder(file);
-            if (holder !== 'gone' && holder && holder.token === me.token)
-                await external_node_fs_.promises.rm(file, { force: true });
-        },
-    };
-}
-/** The directory exists or is created; a permission problem or a file in the way is DISK, named. */
-async function lock_ensureDirectory(dir) {
-    try {
-        await external_node_fs_.promises.mkdir(dir, { recursive: true });
-        const st = await external_node_fs_.promises.stat(dir);
-        if (!st.isDirectory())
-            throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    }
-    catch (err) {
-        throw directoryError(dir, err);
-    }
-}
-/** EACCES/EPERM/ENOTDIR/EROFS on the photos directory → DISK with the path and the fix. */
-function directoryError(dir, err) {
-    const code = err.code ?? 'error';
-    const fix = code === 'ENOTDIR' || code === 'EEXIST'
-        ? `A file is in the way: ${dir} (or a parent) is not a directory. Move that file, or set \`photos.directory\` to another path.`
-        : code === 'EACCES' || code === 'EPERM'
-            ? `The user running the backup may not write there: give it write access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`photos.directory\` to a directory it owns.`
-            : code === 'ENOSPC' || code === 'EDQUOT'
-                ? `The disk holding ${dir} is full (or the quota is used up): free disk space there, or set \`photos.directory\` to a disk with room for the files left.`
-                : 'Check that the disk is mounted, writable and not full.';
-    return new ICloudError('DISK', `Cannot use the photos directory ${dir} (${code}).`, fix, { cause: err });
-}
-async function tryCreate(file, me) {
-    const tmp = `${file}.${me.token}.tmp`;
-    try {
-        await external_node_fs_.promises.writeFile(tmp, JSON.stringify(me) + '\n', { mode: 0o644 });
-        try {
-            await external_node_fs_.promises.link(tmp, file);
-            return true;
-        }
-        catch (err) {
-            const code = err.code;
-            if (code === 'EEXIST')
-                return false;
-            if (!NO_HARD_LINKS.has(code ?? ''))
-                throw err;
-        }
-        // exFAT/FAT drives and some network shares have no hard links: an exclusive create instead.
-        try {
-            await external_node_fs_.promises.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx', mode: 0o644 });
-            return true;
-        }
-        catch (err) {
-            if (err.code === 'EEXIST')
-                return false;
-            throw err;
-        }
-    }
-    catch (err) {
-        throw directoryError(external_node_path_default().dirname(file), err);
-    }
-    finally {
-        await external_node_fs_.promises.rm(tmp, { force: true }).catch(() => undefined);
-    }
-}
-/** The holder, `undefined` when the file cannot be parsed, 'gone' when it vanished meanwhile. */
-async function readHolder(file) {
-    let text;
-    try {
-        text = await external_node_fs_.promises.readFile(file, 'utf8');
-    }
-    catch (err) {
-        if (err.code === 'ENOENT')
-            return 'gone';
-        throw directoryError(external_node_path_default().dirname(file), err);
-    }
-    try {
-        const h = JSON.parse(text);
-        if (typeof h.pid === 'number' && typeof h.host === 'string' && typeof h.startedAt === 'string')
-            return { pid: h.pid, host: h.host, startedAt: h.startedAt, token: String(h.token ?? '') };
-    }
-    catch {
-        // not ours, or damaged by hand: judged by its age alone
-    }
-    return undefined;
-}
-/** Why the lock is stale, or '' when its holder may still be running. */
-async function staleness(file, holder, now) {
-    if (holder && holder.host === (0,external_node_os_namespaceObject.hostname)() && !alive(holder.pid))
-        return `process ${holder.pid} is no longer running`;
-    let mtime;
-    try {
-        mtime = (await external_node_fs_.promises.stat(file)).mtimeMs;
-    }
-    catch {
-        return 'it vanished';
-    }
-    if (now - mtime > STALE_AFTER_MS)
-        return `not refreshed since ${new Date(mtime).toISOString()}`;
-    return '';
-}
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (err) {
-        // EPERM: it exists, it is just not ours to signal.
-        return err.code === 'EPERM';
-    }
-}
-/**
- * Moves the stale lock aside, then checks it was the one judged: if another run broke it and took
- * the lock meanwhile, that run's lock is put back.
- */
-async function breakLock(file, judged) {
-    const aside = `${file}.stale-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
-    try {
-        await external_node_fs_.promises.rename(file, aside);
-    }
-    catch (err) {
-        if (err.code === 'ENOENT')
-            return;
-        throw directoryError(external_node_path_default().dirname(file), err);
-    }
-    const moved = await readHolder(aside);
-    const same = moved === undefined || moved === 'gone' ? judged === undefined : judged?.token === moved.token;
-    if (!same)
-        await external_node_fs_.promises.link(aside, file).catch(() => undefined);
-    await external_node_fs_.promises.rm(aside, { force: true });
-}
-function describeHolder(h) {
-    return h ? `Another run (pid ${h.pid} on ${h.host}, started ${h.startedAt})` : 'Another run';
-}
-function locked(dir, file, h) {
-    return new ICloudError('LOCKED', `${describeHolder(h)} is using the photos directory ${dir}.`, `Wait for it to finish, or set \`photos.lock-wait\` (seconds) to wait for it. If no such run exists, delete ${file}.`);
-}
-
-;// CONCATENATED MODULE: ./src/photos/outcome.ts
-/**
- * What a sync's result means for the run, the same for the action and the CLI: a run that did not
- * back up everything says so with an error code, unless the owner opted into partial backups; a
- * planned stop (a run budget) is `incomplete`, not a failure.
- */
-
-
-/**
- * DISK first (nothing fixes itself there; a disk error in the result with no file listed is the
- * state file), then failed downloads, then throttling with files left;
- * `allowPartial` turns the last two into `warning`. `rerun` says how the owner runs again.
- */
-function photosOutcome(r, o = {}) {
-    const rerun = o.rerun ?? 'the next run';
-    const left = leftText(r.remaining, r.listingComplete);
-    const disk = r.failures.filter((f) => f.reason === 'disk');
-    // Files whose write failed carry the errno; the others were left behind when the run stopped.
-    const written = disk.filter((f) => f.detail);
-    const shown = written.length ? written : disk;
-    if (shown.length) {
-        const first = shown[0];
-        const where = o.directory ?? 'the photos directory';
-        // The errno decides the fix (permissions, a file in the way, a full disk).
-        const errno = /\b(E[A-Z]{2,})\b/.exec(first.detail ?? '')?.[1];
-        const fix = errno
-            ? directoryError(where, { code: errno }).remediation
-            : 'Free disk space or fix the permissions of the photos directory.';
-        return {
-            status: 'failed',
-            error: new ICloudError('DISK', `${plural(shown.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`, `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`),
-        };
-    }
-    // Every file is there, but the state could not be saved (the disk filled up at the end).
-    if (r.diskError)
-        return {
-            status: 'failed',
-            error: new ICloudError('DISK', `${r.diskError.message} ${capital(left)}.`, `${r.diskError.remediation} Then run again; ${rerun} continues and nothing downloaded is lost.`),
-        };
-    let error;
-    if (r.failed > 0) {
-        error = new ICloudError('DOWNLOAD_FAILED', `${plural(r.failed, 'file')} could not be backed up after retries; ${left}.`, `${capital(rerun)} retries them; every file is listed in the report. If the same files keep failing, check them in iCloud.`);
-    }
-    else if (r.stopReason === 'throttled' && (r.remaining > 0 || !r.listingComplete)) {
-        error = new ICloudError('THROTTLED', `Apple throttled the run until it stopped; ${left}.`, `${capital(rerun)} continues where this one ended; do not rerun in a loop.`);
-    }
-    if (error)
-        return { status: o.allowPartial ? 'warning' : 'failed', error };
-    if (r.stopReason === 'budget')
-        return { status: 'incomplete', note: `${left}; ${rerun} continues.` };
-    // Cancellation sets its own exit code (130/143); it is never a success.
-    if (r.stopReason === 'cancelled')
-        return { status: 'failed', note: `The run was cancelled; ${left}.` };
-    return { status: 'ok' };
-}
-function leftText(remaining, listingComplete) {
-    return `${listingComplete ? '' : 'at least '}${plural(remaining, 'file')} left`;
-}
-function plural(n, word) {
-    return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-function capital(s) {
-    return s.charAt(0).toUpperCase() + s.slice(1);
-}
-
-;// CONCATENATED MODULE: ./src/util/duration.ts
-/** Durations as written in the config file: `90s`, `30m`, `2h`, `1h30m`, `500ms`, `0`. */
-
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-/** The schema's pattern for a duration (kept in step with schemas/config.schema.json). */
-const DURATION_PATTERN = /^(?:0|(?:\d+(?:ms|s|m|h))+)$/;
-/** Milliseconds of a duration string; a number is taken as milliseconds already. */
-function parseDuration(value, key = 'duration') {
-    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
-        return value;
-    const text = String(value).trim();
-    if (!DURATION_PATTERN.test(text)) {
-        throw new ICloudError('CONFIG_INVALID', `${key}: "${text}" is not a duration.`, 'Write a number with a unit: 90s, 30m, 2h or 1h30m (ms, s, m, h).');
-    }
-    let ms = 0;
-    for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g))
-        ms += Number(n) * UNIT_MS[unit];
-    return ms;
-}
+;// CONCATENATED MODULE: ./src/core/config.generated.ts
+// Generated by scripts/gen-validator.mjs from schemas/config.schema.json: do not edit.
+/* eslint-disable */
+/** The schema's defaults of `account`. */
+const ACCOUNT_DEFAULTS = Object.freeze({
+    domain: "com",
+});
+/** The schema's defaults of `auth`. */
+const AUTH_DEFAULTS = Object.freeze({
+    passwordProviders: ["parameter", "keyring", "console"],
+    passwordEnv: "ICLOUD_PASSWORD",
+    mfaProvider: "console",
+    cookieDirectory: "~/.pyicloud",
+});
+/** The schema's defaults of `session`. */
+const SESSION_DEFAULTS = Object.freeze({
+    cache: true,
+    seedFromInput: true,
+});
+/** The schema's defaults of `notifications.email`. */
+const NOTIFICATIONS_EMAIL_DEFAULTS = Object.freeze({
+    smtpHost: "smtp.gmail.com",
+    smtpPort: 587,
+    smtpNoTls: false,
+});
+/** The schema's defaults of `notifications.github-issue`. */
+const NOTIFICATIONS_GITHUB_ISSUE_DEFAULTS = Object.freeze({
+    enabled: false,
+    labels: ["icloud-photos"],
+    assignees: [],
+});
+/** The schema's defaults of `notifications.webhook`. */
+const NOTIFICATIONS_WEBHOOK_DEFAULTS = Object.freeze({
+    format: "json",
+});
+/** The schema's defaults of `notifications`. */
+const NOTIFICATIONS_DEFAULTS = Object.freeze({
+    warnDays: 7,
+});
+/** The schema's defaults of `photos`. */
+const PHOTOS_DEFAULTS = Object.freeze({
+    folderStructure: "{:%Y/%m/%d}",
+    size: ["original"],
+    livePhotoSize: "original",
+    livePhotoMovFilenamePolicy: "suffix",
+    alignRaw: "as-is",
+    fileMatchPolicy: "name-size-dedup-with-suffix",
+    skipVideos: false,
+    skipLivePhotos: false,
+    albums: [],
+    library: "PrimarySync",
+    threads: 16,
+    maxThrottleWait: "30m",
+    dryRun: false,
+    allowPartialBackup: false,
+    lockWait: 0,
+    handOff: false,
+});
 
 ;// CONCATENATED MODULE: ./node_modules/is-network-error/index.js
 const is_network_error_objectToString = Object.prototype.toString;
@@ -70327,14 +69976,14 @@ class Downloader {
             // Stopped (throttle budget, cancel, disk full elsewhere): not a failure of this file.
             if (e.code === 'STOPPED' || (this.stopped && e.code !== 'DISK'))
                 return this.stoppedOutcome(task, attempts);
-            const error = new ICloudError(e.code === 'THROTTLED' ? 'DOWNLOAD_FAILED' : e.code, `Could not download ${task.relPath}: ${e.message}.`, e.code === 'DISK'
+            const error = new AppError(e.code === 'THROTTLED' ? 'DOWNLOAD_FAILED' : e.code, `Could not download ${task.relPath}: ${e.message}.`, e.code === 'DISK'
                 ? 'Free disk space or fix permissions on the download directory, then run again.'
                 : 'This file is retried on the next run; the rest of the library is unaffected.', { cause: err });
             if (e.code === 'DISK' &&
                 DISK_FULL.has(String(err.cause?.code ?? ''))) {
                 this.fatal ??= error;
             }
-            this.o.log?.warn(`photos: ${error.message}`);
+            this.o.log?.warning(`photos: ${error.message}`);
             return { task, status: 'failed', bytes: 0, error, attempts, detail: e.message };
         }
         finally {
@@ -70519,306 +70168,452 @@ async function findPartFiles(directory) {
     return entries.filter((e) => e.endsWith(PART_SUFFIX)).map((e) => external_node_path_default().join(directory, e));
 }
 
-;// CONCATENATED MODULE: ./src/photos/listing.ts
+;// CONCATENATED MODULE: ./src/photos/lock.ts
 /**
- * Listing the library page by page. Both the full listing (`records/query`, newest first) and the
- * delta feed (`changes/zone`) are async iterators of pages, so memory is one page plus — for
- * deltas — the halves of pairs still waiting for their partner, never the whole library.
+ * One run per photos directory: two runs at once (a manual dispatch during a scheduled run on a
+ * self-hosted runner) would delete each other's `.part` files. The lock is a file in the directory
+ * holding who has it (pid, host, start time). It is created complete or not at all (written aside,
+ * then hard-linked into place, which fails if a lock exists), so a reader never sees half of one.
+ *
+ * A lock is stale when its process is gone on this host, or when it was not refreshed for
+ * STALE_AFTER_MS (another host sharing the directory, or a recycled pid): then it is broken.
  */
 
 
 
 
-const PRIMARY_ZONE = 'PrimarySync';
-/** Assets per page (sent as resultsLimit = 2 records per asset, docs/protocol.md §8.3). */
-const PAGE_SIZE = 100;
-/** kei: runs of deleted records can come back as empty pages; probe this many before concluding. */
-const MAX_EMPTY_PAGES = 5;
-/**
- * `PrimarySync` (default), `shared` (the first shared-library zone) or a zone name such as
- * `SharedSync-…`. PrimarySync costs no request; anything else looks the zones up.
- */
-async function selectLibrary(client, library = PRIMARY_ZONE) {
-    if (library === PRIMARY_ZONE)
-        return { scope: 'private', zone: { zoneName: PRIMARY_ZONE } };
-    const scope = library === 'shared' || library.startsWith('SharedSync-') ? 'shared' : 'private';
-    const zones = await client.zonesList(scope);
-    const zone = library === 'shared' ? zones[0] : zones.find((z) => z.zoneName === library);
-    if (zone)
-        return { scope, zone };
-    const names = zones.map((z) => z.zoneName);
-    throw new ICloudError('CONFIG_INVALID', library === 'shared'
-        ? 'photos.library is "shared" but this account has no iCloud Shared Photo Library.'
-        : `photos.library "${library}" does not exist in this account.`, names.length ? `Available ${scope} libraries: ${names.join(', ')}.` : 'Use PrimarySync (the default).');
-}
-/** Resolve album names to collections; an unknown name is a config error with a suggestion. */
-async function albumCollections(client, sel, names) {
-    if (sel.scope !== 'private') {
-        throw new ICloudError('CONFIG_INVALID', 'photos.albums only works with a private library.', 'Remove photos.albums or set photos.library to PrimarySync.');
-    }
-    const albums = await client.albums(sel.scope, sel.zone);
-    // Apple's album names decode to NFD (`o` + U+0308), people type NFC (`ö`): compare in NFC.
-    const all = albums.map((a) => a.name.normalize('NFC'));
-    return names.map((name) => {
-        const wanted = name.normalize('NFC');
-        const k = all.indexOf(wanted);
-        if (k >= 0)
-            return { name, collection: { kind: 'album', albumId: albums[k].id } };
-        const near = all.length ? (0,mod/* closest */.kp)(wanted, all) : undefined;
-        throw new ICloudError('CONFIG_INVALID', `photos.albums: there is no album named "${name}".`, near ? `Did you mean "${near}"? Albums: ${all.join(', ')}.` : 'This library has no albums.');
-    });
-}
-/**
- * Every asset of the selected collections, page by page, newest first (§8.3). Stops at the counted
- * total, after `MAX_EMPTY_PAGES` empty pages in a row, or at `recent`.
- */
-async function* listAssets(client, sel, o = {}) {
-    const pageSize = o.pageSize ?? PAGE_SIZE;
-    if (o.checkIndexing !== false)
-        await client.checkIndexing(sel.scope, sel.zone);
-    const collections = o.albums?.length
-        ? await albumCollections(client, sel, o.albums)
-        : [{ collection: { kind: 'all' } }];
-    for (const { name, collection } of collections) {
-        const total = await client.count(sel.scope, sel.zone, collection);
-        let startRank = 0;
-        let seen = 0;
-        let empty = 0;
-        let first = true;
-        while (seen < total && (o.recent === undefined || seen < o.recent)) {
-            const limit = o.recent === undefined ? Infinity : o.recent - seen;
-            // Parsed in a helper so the raw records are garbage before the consumer gets the page.
-            const { out, masters, consumed } = await fetchPage(client, sel, collection, startRank, pageSize, limit, o);
-            out.album = name;
-            if (first) {
-                out.total = o.recent === undefined ? total : Math.min(total, o.recent);
-                if (o.recent !== undefined && total > o.recent)
-                    out.cutShort = true;
-            }
-            first = false;
-            if (masters === 0) {
-                // An empty page mid-listing: skip a page of (deleted) ranks and probe again.
-                if (++empty >= MAX_EMPTY_PAGES) {
-                    o.log?.warn(`photos: listing ended after ${MAX_EMPTY_PAGES} empty pages with ${seen} of ${total} assets.`);
-                    out.incomplete = true;
-                    yield out;
-                    break;
-                }
-                startRank += pageSize;
-                yield out;
-                continue;
-            }
-            empty = 0;
-            startRank += masters;
-            seen += consumed;
-            yield out;
-        }
-    }
-}
-async function fetchPage(client, sel, collection, startRank, pageSize, limit, o) {
-    const page = await client.listPage(sel.scope, sel.zone, collection, startRank, pageSize);
-    const { pairs, unpairedMasters } = pairRecords(page.records);
-    const out = { assets: [], errors: [], syncToken: page.syncToken };
-    let consumed = 0;
-    for (const [master, asset] of pairs) {
-        if (consumed >= limit)
+
+const LOCK_FILE = '.icloud-photos.lock';
+/** A live run refreshes its lock's time every few minutes; 12 h without that means it is gone. */
+const STALE_AFTER_MS = 12 * 3_600_000;
+const REFRESH_MS = 5 * 60_000;
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+async function acquireDirectoryLock(directory, o = {}) {
+    const now = o.now ?? Date.now;
+    const dir = external_node_path_default().resolve(directory);
+    const file = external_node_path_default().join(dir, LOCK_FILE);
+    await lock_ensureDirectory(dir);
+    const me = {
+        pid: process.pid,
+        host: (0,external_node_os_namespaceObject.hostname)(),
+        startedAt: new Date(now()).toISOString(),
+        token: (0,external_node_crypto_.randomBytes)(8).toString('hex'),
+    };
+    const deadline = now() + (o.waitMs ?? 0);
+    let told = false;
+    for (;;) {
+        if (await tryCreate(file, me))
             break;
-        consumed++;
+        const holder = await readHolder(file);
+        if (holder === 'gone')
+            continue;
+        const stale = await staleness(file, holder, now());
+        if (stale) {
+            o.log?.info(`photos: removing a stale lock in ${dir} (${stale}).`);
+            await breakLock(file, holder);
+            continue;
+        }
+        if (now() >= deadline)
+            throw locked(dir, file, holder);
+        if (!told) {
+            o.log?.info(`photos: ${describeHolder(holder)} is using ${dir}; waiting for it to finish.`);
+            told = true;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(o.pollMs ?? 1000, Math.max(1, deadline - now()))));
+    }
+    // Keep the lock's time fresh so other hosts can tell a long run from a dead one.
+    const timer = setInterval(() => {
+        const t = new Date();
+        void external_node_fs_.promises.utimes(file, t, t).catch(() => undefined);
+    }, REFRESH_MS);
+    timer.unref();
+    let released = false;
+    return {
+        path: file,
+        async release() {
+            if (released)
+                return;
+            released = true;
+            clearInterval(timer);
+            const holder = await readHolder(file);
+            if (holder !== 'gone' && holder && holder.token === me.token)
+                await external_node_fs_.promises.rm(file, { force: true });
+        },
+    };
+}
+/** The directory exists or is created; a permission problem or a file in the way is DISK, named. */
+async function lock_ensureDirectory(dir) {
+    try {
+        await external_node_fs_.promises.mkdir(dir, { recursive: true });
+        const st = await external_node_fs_.promises.stat(dir);
+        if (!st.isDirectory())
+            throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    }
+    catch (err) {
+        throw directoryError(dir, err);
+    }
+}
+/** EACCES/EPERM/ENOTDIR/EROFS on the photos directory → DISK with the path and the fix. */
+function directoryError(dir, err) {
+    const code = err.code ?? 'error';
+    const fix = code === 'ENOTDIR' || code === 'EEXIST'
+        ? `A file is in the way: ${dir} (or a parent) is not a directory. Move that file, or set \`photos.directory\` to another path.`
+        : code === 'EACCES' || code === 'EPERM'
+            ? `The user running the backup may not write there: give it write access (e.g. \`sudo chown -R $(id -u) ${dir}\`), or set \`photos.directory\` to a directory it owns.`
+            : code === 'ENOSPC' || code === 'EDQUOT'
+                ? `The disk holding ${dir} is full (or the quota is used up): free disk space there, or set \`photos.directory\` to a disk with room for the files left.`
+                : 'Check that the disk is mounted, writable and not full.';
+    return new AppError('DISK', `Cannot use the photos directory ${dir} (${code}).`, fix, { cause: err });
+}
+async function tryCreate(file, me) {
+    const tmp = `${file}.${me.token}.tmp`;
+    try {
+        await external_node_fs_.promises.writeFile(tmp, JSON.stringify(me) + '\n', { mode: 0o644 });
         try {
-            const a = parseAssetPair(master, asset);
-            if (o.skipVideos && a.kind === 'movie')
-                continue;
-            out.assets.push(a);
+            await external_node_fs_.promises.link(tmp, file);
+            return true;
         }
         catch (err) {
-            if (err instanceof AssetParseError)
-                out.errors.push(err);
-            else
+            const code = err.code;
+            if (code === 'EEXIST')
+                return false;
+            if (!NO_HARD_LINKS.has(code ?? ''))
                 throw err;
         }
+        // exFAT/FAT drives and some network shares have no hard links: an exclusive create instead.
+        try {
+            await external_node_fs_.promises.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx', mode: 0o644 });
+            return true;
+        }
+        catch (err) {
+            if (err.code === 'EEXIST')
+                return false;
+            throw err;
+        }
     }
-    // A master without its asset still occupies a rank.
-    consumed += unpairedMasters.length;
-    return { out, masters: pairs.length + unpairedMasters.length, consumed };
-}
-/** `changes/database` followed to the end (`moreComing`): every changed zone and the final token. */
-async function databaseChanges(client, scope, syncToken) {
-    const zones = new Map();
-    let token = syncToken;
-    for (let page = 0;; page++) {
-        const r = await client.changesDatabase(scope, token);
-        for (const z of r.zones)
-            zones.set(z.zone.zoneName, z);
-        if (!r.moreComing || r.syncToken === token || page >= 100)
-            return { syncToken: r.syncToken, zones: [...zones.values()] };
-        token = r.syncToken;
+    catch (err) {
+        throw directoryError(external_node_path_default().dirname(file), err);
+    }
+    finally {
+        await external_node_fs_.promises.rm(tmp, { force: true }).catch(() => undefined);
     }
 }
-/**
- * A failure of the change feed (`changes/database`, `changes/zone`) that a full listing can stand in
- * for: a refusal that is not about the session (404, 400, other non-2xx answers) or an answer
- * without the expected fields. Sign-in, throttling, network and local errors are not: a listing
- * would meet them too, and throttling means asking less, not more.
- */
-function isChangeFeedFailure(err) {
-    if (err instanceof CloudKitError)
+/** The holder, `undefined` when the file cannot be parsed, 'gone' when it vanished meanwhile. */
+async function readHolder(file) {
+    let text;
+    try {
+        text = await external_node_fs_.promises.readFile(file, 'utf8');
+    }
+    catch (err) {
+        if (err.code === 'ENOENT')
+            return 'gone';
+        throw directoryError(external_node_path_default().dirname(file), err);
+    }
+    try {
+        const h = JSON.parse(text);
+        if (typeof h.pid === 'number' && typeof h.host === 'string' && typeof h.startedAt === 'string')
+            return { pid: h.pid, host: h.host, startedAt: h.startedAt, token: String(h.token ?? '') };
+    }
+    catch {
+        // not ours, or damaged by hand: judged by its age alone
+    }
+    return undefined;
+}
+/** Why the lock is stale, or '' when its holder may still be running. */
+async function staleness(file, holder, now) {
+    if (holder && holder.host === (0,external_node_os_namespaceObject.hostname)() && !alive(holder.pid))
+        return `process ${holder.pid} is no longer running`;
+    let mtime;
+    try {
+        mtime = (await external_node_fs_.promises.stat(file)).mtimeMs;
+    }
+    catch {
+        return 'it vanished';
+    }
+    if (now - mtime > STALE_AFTER_MS)
+        return `not refreshed since ${new Date(mtime).toISOString()}`;
+    return '';
+}
+function alive(pid) {
+    try {
+        process.kill(pid, 0);
         return true;
-    return isICloudError(err, 'PROTOCOL_ERROR') || isICloudError(err, 'ICLOUD_SETUP_INCOMPLETE');
-}
-/** The sync token is no longer known to Apple (`BAD_REQUEST`): do a full listing and start over. */
-class SyncTokenExpired extends ICloudError {
-    constructor(reason) {
-        super('PROTOCOL_ERROR', `The stored iCloud sync token was refused (${reason || 'BAD_REQUEST'}).`, 'A full listing is done instead.');
-        this.name = 'SyncTokenExpired';
+    }
+    catch (err) {
+        // EPERM: it exists, it is just not ours to signal.
+        return err.code === 'EPERM';
     }
 }
 /**
- * The zone's changes since `syncToken`, page by page (§8.6). Pairs may straddle pages: halves wait
- * in two small maps until their partner arrives; whatever is left at the end is flushed: an asset
- * change without its master has its master fetched by `records/lookup` (an unhidden or restored
- * asset may be new to us; a known one is simply found present).
+ * Moves the stale lock aside, then checks it was the one judged: if another run broke it and took
+ * the lock meanwhile, that run's lock is put back.
  */
-async function* listChanges(client, sel, syncToken, o = {}) {
-    const masters = new Map();
-    const waiting = new Map(); // masterRef → asset
-    let token = syncToken;
-    for (;;) {
-        const page = await client.changesZone(sel.scope, sel.zone, token, o.resultsLimit ?? 200);
-        if (page.error) {
-            if (page.error.serverErrorCode === 'BAD_REQUEST')
-                throw new SyncTokenExpired(page.error.reason);
-            throw new ICloudError(page.error.serverErrorCode === 'ZONE_NOT_FOUND' ? 'ICLOUD_SETUP_INCOMPLETE' : 'PROTOCOL_ERROR', `iCloud refused the change feed of ${sel.zone.zoneName} (${page.error.serverErrorCode}).`, page.error.serverErrorCode === 'ZONE_NOT_FOUND'
-                ? 'The library no longer exists; check photos.library.'
-                : 'The next run will try again.');
-        }
-        const out = { assets: [], errors: [], removed: [], syncToken: page.syncToken };
-        const { pairs, unpairedMasters, unpairedAssets } = pairRecords(page.records);
-        for (const r of page.records)
-            if (r && isHardDeleted(r) && typeof r.recordName === 'string')
-                out.removed.push(r.recordName);
-        for (const m of unpairedMasters) {
-            const asset = waiting.get(m.recordName);
-            if (asset) {
-                waiting.delete(m.recordName);
-                pairs.push([m, asset]);
-            }
-            else
-                masters.set(m.recordName, m);
-        }
-        for (const a of unpairedAssets) {
-            const ref = masterRefOf(a);
-            const m = ref === undefined ? undefined : masters.get(ref);
-            if (m && ref !== undefined) {
-                masters.delete(ref);
-                pairs.push([m, a]);
-            }
-            else if (ref !== undefined)
-                waiting.set(ref, a);
-        }
-        for (const [m, a] of pairs)
-            classify(m, a, out, o.skipVideos);
-        if (!page.moreComing) {
-            // Leftovers: an asset change alone (hidden, deleted, favourite, or unhidden / restored — a
-            // photo we may never have seen) or a master alone (renamed).
-            const orphans = [];
-            for (const a of waiting.values()) {
-                if (isHidden(a) || isDeleted(a))
-                    out.removed.push(a.recordName);
-                else
-                    orphans.push(a);
-            }
-            waiting.clear();
-            if (orphans.length)
-                await fetchMasters(client, sel, orphans, out, o);
-            if (masters.size) {
-                o.log?.warn(`photos: ${masters.size} changed master record(s) arrived without their asset; known files are kept.`);
-            }
-            yield out;
-            return;
-        }
-        yield out;
-        if (page.syncToken === undefined || page.syncToken === token) {
-            throw new ICloudError('PROTOCOL_ERROR', 'iCloud returned moreComing without a new sync token.', 'The next run will try again.');
-        }
-        token = page.syncToken;
-    }
-}
-/** Errors that end the run wherever they happen; anything else fails only the assets concerned. */
-const RUN_ERRORS = new Set([
-    'THROTTLED',
-    'SESSION_INVALID',
-    'MFA_REQUIRED',
-    'ADP_OR_WEB_ACCESS_DISABLED',
-    'ICLOUD_SETUP_INCOMPLETE',
-]);
-/**
- * The masters of asset changes that came without them (an asset unhidden or restored from
- * Recently Deleted changes only its CPLAsset), fetched with `records/lookup` and paired. A master
- * Apple no longer has fails that asset like an unreadable record; a lookup that fails or is refused
- * yields MasterLookupErrors, which keep the sync tokens before these assets.
- */
-async function fetchMasters(client, sel, orphans, out, o) {
-    const names = [...new Set(orphans.map((a) => masterRefOf(a)))];
-    let found;
+async function breakLock(file, judged) {
+    const aside = `${file}.stale-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
     try {
-        found = await client.lookup(sel.scope, sel.zone, names);
+        await external_node_fs_.promises.rename(file, aside);
     }
     catch (err) {
-        if (!(err instanceof ICloudError) || RUN_ERRORS.has(err.code))
-            throw err;
-        for (const a of orphans)
-            out.errors.push(new MasterLookupError(a.recordName, masterRefOf(a), `records/lookup failed (${err.message})`));
-        return;
-    }
-    const byName = new Map();
-    for (const r of found.records)
-        if (r.recordType === MASTER_RECORD_TYPE)
-            byName.set(r.recordName, r);
-    for (const a of orphans) {
-        const ref = masterRefOf(a);
-        const master = byName.get(ref);
-        const error = found.errors.get(ref);
-        if (master)
-            classify(master, a, out, o.skipVideos);
-        else if (error?.serverErrorCode === 'NOT_FOUND')
-            out.errors.push(new AssetParseError('its master record no longer exists in iCloud', {
-                assetId: a.recordName,
-                masterId: ref,
-            }));
-        else {
-            const why = error
-                ? `${error.serverErrorCode}${error.reason ? `, ${error.reason}` : ''}`
-                : 'not a CPLMaster';
-            out.errors.push(new MasterLookupError(a.recordName, ref, `records/lookup answered ${why}`));
-        }
-    }
-}
-function classify(master, asset, out, skipVideos) {
-    if (isHidden(asset) || isDeleted(asset)) {
-        out.removed.push(asset.recordName);
-        return;
-    }
-    try {
-        const a = parseAssetPair(master, asset);
-        if (skipVideos && a.kind === 'movie')
+        if (err.code === 'ENOENT')
             return;
-        out.assets.push(a);
+        throw directoryError(external_node_path_default().dirname(file), err);
     }
-    catch (err) {
-        if (err instanceof AssetParseError)
-            out.errors.push(err);
-        else
-            throw err;
-    }
+    const moved = await readHolder(aside);
+    const same = moved === undefined || moved === 'gone' ? judged === undefined : judged?.token === moved.token;
+    if (!same)
+        await external_node_fs_.promises.link(aside, file).catch(() => undefined);
+    await external_node_fs_.promises.rm(aside, { force: true });
+}
+function describeHolder(h) {
+    return h ? `Another run (pid ${h.pid} on ${h.host}, started ${h.startedAt})` : 'Another run';
+}
+function locked(dir, file, h) {
+    return new AppError('LOCKED', `${describeHolder(h)} is using the photos directory ${dir}.`, `Wait for it to finish, or set \`photos.lock-wait\` (seconds) to wait for it. If no such run exists, delete ${file}.`);
 }
 
-;// CONCATENATED MODULE: ./src/photos/naming.ts
+;// CONCATENATED MODULE: ./src/photos/folder-format.ts
+/**
+ * `folder-structure` (icloudpd --folder-structure): a Python `str.format` over an aware datetime,
+ * with C-locale `strftime` directives and time zones, evaluated as icloudpd (Python) would, so an
+ * existing backup's folders are found again. Pure; errors are CONFIG_INVALID.
+ */
+
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = [
+    'January',
+    'February',
+    'March',
+    'April',
+    'May',
+    'June',
+    'July',
+    'August',
+    'September',
+    'October',
+    'November',
+    'December',
+];
+const formatters = new Map();
+function formatterFor(timeZone, zoneName) {
+    // The default zone follows TZ, which Node lets a process change at run time: key on it.
+    const key = `${timeZone ?? `default:${process.env.TZ ?? ''}`}|${zoneName}`;
+    let f = formatters.get(key);
+    if (f === undefined) {
+        try {
+            f = new Intl.DateTimeFormat('en-US', zoneName
+                ? { timeZone, timeZoneName: 'short' }
+                : {
+                    timeZone,
+                    hourCycle: 'h23',
+                    year: 'numeric',
+                    month: 'numeric',
+                    day: 'numeric',
+                    hour: 'numeric',
+                    minute: 'numeric',
+                    second: 'numeric',
+                });
+        }
+        catch {
+            throw new AppError('CONFIG_INVALID', `Unknown time zone ${JSON.stringify(timeZone)}.`, 'Use an IANA name such as Europe/Berlin.');
+        }
+        formatters.set(key, f);
+    }
+    return f;
+}
+/**
+ * The wall clock of `t`. The process's own zone (the default; it follows TZ) is read from Date:
+ * the same zone rules, without the ~8 MiB of ICU locale data an Intl formatter brings in.
+ */
+function wallClock(t, timeZone) {
+    if (timeZone === undefined) {
+        const d = new Date(t);
+        return {
+            year: d.getFullYear(),
+            month: d.getMonth() + 1,
+            day: d.getDate(),
+            hour: d.getHours(),
+            minute: d.getMinutes(),
+            second: d.getSeconds(),
+        };
+    }
+    const parts = {};
+    for (const p of formatterFor(timeZone, false).formatToParts(t)) {
+        if (p.type !== 'literal')
+            parts[p.type] = Number(p.value);
+    }
+    return parts;
+}
+function localTime(ms, timeZone) {
+    const t = Number.isFinite(ms) ? ms : 0;
+    const parts = wallClock(t, timeZone);
+    const wall = new Date(0);
+    wall.setUTCFullYear(parts.year, parts.month - 1, parts.day);
+    wall.setUTCHours(parts.hour, parts.minute, parts.second, 0);
+    const secondStart = t - (((t % 1000) + 1000) % 1000);
+    const offsetMin = Math.round((wall.getTime() - secondStart) / 60_000);
+    const jan1 = new Date(0);
+    jan1.setUTCFullYear(parts.year, 0, 1);
+    return {
+        year: parts.year,
+        month: parts.month,
+        day: parts.day,
+        hour: parts.hour,
+        minute: parts.minute,
+        second: parts.second,
+        micro: (((t % 1000) + 1000) % 1000) * 1000,
+        weekday: wall.getUTCDay(),
+        yday: Math.floor((wall.getTime() - jan1.getTime()) / 86_400_000) + 1,
+        offsetMin,
+        zoneName: () => formatterFor(timeZone, true)
+            .formatToParts(t)
+            .find((p) => p.type === 'timeZoneName')?.value ?? '',
+    };
+}
+function folder_format_pad(n, width, noPad, fill = '0') {
+    return noPad ? String(n) : String(n).padStart(width, fill);
+}
+function offsetText(min, colon) {
+    const sign = min < 0 ? '-' : '+';
+    const a = Math.abs(min);
+    return `${sign}${folder_format_pad(Math.floor(a / 60), 2, false)}${colon ? ':' : ''}${folder_format_pad(a % 60, 2, false)}`;
+}
+function badFolder(structure, why) {
+    return new AppError('CONFIG_INVALID', `folder-structure ${JSON.stringify(structure)} is invalid: ${why}.`, 'Use a Python-style date format such as {:%Y/%m/%d}, or none.');
+}
+/** C-locale strftime directives (what icloudpd users put in folder structures); `%-d` drops padding. */
+const DIRECTIVES = {
+    Y: (lt) => String(lt.year),
+    y: (lt, np) => folder_format_pad(lt.year % 100, 2, np),
+    m: (lt, np) => folder_format_pad(lt.month, 2, np),
+    d: (lt, np) => folder_format_pad(lt.day, 2, np),
+    e: (lt, np) => folder_format_pad(lt.day, 2, np, ' '),
+    H: (lt, np) => folder_format_pad(lt.hour, 2, np),
+    I: (lt, np) => folder_format_pad(lt.hour % 12 || 12, 2, np),
+    p: (lt) => (lt.hour < 12 ? 'AM' : 'PM'),
+    M: (lt, np) => folder_format_pad(lt.minute, 2, np),
+    S: (lt, np) => folder_format_pad(lt.second, 2, np),
+    f: (lt) => folder_format_pad(lt.micro, 6, false),
+    j: (lt, np) => folder_format_pad(lt.yday, 3, np),
+    a: (lt) => DAYS[lt.weekday].slice(0, 3),
+    A: (lt) => DAYS[lt.weekday],
+    w: (lt) => String(lt.weekday),
+    u: (lt) => String(lt.weekday || 7),
+    b: (lt) => MONTHS[lt.month - 1].slice(0, 3),
+    h: (lt) => MONTHS[lt.month - 1].slice(0, 3),
+    B: (lt) => MONTHS[lt.month - 1],
+    U: (lt, np) => folder_format_pad(Math.floor((lt.yday - 1 + 7 - lt.weekday) / 7), 2, np),
+    W: (lt, np) => folder_format_pad(Math.floor((lt.yday - 1 + 7 - ((lt.weekday + 6) % 7)) / 7), 2, np),
+    z: (lt) => offsetText(lt.offsetMin, false),
+    Z: (lt) => lt.zoneName(),
+    '%': () => '%',
+    // Composites, as in the C locale.
+    c: '%a %b %e %H:%M:%S %Y',
+    x: '%m/%d/%y',
+    D: '%m/%d/%y',
+    X: '%H:%M:%S',
+    T: '%H:%M:%S',
+    F: '%Y-%m-%d',
+    R: '%H:%M',
+};
+function strftime(spec, lt, structure) {
+    let out = '';
+    for (let i = 0; i < spec.length; i++) {
+        if (spec[i] !== '%') {
+            out += spec[i];
+            continue;
+        }
+        let d = spec[++i];
+        const noPad = d === '-';
+        if (noPad)
+            d = spec[++i];
+        const directive = d === undefined || !Object.hasOwn(DIRECTIVES, d) ? undefined : DIRECTIVES[d];
+        if (directive === undefined) {
+            throw badFolder(structure, d === undefined ? 'it ends with a lone %' : `unsupported directive %${d}`);
+        }
+        out += typeof directive === 'string' ? strftime(directive, lt, structure) : directive(lt, noPad);
+    }
+    return out;
+}
+/** Python's `str(datetime)` for an aware datetime: `2024-01-02 03:04:05+00:00`. */
+function pythonStr(lt) {
+    const date = `${folder_format_pad(lt.year, 4, false)}-${folder_format_pad(lt.month, 2, false)}-${folder_format_pad(lt.day, 2, false)}`;
+    const time = `${folder_format_pad(lt.hour, 2, false)}:${folder_format_pad(lt.minute, 2, false)}:${folder_format_pad(lt.second, 2, false)}`;
+    return `${date} ${time}${lt.micro ? '.' + folder_format_pad(lt.micro, 6, false) : ''}${offsetText(lt.offsetMin, true)}`;
+}
+/** `str.format(datetime)`: `{}`/`{0}` with an optional `:strftime` spec, `{{`/`}}` escapes. */
+function formatPython(structure, lt) {
+    let out = '';
+    for (let i = 0; i < structure.length; i++) {
+        const c = structure[i];
+        if (c === '{' && structure[i + 1] === '{') {
+            out += '{';
+            i++;
+        }
+        else if (c === '}' && structure[i + 1] === '}') {
+            out += '}';
+            i++;
+        }
+        else if (c === '{') {
+            const end = structure.indexOf('}', i);
+            if (end < 0)
+                throw badFolder(structure, 'a { is never closed');
+            const field = structure.slice(i + 1, end);
+            if (field.includes('{'))
+                throw badFolder(structure, 'nested fields are not supported');
+            const colon = field.indexOf(':');
+            const name = colon < 0 ? field : field.slice(0, colon);
+            if (name !== '' && name !== '0')
+                throw badFolder(structure, `only the date itself can be formatted, not {${name}}`);
+            out +=
+                colon < 0 || colon === field.length - 1
+                    ? pythonStr(lt)
+                    : strftime(field.slice(colon + 1), lt, structure);
+            i = end;
+        }
+        else if (c === '}') {
+            throw badFolder(structure, 'a single } must be written }}');
+        }
+        else {
+            out += c;
+        }
+    }
+    return out;
+}
+function folderPath(structure, ms, timeZone) {
+    if (structure.toLowerCase() === 'none')
+        return '';
+    const raw = formatPython(structure, localTime(ms, timeZone));
+    if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw))
+        throw badFolder(structure, 'it must be a relative path');
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001F]/.test(raw))
+        throw badFolder(structure, 'it contains control characters');
+    const segments = raw.split('/').filter((s) => s !== '' && s !== '.');
+    if (segments.includes('..'))
+        throw badFolder(structure, 'it must not contain ..');
+    return segments.join('/');
+}
+/** Throws the CONFIG_INVALID error `folderFor` would, without needing an asset. */
+function checkFolderStructure(structure, timeZone) {
+    folderPath(structure, Date.now(), timeZone);
+}
+/**
+ * The asset's folder: `folder-structure` applied to its capture time (assetDate) in the local time
+ * zone, like icloudpd. `none` → '' (flat). POSIX, relative, no `..`.
+ */
+function folderFor(asset, folderStructure, timeZone) {
+    return folderPath(folderStructure, asset.createdAt, timeZone);
+}
+
+;// CONCATENATED MODULE: ./src/photos/filenames.ts
 /**
  * Where each file of an asset goes, exactly as icloudpd names it (docs/protocol.md §10), so an
  * existing icloudpd backup is recognised file for file — plus the safety rules icloudpd lacks:
  * names from the server never leave the download directory, carry no control characters and fit
- * in 255 bytes. Pure functions; the only I/O is the `stat` callback the caller passes in.
+ * in 255 bytes. Pure functions; the only I/O is the `stat` callback the caller passes in. The
+ * folder comes from folder-format.ts.
  */
+
 
 
 
@@ -70897,234 +70692,6 @@ function sanitizeBaseName(name, keepUnicode = false) {
 /** `name-id7`: `_` + the first 7 characters of base64(UTF-8 master recordName). */
 function id7(masterId) {
     return Buffer.from(masterId, 'utf8').toString('base64').slice(0, 7);
-}
-// ---------------------------------------------------------------------------------------------
-// Folder structure: a Python format string over a datetime, e.g. `{:%Y/%m/%d}`
-const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
-const MONTHS = [
-    'January',
-    'February',
-    'March',
-    'April',
-    'May',
-    'June',
-    'July',
-    'August',
-    'September',
-    'October',
-    'November',
-    'December',
-];
-const formatters = new Map();
-function formatterFor(timeZone, zoneName) {
-    // The default zone follows TZ, which Node lets a process change at run time: key on it.
-    const key = `${timeZone ?? `default:${process.env.TZ ?? ''}`}|${zoneName}`;
-    let f = formatters.get(key);
-    if (f === undefined) {
-        try {
-            f = new Intl.DateTimeFormat('en-US', zoneName
-                ? { timeZone, timeZoneName: 'short' }
-                : {
-                    timeZone,
-                    hourCycle: 'h23',
-                    year: 'numeric',
-                    month: 'numeric',
-                    day: 'numeric',
-                    hour: 'numeric',
-                    minute: 'numeric',
-                    second: 'numeric',
-                });
-        }
-        catch {
-            throw new ICloudError('CONFIG_INVALID', `Unknown time zone ${JSON.stringify(timeZone)}.`, 'Use an IANA name such as Europe/Berlin.');
-        }
-        formatters.set(key, f);
-    }
-    return f;
-}
-/**
- * The wall clock of `t`. The process's own zone (the default; it follows TZ) is read from Date:
- * the same zone rules, without the ~8 MiB of ICU locale data an Intl formatter brings in.
- */
-function wallClock(t, timeZone) {
-    if (timeZone === undefined) {
-        const d = new Date(t);
-        return {
-            year: d.getFullYear(),
-            month: d.getMonth() + 1,
-            day: d.getDate(),
-            hour: d.getHours(),
-            minute: d.getMinutes(),
-            second: d.getSeconds(),
-        };
-    }
-    const parts = {};
-    for (const p of formatterFor(timeZone, false).formatToParts(t)) {
-        if (p.type !== 'literal')
-            parts[p.type] = Number(p.value);
-    }
-    return parts;
-}
-function localTime(ms, timeZone) {
-    const t = Number.isFinite(ms) ? ms : 0;
-    const parts = wallClock(t, timeZone);
-    const wall = new Date(0);
-    wall.setUTCFullYear(parts.year, parts.month - 1, parts.day);
-    wall.setUTCHours(parts.hour, parts.minute, parts.second, 0);
-    const secondStart = t - (((t % 1000) + 1000) % 1000);
-    const offsetMin = Math.round((wall.getTime() - secondStart) / 60_000);
-    const jan1 = new Date(0);
-    jan1.setUTCFullYear(parts.year, 0, 1);
-    return {
-        year: parts.year,
-        month: parts.month,
-        day: parts.day,
-        hour: parts.hour,
-        minute: parts.minute,
-        second: parts.second,
-        micro: (((t % 1000) + 1000) % 1000) * 1000,
-        weekday: wall.getUTCDay(),
-        yday: Math.floor((wall.getTime() - jan1.getTime()) / 86_400_000) + 1,
-        offsetMin,
-        zoneName: () => formatterFor(timeZone, true)
-            .formatToParts(t)
-            .find((p) => p.type === 'timeZoneName')?.value ?? '',
-    };
-}
-function naming_pad(n, width, noPad, fill = '0') {
-    return noPad ? String(n) : String(n).padStart(width, fill);
-}
-function offsetText(min, colon) {
-    const sign = min < 0 ? '-' : '+';
-    const a = Math.abs(min);
-    return `${sign}${naming_pad(Math.floor(a / 60), 2, false)}${colon ? ':' : ''}${naming_pad(a % 60, 2, false)}`;
-}
-function badFolder(structure, why) {
-    return new ICloudError('CONFIG_INVALID', `folder-structure ${JSON.stringify(structure)} is invalid: ${why}.`, 'Use a Python-style date format such as {:%Y/%m/%d}, or none.');
-}
-/** C-locale strftime directives (what icloudpd users put in folder structures); `%-d` drops padding. */
-const DIRECTIVES = {
-    Y: (lt) => String(lt.year),
-    y: (lt, np) => naming_pad(lt.year % 100, 2, np),
-    m: (lt, np) => naming_pad(lt.month, 2, np),
-    d: (lt, np) => naming_pad(lt.day, 2, np),
-    e: (lt, np) => naming_pad(lt.day, 2, np, ' '),
-    H: (lt, np) => naming_pad(lt.hour, 2, np),
-    I: (lt, np) => naming_pad(lt.hour % 12 || 12, 2, np),
-    p: (lt) => (lt.hour < 12 ? 'AM' : 'PM'),
-    M: (lt, np) => naming_pad(lt.minute, 2, np),
-    S: (lt, np) => naming_pad(lt.second, 2, np),
-    f: (lt) => naming_pad(lt.micro, 6, false),
-    j: (lt, np) => naming_pad(lt.yday, 3, np),
-    a: (lt) => DAYS[lt.weekday].slice(0, 3),
-    A: (lt) => DAYS[lt.weekday],
-    w: (lt) => String(lt.weekday),
-    u: (lt) => String(lt.weekday || 7),
-    b: (lt) => MONTHS[lt.month - 1].slice(0, 3),
-    h: (lt) => MONTHS[lt.month - 1].slice(0, 3),
-    B: (lt) => MONTHS[lt.month - 1],
-    U: (lt, np) => naming_pad(Math.floor((lt.yday - 1 + 7 - lt.weekday) / 7), 2, np),
-    W: (lt, np) => naming_pad(Math.floor((lt.yday - 1 + 7 - ((lt.weekday + 6) % 7)) / 7), 2, np),
-    z: (lt) => offsetText(lt.offsetMin, false),
-    Z: (lt) => lt.zoneName(),
-    '%': () => '%',
-    // Composites, as in the C locale.
-    c: '%a %b %e %H:%M:%S %Y',
-    x: '%m/%d/%y',
-    D: '%m/%d/%y',
-    X: '%H:%M:%S',
-    T: '%H:%M:%S',
-    F: '%Y-%m-%d',
-    R: '%H:%M',
-};
-function strftime(spec, lt, structure) {
-    let out = '';
-    for (let i = 0; i < spec.length; i++) {
-        if (spec[i] !== '%') {
-            out += spec[i];
-            continue;
-        }
-        let d = spec[++i];
-        const noPad = d === '-';
-        if (noPad)
-            d = spec[++i];
-        const directive = d === undefined || !Object.hasOwn(DIRECTIVES, d) ? undefined : DIRECTIVES[d];
-        if (directive === undefined) {
-            throw badFolder(structure, d === undefined ? 'it ends with a lone %' : `unsupported directive %${d}`);
-        }
-        out += typeof directive === 'string' ? strftime(directive, lt, structure) : directive(lt, noPad);
-    }
-    return out;
-}
-/** Python's `str(datetime)` for an aware datetime: `2024-01-02 03:04:05+00:00`. */
-function pythonStr(lt) {
-    const date = `${naming_pad(lt.year, 4, false)}-${naming_pad(lt.month, 2, false)}-${naming_pad(lt.day, 2, false)}`;
-    const time = `${naming_pad(lt.hour, 2, false)}:${naming_pad(lt.minute, 2, false)}:${naming_pad(lt.second, 2, false)}`;
-    return `${date} ${time}${lt.micro ? '.' + naming_pad(lt.micro, 6, false) : ''}${offsetText(lt.offsetMin, true)}`;
-}
-/** `str.format(datetime)`: `{}`/`{0}` with an optional `:strftime` spec, `{{`/`}}` escapes. */
-function formatPython(structure, lt) {
-    let out = '';
-    for (let i = 0; i < structure.length; i++) {
-        const c = structure[i];
-        if (c === '{' && structure[i + 1] === '{') {
-            out += '{';
-            i++;
-        }
-        else if (c === '}' && structure[i + 1] === '}') {
-            out += '}';
-            i++;
-        }
-        else if (c === '{') {
-            const end = structure.indexOf('}', i);
-            if (end < 0)
-                throw badFolder(structure, 'a { is never closed');
-            const field = structure.slice(i + 1, end);
-            if (field.includes('{'))
-                throw badFolder(structure, 'nested fields are not supported');
-            const colon = field.indexOf(':');
-            const name = colon < 0 ? field : field.slice(0, colon);
-            if (name !== '' && name !== '0')
-                throw badFolder(structure, `only the date itself can be formatted, not {${name}}`);
-            out +=
-                colon < 0 || colon === field.length - 1
-                    ? pythonStr(lt)
-                    : strftime(field.slice(colon + 1), lt, structure);
-            i = end;
-        }
-        else if (c === '}') {
-            throw badFolder(structure, 'a single } must be written }}');
-        }
-        else {
-            out += c;
-        }
-    }
-    return out;
-}
-function folderPath(structure, ms, timeZone) {
-    if (structure.toLowerCase() === 'none')
-        return '';
-    const raw = formatPython(structure, localTime(ms, timeZone));
-    if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw))
-        throw badFolder(structure, 'it must be a relative path');
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001F]/.test(raw))
-        throw badFolder(structure, 'it contains control characters');
-    const segments = raw.split('/').filter((s) => s !== '' && s !== '.');
-    if (segments.includes('..'))
-        throw badFolder(structure, 'it must not contain ..');
-    return segments.join('/');
-}
-/** Throws the CONFIG_INVALID error `folderFor` would, without needing an asset. */
-function checkFolderStructure(structure, timeZone) {
-    folderPath(structure, Date.now(), timeZone);
-}
-/**
- * The asset's folder: `folder-structure` applied to its capture time (assetDate) in the local time
- * zone, like icloudpd. `none` → '' (flat). POSIX, relative, no `..`.
- */
-function folderFor(asset, folderStructure, timeZone) {
-    return folderPath(folderStructure, asset.createdAt, timeZone);
 }
 /** The movie of a live photo: `suffix` → `IMG_1.HEIC` → `IMG_1_HEVC.MOV`, others `IMG_1.MOV`. */
 function liveMovieName(filename, policy) {
@@ -71302,7 +70869,7 @@ function resolveExisting(relPath, expectedSize, policy, stat, size = 'original',
 // Joining
 /** `root` + POSIX `relPath`, asserting the result stays inside `root` (throws otherwise). */
 function safeJoin(root, relPath) {
-    const refuse = (why) => new ICloudError('INTERNAL', `Refusing to write ${JSON.stringify(relPath.slice(0, 200))} outside the download directory: ${why}.`, 'This is a bug in file naming; please report it.');
+    const refuse = (why) => new AppError('INTERNAL', `Refusing to write ${JSON.stringify(relPath.slice(0, 200))} outside the download directory: ${why}.`, 'This is a bug in file naming; please report it.');
     if (relPath.includes('\0'))
         throw refuse('it contains NUL');
     if (external_node_path_default().posix.isAbsolute(relPath) || external_node_path_default().win32.isAbsolute(relPath) || /^[A-Za-z]:/.test(relPath)) {
@@ -71314,6 +70881,450 @@ function safeJoin(root, relPath) {
     if (rel !== '' && (rel.split((external_node_path_default()).sep)[0] === '..' || external_node_path_default().isAbsolute(rel)))
         throw refuse('it escapes');
     return full;
+}
+
+;// CONCATENATED MODULE: ./src/photos/folder-cache.ts
+/** The run's view of what is already in the photos directory. */
+
+
+
+
+/**
+ * Folder listings for "already downloaded?" checks: one async readdir per folder (LRU-bounded),
+ * sizes from the manifest, a stat only for a present name the manifest does not know. Files
+ * planned in this run are reserved so two assets never claim the same path.
+ */
+class DirCache {
+    root;
+    max;
+    dirs = new Map();
+    reserved = new Map();
+    constructor(root, max = 256) {
+        this.root = root;
+        this.max = max;
+    }
+    async load(folder) {
+        const hit = this.dirs.get(folder);
+        if (hit) {
+            this.dirs.delete(folder);
+            this.dirs.set(folder, hit);
+            return;
+        }
+        let names;
+        try {
+            names = await external_node_fs_.promises.readdir(folder === '' ? this.root : external_node_path_default().join(this.root, folder));
+        }
+        catch {
+            names = []; // not created yet
+        }
+        this.dirs.set(folder, new Set(names));
+        if (this.dirs.size > this.max)
+            this.dirs.delete(this.dirs.keys().next().value);
+    }
+    size(rel, known) {
+        const r = this.reserved.get(rel);
+        if (r !== undefined)
+            return r;
+        const slash = rel.lastIndexOf('/');
+        const names = this.dirs.get(rel.slice(0, Math.max(0, slash)));
+        if (names && !names.has(rel.slice(slash + 1)))
+            return undefined;
+        const k = known?.find((x) => x.relPath === rel);
+        if (k)
+            return k.size;
+        try {
+            return (0,external_node_fs_.statSync)(safeJoin(this.root, rel)).size;
+        }
+        catch {
+            return undefined;
+        }
+    }
+    /** True when the folder listing shows no `<rel>.part` (so the downloader need not look). */
+    noPart(rel) {
+        const slash = rel.lastIndexOf('/');
+        const names = this.dirs.get(rel.slice(0, Math.max(0, slash)));
+        return names !== undefined && !names.has(external_node_path_default().basename(partPathFor(rel)));
+    }
+    reserve(rel, size) {
+        this.reserved.set(rel, size);
+    }
+    /** A finished download is now on disk; a failed one frees its path. */
+    settle(rel, ok) {
+        this.reserved.delete(rel);
+        if (!ok)
+            return;
+        const slash = rel.lastIndexOf('/');
+        this.dirs.get(rel.slice(0, Math.max(0, slash)))?.add(rel.slice(slash + 1));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/util/duration.ts
+/** Durations as written in the config file: `90s`, `30m`, `2h`, `1h30m`, `500ms`, `0`. */
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+/** The schema's pattern for a duration (kept in step with schemas/config.schema.json). */
+const DURATION_PATTERN = /^(?:0|(?:\d+(?:ms|s|m|h))+)$/;
+/** Milliseconds of a duration string; a number is taken as milliseconds already. */
+function parseDuration(value, key = 'duration') {
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0)
+        return value;
+    const text = String(value).trim();
+    if (!DURATION_PATTERN.test(text)) {
+        throw new AppError('CONFIG_INVALID', `${key}: "${text}" is not a duration.`, 'Write a number with a unit: 90s, 30m, 2h or 1h30m (ms, s, m, h).');
+    }
+    let ms = 0;
+    for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g))
+        ms += Number(n) * UNIT_MS[unit];
+    return ms;
+}
+
+;// CONCATENATED MODULE: ./src/photos/options.ts
+/**
+ * The engine's options: what the config hands over, completed with the schema's defaults, and
+ * the key of the options a sync token was earned under.
+ */
+
+
+
+function resolveOptions(p) {
+    const d = PHOTOS_DEFAULTS;
+    const naming = {
+        sizes: p.size?.length ? p.size : [...d.size],
+        livePhotoSize: p.livePhotoSize ?? d.livePhotoSize,
+        livePhotoMovFilenamePolicy: p.livePhotoMovFilenamePolicy ?? d.livePhotoMovFilenamePolicy,
+        alignRaw: p.alignRaw ?? d.alignRaw,
+        fileMatchPolicy: p.fileMatchPolicy ?? d.fileMatchPolicy,
+        skipLivePhotos: p.skipLivePhotos ?? d.skipLivePhotos,
+        forceSize: p.forceSize,
+        keepUnicode: p.keepUnicode,
+        folderStructure: p.folderStructure ?? d.folderStructure,
+        timeZone: p.timeZone,
+    };
+    return {
+        sizes: naming.sizes,
+        library: p.library ?? d.library,
+        albums: p.albums ?? [...d.albums],
+        threads: Math.max(1, Math.floor(p.threads ?? d.threads)),
+        dryRun: p.dryRun ?? d.dryRun,
+        recent: p.recent,
+        untilFound: p.untilFound,
+        skipVideos: p.skipVideos ?? d.skipVideos,
+        maxThrottleWaitMs: parseDuration(p.maxThrottleWait ?? d.maxThrottleWait, 'photos.max-throttle-wait'),
+        naming,
+    };
+}
+/** The options a token was earned under: if any of these change, a delta would miss files. */
+function optionsKey(r) {
+    const { naming: n } = r;
+    const key = JSON.stringify([
+        r.library,
+        [...r.albums].sort(),
+        [...n.sizes].sort(),
+        n.livePhotoSize,
+        n.livePhotoMovFilenamePolicy,
+        n.alignRaw,
+        n.fileMatchPolicy,
+        n.skipLivePhotos,
+        r.skipVideos,
+        n.folderStructure,
+        n.keepUnicode ?? false,
+        n.forceSize ?? false,
+        n.timeZone ?? '',
+    ]);
+    return (0,external_node_crypto_.createHash)('sha256').update(key).digest('base64url').slice(0, 16);
+}
+
+;// CONCATENATED MODULE: ./src/photos/listing.ts
+/**
+ * Listing the library page by page. Both the full listing (`records/query`, newest first) and the
+ * delta feed (`changes/zone`) are async iterators of pages, so memory is one page plus — for
+ * deltas — the halves of pairs still waiting for their partner, never the whole library.
+ */
+
+
+
+
+const PRIMARY_ZONE = 'PrimarySync';
+/** Assets per page (sent as resultsLimit = 2 records per asset, docs/protocol.md §8.3). */
+const PAGE_SIZE = 100;
+/** kei: runs of deleted records can come back as empty pages; probe this many before concluding. */
+const MAX_EMPTY_PAGES = 5;
+/**
+ * `PrimarySync` (default), `shared` (the first shared-library zone) or a zone name such as
+ * `SharedSync-…`. PrimarySync costs no request; anything else looks the zones up.
+ */
+async function selectLibrary(client, library = PRIMARY_ZONE) {
+    if (library === PRIMARY_ZONE)
+        return { scope: 'private', zone: { zoneName: PRIMARY_ZONE } };
+    const scope = library === 'shared' || library.startsWith('SharedSync-') ? 'shared' : 'private';
+    const zones = await client.zonesList(scope);
+    const zone = library === 'shared' ? zones[0] : zones.find((z) => z.zoneName === library);
+    if (zone)
+        return { scope, zone };
+    const names = zones.map((z) => z.zoneName);
+    throw new AppError('CONFIG_INVALID', library === 'shared'
+        ? 'photos.library is "shared" but this account has no iCloud Shared Photo Library.'
+        : `photos.library "${library}" does not exist in this account.`, names.length ? `Available ${scope} libraries: ${names.join(', ')}.` : 'Use PrimarySync (the default).');
+}
+/** Resolve album names to collections; an unknown name is a config error with a suggestion. */
+async function albumCollections(client, sel, names) {
+    if (sel.scope !== 'private') {
+        throw new AppError('CONFIG_INVALID', 'photos.albums only works with a private library.', 'Remove photos.albums or set photos.library to PrimarySync.');
+    }
+    const albums = await client.albums(sel.scope, sel.zone);
+    // Apple's album names decode to NFD (`o` + U+0308), people type NFC (`ö`): compare in NFC.
+    const all = albums.map((a) => a.name.normalize('NFC'));
+    return names.map((name) => {
+        const wanted = name.normalize('NFC');
+        const k = all.indexOf(wanted);
+        if (k >= 0)
+            return { name, collection: { kind: 'album', albumId: albums[k].id } };
+        const near = all.length ? (0,mod/* closest */.kp)(wanted, all) : undefined;
+        throw new AppError('CONFIG_INVALID', `photos.albums: there is no album named "${name}".`, near ? `Did you mean "${near}"? Albums: ${all.join(', ')}.` : 'This library has no albums.');
+    });
+}
+/**
+ * Every asset of the selected collections, page by page, newest first (§8.3). Stops at the counted
+ * total, after `MAX_EMPTY_PAGES` empty pages in a row, or at `recent`.
+ */
+async function* listAssets(client, sel, o = {}) {
+    const pageSize = o.pageSize ?? PAGE_SIZE;
+    if (o.checkIndexing !== false)
+        await client.checkIndexing(sel.scope, sel.zone);
+    const collections = o.albums?.length
+        ? await albumCollections(client, sel, o.albums)
+        : [{ collection: { kind: 'all' } }];
+    for (const { name, collection } of collections) {
+        const total = await client.count(sel.scope, sel.zone, collection);
+        let startRank = 0;
+        let seen = 0;
+        let empty = 0;
+        let first = true;
+        while (seen < total && (o.recent === undefined || seen < o.recent)) {
+            const limit = o.recent === undefined ? Infinity : o.recent - seen;
+            // Parsed in a helper so the raw records are garbage before the consumer gets the page.
+            const { out, masters, consumed } = await fetchPage(client, sel, collection, startRank, pageSize, limit, o);
+            out.album = name;
+            if (first) {
+                out.total = o.recent === undefined ? total : Math.min(total, o.recent);
+                if (o.recent !== undefined && total > o.recent)
+                    out.cutShort = true;
+            }
+            first = false;
+            if (masters === 0) {
+                // An empty page mid-listing: skip a page of (deleted) ranks and probe again.
+                if (++empty >= MAX_EMPTY_PAGES) {
+                    o.log?.warning(`photos: listing ended after ${MAX_EMPTY_PAGES} empty pages with ${seen} of ${total} assets.`);
+                    out.incomplete = true;
+                    yield out;
+                    break;
+                }
+                startRank += pageSize;
+                yield out;
+                continue;
+            }
+            empty = 0;
+            startRank += masters;
+            seen += consumed;
+            yield out;
+        }
+    }
+}
+async function fetchPage(client, sel, collection, startRank, pageSize, limit, o) {
+    const page = await client.listPage(sel.scope, sel.zone, collection, startRank, pageSize);
+    const { pairs, unpairedMasters } = pairRecords(page.records);
+    const out = { assets: [], errors: [], syncToken: page.syncToken };
+    let consumed = 0;
+    for (const [master, asset] of pairs) {
+        if (consumed >= limit)
+            break;
+        consumed++;
+        try {
+            const a = parseAssetPair(master, asset);
+            if (o.skipVideos && a.kind === 'movie')
+                continue;
+            out.assets.push(a);
+        }
+        catch (err) {
+            if (err instanceof AssetParseError)
+                out.errors.push(err);
+            else
+                throw err;
+        }
+    }
+    // A master without its asset still occupies a rank.
+    consumed += unpairedMasters.length;
+    return { out, masters: pairs.length + unpairedMasters.length, consumed };
+}
+/** `changes/database` followed to the end (`moreComing`): every changed zone and the final token. */
+async function databaseChanges(client, scope, syncToken) {
+    const zones = new Map();
+    let token = syncToken;
+    for (let page = 0;; page++) {
+        const r = await client.changesDatabase(scope, token);
+        for (const z of r.zones)
+            zones.set(z.zone.zoneName, z);
+        if (!r.moreComing || r.syncToken === token || page >= 100)
+            return { syncToken: r.syncToken, zones: [...zones.values()] };
+        token = r.syncToken;
+    }
+}
+/**
+ * A failure of the change feed (`changes/database`, `changes/zone`) that a full listing can stand in
+ * for: a refusal that is not about the session (404, 400, other non-2xx answers) or an answer
+ * without the expected fields. Sign-in, throttling, network and local errors are not: a listing
+ * would meet them too, and throttling means asking less, not more.
+ */
+function isChangeFeedFailure(err) {
+    if (err instanceof CloudKitError)
+        return true;
+    return isAppError(err, 'PROTOCOL_ERROR') || isAppError(err, 'ICLOUD_SETUP_INCOMPLETE');
+}
+/** The sync token is no longer known to Apple (`BAD_REQUEST`): do a full listing and start over. */
+class SyncTokenExpired extends AppError {
+    constructor(reason) {
+        super('PROTOCOL_ERROR', `The stored iCloud sync token was refused (${reason || 'BAD_REQUEST'}).`, 'A full listing is done instead.');
+        this.name = 'SyncTokenExpired';
+    }
+}
+/**
+ * The zone's changes since `syncToken`, page by page (§8.6). Pairs may straddle pages: halves wait
+ * in two small maps until their partner arrives; whatever is left at the end is flushed: an asset
+ * change without its master has its master fetched by `records/lookup` (an unhidden or restored
+ * asset may be new to us; a known one is simply found present).
+ */
+async function* listChanges(client, sel, syncToken, o = {}) {
+    const masters = new Map();
+    const waiting = new Map(); // masterRef → asset
+    let token = syncToken;
+    for (;;) {
+        const page = await client.changesZone(sel.scope, sel.zone, token, o.resultsLimit ?? 200);
+        if (page.error) {
+            if (page.error.serverErrorCode === 'BAD_REQUEST')
+                throw new SyncTokenExpired(page.error.reason);
+            throw new AppError(page.error.serverErrorCode === 'ZONE_NOT_FOUND' ? 'ICLOUD_SETUP_INCOMPLETE' : 'PROTOCOL_ERROR', `iCloud refused the change feed of ${sel.zone.zoneName} (${page.error.serverErrorCode}).`, page.error.serverErrorCode === 'ZONE_NOT_FOUND'
+                ? 'The library no longer exists; check photos.library.'
+                : 'The next run will try again.');
+        }
+        const out = { assets: [], errors: [], removed: [], syncToken: page.syncToken };
+        const { pairs, unpairedMasters, unpairedAssets } = pairRecords(page.records);
+        for (const r of page.records)
+            if (r && isHardDeleted(r) && typeof r.recordName === 'string')
+                out.removed.push(r.recordName);
+        for (const m of unpairedMasters) {
+            const asset = waiting.get(m.recordName);
+            if (asset) {
+                waiting.delete(m.recordName);
+                pairs.push([m, asset]);
+            }
+            else
+                masters.set(m.recordName, m);
+        }
+        for (const a of unpairedAssets) {
+            const ref = masterRefOf(a);
+            const m = ref === undefined ? undefined : masters.get(ref);
+            if (m && ref !== undefined) {
+                masters.delete(ref);
+                pairs.push([m, a]);
+            }
+            else if (ref !== undefined)
+                waiting.set(ref, a);
+        }
+        for (const [m, a] of pairs)
+            classify(m, a, out, o.skipVideos);
+        if (!page.moreComing) {
+            // Leftovers: an asset change alone (hidden, deleted, favourite, or unhidden / restored — a
+            // photo we may never have seen) or a master alone (renamed).
+            const orphans = [];
+            for (const a of waiting.values()) {
+                if (isHidden(a) || isDeleted(a))
+                    out.removed.push(a.recordName);
+                else
+                    orphans.push(a);
+            }
+            waiting.clear();
+            if (orphans.length)
+                await fetchMasters(client, sel, orphans, out, o);
+            if (masters.size) {
+                o.log?.warning(`photos: ${masters.size} changed master record(s) arrived without their asset; known files are kept.`);
+            }
+            yield out;
+            return;
+        }
+        yield out;
+        if (page.syncToken === undefined || page.syncToken === token) {
+            throw new AppError('PROTOCOL_ERROR', 'iCloud returned moreComing without a new sync token.', 'The next run will try again.');
+        }
+        token = page.syncToken;
+    }
+}
+/** Errors that end the run wherever they happen; anything else fails only the assets concerned. */
+const RUN_ERRORS = new Set([
+    'THROTTLED',
+    'SESSION_INVALID',
+    'MFA_REQUIRED',
+    'ADP_OR_WEB_ACCESS_DISABLED',
+    'ICLOUD_SETUP_INCOMPLETE',
+]);
+/**
+ * The masters of asset changes that came without them (an asset unhidden or restored from
+ * Recently Deleted changes only its CPLAsset), fetched with `records/lookup` and paired. A master
+ * Apple no longer has fails that asset like an unreadable record; a lookup that fails or is refused
+ * yields MasterLookupErrors, which keep the sync tokens before these assets.
+ */
+async function fetchMasters(client, sel, orphans, out, o) {
+    const names = [...new Set(orphans.map((a) => masterRefOf(a)))];
+    let found;
+    try {
+        found = await client.lookup(sel.scope, sel.zone, names);
+    }
+    catch (err) {
+        if (!(err instanceof AppError) || RUN_ERRORS.has(err.code))
+            throw err;
+        for (const a of orphans)
+            out.errors.push(new MasterLookupError(a.recordName, masterRefOf(a), `records/lookup failed (${err.message})`));
+        return;
+    }
+    const byName = new Map();
+    for (const r of found.records)
+        if (r.recordType === MASTER_RECORD_TYPE)
+            byName.set(r.recordName, r);
+    for (const a of orphans) {
+        const ref = masterRefOf(a);
+        const master = byName.get(ref);
+        const error = found.errors.get(ref);
+        if (master)
+            classify(master, a, out, o.skipVideos);
+        else if (error?.serverErrorCode === 'NOT_FOUND')
+            out.errors.push(new AssetParseError('its master record no longer exists in iCloud', {
+                assetId: a.recordName,
+                masterId: ref,
+            }));
+        else {
+            const why = error
+                ? `${error.serverErrorCode}${error.reason ? `, ${error.reason}` : ''}`
+                : 'not a CPLMaster';
+            out.errors.push(new MasterLookupError(a.recordName, ref, `records/lookup answered ${why}`));
+        }
+    }
+}
+function classify(master, asset, out, skipVideos) {
+    if (isHidden(asset) || isDeleted(asset)) {
+        out.removed.push(asset.recordName);
+        return;
+    }
+    try {
+        const a = parseAssetPair(master, asset);
+        if (skipVideos && a.kind === 'movie')
+            return;
+        out.assets.push(a);
+    }
+    catch (err) {
+        if (err instanceof AssetParseError)
+            out.errors.push(err);
+        else
+            throw err;
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/photos/state.ts
@@ -71540,7 +71551,7 @@ async function saveStateFile(directory, s) {
         await writeFileAtomic(external_node_path_default().join(directory, STATE_FILE), serializeStatePieces(s));
     }
     catch (err) {
-        throw new ICloudError('DISK', `Cannot save the download state in ${directory} (${err.code ?? 'error'}).`, 'Check free space and permissions of the download directory; downloaded files are kept.', { cause: err });
+        throw new AppError('DISK', `Cannot save the download state in ${directory} (${err.code ?? 'error'}).`, 'Check free space and permissions of the download directory; downloaded files are kept.', { cause: err });
     }
 }
 
@@ -71680,7 +71691,7 @@ async function diskCheck(directory, state, persistent, dryRun, log) {
     if (problems.length === 0)
         return undefined;
     const n = problems.length;
-    log.warn(`photos: ${n} downloaded file${n === 1 ? ' is' : 's are'} missing or damaged on disk: ${describeProblems(problems)}. ` +
+    log.warning(`photos: ${n} downloaded file${n === 1 ? ' is' : 's are'} missing or damaged on disk: ${describeProblems(problems)}. ` +
         (dryRun ? 'A real run would download them again.' : 'Listing the library to download them again.'));
     if (!dryRun)
         await forgetProblems(directory, state, problems);
@@ -71763,17 +71774,32 @@ function verifySummary(directory, r) {
 /** The error of a verify that found problems and did not repair them. */
 function verifyFailed(directory, r) {
     const n = r.problems.length;
-    return new ICloudError('VERIFY_FAILED', `${n} downloaded file${n === 1 ? ' is' : 's are'} missing or damaged in ${directory}: ${describeProblems(r.problems)}.`, 'Run verify again with repair (CLI `--repair`, action input `repair: true`): damaged files are moved aside as *.damaged and downloaded again.');
+    return new AppError('VERIFY_FAILED', `${n} downloaded file${n === 1 ? ' is' : 's are'} missing or damaged in ${directory}: ${describeProblems(r.problems)}.`, 'Run verify again with repair (CLI `--repair`, action input `repair: true`): damaged files are moved aside as *.damaged and downloaded again.');
 }
 /** verify needs the state file beside the photos. */
 function noStateToVerify(directory) {
-    return new ICloudError('CONFIG_INVALID', `There is nothing to verify in ${directory}: it has no ${STATE_FILE}.`, 'verify checks the directory a sync downloads into and keeps its state in; a hand-off directory (files uploaded elsewhere, state only in the cache) cannot be verified.');
+    return new AppError('CONFIG_INVALID', `There is nothing to verify in ${directory}: it has no ${STATE_FILE}.`, 'verify checks the directory a sync downloads into and keeps its state in; a hand-off directory (files uploaded elsewhere, state only in the cache) cannot be verified.');
+}
+/**
+ * `verify` as the action and the CLI both run it: the check (with `repair`, damaged files moved
+ * aside), then each problem and the summary through `print`. Without a state file there is
+ * nothing to check against: NO state is an error (noStateToVerify).
+ */
+async function verifyAndPrint(o) {
+    const result = await verifyDirectory({ directory: o.directory, repair: o.repair, log: o.log });
+    if (!result)
+        throw noStateToVerify(o.directory);
+    for (const l of problemLines(result))
+        o.print.problem(l);
+    o.print.summary(verifySummary(o.directory, result));
+    return result;
 }
 
 ;// CONCATENATED MODULE: ./src/photos/sync.ts
 /**
- * One photos backup run: decide how little must be asked (docs/protocol.md §8.6), walk the assets, plan
- * their files (naming.ts), skip what is already there, download the rest, keep the state.
+ * One photos backup run: decide how little must be asked (docs/protocol.md §8.6), walk the
+ * assets, plan their files (filenames.ts, folder-format.ts), skip what is already there, download
+ * the rest, keep the state.
  *
  * Request budget: with stored tokens, `changes/database` alone answers "nothing changed" (one
  * request, whatever the library size); a change costs `changes/zone` pages; a first run (or a
@@ -71804,128 +71830,17 @@ function noStateToVerify(directory) {
 
 
 
-/** The default throttle budget (`photos.max-throttle-wait`). */
-const DEFAULT_MAX_THROTTLE_WAIT = '30m';
-function resolveOptions(p) {
-    const naming = {
-        sizes: p.sizes?.length ? p.sizes : ['original'],
-        livePhotoSize: p.livePhotoSize ?? 'original',
-        livePhotoMovFilenamePolicy: p.livePhotoMovFilenamePolicy ?? 'suffix',
-        alignRaw: p.alignRaw ?? 'as-is',
-        fileMatchPolicy: p.fileMatchPolicy ?? 'name-size-dedup-with-suffix',
-        skipLivePhotos: p.skipLivePhotos ?? false,
-        forceSize: p.forceSize,
-        keepUnicode: p.keepUnicode,
-        folderStructure: p.folderStructure ?? '{:%Y/%m/%d}',
-        timeZone: p.timeZone,
-    };
-    return {
-        sizes: naming.sizes,
-        library: p.library ?? 'PrimarySync',
-        albums: p.albums ?? [],
-        threads: Math.max(1, Math.floor(p.threads ?? 4)),
-        dryRun: p.dryRun ?? false,
-        recent: p.recent,
-        untilFound: p.untilFound,
-        skipVideos: p.skipVideos ?? false,
-        maxThrottleWaitMs: parseDuration(p.maxThrottleWait ?? DEFAULT_MAX_THROTTLE_WAIT, 'photos.max-throttle-wait'),
-        naming,
-    };
-}
-/** The options a token was earned under: if any of these change, a delta would miss files. */
-function optionsKey(r) {
-    const { naming: n } = r;
-    const key = JSON.stringify([
-        r.library,
-        [...r.albums].sort(),
-        [...n.sizes].sort(),
-        n.livePhotoSize,
-        n.livePhotoMovFilenamePolicy,
-        n.alignRaw,
-        n.fileMatchPolicy,
-        n.skipLivePhotos,
-        r.skipVideos,
-        n.folderStructure,
-        n.keepUnicode ?? false,
-        n.forceSize ?? false,
-        n.timeZone ?? '',
-    ]);
-    return (0,external_node_crypto_.createHash)('sha256').update(key).digest('base64url').slice(0, 16);
-}
-/**
- * Folder listings for "already downloaded?" checks: one async readdir per folder (LRU-bounded),
- * sizes from the manifest, a stat only for a present name the manifest does not know. Files
- * planned in this run are reserved so two assets never claim the same path.
- */
-class DirCache {
-    root;
-    max;
-    dirs = new Map();
-    reserved = new Map();
-    constructor(root, max = 256) {
-        this.root = root;
-        this.max = max;
-    }
-    async load(folder) {
-        const hit = this.dirs.get(folder);
-        if (hit) {
-            this.dirs.delete(folder);
-            this.dirs.set(folder, hit);
-            return;
-        }
-        let names;
-        try {
-            names = await external_node_fs_.promises.readdir(folder === '' ? this.root : external_node_path_default().join(this.root, folder));
-        }
-        catch {
-            names = []; // not created yet
-        }
-        this.dirs.set(folder, new Set(names));
-        if (this.dirs.size > this.max)
-            this.dirs.delete(this.dirs.keys().next().value);
-    }
-    size(rel, known) {
-        const r = this.reserved.get(rel);
-        if (r !== undefined)
-            return r;
-        const slash = rel.lastIndexOf('/');
-        const names = this.dirs.get(rel.slice(0, Math.max(0, slash)));
-        if (names && !names.has(rel.slice(slash + 1)))
-            return undefined;
-        const k = known?.find((x) => x.relPath === rel);
-        if (k)
-            return k.size;
-        try {
-            return (0,external_node_fs_.statSync)(safeJoin(this.root, rel)).size;
-        }
-        catch {
-            return undefined;
-        }
-    }
-    /** True when the folder listing shows no `<rel>.part` (so the downloader need not look). */
-    noPart(rel) {
-        const slash = rel.lastIndexOf('/');
-        const names = this.dirs.get(rel.slice(0, Math.max(0, slash)));
-        return names !== undefined && !names.has(external_node_path_default().basename(partPathFor(rel)));
-    }
-    reserve(rel, size) {
-        this.reserved.set(rel, size);
-    }
-    /** A finished download is now on disk; a failed one frees its path. */
-    settle(rel, ok) {
-        this.reserved.delete(rel);
-        if (!ok)
-            return;
-        const slash = rel.lastIndexOf('/');
-        this.dirs.get(rel.slice(0, Math.max(0, slash)))?.add(rel.slice(slash + 1));
-    }
-}
+
+
 /** One run per directory: the lock is held for the whole run (a dry run writes nothing and takes none). */
 async function syncPhotos(o) {
-    const dryRun = o.options.dryRun ?? false;
+    const dryRun = o.options.dryRun ?? PHOTOS_DEFAULTS.dryRun;
     const lock = dryRun
         ? undefined
-        : await acquireDirectoryLock(o.directory, { waitMs: (o.options.lockWait ?? 0) * 1000, log: o.log });
+        : await acquireDirectoryLock(o.directory, {
+            waitMs: (o.options.lockWait ?? PHOTOS_DEFAULTS.lockWait) * 1000,
+            log: o.log,
+        });
     try {
         return await syncLocked(o);
     }
@@ -71962,7 +71877,7 @@ async function syncLocked(o) {
             return false;
         const why = err.message.replace(/\.$/, '');
         if (!feedDown)
-            o.log.warn(`photos: the change feed is unavailable (${why}); listing the whole library.`);
+            o.log.warning(`photos: the change feed is unavailable (${why}); listing the whole library.`);
         feedDown = true;
         listingNote = `change feed unavailable: ${why}`;
         return true;
@@ -72081,14 +71996,14 @@ async function syncLocked(o) {
             // On a full disk the run already fails with DISK and its report; the list is secondary.
             if (!run.fatal)
                 throw err;
-            o.log.warn(`photos: could not write the list of new files (${err.code ?? err}).`);
+            o.log.warning(`photos: could not write the list of new files (${err.code ?? err}).`);
         }
     }
-    if (error !== undefined && !isICloudError(error, 'THROTTLED'))
+    if (error !== undefined && !isAppError(error, 'THROTTLED'))
         throw error;
     run.logThrottling();
     if (throttleError)
-        o.log.warn(`photos: ${throttleError.describe()}`);
+        o.log.warning(`photos: ${throttleError.describe()}`);
     return {
         mode,
         downloaded: run.counts.downloaded,
@@ -72121,7 +72036,7 @@ function withoutUrls(text) {
 function isCancelEcho(err) {
     if (err === undefined)
         return false;
-    if (isICloudError(err, 'THROTTLED'))
+    if (isAppError(err, 'THROTTLED'))
         return true;
     const e = err;
     return e.name === 'AbortError' || e.cause?.name === 'AbortError';
@@ -72278,7 +72193,7 @@ class Run {
             // A master records/lookup could not fetch: the next run must see this asset again.
             if (e.blocksTokens)
                 this.counts.blocking++;
-            this.o.log.warn(`photos: ${e.message}`);
+            this.o.log.warning(`photos: ${e.message}`);
         }
     }
     /** A naming refusal (a path that would escape the directory) fails that asset, not the run. */
@@ -72287,7 +72202,7 @@ class Run {
             return await this.handle(asset);
         }
         catch (err) {
-            if (!isICloudError(err, 'INTERNAL'))
+            if (!isAppError(err, 'INTERNAL'))
                 throw err;
             this.counts.failed++;
             this.problems.push({
@@ -72297,7 +72212,7 @@ class Run {
                 detail: err.message,
                 attempts: 0,
             });
-            this.o.log.warn(`photos: asset ${asset.id}: ${err.message}`);
+            this.o.log.warning(`photos: asset ${asset.id}: ${err.message}`);
             return false;
         }
     }
@@ -72438,10 +72353,10 @@ class Run {
             .catch(() => undefined)
             .then(() => saveStateFile(this.directory, stamp(this.state)))
             .catch((err) => {
-            if (!isICloudError(err, 'DISK'))
+            if (!isAppError(err, 'DISK'))
                 throw err;
             if (!this.downloader.fatal)
-                this.o.log.warn(`photos: ${err.message}`);
+                this.o.log.warning(`photos: ${err.message}`);
             this.downloader.fatal ??= err;
         })
             .then(() => this.notifyCheckpoint());
@@ -72455,7 +72370,7 @@ class Run {
             await this.o.onCheckpoint(this.state);
         }
         catch (err) {
-            this.o.log.warn(`photos: could not keep a checkpoint of the state: ${err.message}`);
+            this.o.log.warning(`photos: could not keep a checkpoint of the state: ${err.message}`);
         }
     }
     async finish() {
@@ -72465,13 +72380,13 @@ class Run {
     }
     /** THROTTLED when the throttle budget ran out (downloads or listing). */
     throttleError(error, listingComplete) {
-        const listing = isICloudError(error, 'THROTTLED') ? error : undefined;
+        const listing = isAppError(error, 'THROTTLED') ? error : undefined;
         const n = this.problems.filter((p) => p.reason === 'throttled').length;
         // The budget ran out just as the last file came in: nothing was left, nothing to report.
         if (!listing && (!this.governor.exhausted || (n === 0 && listingComplete)))
             return undefined;
         const left = `${n} file${n === 1 ? '' : 's'} left${listingComplete ? '' : ' and the rest of the library not yet listed'}`;
-        return new ICloudError('THROTTLED', `Apple iCloud kept throttling requests (HTTP 503/429) for longer than photos.max-throttle-wait ` +
+        return new AppError('THROTTLED', `Apple iCloud kept throttling requests (HTTP 503/429) for longer than photos.max-throttle-wait ` +
             `(${formatMs(this.governor.maxWaitMs)} of waiting); the run stopped cleanly with ${left}.`, 'The next scheduled run continues where this one stopped; raise photos.max-throttle-wait to wait longer in one run. Do not rerun in a loop.', { retryAfter: listing?.retryAfter, cause: listing });
     }
     /** One line on how much throttling the run absorbed. */
@@ -72502,6 +72417,159 @@ function formatMs(ms) {
     if (ms < 120_000)
         return `${Math.round(ms / 1000)} s`;
     return `${Math.round(ms / 60_000)} min`;
+}
+
+;// CONCATENATED MODULE: ./src/photos/engine.ts
+
+
+
+function createPhotosEngine(auth, options) {
+    const client = cloudKitFor(auth);
+    const http = new HttpClient({ connections: options.threads });
+    return {
+        sync: (o) => syncPhotos({ ...o, client, http, options }),
+        close: () => http.close(),
+    };
+}
+
+// EXTERNAL MODULE: ./node_modules/cli-progress/cli-progress.js
+var cli_progress = __nccwpck_require__(8502);
+var cli_progress_default = /*#__PURE__*/__nccwpck_require__.n(cli_progress);
+;// CONCATENATED MODULE: ./src/photos/progress.ts
+/**
+ * Progress of a photos sync: a cli-progress bar on a TTY; in CI (no TTY) an interval-driven log line
+ * every few seconds with counts, bytes and throughput. Both stop cleanly.
+ */
+
+function humanBytes(n) {
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let v = n;
+    let u = 0;
+    while (v >= 1024 && u < units.length - 1) {
+        v /= 1024;
+        u++;
+    }
+    return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+/** One human line: `listed 1200/5000, downloaded 300 (12.0 MB, 2.1 MB/s), skipped 900, failed 0`. */
+function progressLine(p, elapsedMs) {
+    const rate = elapsedMs > 0 ? (p.bytes / elapsedMs) * 1000 : 0;
+    const listed = p.total === undefined ? `${p.listed}` : `${p.listed}/${p.total}`;
+    return (`photos: listed ${listed}, downloaded ${p.downloaded} (${humanBytes(p.bytes)}, ${humanBytes(rate)}/s), ` +
+        `skipped ${p.skipped}, failed ${p.failed}`);
+}
+function createProgress(o) {
+    const now = o.now ?? Date.now;
+    const start = now();
+    let last = { listed: 0, downloaded: 0, skipped: 0, failed: 0, bytes: 0 };
+    const tty = o.tty ?? Boolean(process.stderr.isTTY);
+    if (tty) {
+        const bar = new (cli_progress_default()).SingleBar({
+            stream: o.stream ?? process.stderr,
+            format: 'photos [{bar}] {value}/{total} | new {downloaded} | skipped {skipped} | failed {failed} | {mb}',
+            hideCursor: true,
+            clearOnComplete: false,
+        }, (cli_progress_default()).Presets.shades_classic);
+        bar.start(0, 0, { downloaded: 0, skipped: 0, failed: 0, mb: '0 B' });
+        return {
+            update(p) {
+                last = p;
+                bar.setTotal(p.total ?? Math.max(p.listed, 1));
+                bar.update(p.listed, {
+                    downloaded: p.downloaded,
+                    skipped: p.skipped,
+                    failed: p.failed,
+                    mb: humanBytes(p.bytes),
+                });
+            },
+            stop() {
+                bar.stop();
+            },
+        };
+    }
+    let printed = '';
+    const tick = () => {
+        const line = progressLine(last, now() - start);
+        // No news, no line: a quiet CI log for a long listing of existing files still ticks on `listed`.
+        if (line !== printed)
+            o.log(line);
+        printed = line;
+    };
+    const timer = setInterval(tick, o.intervalMs ?? 5000);
+    timer.unref();
+    return {
+        update(p) {
+            last = p;
+        },
+        stop() {
+            clearInterval(timer);
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/photos/outcome.ts
+/**
+ * What a sync's result means for the run, the same for the action and the CLI: a run that did not
+ * back up everything says so with an error code, unless the owner opted into partial backups; a
+ * planned stop (a run budget) is `incomplete`, not a failure.
+ */
+
+
+/**
+ * DISK first (nothing fixes itself there; a disk error in the result with no file listed is the
+ * state file), then failed downloads, then throttling with files left;
+ * `allowPartial` turns the last two into `warning`. `rerun` says how the owner runs again.
+ */
+function photosOutcome(r, o = {}) {
+    const rerun = o.rerun ?? 'the next run';
+    const left = leftText(r.remaining, r.listingComplete);
+    const disk = r.failures.filter((f) => f.reason === 'disk');
+    // Files whose write failed carry the errno; the others were left behind when the run stopped.
+    const written = disk.filter((f) => f.detail);
+    const shown = written.length ? written : disk;
+    if (shown.length) {
+        const first = shown[0];
+        const where = o.directory ?? 'the photos directory';
+        // The errno decides the fix (permissions, a file in the way, a full disk).
+        const errno = /\b(E[A-Z]{2,})\b/.exec(first.detail ?? '')?.[1];
+        const fix = errno
+            ? directoryError(where, { code: errno }).remediation
+            : 'Free disk space or fix the permissions of the photos directory.';
+        return {
+            status: 'failed',
+            error: new AppError('DISK', `${plural(shown.length, 'file')} could not be written in ${where} (${first.relPath}${first.detail ? `: ${first.detail}` : ''}); ${left}.`, `${fix} Then run again; ${rerun} continues and nothing downloaded is lost.`),
+        };
+    }
+    // Every file is there, but the state could not be saved (the disk filled up at the end).
+    if (r.diskError)
+        return {
+            status: 'failed',
+            error: new AppError('DISK', `${r.diskError.message} ${capital(left)}.`, `${r.diskError.remediation} Then run again; ${rerun} continues and nothing downloaded is lost.`),
+        };
+    let error;
+    if (r.failed > 0) {
+        error = new AppError('DOWNLOAD_FAILED', `${plural(r.failed, 'file')} could not be backed up after retries; ${left}.`, `${capital(rerun)} retries them; every file is listed in the report. If the same files keep failing, check them in iCloud.`);
+    }
+    else if (r.stopReason === 'throttled' && (r.remaining > 0 || !r.listingComplete)) {
+        error = new AppError('THROTTLED', `Apple throttled the run until it stopped; ${left}.`, `${capital(rerun)} continues where this one ended; do not rerun in a loop.`);
+    }
+    if (error)
+        return { status: o.allowPartial ? 'warning' : 'failed', error };
+    if (r.stopReason === 'budget')
+        return { status: 'incomplete', note: `${left}; ${rerun} continues.` };
+    // Cancellation sets its own exit code (130/143); it is never a success.
+    if (r.stopReason === 'cancelled')
+        return { status: 'failed', note: `The run was cancelled; ${left}.` };
+    return { status: 'ok' };
+}
+function leftText(remaining, listingComplete) {
+    return `${listingComplete ? '' : 'at least '}${plural(remaining, 'file')} left`;
+}
+function plural(n, word) {
+    return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+function capital(s) {
+    return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 ;// CONCATENATED MODULE: ./src/util/signals.ts
@@ -72625,7 +72693,6 @@ function listenToProcessSignals(c, graceMs = CANCEL_GRACE_MS) {
 
 
 
-
 async function sync(opts, io) {
     const config = await resolveConfig(opts);
     const directory = config.photos.directory;
@@ -72634,8 +72701,7 @@ async function sync(opts, io) {
     const log = cliLog(io, Boolean(opts.verbose));
     const auth = await cliSignIn(config, io, { password: opts.password, log });
     try {
-        const client = cloudKitFor(auth);
-        const downloads = new HttpClient({ connections: config.photos.threads });
+        const engine = createPhotosEngine(auth, config.photos);
         const progress = createProgress({
             tty: io.stderr.isTTY === true && !inCi(io.env),
             stream: io.stderr,
@@ -72644,11 +72710,8 @@ async function sync(opts, io) {
         const cancel = new Cancellation();
         const unlisten = listenToProcessSignals(cancel);
         try {
-            const result = await syncPhotos({
-                client,
-                http: downloads,
+            const result = await engine.sync({
                 directory,
-                options: { ...config.photos, sizes: config.photos.size },
                 log,
                 progress: (p) => progress.update(p),
                 signal: cancel.signal,
@@ -72682,7 +72745,7 @@ async function sync(opts, io) {
         finally {
             unlisten();
             progress.stop();
-            await downloads.close();
+            await engine.close();
         }
     }
     finally {
@@ -72724,12 +72787,13 @@ async function verify(opts, io) {
     if (!directory)
         throw new UsageError('--directory is required (or `photos.directory` in the --config file).');
     const log = cliLog(io, Boolean(opts.verbose));
-    const result = await verifyDirectory({ directory, repair: opts.repair, log });
-    if (!result)
-        throw noStateToVerify(directory);
-    for (const l of problemLines(result))
-        line(io.stdout, l);
-    line(io.stdout, verifySummary(directory, result));
+    const print = (l) => line(io.stdout, l);
+    const result = await verifyAndPrint({
+        directory,
+        repair: opts.repair,
+        log,
+        print: { problem: print, summary: print },
+    });
     if (result.problems.length === 0)
         return ExitCode.Ok;
     if (!opts.repair)

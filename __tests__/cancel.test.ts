@@ -5,8 +5,7 @@
 // on the same disk (self-hosted). The whole library must end backed up, nothing that was already
 // backed up is downloaded again, and a cancelled run never costs a full re-download.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -18,8 +17,7 @@ import { startFakeGitHub } from '../sim/github-api.js'
 import { generateSessionKey } from '../src/session-cache/blob.js'
 import { main as cli } from '../src/cli/program.js'
 import { consoleLogin, testIo } from './helpers/cli-io.js'
-import { STATE_FILE } from '../src/photos/state.js'
-import { LOCK_FILE } from '../src/photos/lock.js'
+import { expectedHashes, onDisk } from './helpers/photos-harness.js'
 
 const LIB: LibraryOptions = { count: 24, kinds: ['jpeg', 'live'], minBytes: 1500, maxBytes: 3000, seed: 14 }
 /** Assets added between the first run and the cancelled one. */
@@ -74,33 +72,6 @@ async function setup(library: LibraryOptions = LIB, photosConfig = ''): Promise<
     },
     env: { ...world.env, RUNNER_TEMP: runner.runnerTemp },
   }
-}
-
-/** Hashes of every file of the visible library (live photos have two). */
-function expectedHashes(lib: FakeLibrary): string[] {
-  return lib
-    .visibleAssets()
-    .flatMap((a) =>
-      (a.fakeKind === 'live'
-        ? (['resOriginal', 'resOriginalVidCompl'] as const)
-        : (['resOriginal'] as const)
-      ).map((k) => lib.sha256(lib.privateZone, a.index, k)),
-    )
-    .sort()
-}
-
-function onDisk(dir: string): { finals: string[]; parts: string[] } {
-  const finals: string[] = []
-  const parts: string[] = []
-  if (!existsSync(dir)) return { finals, parts }
-  for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
-    const full = path.join(dir, rel)
-    // The engine's own files: its state and the lock a killed run leaves behind.
-    if (rel === STATE_FILE || rel === LOCK_FILE || rel.endsWith('.tmp') || !statSync(full).isFile()) continue
-    if (rel.endsWith('.part')) parts.push(rel)
-    else finals.push(createHash('sha256').update(readFileSync(full)).digest('hex'))
-  }
-  return { finals: finals.sort(), parts }
 }
 
 /** Hashes of the files the content host served (in full or resumed) since `mark`. */

@@ -13,7 +13,6 @@
 // - process abort: the run is a child process (TypeScript via the test loader), SIGKILLed while the
 //   fake holds the phase's request open, then rerun.
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import http from 'node:http'
@@ -42,10 +41,9 @@ import { AppError, type ErrorCode } from '../src/core/errors.js'
 import { HttpClient } from '../src/icloud/http.js'
 import { loadSession, sessionPaths } from '../src/icloud/session-store.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
-import { STATE_FILE, loadStateFile } from '../src/photos/state.js'
+import { loadStateFile } from '../src/photos/state.js'
 import { syncPhotos, type PhotosOptions, type SyncResult } from '../src/photos/sync.js'
 import { photosOutcome } from '../src/photos/outcome.js'
-import { LOCK_FILE } from '../src/photos/lock.js'
 import { readSessionFiles } from '../src/icloud/session-files.js'
 import type { RunReport } from '../src/action/report.js'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
@@ -57,6 +55,7 @@ import { webhookChannel } from '../src/notify/webhook.js'
 import { emailChannel } from '../src/notify/email.js'
 import { githubIssueChannel } from '../src/notify/github-issue.js'
 import type { MfaProvider } from '../src/icloud/ports.js'
+import { expectedHashes, onDisk } from './helpers/photos-harness.js'
 
 // ---- disk full ---------------------------------------------------------------------------------
 
@@ -321,33 +320,6 @@ function expectDiskStop(h: H, o: Outcome): AppError {
   const out = photosOutcome(r)
   expect([out.status, out.error?.code]).toEqual(['failed', 'DISK'])
   return out.error!
-}
-
-/** The bytes a complete backup must hold: originals plus live-photo movies, each exactly once. */
-function expectedHashes(lib: FakeLibrary): string[] {
-  return lib
-    .visibleAssets()
-    .flatMap((a) =>
-      (a.fakeKind === 'live'
-        ? (['resOriginal', 'resOriginalVidCompl'] as const)
-        : (['resOriginal'] as const)
-      ).map((k) => lib.sha256(lib.privateZone, a.index, k)),
-    )
-    .sort()
-}
-
-function onDisk(dir: string): { finals: string[]; parts: string[] } {
-  const finals: string[] = []
-  const parts: string[] = []
-  if (!existsSync(dir)) return { finals, parts }
-  for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
-    const full = path.join(dir, rel)
-    if (rel === STATE_FILE || rel.startsWith(LOCK_FILE) || rel.endsWith('.tmp') || !statSync(full).isFile())
-      continue
-    if (rel.endsWith('.part')) parts.push(rel)
-    else finals.push(createHash('sha256').update(readFileSync(full)).digest('hex'))
-  }
-  return { finals: finals.sort(), parts }
 }
 
 /** Every final file is a right one, and none is there twice. */

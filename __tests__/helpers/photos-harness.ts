@@ -89,6 +89,24 @@ export function diskFiles(dir: string): Map<string, string> {
   return out
 }
 
+/**
+ * The final files and the `.part` files under dir, as a kill leaves them: hashes of the finals
+ * (sorted), relative paths of the parts. The engine's own files (state, lock, temp) are left out.
+ */
+export function onDisk(dir: string): { finals: string[]; parts: string[] } {
+  const finals: string[] = []
+  const parts: string[] = []
+  if (!existsSync(dir)) return { finals, parts }
+  for (const rel of readdirSync(dir, { recursive: true }) as string[]) {
+    const full = path.join(dir, rel)
+    if (rel === STATE_FILE || rel.startsWith(LOCK_FILE) || rel.endsWith('.tmp') || !statSync(full).isFile())
+      continue
+    if (rel.endsWith('.part')) parts.push(rel)
+    else finals.push(createHash('sha256').update(readFileSync(full)).digest('hex'))
+  }
+  return { finals: finals.sort(), parts }
+}
+
 export function diskHashes(dir: string): string[] {
   return [...diskFiles(dir).values()].sort()
 }

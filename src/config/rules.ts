@@ -2,6 +2,7 @@
 import { fullFormats } from 'ajv-formats/dist/formats.js'
 import { isMap, isScalar, isSeq, type Node } from 'yaml'
 import type { PasswordProviderName } from '../core/types.js'
+import { createdBoundProblem } from '../util/created-bound.js'
 import { didYouMean } from './errors.js'
 import { formatPath, locate, spanOf, type Segment, type Source } from './positions.js'
 import type { ConfigIssue } from './types.js'
@@ -201,6 +202,7 @@ export function ruleIssues(source: Source, value: unknown): ConfigIssue[] {
         'email notifications need a recipient: set `notification-email` (or `smtp-username`, its default)',
     })
   }
+  issues.push(...photosRuleIssues(source, isRecord(root.photos) ? root.photos : {}))
   const username = isRecord(email) ? email['smtp-username'] : undefined
   if (isRecord(email) && email['notification-email'] === undefined && typeof username === 'string') {
     if (username && !isEmailAddress(username)) {
@@ -213,6 +215,28 @@ export function ruleIssues(source: Source, value: unknown): ConfigIssue[] {
           'is not an email address, so it cannot be the recipient (`notification-email` defaults to it): set `notification-email`',
       })
     }
+  }
+  return issues
+}
+
+/** skip-created-* must parse as icloudpd parses them; skip-videos and skip-photos exclude each other (icloudpd). */
+function photosRuleIssues(source: Source, photos: Record<string, unknown>): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const at = (key: string, where: 'key' | 'value', message: string): void => {
+    const path = ['photos', key]
+    issues.push({ file: source.file, ...locate(source, path, where), path: formatPath(path), message })
+  }
+  for (const key of ['skip-created-before', 'skip-created-after']) {
+    const value = photos[key]
+    const problem = typeof value === 'string' && value !== '' ? createdBoundProblem(value) : undefined
+    if (problem) at(key, 'value', problem)
+  }
+  if (photos['skip-videos'] === true && photos['skip-photos'] === true) {
+    at(
+      'skip-photos',
+      'key',
+      'only one of `skip-videos` and `skip-photos` can be used (as in icloudpd): together they leave nothing to download',
+    )
   }
   return issues
 }

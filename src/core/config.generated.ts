@@ -119,6 +119,18 @@ export interface PhotosConfig {
   skipVideos: boolean
   /** Do not download the movie part of Live Photos (icloudpd --skip-live-photos). */
   skipLivePhotos: boolean
+  /** Do not download photos, only videos (icloudpd --skip-photos). Like icloudpd, a Live Photo counts as a photo: both its image and its movie are left out. Cannot be combined with `skip-videos`. */
+  skipPhotos: boolean
+  /** Leave out assets created (captured) before this point (icloudpd --skip-created-before), parsed as icloudpd parses it: an ISO date (`2024-01-31`), an ISO date and time with or without a zone (`2024-01-31T08:00`, `2024-01-31T08:00:00+02:00`, `…Z`), or a number of days back from the start of the run (`20d`). A date or time without a zone is in the machine's time zone (UTC on GitHub-hosted runners). */
+  skipCreatedBefore?: string
+  /** Leave out assets created (captured) after this point (icloudpd --skip-created-after); same forms as `skip-created-before`. With an interval (`20d` = assets newer than 20 days are left out) the boundary moves every day, so such a run lists the whole library each time and keeps no sync tokens: an asset it leaves out today is fetched by a later run. */
+  skipCreatedAfter?: string
+  /** Only download the sizes asked for in `size` (icloudpd --force-size): an asset without that version is skipped (and logged) instead of falling back to the original. `adjusted` and `alternative` are not forced, as in icloudpd. */
+  forceSize: boolean
+  /** Keep non-ASCII characters in file names (icloudpd --keep-unicode-in-filenames). Off, as in icloudpd, they are dropped (`Café.jpg` → `Caf.jpg`). */
+  keepUnicodeInFilenames: boolean
+  /** Name months and days in `folder-structure` (`%B`, `%b`, `%A`, `%a`, `%p`) in the machine's language, from LC_ALL, LC_TIME or LANG (icloudpd --use-os-locale), e.g. `{:%Y/%B}` → `2024/Januar` with LANG=de_DE.UTF-8. Off, names are English, as in icloudpd without the flag. */
+  useOsLocale: boolean
   /** Only download these albums (icloudpd --album, repeatable); empty means the whole library. */
   albums: string[]
   /** Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name. */
@@ -129,6 +141,8 @@ export interface PhotosConfig {
   untilFound?: number
   /** Most parallel downloads. A run starts with 8 (or this, if lower) and adds streams while Apple answers without throttling, up to this ceiling; each throttled answer halves them (down to 1). */
   threads: number
+  /** Deprecated, accepted for icloudpd configs (icloudpd --threads-num, which icloudpd also ignores): it has no effect and the run warns. The number of parallel downloads is `threads`. */
+  threadsNum?: number
   /** Throttle budget: how long a run may stall waiting on Apple's throttling (HTTP 503/429) before it stops cleanly with `THROTTLED` and lists what is left. While throttled the run slows down (fewer download streams, Retry-After honoured) instead of ending; time during which other downloads still progress does not count. A number with a unit: `90s`, `30m`, `2h`, `1h30m`; `0` stops as soon as throttling stalls the run. */
   maxThrottleWait: string
   /** List and log what would be downloaded without writing anything (icloudpd --dry-run). The `dry-run` action input takes precedence. */
@@ -214,7 +228,7 @@ export const NOTIFICATIONS_DEFAULTS = Object.freeze<
 
 /** The schema's defaults of `photos`. */
 export const PHOTOS_DEFAULTS = Object.freeze<
-  Pick<PhotosConfig, "folderStructure" | "size" | "livePhotoSize" | "livePhotoMovFilenamePolicy" | "alignRaw" | "fileMatchPolicy" | "skipVideos" | "skipLivePhotos" | "albums" | "library" | "threads" | "maxThrottleWait" | "dryRun" | "allowPartialBackup" | "lockWait" | "handOff">
+  Pick<PhotosConfig, "folderStructure" | "size" | "livePhotoSize" | "livePhotoMovFilenamePolicy" | "alignRaw" | "fileMatchPolicy" | "skipVideos" | "skipLivePhotos" | "skipPhotos" | "forceSize" | "keepUnicodeInFilenames" | "useOsLocale" | "albums" | "library" | "threads" | "maxThrottleWait" | "dryRun" | "allowPartialBackup" | "lockWait" | "handOff">
 >({
   folderStructure: "{:%Y/%m/%d}",
   size: ["original"],
@@ -224,6 +238,10 @@ export const PHOTOS_DEFAULTS = Object.freeze<
   fileMatchPolicy: "name-size-dedup-with-suffix",
   skipVideos: false,
   skipLivePhotos: false,
+  skipPhotos: false,
+  forceSize: false,
+  keepUnicodeInFilenames: false,
+  useOsLocale: false,
   albums: [],
   library: "PrimarySync",
   threads: 16,

@@ -5,6 +5,7 @@
 import type { PhotosConfig } from '../core/config.generated.js'
 import { HttpClient } from '../icloud/http.js'
 import { cloudKitFor, type SignedIn } from './connect.js'
+import { deprecationWarnings } from './options.js'
 import { syncPhotos, type SyncOptions, type SyncResult } from './sync.js'
 
 export interface PhotosEngine {
@@ -18,7 +19,10 @@ export function createPhotosEngine(auth: SignedIn, options: PhotosConfig): Photo
   const client = cloudKitFor(auth)
   const http = new HttpClient({ connections: options.threads })
   return {
-    sync: (o) => syncPhotos({ ...o, client, http, options }),
+    sync: (o) => {
+      for (const w of deprecationWarnings(options)) o.log.warning(w)
+      return syncPhotos({ ...o, client, http, options })
+    },
     close: () => http.close(),
   }
 }

@@ -28,6 +28,8 @@ export interface NamingOptions {
   folderStructure: string
   /** IANA zone for the folder date; default: the process's zone (icloudpd uses the local zone). */
   timeZone?: string
+  /** use-os-locale: BCP 47 tag for month and day names in folders; default: English (C locale). */
+  locale?: string
 }
 
 export interface PlannedFile {
@@ -219,7 +221,7 @@ function joinRel(folder: string, name: string): string {
  * original is not requested. Paths are de-duplicated.
  */
 export function plannedFiles(asset: Asset, options: NamingOptions): PlannedFile[] {
-  const folder = folderFor(asset, options.folderStructure, options.timeZone)
+  const folder = folderFor(asset, options.folderStructure, options.timeZone, options.locale)
   const filename = baseFilename(asset, options)
   const named = namedVersions(asset, filename, options)
   const chosen = disambiguate(named, options.sizes)

@@ -5,6 +5,7 @@
  */
 import { AppError } from '../core/errors.js'
 import type { Asset } from './asset.js'
+import { localeNames } from './locale.js'
 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday']
 const MONTHS = [
@@ -34,6 +35,8 @@ interface LocalTime {
   yday: number // 1-366
   offsetMin: number
   zoneName: () => string
+  /** BCP 47 tag for month and day names (use-os-locale); undefined: the C locale's English. */
+  locale?: string
 }
 
 const formatters = new Map<string, Intl.DateTimeFormat>()
@@ -96,7 +99,7 @@ function wallClock(t: number, timeZone: string | undefined): WallClock {
   return parts as WallClock
 }
 
-function localTime(ms: number, timeZone: string | undefined): LocalTime {
+function localTime(ms: number, timeZone: string | undefined, locale?: string): LocalTime {
   const t = Number.isFinite(ms) ? ms : 0
   const parts = wallClock(t, timeZone)
   const wall = new Date(0)
@@ -117,6 +120,7 @@ function localTime(ms: number, timeZone: string | undefined): LocalTime {
     weekday: wall.getUTCDay(),
     yday: Math.floor((wall.getTime() - jan1.getTime()) / 86_400_000) + 1,
     offsetMin,
+    locale,
     zoneName: () =>
       formatterFor(timeZone, true)
         .formatToParts(t)
@@ -153,24 +157,26 @@ const DIRECTIVES: Readonly<Record<string, Directive | string>> = {
   e: (lt, np) => pad(lt.day, 2, np, ' '),
   H: (lt, np) => pad(lt.hour, 2, np),
   I: (lt, np) => pad(lt.hour % 12 || 12, 2, np),
-  p: (lt) => (lt.hour < 12 ? 'AM' : 'PM'),
+  p: (lt) => (lt.locale ? localeNames(lt.locale)[lt.hour < 12 ? 'am' : 'pm'] : lt.hour < 12 ? 'AM' : 'PM'),
   M: (lt, np) => pad(lt.minute, 2, np),
   S: (lt, np) => pad(lt.second, 2, np),
   f: (lt) => pad(lt.micro, 6, false),
   j: (lt, np) => pad(lt.yday, 3, np),
-  a: (lt) => DAYS[lt.weekday].slice(0, 3),
-  A: (lt) => DAYS[lt.weekday],
+  a: (lt) => (lt.locale ? localeNames(lt.locale).daysShort[lt.weekday] : DAYS[lt.weekday].slice(0, 3)),
+  A: (lt) => (lt.locale ? localeNames(lt.locale).days : DAYS)[lt.weekday],
   w: (lt) => String(lt.weekday),
   u: (lt) => String(lt.weekday || 7),
-  b: (lt) => MONTHS[lt.month - 1].slice(0, 3),
-  h: (lt) => MONTHS[lt.month - 1].slice(0, 3),
-  B: (lt) => MONTHS[lt.month - 1],
+  b: (lt) =>
+    lt.locale ? localeNames(lt.locale).monthsShort[lt.month - 1] : MONTHS[lt.month - 1].slice(0, 3),
+  h: (lt) =>
+    lt.locale ? localeNames(lt.locale).monthsShort[lt.month - 1] : MONTHS[lt.month - 1].slice(0, 3),
+  B: (lt) => (lt.locale ? localeNames(lt.locale).months : MONTHS)[lt.month - 1],
   U: (lt, np) => pad(Math.floor((lt.yday - 1 + 7 - lt.weekday) / 7), 2, np),
   W: (lt, np) => pad(Math.floor((lt.yday - 1 + 7 - ((lt.weekday + 6) % 7)) / 7), 2, np),
   z: (lt) => offsetText(lt.offsetMin, false),
   Z: (lt) => lt.zoneName(),
   '%': () => '%',
-  // Composites, as in the C locale.
+  // Composites, as in the C locale (with use-os-locale too: only the names above follow it).
   c: '%a %b %e %H:%M:%S %Y',
   x: '%m/%d/%y',
   D: '%m/%d/%y',
@@ -240,9 +246,9 @@ function formatPython(structure: string, lt: LocalTime): string {
   return out
 }
 
-function folderPath(structure: string, ms: number, timeZone: string | undefined): string {
+function folderPath(structure: string, ms: number, timeZone: string | undefined, locale?: string): string {
   if (structure.toLowerCase() === 'none') return ''
-  const raw = formatPython(structure, localTime(ms, timeZone))
+  const raw = formatPython(structure, localTime(ms, timeZone, locale))
   if (raw.startsWith('/') || /^[A-Za-z]:/.test(raw)) throw badFolder(structure, 'it must be a relative path')
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001F]/.test(raw)) throw badFolder(structure, 'it contains control characters')
@@ -258,8 +264,9 @@ export function checkFolderStructure(structure: string, timeZone?: string): void
 
 /**
  * The asset's folder: `folder-structure` applied to its capture time (assetDate) in the local time
- * zone, like icloudpd. `none` → '' (flat). POSIX, relative, no `..`.
+ * zone, like icloudpd. `none` → '' (flat). POSIX, relative, no `..`. `locale` (use-os-locale)
+ * names months and days in that language.
  */
-export function folderFor(asset: Asset, folderStructure: string, timeZone?: string): string {
-  return folderPath(folderStructure, asset.createdAt, timeZone)
+export function folderFor(asset: Asset, folderStructure: string, timeZone?: string, locale?: string): string {
+  return folderPath(folderStructure, asset.createdAt, timeZone, locale)
 }

@@ -7,6 +7,7 @@ import { closest } from 'fastest-levenshtein'
 import { AppError, isAppError } from '../core/errors.js'
 import type { Log } from '../core/log.js'
 import type { Asset } from './asset.js'
+import type { AssetFilter } from './filters.js'
 import {
   CloudKitError,
   type CloudKitClient,
@@ -74,7 +75,10 @@ export interface AssetPage {
   album?: string
   /** The listing gave up before the counted total (empty pages): the run must not save its tokens. */
   incomplete?: boolean
-  /** On the first page: `recent` stops this collection before its counted total. */
+  /**
+   * On the first page: `recent` stops this collection before its counted total, or a moving filter
+   * (relative skip-created-after) leaves out assets a later run must still get: no tokens.
+   */
   cutShort?: boolean
 }
 
@@ -84,6 +88,8 @@ export interface ListOptions {
   /** Only the first N assets (newest first) of each collection. */
   recent?: number
   skipVideos?: boolean
+  /** skip-photos / skip-created-*: assets it does not keep are left out (filters.ts). */
+  filter?: AssetFilter
   pageSize?: number
   /** Check `CheckIndexingState` first (icloudpd does, once per library). Default true. */
   checkIndexing?: boolean
@@ -156,6 +162,7 @@ export async function* listAssets(
       if (first) {
         out.total = o.recent === undefined ? total : Math.min(total, o.recent)
         if (o.recent !== undefined && total > o.recent) out.cutShort = true
+        if (o.filter?.moving) out.cutShort = true
       }
       first = false
       if (masters === 0) {
@@ -199,6 +206,7 @@ async function fetchPage(
     try {
       const a = parseAssetPair(master, asset)
       if (o.skipVideos && a.kind === 'movie') continue
+      if (o.filter && !o.filter.keep(a)) continue
       out.assets.push(a)
     } catch (err) {
       if (err instanceof AssetParseError) out.errors.push(err)
@@ -271,7 +279,7 @@ export async function* listChanges(
   client: CloudKitClient,
   sel: LibrarySelection,
   syncToken: string,
-  o: { skipVideos?: boolean; resultsLimit?: number; log?: Pick<Log, 'warning'> } = {},
+  o: { skipVideos?: boolean; filter?: AssetFilter; resultsLimit?: number; log?: Pick<Log, 'warning'> } = {},
 ): AsyncGenerator<ChangePage> {
   const masters = new Map<string, CkRecord>()
   const waiting = new Map<string, CkRecord>() // masterRef → asset
@@ -307,7 +315,7 @@ export async function* listChanges(
         pairs.push([m, a])
       } else if (ref !== undefined) waiting.set(ref, a)
     }
-    for (const [m, a] of pairs) classify(m, a, out, o.skipVideos)
+    for (const [m, a] of pairs) classify(m, a, out, o)
     if (!page.moreComing) {
       // Leftovers: an asset change alone (hidden, deleted, favourite, or unhidden / restored — a
       // photo we may never have seen) or a master alone (renamed).
@@ -358,7 +366,7 @@ async function fetchMasters(
   sel: LibrarySelection,
   orphans: CkRecord[],
   out: ChangePage,
-  o: { skipVideos?: boolean },
+  o: Keep,
 ): Promise<void> {
   const names = [...new Set(orphans.map((a) => masterRefOf(a)!))]
   let found: LookupResult
@@ -378,7 +386,7 @@ async function fetchMasters(
     const ref = masterRefOf(a)!
     const master = byName.get(ref)
     const error = found.errors.get(ref)
-    if (master) classify(master, a, out, o.skipVideos)
+    if (master) classify(master, a, out, o)
     else if (error?.serverErrorCode === 'NOT_FOUND')
       out.errors.push(
         new AssetParseError('its master record no longer exists in iCloud', {
@@ -395,14 +403,21 @@ async function fetchMasters(
   }
 }
 
-function classify(master: CkRecord, asset: CkRecord, out: ChangePage, skipVideos?: boolean): void {
+/** Which parsed assets a change page keeps (skip-videos, then the filter). */
+interface Keep {
+  skipVideos?: boolean
+  filter?: AssetFilter
+}
+
+function classify(master: CkRecord, asset: CkRecord, out: ChangePage, o: Keep): void {
   if (isHidden(asset) || isDeleted(asset)) {
     out.removed.push(asset.recordName)
     return
   }
   try {
     const a = parseAssetPair(master, asset)
-    if (skipVideos && a.kind === 'movie') return
+    if (o.skipVideos && a.kind === 'movie') return
+    if (o.filter && !o.filter.keep(a)) return
     out.assets.push(a)
   } catch (err) {
     if (err instanceof AssetParseError) out.errors.push(err)

@@ -7,6 +7,8 @@ import { PHOTOS_DEFAULTS, type PhotosConfig } from '../core/config.generated.js'
 import { parseDuration } from '../util/duration.js'
 import type { AssetSize } from './asset.js'
 import type { NamingOptions } from './filenames.js'
+import { buildFilter, type AssetFilter } from './filters.js'
+import { osLocale } from './locale.js'
 
 /**
  * `config.photos` as the config layer hands it over. Every option left out takes the schema's
@@ -15,11 +17,14 @@ import type { NamingOptions } from './filenames.js'
 export type PhotosOptions = Partial<Omit<PhotosConfig, 'maxThrottleWait'>> & {
   /** Throttle budget: stalled time waiting on Apple's throttling before the run stops (`30m`; ms as a number). */
   maxThrottleWait?: string | number
-  /** icloudpd naming switches the config does not offer (yet); tests use them. */
+  /** Older name of `keepUnicodeInFilenames` (tests use it). */
   keepUnicode?: boolean
-  forceSize?: boolean
-  /** IANA zone for folder dates; default: the process's zone. */
+  /** IANA zone for folder dates and for skip-created-* values without a zone; default: the process's zone. */
   timeZone?: string
+  /** The run's clock for skip-created-* intervals (tests inject one); default Date.now. */
+  now?: () => number
+  /** use-os-locale: the locale to use instead of the one from LC_ALL / LC_TIME / LANG (tests). */
+  locale?: string
 }
 
 /** The options with every default filled in, as the run uses them. */
@@ -34,6 +39,8 @@ export interface Resolved {
   skipVideos: boolean
   maxThrottleWaitMs: number
   naming: NamingOptions
+  /** skip-photos / skip-created-before / skip-created-after, applied by the listing; none: undefined. */
+  filter?: AssetFilter
 }
 
 export function resolveOptions(p: PhotosOptions): Resolved {
@@ -46,9 +53,10 @@ export function resolveOptions(p: PhotosOptions): Resolved {
     fileMatchPolicy: p.fileMatchPolicy ?? d.fileMatchPolicy,
     skipLivePhotos: p.skipLivePhotos ?? d.skipLivePhotos,
     forceSize: p.forceSize,
-    keepUnicode: p.keepUnicode,
+    keepUnicode: p.keepUnicodeInFilenames ?? p.keepUnicode,
     folderStructure: p.folderStructure ?? d.folderStructure,
     timeZone: p.timeZone,
+    locale: p.useOsLocale ? (p.locale ?? osLocale()) : undefined,
   }
   return {
     sizes: naming.sizes,
@@ -61,7 +69,23 @@ export function resolveOptions(p: PhotosOptions): Resolved {
     skipVideos: p.skipVideos ?? d.skipVideos,
     maxThrottleWaitMs: parseDuration(p.maxThrottleWait ?? d.maxThrottleWait, 'photos.max-throttle-wait'),
     naming,
+    filter: buildFilter({
+      skipPhotos: p.skipPhotos,
+      skipCreatedBefore: p.skipCreatedBefore,
+      skipCreatedAfter: p.skipCreatedAfter,
+      timeZone: p.timeZone,
+      now: (p.now ?? Date.now)(),
+    }),
   }
+}
+
+/** Warnings about deprecated options, for the run's log (icloudpd accepts them, and so do we). */
+export function deprecationWarnings(p: PhotosOptions): string[] {
+  return p.threadsNum === undefined
+    ? []
+    : [
+        `photos.threads-num is deprecated and has no effect (icloudpd ignores it too); the number of parallel downloads is photos.threads (now ${Math.max(1, Math.floor(p.threads ?? PHOTOS_DEFAULTS.threads))}).`,
+      ]
 }
 
 /** The options a token was earned under: if any of these change, a delta would miss files. */
@@ -81,6 +105,9 @@ export function optionsKey(r: Resolved): string {
     n.keepUnicode ?? false,
     n.forceSize ?? false,
     n.timeZone ?? '',
+    // Appended only when set, so the keys of runs without them stay what they were.
+    ...(n.locale ? [['locale', n.locale]] : []),
+    ...(r.filter ? [r.filter.key] : []),
   ])
   return createHash('sha256').update(key).digest('base64url').slice(0, 16)
 }

@@ -241,7 +241,9 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
   // one point in the change log), so "no tokens" is the only honest answer; the next run without
   // the option lists in full (or deltas from the older tokens) and fetches the rest.
   if (run.cutShort && tokens && mode !== 'no-change') {
-    o.log.info('photos: the listing was cut short (recent / until-found); no sync tokens saved.')
+    o.log.info(
+      'photos: the listing was cut short (recent / until-found / a relative skip-created-after); no sync tokens saved.',
+    )
     tokens = undefined
   }
   const complete =
@@ -405,6 +407,7 @@ class Run {
       albums: this.r.albums,
       recent: this.r.recent,
       skipVideos: this.r.skipVideos,
+      filter: this.r.filter,
       log: this.o.log,
     })) {
       token ??= page.syncToken
@@ -439,6 +442,7 @@ class Run {
     let last: string | undefined = token
     for await (const page of listChanges(this.o.client, sel, token, {
       skipVideos: this.r.skipVideos,
+      filter: this.r.filter,
       log: this.o.log,
     })) {
       this.parseErrors(page.errors)

@@ -140,12 +140,19 @@ export function reportError(io: CliIo, err: unknown): number {
   return ExitCode.Error
 }
 
-/** The CLI's logger for the sign-in and sync modules: progress on stderr, debug only with --verbose. */
-export function cliLog(io: CliIo, verbose: boolean): Log {
+/**
+ * The CLI's logger for the sign-in and sync modules: progress on stderr, debug only with --verbose.
+ * `errorsOnly` (icloudpd --log-level error) drops everything but errors, which commands print
+ * themselves.
+ */
+export function cliLog(io: CliIo, verbose: boolean, errorsOnly = false): Log {
+  const say = (m: string) => {
+    if (!errorsOnly) line(io.stderr, m)
+  }
   return {
-    info: (m: string) => line(io.stderr, m),
-    warning: (m: string) => line(io.stderr, `warning: ${m}`),
-    notice: (m: string) => line(io.stderr, m),
+    info: say,
+    warning: (m: string) => say(`warning: ${m}`),
+    notice: say,
     debug: (m: string) => {
       if (verbose) line(io.stderr, `debug: ${m}`)
     },

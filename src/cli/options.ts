@@ -48,11 +48,18 @@ const FLAGS: Flag[] = [
   flag('photos', 'file-match-policy', 'string'),
   flag('photos', 'skip-videos', 'bool'),
   flag('photos', 'skip-live-photos', 'bool'),
+  flag('photos', 'skip-photos', 'bool'),
+  flag('photos', 'skip-created-before', 'string'),
+  flag('photos', 'skip-created-after', 'string'),
+  flag('photos', 'force-size', 'bool'),
+  flag('photos', 'keep-unicode-in-filenames', 'bool'),
+  flag('photos', 'use-os-locale', 'bool'),
   flag('photos', 'albums', 'list', 'album'),
   flag('photos', 'library', 'string'),
   flag('photos', 'recent', 'int'),
   flag('photos', 'until-found', 'int'),
   flag('photos', 'threads', 'int'),
+  flag('photos', 'threads-num', 'int'),
   flag('photos', 'dry-run', 'bool'),
   flag('photos', 'allow-partial-backup', 'bool'),
   flag('photos', 'lock-wait', 'int'),
@@ -127,6 +134,12 @@ export async function resolveConfig(opts: Record<string, unknown>): Promise<Conf
   for (const f of given) {
     const group = base[f.group] as unknown as Record<string, unknown>
     group[camel(f.key)] = (fromFlags[f.group] as unknown as Record<string, unknown>)[camel(f.key)]
+  }
+  // The one rule that spans a flag and the file (each alone was checked above).
+  if (base.photos.skipVideos && base.photos.skipPhotos) {
+    throw new UsageError(
+      'only one of --skip-videos and --skip-photos can be used (as in icloudpd); one of them comes from the --config file',
+    )
   }
   return base
 }

@@ -102,11 +102,27 @@ function photosOptions(cmd: Command): Command {
     .option('--file-match-policy <policy>', 'name-size-dedup-with-suffix or name-id7')
     .option('--skip-videos', 'do not download videos')
     .option('--skip-live-photos', 'do not download the movie part of Live Photos')
+    .option('--skip-photos', 'do not download photos (Live Photos included), only videos')
+    .option(
+      '--skip-created-before <when>',
+      'leave out assets created before an ISO date or date-time (2024-01-31, 2024-01-31T08:00+02:00) or N days ago (20d)',
+    )
+    .option(
+      '--skip-created-after <when>',
+      'leave out assets created after an ISO date or date-time, or N days ago (20d)',
+    )
+    .option('--force-size', 'only the --size versions asked for: no fallback to the original')
+    .option('--keep-unicode-in-filenames', 'keep non-ASCII characters in file names')
+    .option(
+      '--use-os-locale',
+      'month and day names in --folder-structure in the language of LC_ALL / LC_TIME / LANG',
+    )
     .option('--album <name>', 'only this album; repeatable', collect)
     .option('--library <zone>', 'PrimarySync (default) or a SharedSync-… library')
     .option('--recent <n>', 'only the N most recent assets')
     .option('--until-found <n>', 'stop after N consecutive assets that are already downloaded')
     .option('--threads <n>', 'parallel downloads (default: 8)')
+    .option('--threads-num <n>', 'deprecated and ignored, as in icloudpd (use --threads)')
     .option('--dry-run', 'list what would be downloaded, write nothing')
     .option('--allow-partial-backup', 'exit 0 (with a warning) even when some files could not be backed up')
     .option('--lock-wait <seconds>', 'wait this long when another sync uses --directory (default: 0)')
@@ -244,6 +260,17 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 
   photosOptions(signInOptions(account(program.command('sync'))))
     .description('download new photos with the same engine as the action (signs in first when needed)')
+    .option(
+      '--only-print-filenames',
+      'print the full path of each file that would be downloaded, one per line on stdout; download nothing (a dry run)',
+    )
+    .addOption(
+      new Option(
+        '--log-level <level>',
+        'debug (like --verbose), info (default) or error (errors only)',
+      ).choices(['debug', 'info', 'error']),
+    )
+    .option('--no-progress-bar', 'no progress bar on a terminal (progress lines as in CI instead)')
     .addHelpText(
       'after',
       codes({

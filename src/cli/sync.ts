@@ -7,6 +7,7 @@
  * flight are kept as `.part`, the state is saved, and the exit code is 130/143. A second signal
  * exits at once (the state file is replaced atomically, so the last save stands).
  */
+import path from 'node:path'
 import { createPhotosEngine } from '../photos/engine.js'
 import { createProgress } from '../photos/progress.js'
 import { command, hint } from './format.js'
@@ -20,6 +21,12 @@ import { cliSignIn } from './signin.js'
 export interface SyncOptions extends Record<string, unknown> {
   password?: string
   verbose?: boolean
+  /** icloudpd --only-print-filenames: a dry run whose stdout is the paths it would download. */
+  onlyPrintFilenames?: boolean
+  /** icloudpd --log-level: debug (= --verbose), info, error (errors only). */
+  logLevel?: 'debug' | 'info' | 'error'
+  /** false with --no-progress-bar. */
+  progressBar?: boolean
 }
 
 export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
@@ -27,14 +34,17 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
   const directory = config.photos.directory
   if (!directory)
     throw new UsageError('--directory is required (or `photos.directory` in the --config file).')
-  const log = cliLog(io, Boolean(opts.verbose))
+  const onlyNames = opts.onlyPrintFilenames === true
+  if (onlyNames) config.photos.dryRun = true
+  const level = opts.logLevel ?? (opts.verbose ? 'debug' : 'info')
+  const log = cliLog(io, level === 'debug', level === 'error')
   const auth = await cliSignIn(config, io, { password: opts.password, log })
   try {
     const engine = createPhotosEngine(auth, config.photos)
     const progress = createProgress({
-      tty: io.stderr.isTTY === true && !inCi(io.env),
+      tty: io.stderr.isTTY === true && !inCi(io.env) && opts.progressBar !== false,
       stream: io.stderr,
-      log: (l) => line(io.stderr, l),
+      log: (l) => log.info(l),
     })
     const cancel = new Cancellation()
     const unlisten = listenToProcessSignals(cancel)
@@ -46,9 +56,12 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         signal: cancel.signal,
       })
       progress.stop()
+      // icloudpd prints `directory/<folder>/<name>` for each file it would download, and nothing else.
+      if (onlyNames)
+        for (const rel of result.newFiles) line(io.stdout, path.join(directory, ...rel.split('/')))
       const verb = config.photos.dryRun ? 'would download' : 'downloaded'
       line(
-        io.stdout,
+        onlyNames ? io.stderr : io.stdout,
         `Photos in ${directory}: ${result.downloaded} ${verb}, ${result.skipped} already there, ${result.failed} failed (listing: ${describeListing(result)}).`,
       )
       listFailures(io, result.failures)
@@ -68,7 +81,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         return ExitCode.Error
       }
       if (outcome.error) line(io.stderr, `warning [${outcome.error.code}]: ${outcome.error.describe()}`)
-      if (outcome.note) line(io.stdout, outcome.note)
+      if (outcome.note) line(onlyNames ? io.stderr : io.stdout, outcome.note)
       return ExitCode.Ok
     } finally {
       unlisten()

@@ -148,6 +148,8 @@ interface Overrides {
   deleted?: boolean
   expunged?: boolean
   filename?: string
+  /** Resources the asset lacks (a small image has no `resJPEGMed` at Apple). */
+  without?: ResKey[]
   revision: number
 }
 
@@ -438,6 +440,8 @@ export class FakeLibrary {
       resources.push(res('resVidSmall', 'com.apple.quicktime-movie', 0.25, 640, 360))
     }
     if (edited) resources.push(res('resJPEGFull', 'public.jpeg'))
+    if (ov?.without)
+      resources.splice(0, resources.length, ...resources.filter((x) => !ov.without!.includes(x.key)))
     const prefix = zone.scope === 'private' ? 'IMG_' : 'PXL_'
     const filename = ov?.filename ?? `${prefix}${1000 + i}.${TYPE_EXT[itemType]}`
     const albums =
@@ -595,6 +599,11 @@ export class FakeLibrary {
   /** Change the server-side file name (hostile-name tests). */
   setFilename(id: string, filename: string): void {
     this.mutate(id, (o) => (o.filename = filename), true)
+  }
+
+  /** Take a resource away from an asset's master, e.g. `resJPEGMed` of an image too small for one. */
+  dropResource(id: string, key: ResKey): void {
+    this.mutate(id, (o) => (o.without = [...(o.without ?? []), key]), true)
   }
 
   /** Make every sync token issued so far unknown to the server. */

@@ -125,7 +125,7 @@ export interface PhotosConfig {
   skipCreatedBefore?: string
   /** Leave out assets created (captured) after this point (icloudpd --skip-created-after); same forms as `skip-created-before`. With an interval (`20d` = assets newer than 20 days are left out) the boundary moves every day, so such a run lists the whole library each time and keeps no sync tokens: an asset it leaves out today is fetched by a later run. */
   skipCreatedAfter?: string
-  /** Only download the sizes asked for in `size` (icloudpd --force-size): an asset without that version is skipped (and logged) instead of falling back to the original. `adjusted` and `alternative` are not forced, as in icloudpd. */
+  /** Only download the sizes asked for in `size` (icloudpd --force-size): an asset without that version gets no file for it instead of the original as a stand-in. `adjusted` and `alternative` are not forced, as in icloudpd. */
   forceSize: boolean
   /** Keep non-ASCII characters in file names (icloudpd --keep-unicode-in-filenames). Off, as in icloudpd, they are dropped (`Café.jpg` → `Caf.jpg`). */
   keepUnicodeInFilenames: boolean

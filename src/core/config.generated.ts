@@ -129,7 +129,7 @@ export interface PhotosConfig {
   forceSize: boolean
   /** Keep non-ASCII characters in file names (icloudpd --keep-unicode-in-filenames). Off, as in icloudpd, they are dropped (`Café.jpg` → `Caf.jpg`). */
   keepUnicodeInFilenames: boolean
-  /** Name months and days in `folder-structure` (`%B`, `%b`, `%A`, `%a`, `%p`) in the machine's language, from LC_ALL, LC_TIME or LANG (icloudpd --use-os-locale), e.g. `{:%Y/%B}` → `2024/Januar` with LANG=de_DE.UTF-8. Off, names are English, as in icloudpd without the flag. */
+  /** Name months and days in `folder-structure` (`%B`, `%b`, `%A`, `%a`, `%p`) in the machine's language, from LC_ALL, LC_TIME or LANG (icloudpd --use-os-locale), e.g. `{:%Y/%B}` → `2024/Januar` with LANG=de_DE.UTF-8. Off, names are English, as in icloudpd without the flag. GitHub-hosted runners have LANG=C.UTF-8 (English): set `LANG` in the step's `env` to choose a language. */
   useOsLocale: boolean
   /** Only download these albums (icloudpd --album, repeatable); empty means the whole library. */
   albums: string[]

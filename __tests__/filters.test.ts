@@ -119,6 +119,15 @@ describe('the filter', () => {
     expect(f.keep(asset(now, 'movie'))).toBe(true)
     expect(buildFilter({ now })).toBeUndefined()
   })
+
+  it('a bad value handed to the engine directly (not through the config) is a config error', () => {
+    expect(() => buildFilter({ skipCreatedAfter: 'soon', now })).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        message: expect.stringMatching(/skip-created-after: `soon`/),
+      }),
+    )
+  })
 })
 
 describe('options keys: a filter change forces a full listing', () => {

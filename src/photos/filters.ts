@@ -14,6 +14,7 @@
  * and its runs earn no tokens. A relative `skip-created-before` only ever excludes more of the
  * assets it already excluded (they only get older), so its tokens stay valid.
  */
+import { AppError } from '../core/errors.js'
 import { createdBoundProblem, parseCreatedBound, type WallTime } from '../util/created-bound.js'
 import type { Asset } from './asset.js'
 
@@ -86,7 +87,13 @@ function resolve(text: string | undefined, name: string, o: FilterOptions): numb
   if (text === undefined) return undefined
   const b = parseCreatedBound(text)
   // The config layer rejects these with file and line; this guards direct engine callers.
-  if (!b) throw new RangeError(`photos.${name}: ${createdBoundProblem(text)}`)
+  if (!b) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      `photos.${name}: ${createdBoundProblem(text)}.`,
+      'Write a date such as 2024-01-31 or a number of days such as 20d.',
+    )
+  }
   return b.kind === 'days' ? o.now - b.days * DAY_MS : wallToEpoch(b.wall, o.timeZone)
 }
 

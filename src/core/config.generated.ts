@@ -119,9 +119,9 @@ export interface PhotosConfig {
   skipVideos: boolean
   /** Do not download the movie part of Live Photos (icloudpd --skip-live-photos). */
   skipLivePhotos: boolean
-  /** Only download these albums (icloudpd --album, repeatable); empty means the whole library. */
+  /** Only download these albums (icloudpd --album, repeatable): your albums or icloudpd's smart folders (`Favorites`, `Videos`, `Screenshots`, `Live`, `Panoramas`, `Time-lapse`, `Slo-mo`, `Bursts`, `Hidden`, `Recently Deleted`); `list-albums` prints them. Each file is downloaded once into the usual folders. Empty means the whole library. */
   albums: string[]
-  /** Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name. */
+  /** Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name as `list-libraries` prints it (found in the private or the shared database, as icloudpd does). */
   library: string
   /** Only look at the N most recent assets (icloudpd --recent). Omit for all. */
   recent?: number

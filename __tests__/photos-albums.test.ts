@@ -208,8 +208,11 @@ describe('libraries in both databases', () => {
         expect.stringMatching(/\/private\/zones\/list$/),
         expect.stringMatching(/\/shared\/zones\/list$/),
       ])
+      const before = fake.server.count('ck:zones/list')
       const sel = await selectLibrary(client, shared)
       expect(sel.scope).toBe(where)
+      // The shared database is asked only when the private one does not list the library.
+      expect(fake.server.count('ck:zones/list') - before).toBe(where === 'private' ? 1 : 2)
       expect(await selectLibrary(client, 'shared')).toEqual(sel)
       expect(await ids(listAssets(client, sel))).toEqual(
         assetsOf(lib, lib.sharedZone, visible).map((a) => a.id),

@@ -5,7 +5,7 @@
  * folders plus, in a private-database library, its user albums.
  */
 import { closest } from 'fastest-levenshtein'
-import { AppError } from '../core/errors.js'
+import { AppError, isAppError } from '../core/errors.js'
 import { CloudKitError, type CloudKitClient, type Collection, type Scope, type ZoneRef } from './cloudkit.js'
 import { SMART_FOLDERS, smartFolder } from './smart-albums.js'
 
@@ -31,40 +31,48 @@ export interface LibraryList {
 /** `zones/list` on the private and the shared database (icloudpd `private_libraries`, `shared_libraries`). */
 export async function listLibraries(client: CloudKitClient): Promise<LibraryList> {
   const out: LibraryList = { libraries: [], unavailable: [] }
-  for (const scope of ['private', 'shared'] as const) {
-    let zones: ZoneRef[]
-    try {
-      zones = await client.zonesList(scope)
-    } catch (err) {
-      // A refusal of one database (no shared database for this account) is not a failed run.
-      if (!(err instanceof CloudKitError)) throw err
-      out.unavailable.push({ scope, reason: err.message })
-      continue
-    }
-    for (const zone of zones) out.libraries.push({ name: zone.zoneName, scope, zone })
-  }
+  for (const scope of ['private', 'shared'] as const) await addLibraries(client, scope, out)
   return out
 }
 
+async function addLibraries(client: CloudKitClient, scope: Scope, out: LibraryList): Promise<void> {
+  let zones: ZoneRef[]
+  try {
+    zones = await client.zonesList(scope)
+  } catch (err) {
+    // A refused database is not a failed run (icloudpd logs it and goes on with the other); an
+    // account that never joined a shared library may have no shared database set up at all.
+    const setup = scope === 'shared' && isAppError(err, 'ICLOUD_SETUP_INCOMPLETE')
+    if (!(err instanceof CloudKitError) && !setup) throw err
+    out.unavailable.push({ scope, reason: (err as Error).message })
+    return
+  }
+  for (const zone of zones) out.libraries.push({ name: zone.zoneName, scope, zone })
+}
+
 /**
- * `PrimarySync` (default; costs no request), a zone name as `--list-libraries` prints it (looked
- * up in the private database, then the shared one, as icloudpd does), or `shared`: the first
- * shared library wherever it is listed.
+ * `PrimarySync` (default; costs no request), a zone name as `list-libraries` prints it (looked
+ * up in the private database, then — only when not found there — in the shared one, as icloudpd
+ * does), or `shared`: the first library that is not PrimarySync, wherever it is listed.
  */
 export async function selectLibrary(
   client: CloudKitClient,
   library = PRIMARY_ZONE,
 ): Promise<LibrarySelection> {
   if (library === PRIMARY_ZONE) return { scope: 'private', zone: { zoneName: PRIMARY_ZONE } }
-  const { libraries, unavailable } = await listLibraries(client)
-  const hit =
+  const found: LibraryList = { libraries: [], unavailable: [] }
+  const pick = (): LibraryInfo | undefined =>
     library === 'shared'
-      ? libraries.find((l) => l.name !== PRIMARY_ZONE)
-      : libraries.find((l) => l.name === library)
-  if (hit) return { scope: hit.scope, zone: hit.zone }
-  const names = libraries.map((l) => l.name)
-  const refused = unavailable.length
-    ? ` (the ${unavailable.map((u) => u.scope).join(' and ')} database could not be listed)`
+      ? found.libraries.find((l) => l.name !== PRIMARY_ZONE)
+      : found.libraries.find((l) => l.name === library)
+  for (const scope of ['private', 'shared'] as const) {
+    await addLibraries(client, scope, found)
+    const hit = pick()
+    if (hit) return { scope: hit.scope, zone: hit.zone }
+  }
+  const names = found.libraries.map((l) => l.name)
+  const refused = found.unavailable.length
+    ? ` (the ${found.unavailable.map((u) => u.scope).join(' and ')} database could not be listed)`
     : ''
   throw new AppError(
     'CONFIG_INVALID',

@@ -104,8 +104,12 @@ function photosOptions(cmd: Command): Command {
     .option('--file-match-policy <policy>', 'name-size-dedup-with-suffix or name-id7')
     .option('--skip-videos', 'do not download videos')
     .option('--skip-live-photos', 'do not download the movie part of Live Photos')
-    .option('--album <name>', 'only this album; repeatable', collect)
-    .option('--library <zone>', 'PrimarySync (default) or a SharedSync-… library')
+    .option(
+      '--album <name>',
+      'only this album, or a smart folder such as Favorites or Videos (see list-albums); repeatable',
+      collect,
+    )
+    .option('--library <zone>', 'PrimarySync (default) or a SharedSync-… library (see list-libraries)')
     .option('--recent <n>', 'only the N most recent assets')
     .option('--until-found <n>', 'stop after N consecutive assets that are already downloaded')
     .option('--threads <n>', 'parallel downloads (default: 8)')

@@ -86,6 +86,7 @@ describe('action.yml', () => {
       'remaining',
       'new-files',
       'report',
+      'list',
     ])
   })
 

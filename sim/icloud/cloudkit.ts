@@ -211,14 +211,15 @@ export function mountCloudKit(
           })
         }
         if (recordType === 'CPLAlbumByPositionLive') {
+          // User albums live in the personal library's zone.
           const records =
-            zone.scope === 'private' ? library.albums.map((a) => library.albumRecord(a, zone)) : []
+            zone === library.privateZone ? library.albums.map((a) => library.albumRecord(a, zone)) : []
           return sendJson(res, 200, { records, ...tokenField })
         }
         const filters = filtersOf(query)
         const key = listKeyFor(recordType, filters)
         if (key === undefined) return badRequest(res, `Unknown record type ${recordType}`)
-        const indices = key === 'burst' ? new Int32Array(0) : library.list(zone, key)
+        const indices = library.list(zone, key)
         const album = key.startsWith('album:')
         const limit = Math.max(1, Number(body.resultsLimit ?? 200))
         const perAsset = album ? 3 : 2
@@ -227,7 +228,7 @@ export function mountCloudKit(
         // Phantom ranks (runs of deleted records) come back as empty pages (§8.3, kei's probing).
         let from = startRank
         let to = startRank + perPage
-        if (key === 'all' && zone.scope === 'private') {
+        if (key === 'all' && zone === library.privateZone) {
           for (const gap of [...library.emptyPages].sort((a, b) => a.atRank - b.atRank)) {
             const len = gap.pages * perPage
             if (from >= gap.atRank + len) {
@@ -265,7 +266,7 @@ export function mountCloudKit(
           const ids = filtersOf(query).get('indexCountID')
           const records = (Array.isArray(ids) ? ids : [ids]).map((id) => {
             const key = countKeyFor(String(id))
-            const n = key === undefined || key === 'burst' ? 0 : library.list(zone, key).length
+            const n = key === undefined ? 0 : library.list(zone, key).length
             return {
               recordName: String(id),
               recordType: 'IndexCountResult',

@@ -74,6 +74,8 @@ export interface FakeAsset {
   resources: FakeResource[]
   /** Album recordNames this asset belongs to (private zone only). */
   albums: string[]
+  /** What puts it in a smart folder besides its kind: a panorama or burst photo, a slo-mo or time-lapse movie. */
+  subtype?: 'panorama' | 'burst' | 'slomo' | 'timelapse'
   revision: number
 }
 
@@ -133,6 +135,11 @@ export interface LibraryOptions {
   albumRate?: number
   /** Lifetime of signed download URLs, seconds against the server's virtual clock. */
   urlTtlSec?: number
+  /**
+   * Where the shared library's zone is listed: `shared` (the default: this account joined someone
+   * else's library) or `private` (this account created it; its zone sits beside PrimarySync).
+   */
+  sharedLibraryDatabase?: 'private' | 'shared'
 }
 
 export const PRIVATE_ZONE = 'PrimarySync'
@@ -275,7 +282,9 @@ export class FakeLibrary {
   /** Bumped by `invalidateTokens()`: every earlier sync token becomes unknown (BAD_REQUEST). */
   tokenEpoch: number
   readonly urlTtlSec: number
-  private readonly o: Required<Omit<LibraryOptions, 'albums' | 'sharedCount' | 'kinds'>> & {
+  private readonly o: Required<
+    Omit<LibraryOptions, 'albums' | 'sharedCount' | 'kinds' | 'sharedLibraryDatabase'>
+  > & {
     kinds?: FakeKind[]
   }
   /** Database change logs per scope: the zone name of every change. */
@@ -309,7 +318,7 @@ export class FakeLibrary {
     const sharedCount = options.sharedCount ?? Math.max(5, Math.round(count / 10))
     this.zones = [
       new FakeZone(PRIVATE_ZONE, 'private', 0, count),
-      new FakeZone(`SharedSync-${uuid()}`, 'shared', 1, sharedCount),
+      new FakeZone(`SharedSync-${uuid()}`, options.sharedLibraryDatabase ?? 'shared', 1, sharedCount),
     ]
     const names = options.albums ?? ['Vacation', 'Family', 'Favourites 2016']
     this.albums = [
@@ -442,14 +451,30 @@ export class FakeLibrary {
     if (edited) resources.push(res('resJPEGFull', 'public.jpeg'))
     if (ov?.without)
       resources.splice(0, resources.length, ...resources.filter((x) => !ov.without!.includes(x.key)))
-    const prefix = zone.scope === 'private' ? 'IMG_' : 'PXL_'
+    const prefix = zone.zoneIdx === 0 ? 'IMG_' : 'PXL_'
     const filename = ov?.filename ?? `${prefix}${1000 + i}.${TYPE_EXT[itemType]}`
     const albums =
-      zone.scope === 'private'
+      zone.zoneIdx === 0
         ? this.albums
             .filter((a, k) => !a.folder && hash32(this.seed, i, k, 4) / 4294967296 < this.o.albumRate)
             .map((a) => a.recordName)
         : []
+    // From its own hash, so the assets of existing seeds keep every other property.
+    const roll = hash32(this.seed, zone.zoneIdx, i, 8) / 4294967296
+    const subtype =
+      kind === 'video'
+        ? roll < 0.2
+          ? 'slomo'
+          : roll < 0.4
+            ? 'timelapse'
+            : undefined
+        : kind === 'heic' || kind === 'jpeg'
+          ? roll < 0.1
+            ? 'panorama'
+            : roll < 0.2
+              ? 'burst'
+              : undefined
+          : undefined
     return {
       zone: zone.name,
       index: i,
@@ -469,6 +494,7 @@ export class FakeLibrary {
       expunged: ov?.expunged ?? false,
       resources,
       albums,
+      subtype,
       revision: ov?.revision ?? 0,
     }
   }
@@ -524,7 +550,7 @@ export class FakeLibrary {
 
   /**
    * Indices of a list, newest first. Keys: `all` (not hidden, not deleted), `hidden`, `deleted`,
-   * `album:<recordName>`, `smart:<FAVORITE|VIDEO|LIVE|…>`. Dates grow with the index, so newest
+   * `burst`, `album:<recordName>`, `smart:<FAVORITE|VIDEO|LIVE|PANORAMA|SCREENSHOT|SLOMO|TIMELAPSE>`. Dates grow with the index, so newest
    * first is descending index order. Cached until the zone changes.
    */
   list(zone: FakeZone, key: string): Int32Array {
@@ -732,6 +758,7 @@ export class FakeLibrary {
       orientation: { value: 1, type: 'INT64' },
     }
     if (a.edited) fields.adjustmentType = { value: 'com.apple.photo', type: 'STRING' }
+    if (a.subtype === 'burst') fields.burstId = { value: `BURST-${a.index >> 3}`, type: 'STRING' }
     for (const r of a.resources) {
       if (!ASSET_SIDE.has(r.key)) continue
       fields[`${r.key}Res`] = this.resValue(zone, a, r, contentBase, nowMs)
@@ -810,6 +837,8 @@ function listHas(key: string, a: FakeAsset): boolean {
   if (a.hidden || a.deleted) return false
   if (key.startsWith('album:')) return a.albums.includes(key.slice(6))
   switch (key) {
+    case 'burst':
+      return a.subtype === 'burst'
     case 'smart:FAVORITE':
       return a.favorite
     case 'smart:VIDEO':
@@ -818,6 +847,12 @@ function listHas(key: string, a: FakeAsset): boolean {
       return a.fakeKind === 'live'
     case 'smart:SCREENSHOT':
       return a.fakeKind === 'png'
+    case 'smart:PANORAMA':
+      return a.subtype === 'panorama'
+    case 'smart:SLOMO':
+      return a.subtype === 'slomo'
+    case 'smart:TIMELAPSE':
+      return a.subtype === 'timelapse'
     default:
       return false
   }

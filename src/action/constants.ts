@@ -29,6 +29,7 @@ export const Outputs = {
   Remaining: 'remaining',
   NewFiles: 'new-files',
   Report: 'report',
+  List: 'list',
 } as const
 
 /** Saved by main for post (core.saveState). Paths, keys and flags only — never secrets. */
@@ -49,5 +50,5 @@ export const State = {
   SessionCache: 'sessionCache',
 } as const
 
-export const Modes = ['sync', 'check', 'reauth', 'validate-config', 'verify'] as const
+export const Modes = ['sync', 'check', 'reauth', 'validate-config', 'verify', 'list'] as const
 export type Mode = (typeof Modes)[number]

@@ -60,6 +60,12 @@ export interface RunReport {
   trust?: { expiresAt?: string; daysRemaining?: number; source?: string }
   photos?: PhotosSummary
   verify?: VerifySummary
+  /** `mode: list`: the account's libraries and the albums of `photos.library`. */
+  catalog?: {
+    libraries: Array<{ name: string; database: 'private' | 'shared' }>
+    library: string
+    albums: Array<{ name: string; kind: 'smart' | 'album' }>
+  }
   notifications?: ChannelResult[]
   startedAt: string
   finishedAt?: string
@@ -86,6 +92,7 @@ export async function writeReport(report: RunReport, settings?: Settings): Promi
   core.setOutput(Outputs.Remaining, out.photos?.remaining ?? 0)
   core.setOutput(Outputs.NewFiles, out.photos?.newFilesList ?? '')
   core.setOutput(Outputs.Report, reportPath ?? '')
+  core.setOutput(Outputs.List, out.catalog ? JSON.stringify(out.catalog) : '')
   await summary(out).catch((err: unknown) => core.debug(`job summary not written: ${(err as Error).message}`))
   return reportPath
 }
@@ -136,6 +143,7 @@ async function summary(r: RunReport): Promise<void> {
     ...rows,
   ])
   if (r.message) s.addRaw(`\n\n${escapeHtml(r.message)}\n`)
+  if (r.catalog) catalogSummary(s, r.catalog)
   const failures = r.photos?.failures ?? []
   if (failures.length) {
     s.addHeading('Files not backed up', 3)
@@ -154,4 +162,19 @@ async function summary(r: RunReport): Promise<void> {
       s.addRaw(`\n…and ${failures.length - SUMMARY_FILE_LIMIT} more (all are in the JSON report).\n`)
   }
   await s.write()
+}
+
+/** `mode: list`: the libraries, then the albums of the selected library, as tables. */
+function catalogSummary(s: typeof core.summary, c: NonNullable<RunReport['catalog']>): void {
+  s.addHeading('Libraries', 3)
+  s.addTable([
+    ['Library (`photos.library`)', 'Database'].map((data) => ({ data, header: true })),
+    ...c.libraries.map((l) => [escapeHtml(l.name), l.database]),
+  ])
+  if (!c.albums.length) return
+  s.addHeading(`Albums of ${escapeHtml(c.library)}`, 3)
+  s.addTable([
+    ['Album (`photos.albums`)', 'Kind'].map((data) => ({ data, header: true })),
+    ...c.albums.map((a) => [escapeHtml(a.name), a.kind === 'smart' ? 'smart folder' : 'album']),
+  ])
 }

@@ -13,6 +13,7 @@ import { writeSessionFiles } from '../icloud/session-files.js'
 import { writeReport, type RunReport } from './report.js'
 import { runPhotos } from './photos-step.js'
 import { runVerify } from './verify-step.js'
+import { runList } from './list-step.js'
 import { PendingState } from './checkpoint.js'
 import { cancelledRun, throwIfCancelled } from './cancel.js'
 import type { Cancellation } from '../util/signals.js'
@@ -144,6 +145,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
       bundleState = await handleExpiry(auth, ctx, bundleState)
       await pending.write(bundleState)
       throwIfCancelled(deps.cancel)
+      if (settings.mode === 'list') await runList(auth, config, report, log)
       if (settings.mode === 'sync' || settings.mode === 'verify') {
         const p = pending
         const photos = await runPhotos({

@@ -15,6 +15,8 @@ import {
   type Output,
 } from './io.js'
 import { keyringCommand } from './keyring.js'
+import { listAlbums } from './list-albums.js'
+import { listLibrariesCommand } from './list-libraries.js'
 import { login } from './login.js'
 import { collect } from './options.js'
 import { sessionExport } from './session-export.js'
@@ -117,8 +119,12 @@ function photosOptions(cmd: Command): Command {
       '--use-os-locale',
       'month and day names in --folder-structure in the language of LC_ALL / LC_TIME / LANG',
     )
-    .option('--album <name>', 'only this album; repeatable', collect)
-    .option('--library <zone>', 'PrimarySync (default) or a SharedSync-… library')
+    .option(
+      '--album <name>',
+      'only this album, or a smart folder such as Favorites or Videos (see list-albums); repeatable',
+      collect,
+    )
+    .option('--library <zone>', 'PrimarySync (default) or a SharedSync-… library (see list-libraries)')
     .option('--recent <n>', 'only the N most recent assets')
     .option('--until-found <n>', 'stop after N consecutive assets that are already downloaded')
     .option('--threads <n>', 'parallel downloads (default: 8)')
@@ -280,6 +286,30 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       }),
     )
     .action(async (_opts, cmd: Command) => setExit(await sync(cmd.optsWithGlobals(), io)))
+
+  signInOptions(account(program.command('list-albums')))
+    .description(
+      "print the albums of a library like icloudpd's --list-albums: the smart folders (Favorites, Videos, …), then your albums",
+    )
+    .option('--library <zone>', 'PrimarySync (default) or a SharedSync-… library (see list-libraries)')
+    .option('--json', 'print the albums as JSON (name and kind: smart or album)')
+    .addHelpText(
+      'after',
+      codes({
+        ok: 'listed',
+        error:
+          'the sign-in or the listing failed (an unknown --library is a usage error that lists the libraries)',
+      }),
+    )
+    .action(async (_opts, cmd: Command) => setExit(await listAlbums(cmd.optsWithGlobals(), io)))
+
+  signInOptions(account(program.command('list-libraries')))
+    .description(
+      "print the photo libraries of the account like icloudpd's --list-libraries (personal and shared, from both databases)",
+    )
+    .option('--json', 'print the libraries as JSON (name and database: private or shared)')
+    .addHelpText('after', codes({ ok: 'listed', error: 'the sign-in or the listing failed' }))
+    .action(async (_opts, cmd: Command) => setExit(await listLibrariesCommand(cmd.optsWithGlobals(), io)))
 
   photosOptions(signInOptions(account(program.command('verify'))))
     .description(

@@ -131,9 +131,9 @@ export interface PhotosConfig {
   keepUnicodeInFilenames: boolean
   /** Name months and days in `folder-structure` (`%B`, `%b`, `%A`, `%a`, `%p`) in the machine's language, from LC_ALL, LC_TIME or LANG (icloudpd --use-os-locale), e.g. `{:%Y/%B}` → `2024/Januar` with LANG=de_DE.UTF-8. Off, names are English, as in icloudpd without the flag. GitHub-hosted runners have LANG=C.UTF-8 (English): set `LANG` in the step's `env` to choose a language. */
   useOsLocale: boolean
-  /** Only download these albums (icloudpd --album, repeatable); empty means the whole library. */
+  /** Only download these albums (icloudpd --album, repeatable): your albums or icloudpd's smart folders (`Favorites`, `Videos`, `Screenshots`, `Live`, `Panoramas`, `Time-lapse`, `Slo-mo`, `Bursts`, `Hidden`, `Recently Deleted`); `list-albums` prints them. Each file is downloaded once into the usual folders. Empty means the whole library. */
   albums: string[]
-  /** Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name. */
+  /** Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name as `list-libraries` prints it (found in the private or the shared database, as icloudpd does). */
   library: string
   /** Only look at the N most recent assets (icloudpd --recent). Omit for all. */
   recent?: number

@@ -9,6 +9,15 @@
 import { AppError } from '../core/errors.js'
 import type { HttpClient, HttpResponse } from '../icloud/http.js'
 import { DESIRED_KEYS, type CkRecord } from './records.js'
+import {
+  BURSTS,
+  HIDDEN,
+  RECENTLY_DELETED,
+  WHOLE_LIBRARY,
+  smartQuery,
+  type CollectionQuery,
+  type SmartAlbum,
+} from './smart-albums.js'
 import { parseRetryAfter, type ThrottleGovernor } from './throttle.js'
 
 export type Scope = 'private' | 'shared'
@@ -19,15 +28,16 @@ export interface ZoneRef {
   zoneType?: string
 }
 
-export type SmartAlbum = 'FAVORITE' | 'VIDEO' | 'LIVE' | 'PANORAMA' | 'SCREENSHOT' | 'SLOMO' | 'TIMELAPSE'
+export type { SmartAlbum } from './smart-albums.js'
 
-/** What to list: the whole library (minus hidden/deleted), an album, a smart album, hidden, deleted. */
+/** What to list: the whole library (minus hidden/deleted), an album, a smart album, hidden, deleted, bursts. */
 export type Collection =
   | { kind: 'all' }
   | { kind: 'album'; albumId: string }
   | { kind: 'smart'; name: SmartAlbum }
   | { kind: 'hidden' }
   | { kind: 'deleted' }
+  | { kind: 'burst' }
 
 export interface QueryPage {
   records: CkRecord[]
@@ -80,36 +90,22 @@ export interface CloudKitClientOptions {
 const CONTAINER_PATH = 'database/1/com.apple.photos.cloud/production'
 const ROOT_FOLDERS = new Set(['----Root-Folder----', '----Project-Root-Folder----'])
 
-/** §8.4: list record type, count index id and extra filter per collection. */
-function collectionQuery(c: Collection): {
-  recordType: string
-  countId: string
-  filter?: { fieldName: string; value: string }
-} {
+/** §8.4: list record type, count index id and extra filter per collection (smart-albums.ts). */
+export function collectionQuery(c: Collection): CollectionQuery {
   switch (c.kind) {
     case 'all':
-      return {
-        recordType: 'CPLAssetAndMasterByAssetDateWithoutHiddenOrDeleted',
-        countId: 'CPLAssetByAssetDateWithoutHiddenOrDeleted',
-      }
+      return WHOLE_LIBRARY
     case 'hidden':
-      return { recordType: 'CPLAssetAndMasterHiddenByAssetDate', countId: 'CPLAssetHiddenByAssetDate' }
+      return HIDDEN
     case 'deleted':
-      return {
-        recordType: 'CPLAssetAndMasterDeletedByExpungedDate',
-        countId: 'CPLAssetDeletedByExpungedDate',
-      }
-    case 'smart': {
-      const label = c.name.charAt(0) + c.name.slice(1).toLowerCase()
-      return {
-        recordType: 'CPLAssetAndMasterInSmartAlbumByAssetDate',
-        countId: `CPLAssetInSmartAlbumByAssetDate:${label}`,
-        filter: { fieldName: 'smartAlbum', value: c.name },
-      }
-    }
+      return RECENTLY_DELETED
+    case 'burst':
+      return BURSTS
+    case 'smart':
+      return smartQuery(c.name)
     case 'album':
       return {
-        recordType: 'CPLContainerRelationLiveByAssetDate',
+        listType: 'CPLContainerRelationLiveByAssetDate',
         countId: `CPLContainerRelationNotDeletedByAssetDate:${c.albumId}`,
         filter: { fieldName: 'parentId', value: c.albumId },
       }
@@ -240,7 +236,7 @@ export class CloudKitClient {
       })
     }
     return this.query(scope, {
-      query: { recordType: q.recordType, filterBy },
+      query: { recordType: q.listType, filterBy },
       resultsLimit: pageSize * recordsPerAsset(c),
       desiredKeys: DESIRED_KEYS,
       zoneID: zoneIdBody(zone),

@@ -3,7 +3,6 @@
  * delta feed (`changes/zone`) are async iterators of pages, so memory is one page plus — for
  * deltas — the halves of pairs still waiting for their partner, never the whole library.
  */
-import { closest } from 'fastest-levenshtein'
 import { AppError, isAppError } from '../core/errors.js'
 import type { Log } from '../core/log.js'
 import type { Asset } from './asset.js'
@@ -16,6 +15,7 @@ import {
   type Scope,
   type ZoneRef,
 } from './cloudkit.js'
+import { resolveAlbums, type LibrarySelection } from './libraries.js'
 import {
   AssetParseError,
   MASTER_RECORD_TYPE,
@@ -29,39 +29,12 @@ import {
   type CkRecord,
 } from './records.js'
 
-export const PRIMARY_ZONE = 'PrimarySync'
+export { PRIMARY_ZONE, selectLibrary, type LibrarySelection } from './libraries.js'
+
 /** Assets per page (sent as resultsLimit = 2 records per asset, docs/protocol.md §8.3). */
 export const PAGE_SIZE = 100
 /** kei: runs of deleted records can come back as empty pages; probe this many before concluding. */
 export const MAX_EMPTY_PAGES = 5
-
-export interface LibrarySelection {
-  scope: Scope
-  zone: ZoneRef
-}
-
-/**
- * `PrimarySync` (default), `shared` (the first shared-library zone) or a zone name such as
- * `SharedSync-…`. PrimarySync costs no request; anything else looks the zones up.
- */
-export async function selectLibrary(
-  client: CloudKitClient,
-  library = PRIMARY_ZONE,
-): Promise<LibrarySelection> {
-  if (library === PRIMARY_ZONE) return { scope: 'private', zone: { zoneName: PRIMARY_ZONE } }
-  const scope: Scope = library === 'shared' || library.startsWith('SharedSync-') ? 'shared' : 'private'
-  const zones = await client.zonesList(scope)
-  const zone = library === 'shared' ? zones[0] : zones.find((z) => z.zoneName === library)
-  if (zone) return { scope, zone }
-  const names = zones.map((z) => z.zoneName)
-  throw new AppError(
-    'CONFIG_INVALID',
-    library === 'shared'
-      ? 'photos.library is "shared" but this account has no iCloud Shared Photo Library.'
-      : `photos.library "${library}" does not exist in this account.`,
-    names.length ? `Available ${scope} libraries: ${names.join(', ')}.` : 'Use PrimarySync (the default).',
-  )
-}
 
 export interface AssetPage {
   assets: Asset[]
@@ -83,7 +56,7 @@ export interface AssetPage {
 }
 
 export interface ListOptions {
-  /** Album names; none → the whole library. */
+  /** Album names (smart folders or user albums, icloudpd's names); none → the whole library. */
   albums?: string[]
   /** Only the first N assets (newest first) of each collection. */
   recent?: number
@@ -96,34 +69,8 @@ export interface ListOptions {
   log?: Pick<Log, 'warning'>
 }
 
-/** Resolve album names to collections; an unknown name is a config error with a suggestion. */
-export async function albumCollections(
-  client: CloudKitClient,
-  sel: LibrarySelection,
-  names: string[],
-): Promise<Array<{ name: string; collection: Collection }>> {
-  if (sel.scope !== 'private') {
-    throw new AppError(
-      'CONFIG_INVALID',
-      'photos.albums only works with a private library.',
-      'Remove photos.albums or set photos.library to PrimarySync.',
-    )
-  }
-  const albums = await client.albums(sel.scope, sel.zone)
-  // Apple's album names decode to NFD (`o` + U+0308), people type NFC (`ö`): compare in NFC.
-  const all = albums.map((a) => a.name.normalize('NFC'))
-  return names.map((name) => {
-    const wanted = name.normalize('NFC')
-    const k = all.indexOf(wanted)
-    if (k >= 0) return { name, collection: { kind: 'album', albumId: albums[k]!.id } as Collection }
-    const near = all.length ? closest(wanted, all) : undefined
-    throw new AppError(
-      'CONFIG_INVALID',
-      `photos.albums: there is no album named "${name}".`,
-      near ? `Did you mean "${near}"? Albums: ${all.join(', ')}.` : 'This library has no albums.',
-    )
-  })
-}
+/** Resolve album names (smart folders and user albums) to collections; see libraries.ts. */
+export const albumCollections = resolveAlbums
 
 /**
  * Every asset of the selected collections, page by page, newest first (§8.3). Stops at the counted
@@ -137,8 +84,10 @@ export async function* listAssets(
   const pageSize = o.pageSize ?? PAGE_SIZE
   if (o.checkIndexing !== false) await client.checkIndexing(sel.scope, sel.zone)
   const collections: Array<{ name?: string; collection: Collection }> = o.albums?.length
-    ? await albumCollections(client, sel, o.albums)
+    ? await resolveAlbums(client, sel, o.albums)
     : [{ collection: { kind: 'all' } }]
+  // An asset in two of the albums is handed over once (icloudpd finds the file already there).
+  const seenIds = collections.length > 1 ? new Set<string>() : undefined
 
   for (const { name, collection } of collections) {
     const total = await client.count(sel.scope, sel.zone, collection)
@@ -159,6 +108,13 @@ export async function* listAssets(
         o,
       )
       out.album = name
+      if (seenIds) {
+        out.assets = out.assets.filter((a) => {
+          if (seenIds.has(a.id)) return false
+          seenIds.add(a.id)
+          return true
+        })
+      }
       if (first) {
         out.total = o.recent === undefined ? total : Math.min(total, o.recent)
         if (o.recent !== undefined && total > o.recent) out.cutShort = true

@@ -351,6 +351,37 @@ function* absoluteLines(directory: string, relPaths: string[]): Generator<string
   for (const rel of relPaths) yield path.join(directory, ...rel.split('/')) + '\n'
 }
 
+/** `Content-Type` for a destination that stores one, from the extension (Apple's file types). */
+const CONTENT_TYPES: Record<string, string> = {
+  heic: 'image/heic',
+  heif: 'image/heif',
+  hif: 'image/heif',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  tif: 'image/tiff',
+  tiff: 'image/tiff',
+  webp: 'image/webp',
+  dng: 'image/x-adobe-dng',
+  cr2: 'image/x-canon-cr2',
+  cr3: 'image/x-canon-cr3',
+  arw: 'image/x-sony-arw',
+  nef: 'image/x-nikon-nef',
+  orf: 'image/x-olympus-orf',
+  raf: 'image/x-fuji-raf',
+  rw2: 'image/x-panasonic-rw2',
+  mov: 'video/quicktime',
+  mp4: 'video/mp4',
+  m4v: 'video/x-m4v',
+  avi: 'video/x-msvideo',
+}
+
+export function contentTypeOf(relPath: string): string {
+  const ext = /\.([^./]+)$/.exec(relPath)?.[1]?.toLowerCase() ?? ''
+  return CONTENT_TYPES[ext] ?? 'application/octet-stream'
+}
+
 function tokenFingerprint(s: SyncState): string {
   return JSON.stringify([s.library, s.zoneSyncToken, s.dbSyncToken, s.optionsKey])
 }
@@ -590,6 +621,7 @@ class Run {
           url: f.version.url,
           relPath: hit.relPath,
           size: f.version.size,
+          contentType: contentTypeOf(hit.relPath),
           mtime: asset.createdAt,
           noPart,
         })

@@ -11,6 +11,7 @@ import { photosOutcome } from '../src/photos/outcome.js'
 import type { SyncResult } from '../src/photos/sync.js'
 import { parseSize } from '../src/util/size.js'
 import { diskHashes, expectedHashes, photosHarness } from './helpers/photos-harness.js'
+import { MemoryDestination } from './helpers/memory-destination.js'
 
 const { tmp, setup } = photosHarness({ threads: 2, retries: 1, clientId: 'auth-budget', dsid: '46' })
 
@@ -151,6 +152,26 @@ describe('run budgets', () => {
     expect(again.downloaded).toBe(expectedHashes(lib).length - r.downloaded)
     expect(diskHashes(dir)).toEqual(expectedHashes(lib))
     expect(fetchesPerAsset(lib.downloadLog)).toEqual([1])
+  })
+
+  it('max-duration: no file starts once the time is up, not even one already queued; the one started finishes', async () => {
+    const { lib, sync } = await setup({ count: 20, kinds: ['jpeg'], seed: 99 })
+    const dest = new MemoryDestination()
+    let t = 0
+    // One stream: files start one after the other. The clock passes the budget as the third starts.
+    dest.onOpen = (n) => {
+      if (n === 3) t = 3_600_000
+    }
+    const r = await sync(
+      tmp('budget-queue-'),
+      { maxDuration: '1h', threads: 1 },
+      { destination: dest, now: () => t },
+    )
+    expect(r.downloaded).toBe(3)
+    expect(dest.calls.openWriter).toBe(3)
+    expect(lib.downloadLog.length).toBe(3)
+    expectBudgetStop(r)
+    expect(r.failures.length).toBe(expectedHashes(lib).length - 3)
   })
 
   it('max-duration reached while listing stops the listing (its tokens do not move) even when nothing is to download', async () => {

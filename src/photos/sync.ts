@@ -423,6 +423,8 @@ class Run {
   changed = false
   /** A run budget (max-duration, max-bytes, max-files) was reached: nothing new starts. */
   budgetHit?: string
+  /** max-duration is up: not even queued files start. */
+  private timeUp = false
   /** Files and bytes handed to the downloader (what the budgets count). */
   private startedFiles = 0
   private startedBytes = 0
@@ -457,6 +459,10 @@ class Run {
       signal: o.signal,
       governor: this.governor,
       log: o.log,
+      mayStart: () => {
+        this.checkBudget()
+        return !this.timeUp
+      },
     })
   }
 
@@ -476,9 +482,12 @@ class Run {
   private checkBudget(size?: number): void {
     if (this.budgetHit !== undefined || this.r.dryRun) return
     const b = this.r.budget
-    if (b.durationMs !== undefined && (this.o.now ?? Date.now)() - this.startedAt >= b.durationMs)
+    if (b.durationMs !== undefined && (this.o.now ?? Date.now)() - this.startedAt >= b.durationMs) {
       this.budgetHit = `photos.max-duration ${formatMs(b.durationMs)}`
-    else if (size === undefined) return
+      // Time is up for the queue too (files handed over under max-files/max-bytes were within those).
+      this.timeUp = true
+      this.downloader.halt()
+    } else if (size === undefined) return
     else if (b.files !== undefined && this.startedFiles >= b.files)
       this.budgetHit = `photos.max-files ${b.files}`
     else if (b.bytes !== undefined && this.startedBytes > 0 && this.startedBytes + size > b.bytes)
@@ -720,6 +729,8 @@ class Run {
       this.problems.push(problem)
     }
     this.report()
+    // The clock is looked at as each file ends too, so the queue stops starting files on time.
+    if (!this.stopped) this.checkBudget()
   }
 
   private report(): void {

@@ -114,6 +114,11 @@ describe('defaults', () => {
     expect(parseConfig(VALID, FILE)).toEqual(expected)
   })
 
+  it('takes a byte budget as a size with a unit or as a plain number of bytes', () => {
+    expect(parseConfig(`${VALID}photos:\n  max-bytes: 1000000\n`, FILE).photos.maxBytes).toBe(1000000)
+    expect(parseConfig(`${VALID}photos:\n  max-bytes: 50GB\n`, FILE).photos.maxBytes).toBe('50GB')
+  })
+
   it('explicit values win over defaults and defaults are not shared between loads', () => {
     const a = parseConfig(`${VALID}photos:\n  threads: 3\n  size: [medium, thumb]\n`, FILE)
     expect(a.photos.threads).toBe(3)
@@ -333,6 +338,27 @@ const BAD: BadCase[] = [
     path: 'photos.max-throttle-wait',
     line: 4,
     message: /must be a duration such as `90s`, `30m`/,
+  },
+  {
+    name: 'byte budget that is neither a size nor a number of bytes',
+    text: `${VALID}photos:\n  max-bytes: lots\n`,
+    path: 'photos.max-bytes',
+    line: 4,
+    message: /^must be a size such as `500MB`, `50GB`/,
+  },
+  {
+    name: 'byte budget that is a list',
+    text: `${VALID}photos:\n  max-bytes: [1]\n`,
+    path: 'photos.max-bytes',
+    line: 4,
+    message: /^must be text or a whole number/,
+  },
+  {
+    name: 'byte budget of zero bytes',
+    text: `${VALID}photos:\n  max-bytes: 0\n`,
+    path: 'photos.max-bytes',
+    line: 4,
+    message: /^must be at least 1; it is 0$/,
   },
   {
     name: 'email without a recipient',

@@ -34,6 +34,9 @@ export function generateConfigTypes(schema) {
       enums.push(`export type ${name} = ${sub.enum.map((v) => JSON.stringify(v)).join(' | ')}\n`)
       return name
     }
+    // A union such as ["string", "integer"] (a size written `50GB` or as a plain number of bytes).
+    if (Array.isArray(sub.type))
+      return [...new Set(sub.type.map((t) => typeOf({ type: t }, path)))].join(' | ')
     if (sub.type === 'array') {
       const item = typeOf(sub.items ?? {}, path)
       return `${item}[]`

@@ -25,6 +25,7 @@ function formatDefault(value) {
 
 function formatType(schema) {
   if (schema.enum) return schema.enum.map(code).join(' | ')
+  if (Array.isArray(schema.type)) return schema.type.join(' or ')
   if (schema.type === 'array') {
     const items = schema.items ?? {}
     return items.enum ? `list of ${items.enum.map(code).join(' | ')}` : `list of ${items.type ?? 'values'}s`

@@ -7,7 +7,7 @@ import addFormats from 'ajv-formats'
 import standalone from 'ajv/dist/standalone/index.js'
 
 /** The options the validator is compiled with: every error, each with its schema and data. */
-export const AJV_OPTIONS = { allErrors: true, verbose: true, strict: true }
+export const AJV_OPTIONS = { allErrors: true, verbose: true, strict: true, allowUnionTypes: true }
 
 /** The `format`s the schema may use (ajv-formats' full, RFC-faithful versions). */
 export const FORMATS = ['email']

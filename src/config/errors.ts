@@ -48,6 +48,8 @@ const PATTERN_HINTS: Record<string, string> = {
     'must be `PrimarySync` or a shared library zone name starting with `SharedSync-`',
   '^(?:0|(?:\\d+(?:ms|s|m|h))+)$':
     'must be a duration such as `90s`, `30m`, `2h` or `1h30m` (units ms, s, m, h)',
+  '^\\s*\\d+(?:\\.\\d+)?\\s*(?:[bB]|[kKmMgGtT][iI]?[bB])?\\s*$':
+    'must be a size such as `500MB`, `50GB`, `500MiB` or a number of bytes',
 }
 
 /** What a value of each `format` is, as the object of "must be …". */
@@ -143,7 +145,10 @@ function translate(error: ErrorObject, root: JsonSchema): Translated {
         message: `missing required key \`${String(params.missingProperty)}\``,
       }
     case 'type': {
-      const expected = TYPE_NAMES[String(params.type)] ?? String(params.type)
+      const expected = String(params.type)
+        .split(',')
+        .map((t) => TYPE_NAMES[t] ?? t)
+        .join(' or ')
       const empty = error.data === null || error.data === undefined
       return {
         path: at,

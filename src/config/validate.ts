@@ -9,7 +9,7 @@ import { validate } from './config-validator.generated.js'
 /** The subset of JSON Schema the config schema uses; enough to walk it for defaults and hints. */
 export interface JsonSchema {
   description?: string
-  type?: string
+  type?: string | string[]
   enum?: unknown[]
   default?: unknown
   properties?: Record<string, JsonSchema>

@@ -44,6 +44,7 @@ import { plannedFiles, resolveExisting, safeJoin } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
 import { ThrottleGovernor } from './throttle.js'
+import { afterDownloads, directoryFiles, type AfterDownloadsInput, type DeletedAsset } from './deletions.js'
 import { emptyState, loadStateFile, pickNewer, saveStateFile, stamp, type SyncState } from './state.js'
 
 export type { PhotosOptions }
@@ -84,6 +85,10 @@ export interface SyncOptions {
   checkpointFiles?: number
   /** Called after every checkpoint of the state (every N files / M seconds, and at the end). */
   onCheckpoint?: (state: SyncState) => void | Promise<void>
+  /** The deletion options' view of the storage (default: the directory); see deletions.ts. */
+  files?: Pick<AfterDownloadsInput, 'stat' | 'remove'>
+  /** Epoch ms for the age of assets (keep-icloud-recent-days); tests pin it. */
+  now?: number
 }
 
 export type SyncMode = 'no-change' | 'delta' | 'full'
@@ -122,6 +127,12 @@ export interface SyncResult {
   diskError?: AppError
   /** Why the listing was not the cheapest one, e.g. `change feed unavailable: …`; see describeListing. */
   listingNote?: string
+  /** Assets moved to Recently Deleted in iCloud this run (would be, in a dry run): deletions.ts. */
+  deleted: DeletedAsset[]
+  /** Deletes in iCloud refused or failed this run (those photos stay in iCloud). */
+  deleteFailed: number
+  /** Backup files deleted by auto-delete (would be, in a dry run). */
+  autoDeleted: string[]
 }
 
 /** One run per directory: the lock is held for the whole run (a dry run writes nothing and takes none). */
@@ -233,6 +244,38 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     error = undefined
     run.listingCut = true
   }
+
+  // ---- Deletion options (deletions.ts: auto-delete, keep-icloud-recent-days) --------------------
+  // After the downloads, before the final save (auto-delete drops manifest entries). The lead
+  // routes `stat`/`remove` to the Destination and `durable` to `destination.durable` when merging.
+  const deletion = await afterDownloads({
+    client: o.client,
+    options: o.options,
+    r,
+    state,
+    ...(o.files ?? directoryFiles(directory)),
+    durable: !(o.options.handOff ?? PHOTOS_DEFAULTS.handOff),
+    saveState: async () => {
+      await run.save()
+      return !run.fatal
+    },
+    notClean: cancelled
+      ? 'the run was cancelled'
+      : error !== undefined
+        ? 'the run stopped with an error'
+        : run.fatal
+          ? 'the disk is full or read-only'
+          : run.governor.exhausted
+            ? 'Apple kept throttling'
+            : undefined,
+    wouldDownload: new Set(r.dryRun ? run.newFiles : []),
+    governor: run.governor,
+    log: o.log,
+    signal: o.signal,
+    now: o.now,
+  })
+  if (deletion.changed) run.changed = true
+  // ------------------------------------------------------------------------------------------------
   const listingComplete = error === undefined && !run.listingCut && !run.incompleteListing
   const throttleError = cancelled ? undefined : run.throttleError(error, listingComplete)
   // A listing cut short by recent/until-found earns no tokens (the old ones, if any, stay): tokens
@@ -300,6 +343,9 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     stopReason: cancelled ? 'cancelled' : run.fatal ? 'disk' : throttleError ? 'throttled' : undefined,
     diskError: run.fatal,
     listingNote,
+    deleted: deletion.deleted,
+    deleteFailed: deletion.deleteFailed,
+    autoDeleted: deletion.autoDeleted,
   }
 }
 

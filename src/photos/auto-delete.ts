@@ -173,7 +173,9 @@ async function* listRecentlyDeleted(o: AutoDeleteInput): AsyncGenerator<Asset[]>
         assets.push(parseAssetPair(master, asset))
       } catch (err) {
         if (!(err instanceof AssetParseError)) throw err
-        o.log.warning(`photos: a Recently Deleted record could not be read (${err.message}); its files are kept.`)
+        o.log.warning(
+          `photos: a Recently Deleted record could not be read (${err.message}); its files are kept.`,
+        )
       }
     }
     yield assets

@@ -412,8 +412,7 @@ export class CloudKitClient {
       throw err
     }
     const rec = (Array.isArray(json.records) ? json.records[0] : undefined) as
-      | Record<string, unknown>
-      | undefined
+      Record<string, unknown> | undefined
     if (!rec || typeof rec !== 'object') throw protocolError('records/modify returned no record')
     if (typeof rec.serverErrorCode === 'string') {
       return {

@@ -62,7 +62,9 @@ export async function afterDownloads(o: AfterDownloadsInput): Promise<AfterDownl
   const out: AfterDownloadsResult = { deleted: [], deleteFailed: 0, autoDeleted: [], changed: false }
   if (!wantsDeletions(o.options)) return out
   if (o.notClean) {
-    o.log.warning(`photos: nothing deleted this run (${o.notClean}); the deletion options wait for a clean run.`)
+    o.log.warning(
+      `photos: nothing deleted this run (${o.notClean}); the deletion options wait for a clean run.`,
+    )
     return out
   }
   const clientThrottle = o.client.throttle

@@ -56,6 +56,10 @@ const FLAGS: Flag[] = [
   flag('photos', 'dry-run', 'bool'),
   flag('photos', 'allow-partial-backup', 'bool'),
   flag('photos', 'lock-wait', 'int'),
+  flag('photos', 'auto-delete', 'bool'),
+  flag('photos', 'keep-icloud-recent-days', 'int'),
+  flag('photos', 'delete-after-download', 'bool'),
+  flag('photos', 'max-icloud-deletions', 'int'),
 ]
 
 /** Commander collector for repeatable flags; `a,b` counts as two values too. */

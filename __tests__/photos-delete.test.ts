@@ -6,7 +6,10 @@
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import { afterEach, describe, expect, it } from 'vitest'
+import reportSchema from '../schemas/report.schema.json' with { type: 'json' }
+import { writeReport, type RunReport } from '../src/action/report.js'
 import { diskFiles, photosHarness } from './helpers/photos-harness.js'
 import { ckError } from '../sim/icloud/cloudkit.js'
 import type { FakeLibrary } from '../sim/icloud/library.js'
@@ -257,6 +260,19 @@ describe('keep-icloud-recent-days / delete-after-download', () => {
 })
 
 describe('auto-delete', () => {
+  it('is refused with keep-icloud-recent-days or delete-after-download, before anything is downloaded', async () => {
+    const { lib, sync } = await setup(recentLibrary(2))
+    const dir = tmp('autodel-combo-')
+    for (const extra of [{ keepIcloudRecentDays: 30 }, { deleteAfterDownload: true }]) {
+      await expect(sync(dir, { autoDelete: true, ...extra }, { now: NOW })).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: expect.stringContaining('auto-delete cannot be combined'),
+      })
+    }
+    expect(diskFiles(dir).size).toBe(0)
+    expect(lib.modifications).toHaveLength(0)
+  })
+
   it('deletes every size and the live-photo movie of assets in Recently Deleted, and nothing else', async () => {
     const { lib, sync } = await setup({
       count: 6,
@@ -332,6 +348,61 @@ describe('auto-delete', () => {
     const r = await sync(dir, { folderStructure: 'none', autoDelete: true })
     expect(r.autoDeleted).toEqual(aFiles)
     bFiles.forEach((f, k) => expect(readFileSync(path.join(dir, f))).toEqual(bBytes[k]))
+  })
+})
+
+describe('the report', () => {
+  const saved = { s: process.env.GITHUB_STEP_SUMMARY, o: process.env.GITHUB_OUTPUT }
+  afterEach(() => {
+    process.env.GITHUB_STEP_SUMMARY = saved.s
+    process.env.GITHUB_OUTPUT = saved.o
+  })
+
+  it('lists the assets deleted in iCloud and the files auto-deleted; the JSON report validates', async () => {
+    const { lib, sync } = await setup(recentLibrary(4))
+    const dir = tmp('del-report-')
+    await sync(dir, {}, { now: NOW })
+    const gone = lib.visibleAssets()[0]!
+    lib.deleteAsset(gone.id)
+    const a = await sync(dir, { autoDelete: true }, { now: NOW })
+    const r = await sync(dir, { keepIcloudRecentDays: 0, maxIcloudDeletions: 2 }, { now: NOW })
+    expect(r.deleted).toHaveLength(2)
+    expect(a.autoDeleted).toHaveLength(1)
+
+    const out = tmp('del-report-out-')
+    process.env.GITHUB_STEP_SUMMARY = path.join(out, 'summary.md')
+    process.env.GITHUB_OUTPUT = path.join(out, 'output')
+    writeFileSync(process.env.GITHUB_STEP_SUMMARY, '')
+    writeFileSync(process.env.GITHUB_OUTPUT, '')
+    const report: RunReport = {
+      version: 1,
+      status: 'ok',
+      mode: 'sync',
+      photos: {
+        downloaded: r.downloaded,
+        skipped: r.skipped,
+        failed: r.failed,
+        bytes: r.bytes,
+        throttled: r.throttled,
+        failures: r.failures,
+        remaining: r.remaining,
+        listingComplete: r.listingComplete,
+        directory: dir,
+        deleted: r.deleted,
+        deleteFailed: r.deleteFailed,
+        autoDeleted: a.autoDeleted,
+      },
+      startedAt: new Date(NOW).toISOString(),
+    }
+    const reportPath = await writeReport(report, { runnerTemp: out } as never)
+    const written = JSON.parse(readFileSync(reportPath!, 'utf8')) as RunReport
+    const validate = new Ajv2020({ validateFormats: false }).compile(reportSchema)
+    expect(validate(written), JSON.stringify(validate.errors)).toBe(true)
+    expect(written.photos!.deleted!.map((d) => d.assetId)).toEqual(r.deleted.map((d) => d.assetId))
+    expect(written.photos!.autoDeleted).toEqual(a.autoDeleted)
+    const md = readFileSync(process.env.GITHUB_STEP_SUMMARY, 'utf8')
+    expect(md).toMatch(/Moved to Recently Deleted in iCloud<\/td><td>2</)
+    expect(md).toMatch(/auto-delete\)<\/td><td>1</)
   })
 })
 

@@ -7,6 +7,7 @@
  * (an error, a cancel, a full disk, an exhausted throttle budget).
  */
 import { promises as fs } from 'node:fs'
+import { AppError } from '../core/errors.js'
 import { PHOTOS_DEFAULTS } from '../core/config.generated.js'
 import type { CloudKitClient } from './cloudkit.js'
 import { safeJoin } from './filenames.js'
@@ -56,6 +57,23 @@ export interface AfterDownloadsResult {
 
 export function wantsDeletions(o: PhotosOptions): boolean {
   return (o.autoDelete ?? PHOTOS_DEFAULTS.autoDelete) || keepDaysOf(o) !== undefined
+}
+
+/**
+ * Refuse `auto-delete` with `keep-icloud-recent-days` / `delete-after-download` before anything
+ * runs: what one run moves to Recently Deleted, the next run's auto-delete would delete from the
+ * backup — the photo would then be gone everywhere once Apple empties Recently Deleted (icloudpd
+ * warns against the pair; here it is an error).
+ */
+export function checkDeletionOptions(o: PhotosOptions): void {
+  if ((o.autoDelete ?? PHOTOS_DEFAULTS.autoDelete) && keepDaysOf(o) !== undefined) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      'photos.auto-delete cannot be combined with photos.keep-icloud-recent-days or photos.delete-after-download: ' +
+        'the photos moved to Recently Deleted in iCloud would then be deleted from the backup too.',
+      'Choose one: auto-delete (the backup follows deletions in iCloud) or keep-icloud-recent-days (free iCloud space, the backup keeps everything).',
+    )
+  }
 }
 
 export async function afterDownloads(o: AfterDownloadsInput): Promise<AfterDownloadsResult> {

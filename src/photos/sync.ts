@@ -44,7 +44,13 @@ import { plannedFiles, resolveExisting, safeJoin } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
 import { ThrottleGovernor } from './throttle.js'
-import { afterDownloads, directoryFiles, type AfterDownloadsInput, type DeletedAsset } from './deletions.js'
+import {
+  afterDownloads,
+  checkDeletionOptions,
+  directoryFiles,
+  type AfterDownloadsInput,
+  type DeletedAsset,
+} from './deletions.js'
 import { emptyState, loadStateFile, pickNewer, saveStateFile, stamp, type SyncState } from './state.js'
 
 export type { PhotosOptions }
@@ -154,6 +160,7 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
 async function syncLocked(o: SyncOptions): Promise<SyncResult> {
   const r = resolveOptions(o.options)
   checkFolderStructure(r.naming.folderStructure, r.naming.timeZone)
+  checkDeletionOptions(o.options)
   const directory = path.resolve(o.directory)
   const fileState = await loadStateFile(directory)
   const state = pickNewer(o.state, fileState) ?? emptyState()

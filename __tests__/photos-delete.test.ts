@@ -228,6 +228,30 @@ describe('keep-icloud-recent-days / delete-after-download', () => {
     expect(lines.some((l) => l.includes('more are left for the next run'))).toBe(true)
   })
 
+  it('a throttled records/modify slows down and goes through; throttling beyond the budget is survived', async () => {
+    const { lib, fake, sync } = await setup(recentLibrary(4))
+    const dir = tmp('del-throttle-')
+    fake.server.inject('ck:records/modify', { status: 503, times: 2, headers: { 'retry-after': '0' } })
+    const r = await sync(dir, { keepIcloudRecentDays: 0 }, { now: NOW })
+    expect(r.deleted).toHaveLength(4)
+    expect(lib.visibleAssets()).toHaveLength(0)
+    expect(lib.modifications).toHaveLength(4)
+    const modifyLog = fake.server.log.filter((e) => e.endpoint === 'ck:records/modify')
+    expect(modifyLog.map((e) => e.status)).toEqual([503, 503, 200, 200, 200, 200])
+
+    const { lib: lib2, fake: fake2, sync: sync2 } = await setup(recentLibrary(3))
+    const dir2 = tmp('del-throttle2-')
+    fake2.server.inject('ck:records/modify', { status: 503, times: Infinity })
+    const { lines, log } = recordingLog()
+    const r2 = await sync2(dir2, { keepIcloudRecentDays: 0, maxThrottleWait: '0' }, { now: NOW, log })
+    expect(r2.downloaded).toBe(3)
+    expect(r2.deleted).toEqual([])
+    expect(r2.deleteFailed).toBe(1)
+    expect(lib2.visibleAssets()).toHaveLength(3)
+    expect(lines.some((l) => l.startsWith('warning:') && l.includes('stays in iCloud'))).toBe(true)
+    expect(lines.join('\n')).not.toMatch(/https?:\/\//)
+  })
+
   it('an asset edited in iCloud after it was listed is refused (CONFLICT) and kept', async () => {
     const { lib, client, sync } = await setup(recentLibrary(3))
     const dir = tmp('del-conflict-')

@@ -12,7 +12,7 @@ import { PHOTOS_DEFAULTS } from '../core/config.generated.js'
 import type { CloudKitClient } from './cloudkit.js'
 import { safeJoin } from './filenames.js'
 import { autoDelete } from './auto-delete.js'
-import { deleteInICloud, keepDaysOf, type DeletedAsset } from './icloud-delete.js'
+import { deleteInICloud, keepDaysOf, messageOf, type DeletedAsset } from './icloud-delete.js'
 import { selectLibrary } from './listing.js'
 import type { PhotosOptions, Resolved } from './options.js'
 import type { PhotosLog } from './progress.js'
@@ -92,7 +92,7 @@ export async function afterDownloads(o: AfterDownloadsInput): Promise<AfterDownl
   } catch (err) {
     // A deletion pass that fails (throttled listing, session, network) loses nothing: what is
     // not deleted stays where it is, and the next run tries again.
-    o.log.warning(`photos: the deletion pass stopped: ${(err as Error).message}`)
+    o.log.warning(`photos: the deletion pass stopped: ${messageOf(err)}`)
     return out
   } finally {
     o.client.throttle = clientThrottle

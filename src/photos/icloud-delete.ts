@@ -177,7 +177,7 @@ export async function deleteInICloud(o: ICloudDeleteInput): Promise<ICloudDelete
       out.failed++
       const left = picked.length - out.deleted.length - out.failed
       o.log.warning(
-        `photos: deleting ${asset.filename} in iCloud failed (${(err as Error).message}); it stays in iCloud` +
+        `photos: deleting ${asset.filename} in iCloud failed (${messageOf(err)}); it stays in iCloud` +
           (left > 0 ? `, and ${left} more are left for the next run.` : '.'),
       )
       break
@@ -240,4 +240,10 @@ async function alreadyDeleted(o: ICloudDeleteInput, code: string, assetId: strin
   } catch {
     return false
   }
+}
+
+/** An error's message for a log line, any URL in it (they carry dsid and client id) cut out. */
+export function messageOf(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err)
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s)'"]+/gi, '<url>')
 }

@@ -13,6 +13,7 @@ import { writeReport, type RunReport } from '../src/action/report.js'
 import { diskFiles, photosHarness } from './helpers/photos-harness.js'
 import { ckError } from '../sim/icloud/cloudkit.js'
 import type { FakeLibrary } from '../sim/icloud/library.js'
+import { resolveConfig } from '../src/cli/options.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { loadStateFile } from '../src/photos/state.js'
 
@@ -372,6 +373,29 @@ describe('auto-delete', () => {
     const r = await sync(dir, { folderStructure: 'none', autoDelete: true })
     expect(r.autoDeleted).toEqual(aFiles)
     bFiles.forEach((f, k) => expect(readFileSync(path.join(dir, f))).toEqual(bBytes[k]))
+  })
+})
+
+describe('the command line', () => {
+  it('sync flags set the deletion keys; a negative day count is a usage error naming the flag', async () => {
+    const c = await resolveConfig({
+      username: 'me@example.com',
+      keepIcloudRecentDays: '30',
+      maxIcloudDeletions: '50',
+      deleteAfterDownload: true,
+    })
+    expect(c.photos).toMatchObject({
+      keepIcloudRecentDays: 30,
+      maxIcloudDeletions: 50,
+      deleteAfterDownload: true,
+      autoDelete: false,
+    })
+    expect((await resolveConfig({ username: 'me@example.com', autoDelete: true })).photos.autoDelete).toBe(
+      true,
+    )
+    await expect(resolveConfig({ username: 'me@example.com', keepIcloudRecentDays: '-1' })).rejects.toThrow(
+      /--keep-icloud-recent-days/,
+    )
   })
 })
 

@@ -15,6 +15,7 @@ import { ckError } from '../sim/icloud/cloudkit.js'
 import type { FakeLibrary } from '../sim/icloud/library.js'
 import { resolveConfig } from '../src/cli/options.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
+import type { PhotosOptions } from '../src/photos/sync.js'
 import { loadStateFile } from '../src/photos/state.js'
 
 const { tmp, setup } = photosHarness({ threads: 4, retries: 1, clientId: 'delete-test', dsid: '9' })
@@ -202,6 +203,23 @@ describe('keep-icloud-recent-days / delete-after-download', () => {
     expect(lib.modifications).toHaveLength(0)
     expect(lib.visibleAssets()).toHaveLength(3)
     expect(lines.some((l) => l.startsWith('warning:') && l.includes('hand-off mode'))).toBe(true)
+  })
+
+  it('refuses when the options leave originals out of the backup (medium only, no Live Photo movie)', async () => {
+    const { lib, sync } = await setup({ ...recentLibrary(3), kinds: ['live'] })
+    for (const [options, why] of [
+      [{ size: ['medium'] }, 'photos.size does not include `original`'],
+      [{ skipLivePhotos: true }, 'photos.skip-live-photos is on'],
+      [{ livePhotoSize: 'thumb' }, 'photos.live-photo-size is not `original`'],
+    ] as Array<[PhotosOptions, string]>) {
+      const { lines, log } = recordingLog()
+      const r = await sync(tmp('del-partial-'), { ...options, keepIcloudRecentDays: 0 }, { now: NOW, log })
+      expect(r.downloaded).toBeGreaterThan(0)
+      expect(r.deleted).toEqual([])
+      expect(lines.some((l) => l.startsWith('warning:') && l.includes(why))).toBe(true)
+    }
+    expect(lib.modifications).toHaveLength(0)
+    expect(lib.visibleAssets()).toHaveLength(3)
   })
 
   it('a refused records/modify is a warning: that photo stays, the others are deleted', async () => {

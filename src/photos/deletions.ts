@@ -103,6 +103,11 @@ async function run(o: AfterDownloadsInput, out: AfterDownloadsResult): Promise<A
   {
     const sel = await selectLibrary(o.client, o.r.library)
     const dryRun = o.r.dryRun
+    if ((o.options.autoDelete ?? PHOTOS_DEFAULTS.autoDelete) && !o.durable) {
+      o.log.warning(
+        'photos: auto-delete in hand-off mode only cleans this runner and the download state; files a later step already moved elsewhere are not deleted there.',
+      )
+    }
     if (o.options.autoDelete ?? PHOTOS_DEFAULTS.autoDelete) {
       // Set first: a pass cut short may already have dropped manifest entries.
       out.changed = !dryRun

@@ -100,6 +100,14 @@ export async function deleteInICloud(o: ICloudDeleteInput): Promise<ICloudDelete
     )
     return out
   }
+  // icloudpd deletes whatever it was asked to download; here an asset leaves iCloud only when its
+  // full-quality files are in the backup, or a photo would survive nowhere but as a thumbnail.
+  const partial = partialBackup(o.r)
+  if (partial) {
+    out.refused = `${partial}, so iCloud holds originals the backup does not`
+    o.log.warning(`photos: not deleting anything in iCloud: ${out.refused}.`)
+    return out
+  }
   const cap = o.options.maxIcloudDeletions ?? PHOTOS_DEFAULTS.maxIcloudDeletions
   const now = o.now ?? Date.now()
   const verb = o.dryRun ? '[dry run] would delete' : 'deleting'
@@ -194,6 +202,15 @@ export async function deleteInICloud(o: ICloudDeleteInput): Promise<ICloudDelete
     )
   }
   return out
+}
+
+/** Why the options leave full-quality versions out of the backup, if they do. */
+function partialBackup(r: Resolved): string | undefined {
+  const why: string[] = []
+  if (!r.naming.sizes.includes('original')) why.push('photos.size does not include `original`')
+  if (r.naming.skipLivePhotos) why.push('photos.skip-live-photos is on')
+  else if (r.naming.livePhotoSize !== 'original') why.push('photos.live-photo-size is not `original`')
+  return why.length ? why.join(' and ') : undefined
 }
 
 /**

@@ -14,7 +14,10 @@ import { diskFiles, photosHarness } from './helpers/photos-harness.js'
 import { ckError } from '../sim/icloud/cloudkit.js'
 import type { FakeLibrary } from '../sim/icloud/library.js'
 import { resolveConfig } from '../src/cli/options.js'
+import { autoDelete } from '../src/photos/auto-delete.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
+import { directoryFiles } from '../src/photos/deletions.js'
+import { resolveOptions } from '../src/photos/options.js'
 import type { PhotosOptions } from '../src/photos/sync.js'
 import { loadStateFile } from '../src/photos/state.js'
 
@@ -365,6 +368,39 @@ describe('auto-delete', () => {
     expect(st!.manifest.get(live.id)).toBeUndefined()
     expect(st!.manifest.get(plain.id)).toBeUndefined()
     expect(st!.manifest.size).toBe(4)
+  })
+
+  it('pages through Recently Deleted (startRank advances by the masters of each page)', async () => {
+    const { lib, fake, client, sync } = await setup({
+      count: 12,
+      kinds: ['heic'],
+      hiddenRate: 0,
+      deletedRate: 0,
+    })
+    const dir = tmp('autodel-pages-')
+    await sync(dir)
+    const gone = lib.visibleAssets().filter((_, k) => k % 2 === 0)
+    for (const a of gone) lib.deleteAsset(a.id)
+    const state = (await loadStateFile(dir))!
+    const expected = gone.flatMap((a) => state.manifest.get(a.id)!.map((f) => f.relPath)).sort()
+    const from = fake.server.log.length
+    const r = await autoDelete({
+      client,
+      sel: { scope: 'private', zone: { zoneName: 'PrimarySync' } },
+      naming: resolveOptions({}).naming,
+      manifest: state.manifest,
+      ...directoryFiles(dir),
+      dryRun: false,
+      log: { info: () => {}, warning: () => {} },
+      pageSize: 2,
+    })
+    expect(r.removed.sort()).toEqual(expected)
+    expect(r.assets).toBe(6)
+    for (const a of gone) expect(state.manifest.get(a.id)).toBeUndefined()
+    expect(state.manifest.size).toBe(6)
+    const pages = fake.server.log.slice(from).filter((e) => e.endpoint === 'ck:records/query')
+    expect(pages).toHaveLength(3)
+    expect(diskFiles(dir).size).toBe(6)
   })
 
   it("never deletes another asset's file that has the same name", async () => {

@@ -109,6 +109,9 @@ describe('defaults', () => {
         allowPartialBackup: false,
         lockWait: 0,
         handOff: false,
+        autoDelete: false,
+        deleteAfterDownload: false,
+        maxIcloudDeletions: 1000,
       },
     }
     expect(parseConfig(VALID, FILE)).toEqual(expected)

@@ -3,7 +3,7 @@
  * FakeServer: the auth fake mounts it beside idmsa/setup, tests can also run it standalone.
  *
  * Endpoints are logged as `ck:zones/list`, `ck:records/query`, `ck:records/query/batch`,
- * `ck:records/lookup`, `ck:changes/database`, `ck:changes/zone` and `content:download`, and faults injected under those
+ * `ck:records/lookup`, `ck:records/modify`, `ck:changes/database`, `ck:changes/zone` and `content:download`, and faults injected under those
  * names (`server.inject('ck:records/query', …)`) are honoured. Download-specific faults (reset
  * mid-body, truncation, wrong size, slow body, ignored Range) live on the library.
  */
@@ -303,6 +303,39 @@ export function mountCloudKit(
             : library.assetRecord(zone, a, contentBase(), now)
         })
         library.lookups.push(...records.map((r) => String(r.recordName)))
+        return sendJson(res, 200, { records })
+      }
+
+      case 'records/modify': {
+        // CloudKit Web Services "Modifying Records": one answer per operation, the saved record or
+        // `{recordName, reason, serverErrorCode}`; with `atomic`, one refusal refuses them all
+        // (the others get ATOMIC_ERROR) and nothing is applied.
+        const zone = zoneOr404(scope, (body.zoneID as { zoneName?: string } | undefined)?.zoneName, res)
+        if (!zone) return true
+        const ops = body.operations
+        if (!Array.isArray(ops) || ops.length === 0) return badRequest(res, 'operations is required')
+        if (ops.length > 200) return badRequest(res, 'too many operations in one request (max 200)')
+        const checked = ops.map((op) => library.checkModify(zone, op))
+        const refused = checked.some((c) => 'error' in c)
+        const records = checked.map((c, k) => {
+          if ('error' in c) return c.error
+          if (refused && body.atomic === true) {
+            const name = (ops[k] as { record?: { recordName?: unknown } }).record?.recordName
+            return { recordName: name, serverErrorCode: 'ATOMIC_ERROR', reason: 'atomic batch refused' }
+          }
+          return c.apply()
+        })
+        const contentType = req.headers['content-type']
+        ops.forEach((op, k) => {
+          const rec = (op as { record?: { recordName?: unknown; recordChangeTag?: unknown } }).record
+          const r = records[k] as { serverErrorCode?: string }
+          library.modifications.push({
+            recordName: String(rec?.recordName),
+            recordChangeTag: typeof rec?.recordChangeTag === 'string' ? rec.recordChangeTag : undefined,
+            contentType,
+            outcome: r.serverErrorCode ?? 'ok',
+          })
+        })
         return sendJson(res, 200, { records })
       }
 

@@ -264,6 +264,16 @@ export class FakeLibrary {
   readonly downloadFaults: DownloadFault[] = []
   /** Record names `records/lookup` was asked for, in order. */
   readonly lookups: string[] = []
+  /**
+   * Every `records/modify` operation the server answered: the record it named, the change tag it
+   * sent, the request's Content-Type and the outcome (`ok` or the per-record serverErrorCode).
+   */
+  readonly modifications: Array<{
+    recordName: string
+    recordChangeTag?: string
+    contentType?: string
+    outcome: string
+  }> = []
   /** Every download request the content host answered: asset, resource, Range start, status, time. */
   readonly downloadLog: Array<{
     assetId: string
@@ -620,6 +630,56 @@ export class FakeLibrary {
   /** Hard delete: the change log carries `deleted:true` records. */
   expungeAsset(id: string): void {
     this.mutate(id, (o) => (o.expunged = true), true)
+  }
+
+  /** The current `recordChangeTag` of an asset's CPLAsset record (changes with every mutation). */
+  assetChangeTag(zone: FakeZone, i: number): string {
+    const a = this.describe(zone, i)
+    return `a${a.revision.toString(36)}${hash32(a.index, 6).toString(36).slice(0, 4)}`
+  }
+
+  /**
+   * Check one `records/modify` operation against the zone (docs/protocol.md §8.7): only an
+   * `update` of a CPLAsset's `isDeleted` to 1 is supported, guarded by its current
+   * `recordChangeTag` (CONFLICT otherwise, as CloudKit's optimistic lock). Returns the error to
+   * send, or a function that applies the change (so an atomic batch applies all or nothing).
+   */
+  checkModify(
+    zone: FakeZone,
+    op: unknown,
+  ): { error: { recordName?: string; serverErrorCode: string; reason: string } } | { apply: () => unknown } {
+    const o = (op ?? {}) as { operationType?: unknown; record?: Record<string, unknown> }
+    const rec = o.record ?? {}
+    const name = typeof rec.recordName === 'string' ? rec.recordName : undefined
+    const fail = (serverErrorCode: string, reason: string) => ({
+      error: { recordName: name, serverErrorCode, reason },
+    })
+    if (o.operationType !== 'update') return fail('BAD_REQUEST', 'only update is supported by the fake')
+    if (rec.recordType !== 'CPLAsset') return fail('BAD_REQUEST', 'recordType must be CPLAsset')
+    if (!name) return fail('BAD_REQUEST', 'recordName missing')
+    const fields = rec.fields as Record<string, { value?: unknown } | undefined> | undefined
+    const keys = Object.keys(fields ?? {})
+    if (keys.length !== 1 || keys[0] !== 'isDeleted' || fields?.isDeleted?.value !== 1)
+      return fail('BAD_REQUEST', 'the fake only sets isDeleted to 1')
+    const loc = this.locate(name)
+    if (!loc || loc.zone !== zone || this.describe(zone, loc.index).expunged)
+      return fail('NOT_FOUND', 'Record not found')
+    const current = this.assetChangeTag(zone, loc.index)
+    if (rec.recordChangeTag !== current)
+      return fail('CONFLICT', 'record to insert already exists / oplock error: recordChangeTag mismatch')
+    return {
+      apply: () => {
+        this.deleteAsset(name)
+        return {
+          recordName: name,
+          recordType: 'CPLAsset',
+          recordChangeTag: this.assetChangeTag(zone, loc.index),
+          fields: { isDeleted: { value: 1, type: 'INT64' } },
+          deleted: false,
+          zoneID: this.zoneID(zone),
+        }
+      },
+    }
   }
 
   /** Change the server-side file name (hostile-name tests). */

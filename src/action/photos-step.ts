@@ -95,6 +95,10 @@ export async function runPhotos(o: {
         newFilesList: newFilesPath,
         directory,
         listing: describeListing(result),
+        ...(result.deleted.length || result.deleteFailed
+          ? { deleted: result.deleted, deleteFailed: result.deleteFailed }
+          : {}),
+        ...(result.autoDeleted.length ? { autoDeleted: result.autoDeleted } : {}),
       },
       bundleState: {
         ...bundleState,

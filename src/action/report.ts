@@ -9,6 +9,7 @@ import { Outputs } from './constants.js'
 import type { Settings } from './inputs.js'
 import type { ChannelResult } from '../notify/dispatch.js'
 import { maskAppleId } from '../notify/event.js'
+import type { DeletedAsset } from '../photos/deletions.js'
 import type { FileProblem } from '../photos/sync.js'
 
 export interface PhotosSummary {
@@ -28,6 +29,12 @@ export interface PhotosSummary {
   directory: string
   /** The listing this run made, e.g. `no-change`, `full (change feed unavailable: …)`. */
   listing?: string
+  /** Assets moved to Recently Deleted in iCloud (keep-icloud-recent-days; would be, in a dry run). */
+  deleted?: DeletedAsset[]
+  /** Deletes in iCloud refused or failed (those photos stay in iCloud). */
+  deleteFailed?: number
+  /** Backup files deleted because their asset is in Recently Deleted (auto-delete). */
+  autoDeleted?: string[]
 }
 
 /** `mode: verify`: what the re-hash found (paths relative to the download directory). */
@@ -134,6 +141,13 @@ async function summary(r: RunReport): Promise<void> {
     if (r.photos.throttled) rows.push(['Throttled', 'Apple throttled the run'])
     if (r.photos.remaining > 0 || !r.photos.listingComplete)
       rows.push(['Left', remainingLine(r.photos.remaining, r.photos.listingComplete)])
+    if (r.photos.deleted?.length || r.photos.deleteFailed)
+      rows.push([
+        'Moved to Recently Deleted in iCloud',
+        `${r.photos.deleted?.length ?? 0}${r.photos.deleteFailed ? ` (${r.photos.deleteFailed} refused or failed, kept in iCloud)` : ''}`,
+      ])
+    if (r.photos.autoDeleted?.length)
+      rows.push(['Deleted from the backup (auto-delete)', String(r.photos.autoDeleted.length)])
   }
   const s = core.summary.addHeading('iCloud Photos backup', 2).addTable([
     [

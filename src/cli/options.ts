@@ -66,6 +66,10 @@ const FLAGS: Flag[] = [
   flag('photos', 'max-duration', 'string'),
   flag('photos', 'max-bytes', 'string'),
   flag('photos', 'max-files', 'int'),
+  flag('photos', 'auto-delete', 'bool'),
+  flag('photos', 'keep-icloud-recent-days', 'int'),
+  flag('photos', 'delete-after-download', 'bool'),
+  flag('photos', 'max-icloud-deletions', 'int'),
 ]
 
 /** Commander collector for repeatable flags; `a,b` counts as two values too. */

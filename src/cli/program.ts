@@ -132,6 +132,13 @@ function photosOptions(cmd: Command): Command {
     .option('--dry-run', 'list what would be downloaded, write nothing')
     .option('--allow-partial-backup', 'exit 0 (with a warning) even when some files could not be backed up')
     .option('--lock-wait <seconds>', 'wait this long when another sync uses --directory (default: 0)')
+    .option('--auto-delete', "delete the backup's files of assets in iCloud's Recently Deleted")
+    .option(
+      '--keep-icloud-recent-days <n>',
+      'move assets at least N days old, once verified in the backup, to Recently Deleted in iCloud (0: all)',
+    )
+    .option('--delete-after-download', 'same as --keep-icloud-recent-days 0 (icloudpd deprecated it)')
+    .option('--max-icloud-deletions <n>', 'most assets deleted in iCloud per run (default: 1000)')
 }
 
 /** Run budgets: `sync` only (verify reads every file whatever it takes). */

@@ -65,6 +65,15 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
         `Photos in ${directory}: ${result.downloaded} ${verb}, ${result.skipped} already there, ${result.failed} failed (listing: ${describeListing(result)}).`,
       )
       listFailures(io, result.failures)
+      if (result.deleted.length || result.deleteFailed || result.autoDeleted.length) {
+        const dry = config.photos.dryRun ? 'would be ' : ''
+        line(
+          io.stdout,
+          `Deletions: ${result.deleted.length} asset(s) ${dry}moved to Recently Deleted in iCloud` +
+            `${result.deleteFailed ? ` (${result.deleteFailed} refused or failed, kept in iCloud)` : ''}, ` +
+            `${result.autoDeleted.length} file(s) ${dry}deleted from the backup (auto-delete).`,
+        )
+      }
       if (cancel.requested) {
         line(io.stderr, `error [CANCELLED]: stopped by ${cancel.received}; the state is saved.`)
         hint(io.stderr, `run ${command('sync …')} again to continue where it stopped.`)

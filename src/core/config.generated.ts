@@ -159,6 +159,14 @@ export interface PhotosConfig {
   lockWait: number
   /** For ephemeral (GitHub-hosted) runners whose photos a later step uploads: a file counts as backed up only once the job that downloaded it succeeded. The next run asks GitHub (with `github-token`, which needs `actions: read`) how the previous run ended and downloads that run's files again unless it succeeded. See Cancellation and hand-off. */
   handOff: boolean
+  /** Delete the backup's files of assets found in iCloud's Recently Deleted (icloudpd --auto-delete): every size, the Live Photo movie and `.xmp` sidecars, as icloudpd does, and drop them from the download state. Only files recorded for that asset (or at icloudpd's path with the exact size iCloud gives) are deleted; a photo restored in iCloud is downloaded again. `dry-run` only lists them. Cannot be combined with `keep-icloud-recent-days` or `delete-after-download` (the photos those move to Recently Deleted would be deleted from the backup too). */
+  autoDelete: boolean
+  /** Free iCloud space (icloudpd --keep-icloud-recent-days): after the downloads, move to Recently Deleted in iCloud every asset at least this many days old (0: all) whose every requested version is verified in the backup (recorded with its size and present at that size). Refused in hand-off mode and when the backup leaves originals out (`size` without `original`, `skip-live-photos`, `live-photo-size` other than `original`); `dry-run` lists what would go; at most `max-icloud-deletions` per run. Omit to never delete in iCloud. */
+  keepIcloudRecentDays?: number
+  /** icloudpd's older name (deprecated there) for `keep-icloud-recent-days: 0`: move every asset verified in the backup to Recently Deleted in iCloud, with the same safeguards. `keep-icloud-recent-days`, when set, wins. */
+  deleteAfterDownload: boolean
+  /** Most assets one run moves to Recently Deleted in iCloud (`keep-icloud-recent-days`, `delete-after-download`); when more qualify, the run warns and the next runs continue. 0 deletes nothing. */
+  maxIcloudDeletions: number
 }
 
 /** Configuration of icloud-photos-action (usually .github/icloud-photos.yml). Keys follow icloudpd's option names. Secrets never live in this file: pass them as action inputs from repository secrets, or as environment variables. */
@@ -234,7 +242,7 @@ export const NOTIFICATIONS_DEFAULTS = Object.freeze<
 
 /** The schema's defaults of `photos`. */
 export const PHOTOS_DEFAULTS = Object.freeze<
-  Pick<PhotosConfig, "folderStructure" | "size" | "livePhotoSize" | "livePhotoMovFilenamePolicy" | "alignRaw" | "fileMatchPolicy" | "skipVideos" | "skipLivePhotos" | "skipPhotos" | "forceSize" | "keepUnicodeInFilenames" | "useOsLocale" | "albums" | "library" | "threads" | "maxThrottleWait" | "dryRun" | "allowPartialBackup" | "lockWait" | "handOff">
+  Pick<PhotosConfig, "folderStructure" | "size" | "livePhotoSize" | "livePhotoMovFilenamePolicy" | "alignRaw" | "fileMatchPolicy" | "skipVideos" | "skipLivePhotos" | "skipPhotos" | "forceSize" | "keepUnicodeInFilenames" | "useOsLocale" | "albums" | "library" | "threads" | "maxThrottleWait" | "dryRun" | "allowPartialBackup" | "lockWait" | "handOff" | "autoDelete" | "deleteAfterDownload" | "maxIcloudDeletions">
 >({
   folderStructure: "{:%Y/%m/%d}",
   size: ["original"],
@@ -256,4 +264,7 @@ export const PHOTOS_DEFAULTS = Object.freeze<
   allowPartialBackup: false,
   lockWait: 0,
   handOff: false,
+  autoDelete: false,
+  deleteAfterDownload: false,
+  maxIcloudDeletions: 1000,
 })

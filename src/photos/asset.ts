@@ -22,6 +22,8 @@ export interface AssetVersion {
 export interface Asset {
   /** CPLAsset recordName (a UUID): the stable id for the manifest. */
   id: string
+  /** CPLAsset `recordChangeTag` as listed: the optimistic lock of `records/modify` (deletion). */
+  changeTag?: string
   /** CPLMaster recordName: used by the `name-id7` policy and the fallback name. */
   masterId: string
   /** Decoded, not yet sanitised file name from `filenameEnc` (or the fallback name). */

@@ -68,6 +68,11 @@ export interface LookupResult {
   errors: Map<string, { serverErrorCode: string; reason: string }>
 }
 
+/** What `markDeleted` got back: done, or refused for this record (CONFLICT, NOT_FOUND, …). */
+export type MarkDeletedResult =
+  | { status: 'deleted'; recordChangeTag?: string }
+  | { status: 'rejected'; serverErrorCode: string; reason: string }
+
 /** Record names per `records/lookup` request (CloudKit caps a request at 200 records). */
 export const LOOKUP_BATCH = 100
 
@@ -139,7 +144,9 @@ export class CloudKitClient {
   /**
    * While set (a sync run installs its governor), a throttled call (503/429, CloudKit THROTTLED)
    * waits and is sent again until the run's throttle budget is used up; unset, it throws THROTTLED
-   * at once. Every call here is a read, so sending it again is safe.
+   * at once. Every call but `records/modify` is a read, so sending it again is safe; a
+   * modify sent twice is refused by its `recordChangeTag` (CONFLICT), which `markDeleted`'s
+   * caller resolves by looking the record up.
    */
   throttle?: ThrottleGovernor
   private readonly o: CloudKitClientOptions
@@ -163,8 +170,17 @@ export class CloudKitClient {
     return '?' + q.toString()
   }
 
-  /** POST a JSON body as `text/plain` (as the web client does) and return the checked JSON answer. */
-  async post(scope: Scope, op: string, body: unknown, withQuery = true): Promise<Record<string, unknown>> {
+  /**
+   * POST a JSON body as `text/plain` (as the web client does; `records/modify` goes as
+   * `application/json`, like icloudpd's) and return the checked JSON answer.
+   */
+  async post(
+    scope: Scope,
+    op: string,
+    body: unknown,
+    withQuery = true,
+    contentType = 'text/plain',
+  ): Promise<Record<string, unknown>> {
     const home = this.o.home ?? 'https://www.icloud.com'
     const url = `${this.base}/${CONTAINER_PATH}/${scope}/${op}${withQuery ? this.queryString() : ''}`
     const send = async () => {
@@ -173,7 +189,7 @@ export class CloudKitClient {
         method: 'POST',
         url,
         headers: {
-          'content-type': 'text/plain',
+          'content-type': contentType,
           accept: 'application/json',
           origin: home,
           referer: home + '/',
@@ -349,6 +365,65 @@ export class CloudKitClient {
       }
     }
     return out
+  }
+
+  // ---- records/modify (docs/protocol.md §8.7): kept apart from the listing code above ----------
+
+  /**
+   * Move one asset to Recently Deleted exactly as icloudpd's `delete_photo` does: an atomic
+   * `records/modify` `update` of the CPLAsset setting `isDeleted` to 1, guarded by the
+   * `recordChangeTag` the listing saw (CloudKit's optimistic lock). A record-level refusal comes
+   * back as `rejected` (CONFLICT when the asset changed since it was listed); a refusal of the
+   * whole request (HTTP 409 CONFLICT, 404 NOT_FOUND…) is mapped the same way; throttling, session
+   * and network errors are thrown as for every other call.
+   */
+  async markDeleted(
+    scope: Scope,
+    zone: ZoneRef,
+    asset: { recordName: string; recordChangeTag: string },
+  ): Promise<MarkDeletedResult> {
+    const body = {
+      atomic: true,
+      desiredKeys: ['isDeleted'],
+      operations: [
+        {
+          operationType: 'update',
+          record: {
+            fields: { isDeleted: { value: 1 } },
+            recordChangeTag: asset.recordChangeTag,
+            recordName: asset.recordName,
+            recordType: 'CPLAsset',
+          },
+        },
+      ],
+      zoneID: zoneIdBody(zone),
+    }
+    let json: Record<string, unknown>
+    try {
+      json = await this.post(scope, 'records/modify', body, true, 'application/json')
+    } catch (err) {
+      if (err instanceof CloudKitError && err.serverErrorCode && err.status >= 400 && err.status < 500) {
+        return { status: 'rejected', serverErrorCode: err.serverErrorCode, reason: '' }
+      }
+      throw err
+    }
+    const rec = (Array.isArray(json.records) ? json.records[0] : undefined) as
+      Record<string, unknown> | undefined
+    if (!rec || typeof rec !== 'object') throw protocolError('records/modify returned no record')
+    if (typeof rec.serverErrorCode === 'string') {
+      return {
+        status: 'rejected',
+        serverErrorCode: rec.serverErrorCode,
+        reason: typeof rec.reason === 'string' ? rec.reason : '',
+      }
+    }
+    const fields = rec.fields as Record<string, { value?: unknown } | undefined> | undefined
+    const v = fields?.isDeleted?.value
+    if (v !== 1 && v !== true) throw protocolError('records/modify did not confirm isDeleted')
+    return {
+      status: 'deleted',
+      recordChangeTag: typeof rec.recordChangeTag === 'string' ? rec.recordChangeTag : undefined,
+    }
   }
 
   /** `changes/database`: which zones changed since `syncToken` (all zones when omitted). */

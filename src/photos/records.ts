@@ -489,5 +489,6 @@ export function parseAssetPair(master: CkRecord, asset: CkRecord): Asset {
     liveVersions,
   }
   if (typeof tzv === 'number' && Number.isFinite(tzv)) parsed.timeZoneOffset = tzv
+  if (typeof asset.recordChangeTag === 'string') parsed.changeTag = asset.recordChangeTag
   return parsed
 }

@@ -51,6 +51,12 @@ import { plannedFiles, resolveExisting, safeJoin } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
 import { ThrottleGovernor } from './throttle.js'
+import {
+  afterDownloads,
+  checkDeletionOptions,
+  type AfterDownloadsInput,
+  type DeletedAsset,
+} from './deletions.js'
 import { emptyState, pickNewer, stamp, type SyncState } from './state.js'
 
 export type { PhotosOptions }
@@ -98,8 +104,10 @@ export interface SyncOptions {
   checkpointFiles?: number
   /** Called after every checkpoint of the state (every N files / M seconds, and at the end). */
   onCheckpoint?: (state: SyncState) => void | Promise<void>
-  /** The clock of the run budgets (photos.max-duration); tests inject one. Default Date.now. */
+  /** The run's clock: run budgets (photos.max-duration), the age of assets (keep-icloud-recent-days). Default Date.now. */
   now?: () => number
+  /** The deletion options' view of the storage (default: the destination); tests replace it. */
+  files?: Pick<AfterDownloadsInput, 'stat' | 'remove'>
 }
 
 export type SyncMode = 'no-change' | 'delta' | 'full'
@@ -139,6 +147,12 @@ export interface SyncResult {
   diskError?: AppError
   /** Why the listing was not the cheapest one, e.g. `change feed unavailable: …`; see describeListing. */
   listingNote?: string
+  /** Assets moved to Recently Deleted in iCloud this run (would be, in a dry run): deletions.ts. */
+  deleted: DeletedAsset[]
+  /** Deletes in iCloud refused or failed this run (those photos stay in iCloud). */
+  deleteFailed: number
+  /** Backup files deleted by auto-delete (would be, in a dry run). */
+  autoDeleted: string[]
 }
 
 /** One run per destination: the lock is held for the whole run (a dry run writes nothing and takes none). */
@@ -163,6 +177,7 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
 async function syncLocked(o: SyncOptions, destination: Destination, startedAt: number): Promise<SyncResult> {
   const r = resolveOptions(o.options)
   checkFolderStructure(r.naming.folderStructure, r.naming.timeZone)
+  checkDeletionOptions(o.options)
   const directory = path.resolve(o.directory)
   const isDirectory = destination.kind === 'directory'
   const fileState = await destination.loadState()
@@ -258,6 +273,42 @@ async function syncLocked(o: SyncOptions, destination: Destination, startedAt: n
     error = undefined
     run.listingCut = true
   }
+
+  // ---- Deletion options (deletions.ts: auto-delete, keep-icloud-recent-days) --------------------
+  // After the downloads, before the final save (auto-delete drops manifest entries). Files are
+  // checked and removed where the backup is; a destination that does not outlive the run (hand-off)
+  // never lets anything be deleted in iCloud.
+  const deletion = await afterDownloads({
+    client: o.client,
+    options: o.options,
+    r,
+    state,
+    ...(o.files ?? {
+      stat: (rel: string) => destination.stat(rel),
+      remove: (rel: string) => destination.remove(rel),
+    }),
+    durable: destination.durable && !(o.options.handOff ?? PHOTOS_DEFAULTS.handOff),
+    saveState: async () => {
+      await run.save()
+      return !run.fatal
+    },
+    notClean: cancelled
+      ? 'the run was cancelled'
+      : error !== undefined
+        ? 'the run stopped with an error'
+        : run.fatal
+          ? 'the disk is full or read-only'
+          : run.governor.exhausted
+            ? 'Apple kept throttling'
+            : undefined,
+    wouldDownload: new Set(r.dryRun ? run.newFiles : []),
+    governor: run.governor,
+    log: o.log,
+    signal: o.signal,
+    now: (o.now ?? Date.now)(),
+  })
+  if (deletion.changed) run.changed = true
+  // ------------------------------------------------------------------------------------------------
   const listingComplete = error === undefined && !run.listingCut && !run.incompleteListing
   const throttleError = cancelled ? undefined : run.throttleError(error, listingComplete)
   // A listing cut short by recent/until-found earns no tokens (the old ones, if any, stay): tokens
@@ -339,6 +390,9 @@ async function syncLocked(o: SyncOptions, destination: Destination, startedAt: n
             : undefined,
     diskError: run.fatal,
     listingNote,
+    deleted: deletion.deleted,
+    deleteFailed: deletion.deleteFailed,
+    autoDeleted: deletion.autoDeleted,
   }
 }
 

@@ -97,6 +97,8 @@ describe('defaults', () => {
         fileMatchPolicy: 'name-size-dedup-with-suffix',
         skipVideos: false,
         skipLivePhotos: false,
+        xmpSidecar: false,
+        setExifDatetime: false,
         albums: [],
         library: 'PrimarySync',
         threads: 16,

@@ -48,6 +48,8 @@ const FLAGS: Flag[] = [
   flag('photos', 'file-match-policy', 'string'),
   flag('photos', 'skip-videos', 'bool'),
   flag('photos', 'skip-live-photos', 'bool'),
+  flag('photos', 'xmp-sidecar', 'bool'),
+  flag('photos', 'set-exif-datetime', 'bool'),
   flag('photos', 'albums', 'list', 'album'),
   flag('photos', 'library', 'string'),
   flag('photos', 'recent', 'int'),

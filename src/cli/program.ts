@@ -102,6 +102,14 @@ function photosOptions(cmd: Command): Command {
     .option('--file-match-policy <policy>', 'name-size-dedup-with-suffix or name-id7')
     .option('--skip-videos', 'do not download videos')
     .option('--skip-live-photos', 'do not download the movie part of Live Photos')
+    .option(
+      '--xmp-sidecar',
+      'write <file>.xmp with title, keywords, GPS, rating… beside each photo (as icloudpd)',
+    )
+    .option(
+      '--set-exif-datetime',
+      'write EXIF DateTimeOriginal into downloaded JPEGs that lack it (as icloudpd)',
+    )
     .option('--album <name>', 'only this album; repeatable', collect)
     .option('--library <zone>', 'PrimarySync (default) or a SharedSync-… library')
     .option('--recent <n>', 'only the N most recent assets')

@@ -119,6 +119,10 @@ export interface PhotosConfig {
   skipVideos: boolean
   /** Do not download the movie part of Live Photos (icloudpd --skip-live-photos). */
   skipLivePhotos: boolean
+  /** Write `<file>.xmp` beside each downloaded photo with its title, description, keywords, GPS position, capture date, orientation and rating (favorite 5, hidden or deleted -1), the same elements and values icloudpd writes (icloudpd --xmp-sidecar). A sidecar written by another program is never replaced. */
+  xmpSidecar: boolean
+  /** After downloading a JPEG that has no EXIF DateTimeOriginal, write the capture time into DateTimeOriginal and DateTimeDigitized, as icloudpd does (icloudpd --set-exif-datetime): `YYYY:MM:DD HH:MM:SS` in the runner's time zone (TZ). The image data is not re-encoded; the backup records the edited file so it is not downloaded again. */
+  setExifDatetime: boolean
   /** Only download these albums (icloudpd --album, repeatable); empty means the whole library. */
   albums: string[]
   /** Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name. */
@@ -214,7 +218,7 @@ export const NOTIFICATIONS_DEFAULTS = Object.freeze<
 
 /** The schema's defaults of `photos`. */
 export const PHOTOS_DEFAULTS = Object.freeze<
-  Pick<PhotosConfig, "folderStructure" | "size" | "livePhotoSize" | "livePhotoMovFilenamePolicy" | "alignRaw" | "fileMatchPolicy" | "skipVideos" | "skipLivePhotos" | "albums" | "library" | "threads" | "maxThrottleWait" | "dryRun" | "allowPartialBackup" | "lockWait" | "handOff">
+  Pick<PhotosConfig, "folderStructure" | "size" | "livePhotoSize" | "livePhotoMovFilenamePolicy" | "alignRaw" | "fileMatchPolicy" | "skipVideos" | "skipLivePhotos" | "xmpSidecar" | "setExifDatetime" | "albums" | "library" | "threads" | "maxThrottleWait" | "dryRun" | "allowPartialBackup" | "lockWait" | "handOff">
 >({
   folderStructure: "{:%Y/%m/%d}",
   size: ["original"],
@@ -224,6 +228,8 @@ export const PHOTOS_DEFAULTS = Object.freeze<
   fileMatchPolicy: "name-size-dedup-with-suffix",
   skipVideos: false,
   skipLivePhotos: false,
+  xmpSidecar: false,
+  setExifDatetime: false,
   albums: [],
   library: "PrimarySync",
   threads: 16,

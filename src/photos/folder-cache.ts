@@ -43,7 +43,8 @@ export class DirCache {
     const names = this.dirs.get(rel.slice(0, Math.max(0, slash)))
     if (names && !names.has(rel.slice(slash + 1))) return undefined
     const k = known?.find((x) => x.relPath === rel)
-    if (k) return k.size
+    // A file edited after download (EXIF dates) still matches the size iCloud lists.
+    if (k) return k.icloudSize ?? k.size
     try {
       return statSync(safeJoin(this.root, rel)).size
     } catch {

@@ -34,6 +34,9 @@ export interface Resolved {
   skipVideos: boolean
   maxThrottleWaitMs: number
   naming: NamingOptions
+  /** `xmp-sidecar`, `set-exif-datetime` (metadata-writer.ts). */
+  xmpSidecar: boolean
+  setExifDatetime: boolean
 }
 
 export function resolveOptions(p: PhotosOptions): Resolved {
@@ -61,6 +64,8 @@ export function resolveOptions(p: PhotosOptions): Resolved {
     skipVideos: p.skipVideos ?? d.skipVideos,
     maxThrottleWaitMs: parseDuration(p.maxThrottleWait ?? d.maxThrottleWait, 'photos.max-throttle-wait'),
     naming,
+    xmpSidecar: p.xmpSidecar ?? d.xmpSidecar,
+    setExifDatetime: p.setExifDatetime ?? d.setExifDatetime,
   }
 }
 
@@ -81,6 +86,8 @@ export function optionsKey(r: Resolved): string {
     n.keepUnicode ?? false,
     n.forceSize ?? false,
     n.timeZone ?? '',
+    // Turning sidecars on must list every asset once, so the ones already here get theirs too.
+    ...(r.xmpSidecar ? ['xmp'] : []),
   ])
   return createHash('sha256').update(key).digest('base64url').slice(0, 16)
 }

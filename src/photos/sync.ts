@@ -43,6 +43,8 @@ import { checkFolderStructure } from './folder-format.js'
 import { plannedFiles, resolveExisting, safeJoin } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
+import { MetadataWriter } from './metadata-writer.js'
+import type { ManifestFile } from './state.js'
 import { ThrottleGovernor } from './throttle.js'
 import { emptyState, loadStateFile, pickNewer, saveStateFile, stamp, type SyncState } from './state.js'
 
@@ -355,6 +357,9 @@ class Run {
   changed = false
   private readonly downloader: Downloader
   private readonly dirs: DirCache
+  /** set-exif-datetime / xmp-sidecar, and the post-download edits still running. */
+  private readonly metadata: MetadataWriter
+  private readonly editing = new Set<Promise<void>>()
   private readonly failedParts = new Set<string>()
   private runningSaved = false
   private lastSave = Date.now()
@@ -368,6 +373,13 @@ class Run {
     private readonly state: SyncState,
   ) {
     this.dirs = new DirCache(directory)
+    this.metadata = new MetadataWriter({
+      directory,
+      setExifDatetime: r.setExifDatetime,
+      xmpSidecar: r.xmpSidecar,
+      timeZone: r.naming.timeZone,
+      log: o.log,
+    })
     this.governor = new ThrottleGovernor({
       maxWaitMs: r.maxThrottleWaitMs,
       baseMs: o.minRetryMs,
@@ -526,6 +538,7 @@ class Run {
           ])
           this.changed = true
         }
+        await this.presentMetadata(asset, f.size, hit.relPath)
         continue
       }
       present = false
@@ -564,21 +577,48 @@ class Run {
           mtime: asset.createdAt,
           noPart,
         })
-        .then((out) => this.settled(out))
+        .then((out) => this.afterDownload(out, asset, f.size))
     }
     return present
   }
 
-  private settled(out: DownloadOutcome): void {
+  // -- metadata (set-exif-datetime, xmp-sidecar): metadata-writer.ts does the work -------------
+
+  /** A downloaded file gets its EXIF dates and sidecar before it is recorded (finish() waits). */
+  private afterDownload(out: DownloadOutcome, asset: Asset, size: string): void {
+    const downloaded = { relPath: out.task.relPath, size: out.bytes, sha256: out.sha256 ?? '' }
+    if (out.status !== 'downloaded' || !this.metadata.active) return this.settled(out, [downloaded])
+    const photo = { relPath: out.task.relPath, photo: !size.startsWith('live-') }
+    const p = this.metadata
+      .afterDownload(asset, photo, downloaded)
+      .then(
+        (files) => this.settled(out, files),
+        () => this.settled(out, [downloaded]),
+      )
+      .finally(() => this.editing.delete(p))
+    this.editing.add(p)
+  }
+
+  /** A file already here: its sidecar is written (or rewritten, when the asset's metadata changed). */
+  private async presentMetadata(asset: Asset, size: string, relPath: string): Promise<void> {
+    if (this.r.dryRun || !this.r.xmpSidecar) return
+    const photo = { relPath, photo: !size.startsWith('live-') }
+    const side = await this.metadata.present(asset, photo, this.state.manifest.get(asset.id))
+    if (!side) return
+    this.state.manifest.record(asset.id, [side.entry])
+    if (side.written) this.newFiles.push(side.entry.relPath)
+    this.changed = true
+  }
+
+  /** `files`: the manifest entries of the download (the file, then what metadata added). */
+  private settled(out: DownloadOutcome, files: ManifestFile[]): void {
     const { task } = out
     this.dirs.settle(task.relPath, out.status === 'downloaded')
     if (out.status === 'downloaded') {
       this.counts.downloaded++
       this.counts.bytes += out.bytes
-      this.newFiles.push(task.relPath)
-      this.state.manifest.record(task.assetId, [
-        { relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' },
-      ])
+      for (const f of files) this.newFiles.push(f.relPath)
+      this.state.manifest.record(task.assetId, files)
       this.changed = true
       this.filesSinceSave++
       void this.checkpoint()
@@ -667,6 +707,7 @@ class Run {
 
   async finish(): Promise<void> {
     await this.downloader.drain()
+    while (this.editing.size) await Promise.all(this.editing)
     await this.saving.catch(() => undefined)
     this.report()
   }

@@ -19,11 +19,13 @@
  * `x:xml_doc`); `x:xmptk` names this tool. An existing sidecar is replaced only when it is ours
  * or icloudpd's (its `x:xmptk` says so, as icloudpd checks); one from another program is kept.
  *
- * The XML is built by xmlbuilder2 (escaping, namespaces), never by joining strings.
+ * The XML is built as a DOM and serialised by @xmldom/xmldom (escaping, namespaces), never by
+ * joining strings. Characters XML 1.0 cannot carry (controls other than tab and newlines) are
+ * dropped from user text: icloudpd writes them raw, which makes a file no XMP reader accepts.
  */
 import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
-import { create } from 'xmlbuilder2'
+import { DOMImplementation, DOMParser, XMLSerializer, type Element } from '@xmldom/xmldom'
 import { writeFileAtomic } from '../util/atomic.js'
 import type { Asset } from './asset.js'
 
@@ -127,11 +129,25 @@ export function pyIsoTime(ms: number, offsetSeconds?: number): string {
 /** Python truthiness of a number: 0 is false, NaN is true. */
 const truthy = (n: number | undefined): n is number => n !== undefined && n !== 0
 
+/** Characters XML 1.0 cannot carry at all. */
+// eslint-disable-next-line no-control-regex
+const NOT_XML =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+const xmlText = (s: string) => s.replace(NOT_XML, '')
+
 /** The sidecar document (UTF-8 XML with declaration). */
 export function formatSidecar(v: XmpValues, toolkit = XMP_TOOLKIT): string {
-  const doc = create({ version: '1.0', encoding: 'utf-8' })
-  const root = doc.ele(NS.x, 'x:xmpmeta').att(XMLNS, 'xmlns:x', NS.x).att(NS.x, 'x:xmptk', toolkit)
-  const rdf = root.ele(NS.rdf, 'rdf:RDF').att(XMLNS, 'xmlns:rdf', NS.rdf)
+  const doc = new DOMImplementation().createDocument(NS.x, 'x:xmpmeta', null)
+  const el = (ns: string, name: string, parent: Element): Element => {
+    const e = doc.createElementNS(ns, name)
+    parent.appendChild(e)
+    return e
+  }
+  const root = doc.documentElement!
+  root.setAttributeNS(XMLNS, 'xmlns:x', NS.x)
+  root.setAttributeNS(NS.x, 'x:xmptk', xmlText(toolkit))
+  const rdf = el(NS.rdf, 'rdf:RDF', root)
+  rdf.setAttributeNS(XMLNS, 'xmlns:rdf', NS.rdf)
 
   type Prefix = Exclude<keyof typeof NS, 'x' | 'rdf'>
   const groups: Record<Prefix, Array<[string, string | string[]]>> = {
@@ -163,20 +179,28 @@ export function formatSidecar(v: XmpValues, toolkit = XMP_TOOLKIT): string {
 
   for (const [prefix, items] of Object.entries(groups) as [Prefix, Array<[string, string | string[]]>][]) {
     if (items.length === 0) continue
-    const desc = rdf
-      .ele(NS.rdf, 'rdf:Description')
-      .att(NS.rdf, 'rdf:about', '')
-      .att(XMLNS, `xmlns:${prefix}`, NS[prefix])
+    const desc = el(NS.rdf, 'rdf:Description', rdf)
+    desc.setAttributeNS(NS.rdf, 'rdf:about', '')
+    desc.setAttributeNS(XMLNS, `xmlns:${prefix}`, NS[prefix])
     for (const [name, value] of items) {
-      const el = desc.ele(NS[prefix], `${prefix}:${name}`)
-      if (typeof value === 'string') el.txt(value)
+      const e = el(NS[prefix], `${prefix}:${name}`, desc)
+      if (typeof value === 'string') e.appendChild(doc.createTextNode(xmlText(value)))
       else {
-        const seq = el.ele(NS.rdf, 'rdf:Seq')
-        for (const item of value) seq.ele(NS.rdf, 'rdf:li').txt(item)
+        const seq = el(NS.rdf, 'rdf:Seq', e)
+        for (const item of value) el(NS.rdf, 'rdf:li', seq).appendChild(doc.createTextNode(xmlText(item)))
       }
     }
   }
-  return doc.end({ prettyPrint: false })
+  return "<?xml version='1.0' encoding='utf-8'?>\n" + new XMLSerializer().serializeToString(doc)
+}
+
+/** A parsed XML document; throws on anything that is not well-formed. */
+export function parseXml(xml: string) {
+  return new DOMParser({
+    onError: (level, message) => {
+      if (level !== 'warning') throw new Error(message)
+    },
+  }).parseFromString(xml, 'text/xml')
 }
 
 /** The sidecar icloudpd would write for this asset. */
@@ -186,10 +210,7 @@ export function sidecarFor(asset: Asset): string {
 
 /** The `x:xmptk` of a sidecar; undefined when it has none; throws when it is not XML. */
 export function toolkitOf(xml: string): string | undefined {
-  const root = create(xml).root().node as unknown as {
-    getAttributeNS(ns: string, name: string): string | null
-  }
-  return root.getAttributeNS(NS.x, 'xmptk') ?? undefined
+  return parseXml(xml).documentElement?.getAttributeNS(NS.x, 'xmptk') ?? undefined
 }
 
 export type SidecarWrite =

@@ -1,0 +1,261 @@
+/**
+ * set-exif-datetime and xmp-sidecar against icloudpd: sidecars compared element by element with
+ * reference sidecars made by icloudpd's own logic, EXIF edits compared byte for byte with what
+ * piexif (icloudpd's library) writes, and the lenient decoding of real-world record fields
+ * (fixtures: __tests__/fixtures/icloudpd-metadata/README.md).
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Element, Node } from '@xmldom/xmldom'
+import { parseAssetPair, type CkRecord } from '../src/photos/records.js'
+import {
+  exifDateTime,
+  readDateTimeOriginal,
+  setExifDateTimeFile,
+  withExifDateTime,
+} from '../src/photos/exif.js'
+import { readAssetMetadata } from '../src/photos/record-metadata.js'
+import {
+  formatSidecar,
+  parseXml,
+  pyFloat,
+  pyIsoTime,
+  sidecarFor,
+  toolkitOf,
+  writeSidecar,
+  xmpValues,
+  XMP_TOOLKIT,
+} from '../src/photos/xmp-sidecar.js'
+
+const FIX = path.join(import.meta.dirname, 'fixtures', 'icloudpd-metadata')
+const fixture = (name: string) => readFileSync(path.join(FIX, name))
+const records = JSON.parse(fixture('records.json').toString('utf8')) as Record<
+  string,
+  { fields: CkRecord['fields'] }
+>
+
+/** The asset of a CPLAsset's fields, through the real record parser. */
+function assetOf(fields: CkRecord['fields']) {
+  const master: CkRecord = { recordName: 'M1', recordType: 'CPLMaster', fields: {} }
+  const asset: CkRecord = {
+    recordName: 'A1',
+    recordType: 'CPLAsset',
+    fields: { ...fields, masterRef: { type: 'REFERENCE', value: { recordName: 'M1' } } },
+  }
+  return parseAssetPair(master, asset)
+}
+
+interface Canon {
+  name: string
+  attrs: string[]
+  text?: string
+  children: Canon[]
+}
+
+/**
+ * An XML document as a tree of namespace-qualified names, attributes and texts: prefixes,
+ * namespace declarations, quoting and the declaration's form do not count; `x:xmptk` names the
+ * writing tool and is compared on its own.
+ */
+export function canonical(xml: string): Canon {
+  const walk = (el: Element): Canon => {
+    const attrs: string[] = []
+    for (const a of Array.from(el.attributes)) {
+      if (a.namespaceURI === 'http://www.w3.org/2000/xmlns/') continue
+      if (a.namespaceURI === 'adobe:ns:meta/' && a.localName === 'xmptk') continue
+      attrs.push(`{${a.namespaceURI ?? ''}}${a.localName}=${a.value}`)
+    }
+    const kids: Node[] = Array.from(el.childNodes)
+    const elements = kids.filter((k): k is Element => k.nodeType === 1)
+    const c: Canon = {
+      name: `{${el.namespaceURI}}${el.localName}`,
+      attrs: attrs.sort(),
+      children: elements.map(walk),
+    }
+    if (elements.length === 0) c.text = kids.map((k) => k.textContent ?? '').join('')
+    return c
+  }
+  return walk(parseXml(xml).documentElement!)
+}
+
+describe('xmp-sidecar: the sidecar icloudpd writes for the same record', () => {
+  const names = Object.keys(records)
+  it.each(names)('%s', (name) => {
+    const ours = sidecarFor(assetOf(records[name]!.fields))
+    const reference = fixture(`${name}.xmp`).toString('utf8')
+    expect(canonical(ours)).toEqual(canonical(reference))
+    expect(toolkitOf(ours)).toBe(XMP_TOOLKIT)
+    expect(toolkitOf(reference)?.startsWith('icloudpd')).toBe(true)
+    // With icloudpd's toolkit string the file is even byte for byte the one ElementTree writes.
+    const asIcloudpd = formatSidecar(xmpValues(assetOf(records[name]!.fields)), toolkitOf(reference))
+    expect(asIcloudpd).toBe(reference)
+  })
+
+  it('the comparison is strict: one changed value, a missing or an extra element all differ', () => {
+    const reference = canonical(fixture('icloudpd-full.xmp').toString('utf8'))
+    const asset = assetOf(records['icloudpd-full']!.fields)
+    const changed = { ...asset, meta: { ...asset.meta, title: 'Title here' } }
+    expect(canonical(sidecarFor(changed))).not.toEqual(reference)
+    expect(canonical(sidecarFor({ ...asset, meta: { ...asset.meta, keywords: undefined } }))).not.toEqual(
+      reference,
+    )
+    expect(canonical(sidecarFor({ ...asset, meta: asset.meta, isFavorite: true }))).not.toEqual(reference)
+  })
+
+  it('user text with XML special characters is escaped by the builder, never breaks the document', () => {
+    const asset = assetOf(records['special-characters']!.fields)
+    expect(asset.meta?.title).toBe('<b>Tom & "Jerry"</b> \'x\' ]]> été 😀')
+    const xml = sidecarFor(asset)
+    expect(xml).not.toContain('<b>')
+    expect(xml).not.toContain('<!--')
+    expect(canonical(xml).children[0]!.children[0]!.children[0]!.text).toBe(asset.meta?.title)
+    const evil = formatSidecar({ title: '</dc:title><x:inject/>', keywords: ['&lt;', '&amp;', 'bell\u0007'] })
+    const dc = canonical(evil).children[0]!.children[0]!
+    expect(dc.children).toHaveLength(2)
+    expect(dc.children[0]!.text).toBe('</dc:title><x:inject/>')
+    // Entity-like user text stays text; a control character XML cannot carry is dropped.
+    expect(dc.children[1]!.children[0]!.children.map((li) => li.text)).toEqual(['&lt;', '&amp;', 'bell'])
+  })
+
+  it('reads the fields icloudpd reads, leniently: bad values are left out, never fatal', () => {
+    expect(readAssetMetadata({ captionEnc: { value: '!!!not-base64!!!' } })).toBeUndefined()
+    expect(readAssetMetadata({ captionEnc: { value: '' }, extendedDescEnc: {} })).toBeUndefined()
+    expect(readAssetMetadata({ keywordsEnc: { value: '!!!not-base64!!!' } })).toBeUndefined()
+    // A location that decodes to a plist array (seen in the wild) has no coordinates.
+    const list = Buffer.from('<plist><array><string>a</string></array></plist>').toString('base64')
+    expect(readAssetMetadata({ locationEnc: { value: list } })).toBeUndefined()
+    // Not deflated JSON (and not one of the two known other formats): no orientation.
+    expect(readAssetMetadata({ adjustmentSimpleDataEnc: { value: 'AAAA' } })).toBeUndefined()
+    expect(
+      readAssetMetadata({ captionEnc: { value: Buffer.from([0xff, 0xfe]).toString('base64') } }),
+    ).toBeUndefined()
+    expect(readAssetMetadata({ assetSubtypeV2: { value: 3 } })).toEqual({ screenshot: true })
+  })
+
+  it('formats numbers and dates as Python does', () => {
+    expect([0.0, 100, 58, 1e16, 1.5e-5, 0.0001, 326.9550561797753, -0.5, 1e22].map(pyFloat)).toEqual([
+      '0.0',
+      '100.0',
+      '58.0',
+      '1e+16',
+      '1.5e-05',
+      '0.0001',
+      '326.9550561797753',
+      '-0.5',
+      '1e+22',
+    ])
+    expect(pyIsoTime(1532951050176, 0)).toBe('2018-07-30T11:44:10+0000')
+    expect(pyIsoTime(1532951050176, -25200)).toBe('2018-07-30T04:44:10-0700')
+    expect(pyIsoTime(1532951050176, 19800)).toBe('2018-07-30T17:14:10+0530')
+    expect(pyIsoTime(1532951050176)).toBe('2018-07-30T11:44:10')
+  })
+})
+
+describe('xmp-sidecar: writing beside the photo', () => {
+  let dir = ''
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('replaces its own and icloudpd sidecars, keeps another program’s and a file that is not XML', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'xmp-'))
+    const p = path.join(dir, 'IMG_1.JPG.xmp')
+    const xml = formatSidecar({ title: 'new' })
+    expect((await writeSidecar(p, xml)).status).toBe('written')
+    expect(readFileSync(p, 'utf8')).toBe(xml)
+    expect((await writeSidecar(p, xml)).status).toBe('same')
+
+    writeFileSync(p, fixture('icloudpd-full.xmp'))
+    expect((await writeSidecar(p, xml)).status).toBe('written')
+    expect(readFileSync(p, 'utf8')).toBe(xml)
+
+    const lightroom = formatSidecar({ title: 'mine' }, 'Adobe XMP Core 7.0')
+    writeFileSync(p, lightroom)
+    expect(await writeSidecar(p, xml)).toMatchObject({ status: 'kept' })
+    expect(readFileSync(p, 'utf8')).toBe(lightroom)
+
+    writeFileSync(p, 'not xml <')
+    expect(await writeSidecar(p, xml)).toMatchObject({ status: 'kept' })
+    expect(readFileSync(p, 'utf8')).toBe('not xml <')
+
+    // An empty file is not anyone's sidecar (icloudpd overwrites it too).
+    writeFileSync(p, '')
+    expect((await writeSidecar(p, xml)).status).toBe('written')
+    expect(readdirSync(dir)).toEqual(['IMG_1.JPG.xmp'])
+  })
+})
+
+describe('set-exif-datetime: the bytes piexif writes for icloudpd', () => {
+  const date = '2018:07:30 11:44:10'
+
+  /** The APP1 Exif segment of a JPEG (marker, length, payload). */
+  const app1 = (jpeg: Buffer): Buffer => {
+    const at = jpeg.indexOf(Buffer.from('Exif\0\0', 'latin1')) - 4
+    expect(jpeg.readUInt16BE(at)).toBe(0xffe1)
+    return jpeg.subarray(at, at + 2 + jpeg.readUInt16BE(at + 2))
+  }
+
+  it.each(['make-only', 'thumbnail'])('%s.jpg becomes byte for byte what icloudpd writes', (name) => {
+    const before = fixture(`${name}.jpg`)
+    expect(readDateTimeOriginal(before)).toBeUndefined()
+    const after = withExifDateTime(before, date)
+    expect(after?.equals(fixture(`${name}.icloudpd.jpg`))).toBe(true)
+    expect(readDateTimeOriginal(after!)).toBe(date)
+  })
+
+  it('no-exif.jpg gets icloudpd’s Exif segment and keeps its JFIF header (piexif drops it)', () => {
+    const before = fixture('no-exif.jpg')
+    const reference = fixture('no-exif.icloudpd.jpg')
+    const after = withExifDateTime(before, date)!
+    expect(app1(after).equals(app1(reference))).toBe(true)
+    // Python's piexif puts the Exif segment in place of APP0 (JFIF); piexifjs inserts it after SOI.
+    expect(after.equals(Buffer.concat([before.subarray(0, 2), app1(reference), before.subarray(2)]))).toBe(
+      true,
+    )
+    expect(
+      reference.equals(Buffer.concat([before.subarray(0, 2), app1(reference), before.subarray(20)])),
+    ).toBe(true)
+    expect(readDateTimeOriginal(after)).toBe(date)
+    // The image data (from DQT on) is copied, not re-encoded.
+    const tail = before.subarray(before.indexOf(Buffer.from([0xff, 0xdb])))
+    expect(after.subarray(after.length - tail.length).equals(tail)).toBe(true)
+  })
+
+  it('leaves a JPEG that has a DateTimeOriginal, and a file that is not a JPEG, alone', () => {
+    expect(withExifDateTime(fixture('with-date.jpg'), date)).toBeUndefined()
+    expect(fixture('with-date.icloudpd.jpg').equals(fixture('with-date.jpg'))).toBe(true)
+    expect(readDateTimeOriginal(fixture('with-date.jpg'))).toBe('2020:01:01 00:00:00')
+    expect(withExifDateTime(Buffer.from('not a jpeg'), date)).toBeUndefined()
+    expect(withExifDateTime(Buffer.from([0xff, 0xd8, 0xff]), date)).toBeUndefined()
+  })
+
+  it('writes the capture time in the local zone, as icloudpd (created.astimezone(get_localzone()))', () => {
+    expect(exifDateTime(1532951050176, 'UTC')).toBe('2018:07:30 11:44:10')
+    expect(exifDateTime(1532951050176, 'America/Los_Angeles')).toBe('2018:07:30 04:44:10')
+    expect(exifDateTime(1532951050176, 'Asia/Kolkata')).toBe('2018:07:30 17:14:10')
+  })
+
+  describe('editing a file', () => {
+    let dir = ''
+    afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+    it('replaces it atomically, keeps its permissions and mtime, and reports the new size and hash', async () => {
+      dir = mkdtempSync(path.join(os.tmpdir(), 'exif-'))
+      const p = path.join(dir, 'IMG_1.JPG')
+      writeFileSync(p, fixture('no-exif.jpg'))
+      chmodSync(p, 0o640)
+      const edited = await setExifDateTimeFile(p, date, Date.UTC(2018, 6, 30, 11, 44, 10))
+      const expected = withExifDateTime(fixture('no-exif.jpg'), date)!
+      expect(readFileSync(p).equals(expected)).toBe(true)
+      expect(edited?.size).toBe(expected.length)
+      expect(edited?.sha256).toMatch(/^[0-9a-f]{64}$/)
+      const st = statSync(p)
+      expect(st.mode & 0o777).toBe(0o640)
+      expect(st.mtimeMs).toBe(Date.UTC(2018, 6, 30, 11, 44, 10))
+      expect(readdirSync(dir)).toEqual(['IMG_1.JPG'])
+      // Nothing to do the second time.
+      expect(await setExifDateTimeFile(p, date, 0)).toBeUndefined()
+      expect(readFileSync(p).equals(expected)).toBe(true)
+    })
+  })
+})

@@ -130,8 +130,8 @@ export function pyIsoTime(ms: number, offsetSeconds?: number): string {
 const truthy = (n: number | undefined): n is number => n !== undefined && n !== 0
 
 /** Characters XML 1.0 cannot carry at all. */
-// eslint-disable-next-line no-control-regex
 const NOT_XML =
+  // eslint-disable-next-line no-control-regex
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
 const xmlText = (s: string) => s.replace(NOT_XML, '')
 

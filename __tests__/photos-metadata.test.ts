@@ -17,6 +17,7 @@ import {
   withExifDateTime,
 } from '../src/photos/exif.js'
 import { readAssetMetadata } from '../src/photos/record-metadata.js'
+import { emptyState, packedDiskSize, parseState, serializeState } from '../src/photos/state.js'
 import {
   formatSidecar,
   pyFloat,
@@ -223,5 +224,30 @@ describe('set-exif-datetime: the bytes piexif writes for icloudpd', () => {
       expect(await setExifDateTimeFile(p, date, 0)).toBeUndefined()
       expect(readFileSync(p).equals(expected)).toBe(true)
     })
+  })
+})
+
+describe('manifest: a file edited after its download', () => {
+  it('keeps the disk size and hash and the size iCloud listed, through the state file; old entries read as before', () => {
+    const s = emptyState()
+    const sha = 'ab'.repeat(32)
+    s.manifest.record('A', [
+      { relPath: 'IMG_1.JPG', size: 1290, sha256: sha, icloudSize: 1200 },
+      { relPath: 'IMG_1.JPG.xmp', size: 700, sha256: sha },
+      { relPath: 'IMG_2.JPG', size: 5, sha256: sha, icloudSize: 5 },
+    ])
+    const back = parseState(serializeState(s))!
+    expect(back.manifest.get('A')).toEqual([
+      { relPath: 'IMG_1.JPG', size: 1290, sha256: sha, icloudSize: 1200 },
+      { relPath: 'IMG_1.JPG.xmp', size: 700, sha256: sha },
+      // Equal sizes are stored once.
+      { relPath: 'IMG_2.JPG', size: 5, sha256: sha },
+    ])
+    expect(packedDiskSize('1290/1200')).toBe(1290)
+    expect(packedDiskSize('1290')).toBe(1290)
+    for (const bad of ['12/', '/12', '1/2/3', '01/2', '1/02']) {
+      const text = serializeState(s).replace('1290/1200', bad)
+      expect(parseState(text), bad).toBeUndefined()
+    }
   })
 })

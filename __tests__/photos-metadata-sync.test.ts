@@ -112,6 +112,27 @@ describe('xmp-sidecar + set-exif-datetime over the fake iCloud', () => {
     expect((await verifyDirectory({ directory: dir, log: quiet }))?.problems).toEqual([])
   })
 
+  it('turning xmp-sidecar on later lists the library once more and gives the files already here their sidecars', async () => {
+    const { sync } = await world()
+    const dir = tmp('meta-later-')
+    const plain = { folderStructure: 'none', size: ['original', 'medium'] as Array<'original' | 'medium'> }
+    await sync(dir, plain)
+    expect(readdirSync(dir).filter((n) => n.endsWith('.xmp'))).toEqual([])
+    const r = await sync(dir, { ...plain, xmpSidecar: true, timeZone: 'UTC' })
+    expect(r.mode).toBe('full')
+    expect(r.downloaded).toBe(0)
+    const sidecars = Object.keys(expected.sidecars)
+    expect(r.newFiles.sort()).toEqual([...sidecars].sort())
+    for (const rel of sidecars) {
+      expect(canonical(readFileSync(path.join(dir, rel), 'utf8')), rel).toEqual(
+        canonical(expected.sidecars[rel]!),
+      )
+    }
+    // Nothing changed since: the next run writes nothing.
+    const again = await sync(dir, { ...plain, xmpSidecar: true, timeZone: 'UTC' })
+    expect(again.newFiles).toEqual([])
+  })
+
   it('keeps a sidecar another program wrote, and edits no file when both options are off', async () => {
     const { lib, sync } = await world()
     const dir = tmp('meta-foreign-')

@@ -4,11 +4,13 @@
  * piexif (icloudpd's library) writes, and the lenient decoding of real-world record fields
  * (fixtures: __tests__/fixtures/icloudpd-metadata/README.md).
  */
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { canonical } from './helpers/xml-canonical.js'
+import { fakeJpeg } from '../sim/icloud/metadata.js'
 import { parseAssetPair, type CkRecord } from '../src/photos/records.js'
 import {
   exifDateTime,
@@ -250,4 +252,57 @@ describe('manifest: a file edited after its download', () => {
       expect(parseState(text), bad).toBeUndefined()
     }
   })
+})
+
+describe('set-exif-datetime: killed at any instant', () => {
+  let dir = ''
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('leaves the downloaded photo or the edited one, never a mix (SIGKILL at several points)', async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'exif-kill-'))
+    let seed = 7
+    const original = fakeJpeg(24_000_000, () => (seed = (seed * 1103515245 + 12345) >>> 16))!
+    const date = '2021:05:06 07:08:09'
+    const edited = withExifDateTime(original, date)!
+    const here = import.meta.dirname
+    const outcomes = new Set<string>()
+    for (const delayMs of [0, 1, 3, 10, 30, 100, 300]) {
+      const file = path.join(dir, `IMG_${delayMs}.JPG`)
+      writeFileSync(file, original)
+      const proc = spawn(
+        process.execPath,
+        [
+          '--experimental-transform-types',
+          '--no-warnings',
+          '--import',
+          path.join(here, '..', 'sim', 'ts-loader.mjs'),
+          path.join(here, 'helpers', 'exif-child.ts'),
+          file,
+          date,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      )
+      const exited = new Promise((r) => proc.on('exit', r))
+      let done = false
+      void exited.then(() => (done = true))
+      // Wait until the edit is being written (its temp file exists), then kill a little later.
+      while (!done && !readdirSync(dir).some((n) => n.endsWith('.tmp')))
+        await new Promise((r) => setTimeout(r, 1))
+      await new Promise((r) => setTimeout(r, delayMs))
+      proc.kill('SIGKILL')
+      await exited
+      const now = readFileSync(file)
+      const which = now.equals(original) ? 'original' : now.equals(edited) ? 'edited' : 'corrupt'
+      expect(which, `killed after ${delayMs} ms`).not.toBe('corrupt')
+      outcomes.add(which)
+      // A kill during the write leaves the temp file beside the photo (never in its place).
+      for (const n of readdirSync(dir)) if (n.endsWith('.tmp')) rmSync(path.join(dir, n))
+    }
+    // A finished edit is the edited file (the kill points above may all land before or after it).
+    const file = path.join(dir, 'IMG_done.JPG')
+    writeFileSync(file, original)
+    await setExifDateTimeFile(file, date, 0)
+    expect(readFileSync(file).equals(edited)).toBe(true)
+    expect(outcomes.size).toBeGreaterThan(0)
+  }, 60_000)
 })

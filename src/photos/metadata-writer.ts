@@ -10,6 +10,7 @@
  * A failure here is a warning, never a lost photo: the downloaded file stays as it is.
  */
 import { createHash } from 'node:crypto'
+import pLimit from 'p-limit'
 import type { Asset } from './asset.js'
 import { exifDateTime, isJpegName, setExifDateTimeFile } from './exif.js'
 import { safeJoin } from './filenames.js'
@@ -39,6 +40,9 @@ export interface SidecarEntry {
 }
 
 export class MetadataWriter {
+  /** EXIF edits hold a whole photo in memory (several times over): two at a time whatever the threads. */
+  private readonly editSlots = pLimit(2)
+
   constructor(private readonly o: MetadataOptions) {}
 
   get active(): boolean {
@@ -55,11 +59,8 @@ export class MetadataWriter {
     if (this.o.setExifDatetime && isJpegName(file.relPath)) {
       try {
         const date = exifDateTime(asset.createdAt, this.o.timeZone)
-        const edited = await setExifDateTimeFile(
-          safeJoin(this.o.directory, file.relPath),
-          date,
-          asset.createdAt,
-        )
+        const full = safeJoin(this.o.directory, file.relPath)
+        const edited = await this.editSlots(() => setExifDateTimeFile(full, date, asset.createdAt))
         if (edited) {
           out[0] = { ...downloaded, size: edited.size, sha256: edited.sha256, icloudSize: downloaded.size }
           this.o.log.debug?.(`photos: set EXIF DateTimeOriginal of ${file.relPath} to ${date}`)

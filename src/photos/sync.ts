@@ -44,9 +44,16 @@ import { plannedFiles, resolveExisting, safeJoin } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
 import { MetadataWriter } from './metadata-writer.js'
-import type { ManifestFile } from './state.js'
 import { ThrottleGovernor } from './throttle.js'
-import { emptyState, loadStateFile, pickNewer, saveStateFile, stamp, type SyncState } from './state.js'
+import {
+  emptyState,
+  loadStateFile,
+  pickNewer,
+  saveStateFile,
+  stamp,
+  type ManifestFile,
+  type SyncState,
+} from './state.js'
 
 export type { PhotosOptions }
 
@@ -601,7 +608,7 @@ class Run {
 
   /** A file already here: its sidecar is written (or rewritten, when the asset's metadata changed). */
   private async presentMetadata(asset: Asset, size: string, relPath: string): Promise<void> {
-    if (this.r.dryRun || !this.r.xmpSidecar) return
+    if (this.r.dryRun || !this.r.xmpSidecar || this.stopped) return
     const photo = { relPath, photo: !size.startsWith('live-') }
     const side = await this.metadata.present(asset, photo, this.state.manifest.get(asset.id))
     if (!side) return

@@ -19,6 +19,8 @@ import {
   withExifDateTime,
 } from '../src/photos/exif.js'
 import { readAssetMetadata } from '../src/photos/record-metadata.js'
+import { resolveConfig } from '../src/cli/options.js'
+import { parseConfig } from '../src/config/index.js'
 import { emptyState, packedDiskSize, parseState, serializeState } from '../src/photos/state.js'
 import {
   formatSidecar,
@@ -305,4 +307,19 @@ describe('set-exif-datetime: killed at any instant', () => {
     expect(readFileSync(file).equals(edited)).toBe(true)
     expect(outcomes.size).toBeGreaterThan(0)
   }, 60_000)
+})
+
+describe('the options from the CLI and the config file', () => {
+  it('--xmp-sidecar and --set-exif-datetime set photos.xmp-sidecar and photos.set-exif-datetime; both default off', async () => {
+    const on = await resolveConfig({ username: 'a@example.com', xmpSidecar: true, setExifDatetime: true })
+    expect(on.photos.xmpSidecar).toBe(true)
+    expect(on.photos.setExifDatetime).toBe(true)
+    const off = await resolveConfig({ username: 'a@example.com' })
+    expect([off.photos.xmpSidecar, off.photos.setExifDatetime]).toEqual([false, false])
+    const yaml = parseConfig(
+      'account: { username: a@example.com }\nphotos: { xmp-sidecar: true, set-exif-datetime: true }\n',
+      'config.yml',
+    )
+    expect([yaml.photos.xmpSidecar, yaml.photos.setExifDatetime]).toEqual([true, true])
+  })
 })

@@ -101,6 +101,8 @@ describe('defaults', () => {
         forceSize: false,
         keepUnicodeInFilenames: false,
         useOsLocale: false,
+        xmpSidecar: false,
+        setExifDatetime: false,
         albums: [],
         library: 'PrimarySync',
         threads: 16,

@@ -100,7 +100,7 @@ describe('icloudpd migration table', () => {
     expect(schemaHas('photos')).toBe(false)
     const cli = cliFlags()
     expect(cli.get('sync')?.has('--album')).toBe(true)
-    expect(cli.get('sync')?.has('--xmp-sidecar')).toBe(false)
+    expect(cli.get('sync')?.has('--no-such-flag')).toBe(false)
     expect(cli.get('session export')?.has('--repo')).toBe(true)
   })
 

@@ -13,6 +13,7 @@
  * `changes/database` (§8.6).
  */
 import { createHash } from 'node:crypto'
+import { fakeJpeg, metadataFields, type FakeMetadata } from './metadata.js'
 
 export type ResKey =
   | 'resOriginal'
@@ -76,6 +77,8 @@ export interface FakeAsset {
   albums: string[]
   /** What puts it in a smart folder besides its kind: a panorama or burst photo, a slo-mo or time-lapse movie. */
   subtype?: 'panorama' | 'burst' | 'slomo' | 'timelapse'
+  /** Title, keywords, location… (setMetadata); none by default. */
+  meta?: FakeMetadata
   revision: number
 }
 
@@ -140,6 +143,11 @@ export interface LibraryOptions {
    * else's library) or `private` (this account created it; its zone sits beside PrimarySync).
    */
   sharedLibraryDatabase?: 'private' | 'shared'
+  /**
+   * JPEG resources (`public.jpeg`) are real JPEGs (metadata.ts), every other one carries an
+   * Exif DateTimeOriginal (`hasExifDate`); default false: random bytes behind a JPEG magic.
+   */
+  realJpegs?: boolean
 }
 
 export const PRIVATE_ZONE = 'PrimarySync'
@@ -157,6 +165,8 @@ interface Overrides {
   filename?: string
   /** Resources the asset lacks (a small image has no `resJPEGMed` at Apple). */
   without?: ResKey[]
+  favorite?: boolean
+  meta?: FakeMetadata
   revision: number
 }
 
@@ -293,8 +303,9 @@ export class FakeLibrary {
   tokenEpoch: number
   readonly urlTtlSec: number
   private readonly o: Required<
-    Omit<LibraryOptions, 'albums' | 'sharedCount' | 'kinds' | 'sharedLibraryDatabase'>
+    Omit<LibraryOptions, 'albums' | 'sharedCount' | 'kinds' | 'sharedLibraryDatabase' | 'realJpegs'>
   > & {
+    realJpegs: boolean
     kinds?: FakeKind[]
   }
   /** Database change logs per scope: the zone name of every change. */
@@ -315,6 +326,7 @@ export class FakeLibrary {
       albumRate: options.albumRate ?? 0.2,
       urlTtlSec: options.urlTtlSec ?? 3600,
       kinds: options.kinds,
+      realJpegs: options.realJpegs ?? false,
     }
     this.seed = this.o.seed
     this.urlTtlSec = this.o.urlTtlSec
@@ -400,7 +412,8 @@ export class FakeLibrary {
     const deleted =
       ov?.deleted ??
       (initial && flagRoll >= this.o.hiddenRate && flagRoll < this.o.hiddenRate + this.o.deletedRate)
-    const favorite = r() < 0.1
+    const favoriteRoll = r() < 0.1
+    const favorite = ov?.favorite ?? favoriteRoll
     const edited = kind !== 'video' && r() < this.o.editedRate
     const rawIsOriginal = r() < 0.5
     const rawType = RAW_TYPES[Math.floor(r() * RAW_TYPES.length)]!
@@ -505,6 +518,7 @@ export class FakeLibrary {
       resources,
       albums,
       subtype,
+      meta: ov?.meta,
       revision: ov?.revision ?? 0,
     }
   }
@@ -536,8 +550,25 @@ export class FakeLibrary {
       buf.writeUInt32LE(s >>> 0, k)
     }
     for (let k = buf.length & ~3; k < buf.length; k++) buf[k] = (s >>> (8 * (k & 3))) & 0xff
+    if (this.o.realJpegs && r.fileType === 'public.jpeg') {
+      let k = 0
+      const jpeg = fakeJpeg(r.size, () => buf[k++ % buf.length]!, this.exifDate(zone, i, key))
+      if (jpeg) return jpeg
+    }
     magic(r.fileType).copy(buf, 0)
     return buf
+  }
+
+  /**
+   * The Exif DateTimeOriginal a real fake JPEG carries (`realJpegs`), or undefined for one
+   * without: the camera's wall clock at capture (assetDate + timeZoneOffset).
+   */
+  exifDate(zone: FakeZone, i: number, key: ResKey): string | undefined {
+    if (hash32(this.seed, zone.zoneIdx, i, 300 + RES_KEYS.indexOf(key)) % 2 === 0) return undefined
+    const a = this.describe(zone, i)
+    const d = new Date(a.assetDate + a.timeZoneOffset * 1000)
+    const p = (n: number) => String(n).padStart(2, '0')
+    return `${d.getUTCFullYear()}:${p(d.getUTCMonth() + 1)}:${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`
   }
 
   /** SHA-256 (hex) of a resource's bytes: what a verified download must produce. */
@@ -692,6 +723,15 @@ export class FakeLibrary {
     this.mutate(id, (o) => (o.without = [...(o.without ?? []), key]), true)
   }
 
+  /** Title, description, keywords, location, orientation, screenshot (CPLAsset fields). */
+  setMetadata(id: string, meta: FakeMetadata): void {
+    this.mutate(id, (o) => (o.meta = meta))
+  }
+
+  setFavorite(id: string, favorite: boolean): void {
+    this.mutate(id, (o) => (o.favorite = favorite))
+  }
+
   /** Make every sync token issued so far unknown to the server. */
   invalidateTokens(): void {
     this.tokenEpoch++
@@ -819,6 +859,7 @@ export class FakeLibrary {
     }
     if (a.edited) fields.adjustmentType = { value: 'com.apple.photo', type: 'STRING' }
     if (a.subtype === 'burst') fields.burstId = { value: `BURST-${a.index >> 3}`, type: 'STRING' }
+    if (a.meta) Object.assign(fields, metadataFields(a.meta))
     for (const r of a.resources) {
       if (!ASSET_SIDE.has(r.key)) continue
       fields[`${r.key}Res`] = this.resValue(zone, a, r, contentBase, nowMs)

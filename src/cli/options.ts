@@ -54,6 +54,8 @@ const FLAGS: Flag[] = [
   flag('photos', 'force-size', 'bool'),
   flag('photos', 'keep-unicode-in-filenames', 'bool'),
   flag('photos', 'use-os-locale', 'bool'),
+  flag('photos', 'xmp-sidecar', 'bool'),
+  flag('photos', 'set-exif-datetime', 'bool'),
   flag('photos', 'albums', 'list', 'album'),
   flag('photos', 'library', 'string'),
   flag('photos', 'recent', 'int'),

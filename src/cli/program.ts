@@ -104,6 +104,14 @@ function photosOptions(cmd: Command): Command {
     .option('--file-match-policy <policy>', 'name-size-dedup-with-suffix or name-id7')
     .option('--skip-videos', 'do not download videos')
     .option('--skip-live-photos', 'do not download the movie part of Live Photos')
+    .option(
+      '--xmp-sidecar',
+      'write <file>.xmp with title, keywords, GPS, rating… beside each photo (as icloudpd)',
+    )
+    .option(
+      '--set-exif-datetime',
+      'write EXIF DateTimeOriginal into downloaded JPEGs that lack it (as icloudpd)',
+    )
     .option('--skip-photos', 'do not download photos (Live Photos included), only videos')
     .option(
       '--skip-created-before <when>',

@@ -131,6 +131,10 @@ export interface PhotosConfig {
   keepUnicodeInFilenames: boolean
   /** Name months and days in `folder-structure` (`%B`, `%b`, `%A`, `%a`, `%p`) in the machine's language, from LC_ALL, LC_TIME or LANG (icloudpd --use-os-locale), e.g. `{:%Y/%B}` → `2024/Januar` with LANG=de_DE.UTF-8. Off, names are English, as in icloudpd without the flag. GitHub-hosted runners have LANG=C.UTF-8 (English): set `LANG` in the step's `env` to choose a language. */
   useOsLocale: boolean
+  /** Write `<file>.xmp` beside each downloaded photo with its title, description, keywords, GPS position, capture date, orientation and rating (favorite 5, hidden or deleted -1), the same elements and values icloudpd writes (icloudpd --xmp-sidecar). A sidecar written by another program is never replaced. */
+  xmpSidecar: boolean
+  /** After downloading a JPEG that has no EXIF DateTimeOriginal, write the capture time into DateTimeOriginal and DateTimeDigitized, as icloudpd does (icloudpd --set-exif-datetime): `YYYY:MM:DD HH:MM:SS` in the runner's time zone (TZ). The image data is not re-encoded; the backup records the edited file so it is not downloaded again. */
+  setExifDatetime: boolean
   /** Only download these albums (icloudpd --album, repeatable): your albums or icloudpd's smart folders (`Favorites`, `Videos`, `Screenshots`, `Live`, `Panoramas`, `Time-lapse`, `Slo-mo`, `Bursts`, `Hidden`, `Recently Deleted`); `list-albums` prints them. Each file is downloaded once into the usual folders. Empty means the whole library. */
   albums: string[]
   /** Photo library to download (icloudpd --library): `PrimarySync`, or a shared library's `SharedSync-…` zone name as `list-libraries` prints it (found in the private or the shared database, as icloudpd does). */
@@ -242,7 +246,7 @@ export const NOTIFICATIONS_DEFAULTS = Object.freeze<
 
 /** The schema's defaults of `photos`. */
 export const PHOTOS_DEFAULTS = Object.freeze<
-  Pick<PhotosConfig, "folderStructure" | "size" | "livePhotoSize" | "livePhotoMovFilenamePolicy" | "alignRaw" | "fileMatchPolicy" | "skipVideos" | "skipLivePhotos" | "skipPhotos" | "forceSize" | "keepUnicodeInFilenames" | "useOsLocale" | "albums" | "library" | "threads" | "maxThrottleWait" | "dryRun" | "allowPartialBackup" | "lockWait" | "handOff" | "autoDelete" | "deleteAfterDownload" | "maxIcloudDeletions">
+  Pick<PhotosConfig, "folderStructure" | "size" | "livePhotoSize" | "livePhotoMovFilenamePolicy" | "alignRaw" | "fileMatchPolicy" | "skipVideos" | "skipLivePhotos" | "skipPhotos" | "forceSize" | "keepUnicodeInFilenames" | "useOsLocale" | "xmpSidecar" | "setExifDatetime" | "albums" | "library" | "threads" | "maxThrottleWait" | "dryRun" | "allowPartialBackup" | "lockWait" | "handOff" | "autoDelete" | "deleteAfterDownload" | "maxIcloudDeletions">
 >({
   folderStructure: "{:%Y/%m/%d}",
   size: ["original"],
@@ -256,6 +260,8 @@ export const PHOTOS_DEFAULTS = Object.freeze<
   forceSize: false,
   keepUnicodeInFilenames: false,
   useOsLocale: false,
+  xmpSidecar: false,
+  setExifDatetime: false,
   albums: [],
   library: "PrimarySync",
   threads: 16,

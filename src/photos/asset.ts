@@ -39,7 +39,29 @@ export interface Asset {
   isFavorite: boolean
   isHidden: boolean
   isDeleted: boolean
+  /** What an XMP sidecar carries (`xmp-sidecar`); absent fields were not in the record or unreadable. */
+  meta?: AssetMetadata
   /** Image renditions by size, plus the live-photo movie renditions. */
   versions: Partial<Record<AssetSize, AssetVersion>>
   liveVersions: Partial<Record<LivePhotoSize, AssetVersion>>
+}
+
+/**
+ * The descriptive fields of a CPLAsset as icloudpd's xmp_sidecar.py reads them (captionEnc,
+ * extendedDescEnc, keywordsEnc, locationEnc, adjustmentSimpleDataEnc, assetSubtypeV2). Decoded
+ * leniently: a field that cannot be read is left out, it never fails the asset.
+ */
+export interface AssetMetadata {
+  /** captionEnc (the title in Photos). */
+  title?: string
+  /** extendedDescEnc (the caption / description). */
+  description?: string
+  /** keywordsEnc: a plist array of strings. */
+  keywords?: string[]
+  /** locationEnc: a plist dictionary; `timestamp` as epoch ms. */
+  location?: { lat?: number; lon?: number; alt?: number; speed?: number; timestamp?: number }
+  /** `metadata.orientation` of the zlib-compressed JSON in adjustmentSimpleDataEnc (EXIF 1–8). */
+  orientation?: number
+  /** assetSubtypeV2 == 3. */
+  screenshot?: boolean
 }

@@ -45,7 +45,8 @@ export class DirCache {
     const name = rel.slice(slash + 1)
     if (names && !names.has(name)) return undefined
     const k = known?.find((x) => x.relPath === rel)
-    if (k) return k.size
+    // A file edited after download (EXIF dates) still matches the size iCloud lists.
+    if (k) return k.icloudSize ?? k.size
     const listed = names?.get(name)
     if (listed !== undefined) return listed
     return this.stats.has(rel) ? this.stats.get(rel) : ASK

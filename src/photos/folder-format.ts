@@ -74,13 +74,13 @@ function formatterFor(timeZone: string | undefined, zoneName: boolean): Intl.Dat
   return f
 }
 
-type WallClock = Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', number>
+export type WallClock = Record<'year' | 'month' | 'day' | 'hour' | 'minute' | 'second', number>
 
 /**
  * The wall clock of `t`. The process's own zone (the default; it follows TZ) is read from Date:
  * the same zone rules, without the ~8 MiB of ICU locale data an Intl formatter brings in.
  */
-function wallClock(t: number, timeZone: string | undefined): WallClock {
+export function wallClock(t: number, timeZone: string | undefined): WallClock {
   if (timeZone === undefined) {
     const d = new Date(t)
     return {

@@ -47,6 +47,9 @@ export interface Resolved {
   naming: NamingOptions
   /** skip-photos / skip-created-before / skip-created-after, applied by the listing; none: undefined. */
   filter?: AssetFilter
+  /** `xmp-sidecar`, `set-exif-datetime` (metadata-writer.ts). */
+  xmpSidecar: boolean
+  setExifDatetime: boolean
 }
 
 /**
@@ -98,6 +101,8 @@ export function resolveOptions(p: PhotosOptions): Resolved {
       timeZone: p.timeZone,
       now: (p.now ?? Date.now)(),
     }),
+    xmpSidecar: p.xmpSidecar ?? d.xmpSidecar,
+    setExifDatetime: p.setExifDatetime ?? d.setExifDatetime,
   }
 }
 
@@ -139,6 +144,8 @@ export function optionsKey(r: Resolved): string {
     // Appended only when set, so the keys of runs without them stay what they were.
     ...(n.locale ? [['locale', n.locale]] : []),
     ...(r.filter ? [r.filter.key] : []),
+    // Turning sidecars on must list every asset once, so the ones already here get theirs too.
+    ...(r.xmpSidecar ? ['xmp'] : []),
   ])
   return createHash('sha256').update(key).digest('base64url').slice(0, 16)
 }

@@ -5,6 +5,7 @@
  */
 import { AppError } from '../core/errors.js'
 import type { Asset, AssetSize, AssetVersion, LivePhotoSize } from './asset.js'
+import { readAssetMetadata } from './record-metadata.js'
 
 /** A CloudKit field: `{"value": …, "type": "STRING" | "INT64" | "TIMESTAMP" | …}`. */
 export interface CkField {
@@ -490,5 +491,13 @@ export function parseAssetPair(master: CkRecord, asset: CkRecord): Asset {
   }
   if (typeof tzv === 'number' && Number.isFinite(tzv)) parsed.timeZoneOffset = tzv
   if (typeof asset.recordChangeTag === 'string') parsed.changeTag = asset.recordChangeTag
+  // Decoded on first use (only xmp-sidecar reads it): a listing of 100k assets pays nothing for it.
+  const fields = fieldsOf(asset)
+  let meta: Asset['meta'] | null = null
+  Object.defineProperty(parsed, 'meta', {
+    get: () => (meta === null ? (meta = readAssetMetadata(fields)) : meta),
+    enumerable: false,
+    configurable: true,
+  })
   return parsed
 }

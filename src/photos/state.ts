@@ -23,6 +23,12 @@ export interface ManifestFile {
   size: number
   /** Hex SHA-256 of the bytes we wrote; '' for files found on disk (e.g. from icloudpd), never hashed. */
   sha256: string
+  /**
+   * The size iCloud listed, when the file was changed after its download (`set-exif-datetime`
+   * added EXIF dates): `size` and `sha256` are the file's on disk, this is what naming compares
+   * with the listing, so the edited file still counts as that version.
+   */
+  icloudSize?: number
 }
 
 /** Separates the fields of packed entries: the one character no path can contain. */
@@ -84,21 +90,38 @@ export class Manifest {
 const hexToB64 = (hex: string): string => (hex ? Buffer.from(hex, 'hex').toString('base64url') : '')
 const b64ToHex = (b: string): string => (b ? Buffer.from(b, 'base64url').toString('hex') : '')
 
+/** The size field: `<size>`, or `<size>/<icloudSize>` for a file edited after its download. */
+function packSize(f: ManifestFile): string {
+  return f.icloudSize === undefined || f.icloudSize === f.size ? `${f.size}` : `${f.size}/${f.icloudSize}`
+}
+
+/** The size on disk of a packed size field (what the disk check compares). */
+export function packedDiskSize(field: string): number {
+  const slash = field.indexOf('/')
+  return Number(slash < 0 ? field : field.slice(0, slash))
+}
+
+function unpackFile(relPath: string, size: string, sha: string): ManifestFile {
+  const f: ManifestFile = { relPath, size: packedDiskSize(size), sha256: b64ToHex(sha) }
+  const slash = size.indexOf('/')
+  if (slash >= 0) f.icloudSize = Number(size.slice(slash + 1))
+  return f
+}
+
 function pack(files: ManifestFile[]): string {
-  return files.map((f) => `${f.relPath}${SEP}${f.size}${SEP}${hexToB64(f.sha256)}`).join(SEP)
+  return files.map((f) => `${f.relPath}${SEP}${packSize(f)}${SEP}${hexToB64(f.sha256)}`).join(SEP)
 }
 
 function unpack(p: string): ManifestFile[] {
   const parts = p.split(SEP)
   const files: ManifestFile[] = []
-  for (let i = 0; i + 2 < parts.length; i += 3) {
-    files.push({ relPath: parts[i]!, size: Number(parts[i + 1]), sha256: b64ToHex(parts[i + 2]!) })
-  }
+  for (let i = 0; i + 2 < parts.length; i += 3)
+    files.push(unpackFile(parts[i]!, parts[i + 1]!, parts[i + 2]!))
   return files
 }
 
 const SHA_B64 = /^(?:[A-Za-z0-9_-]{43})?$/
-const SIZE = /^(?:0|[1-9]\d*)$/
+const SIZE = /^(?:0|[1-9]\d*)(?:\/(?:0|[1-9]\d*))?$/
 
 function isPacked(p: string): boolean {
   const parts = p.split(SEP)

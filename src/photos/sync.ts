@@ -50,6 +50,7 @@ import { checkFolderStructure } from './folder-format.js'
 import { plannedFiles, resolveExisting, safeJoin } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
+import { MetadataWriter } from './metadata-writer.js'
 import { ThrottleGovernor } from './throttle.js'
 import {
   afterDownloads,
@@ -57,7 +58,7 @@ import {
   type AfterDownloadsInput,
   type DeletedAsset,
 } from './deletions.js'
-import { emptyState, pickNewer, stamp, type SyncState } from './state.js'
+import { emptyState, pickNewer, stamp, type ManifestFile, type SyncState } from './state.js'
 
 export type { PhotosOptions }
 
@@ -180,6 +181,13 @@ async function syncLocked(o: SyncOptions, destination: Destination, startedAt: n
   checkDeletionOptions(o.options)
   const directory = path.resolve(o.directory)
   const isDirectory = destination.kind === 'directory'
+  if (!isDirectory && (r.xmpSidecar || r.setExifDatetime)) {
+    throw new AppError(
+      'CONFIG_INVALID',
+      `photos.xmp-sidecar and photos.set-exif-datetime edit files beside the photos, which a ${destination.kind} destination does not offer yet.`,
+      'Turn them off for this destination, or back up to photos.directory.',
+    )
+  }
   const fileState = await destination.loadState()
   const state = pickNewer(o.state, fileState) ?? emptyState()
   const interrupted = state.running === true
@@ -486,6 +494,9 @@ class Run {
   private startedBytes = 0
   private readonly downloader: Downloader
   private readonly dirs: DirCache
+  /** set-exif-datetime / xmp-sidecar, and the post-download edits still running. */
+  private readonly metadata: MetadataWriter
+  private readonly editing = new Set<Promise<void>>()
   /** Files whose partial data is kept for a retry (not swept). */
   private readonly failedParts = new Set<string>()
   private runningSaved = false
@@ -501,6 +512,14 @@ class Run {
     private readonly startedAt: number,
   ) {
     this.dirs = new DirCache(destination)
+    // Edits and sidecars are written beside the photos: a directory only (checked at the start).
+    this.metadata = new MetadataWriter({
+      directory: path.resolve(o.directory),
+      setExifDatetime: r.setExifDatetime,
+      xmpSidecar: r.xmpSidecar,
+      timeZone: r.naming.timeZone,
+      log: o.log,
+    })
     this.governor = new ThrottleGovernor({
       maxWaitMs: r.maxThrottleWaitMs,
       baseMs: o.minRetryMs,
@@ -700,6 +719,7 @@ class Run {
           ])
           this.changed = true
         }
+        await this.presentMetadata(asset, f.size, hit.relPath)
         continue
       }
       present = false
@@ -744,21 +764,48 @@ class Run {
           mtime: asset.createdAt,
           noPart,
         })
-        .then((out) => this.settled(out))
+        .then((out) => this.afterDownload(out, asset, f.size))
     }
     return present
   }
 
-  private settled(out: DownloadOutcome): void {
+  // -- metadata (set-exif-datetime, xmp-sidecar): metadata-writer.ts does the work -------------
+
+  /** A downloaded file gets its EXIF dates and sidecar before it is recorded (finish() waits). */
+  private afterDownload(out: DownloadOutcome, asset: Asset, size: string): void {
+    const downloaded = { relPath: out.task.relPath, size: out.bytes, sha256: out.sha256 ?? '' }
+    if (out.status !== 'downloaded' || !this.metadata.active) return this.settled(out, [downloaded])
+    const photo = { relPath: out.task.relPath, photo: !size.startsWith('live-') }
+    const p = this.metadata
+      .afterDownload(asset, photo, downloaded)
+      .then(
+        (files) => this.settled(out, files),
+        () => this.settled(out, [downloaded]),
+      )
+      .finally(() => this.editing.delete(p))
+    this.editing.add(p)
+  }
+
+  /** A file already here: its sidecar is written (or rewritten, when the asset's metadata changed). */
+  private async presentMetadata(asset: Asset, size: string, relPath: string): Promise<void> {
+    if (this.r.dryRun || !this.r.xmpSidecar || this.stopped) return
+    const photo = { relPath, photo: !size.startsWith('live-') }
+    const side = await this.metadata.present(asset, photo, this.state.manifest.get(asset.id))
+    if (!side) return
+    this.state.manifest.record(asset.id, [side.entry])
+    if (side.written) this.newFiles.push(side.entry.relPath)
+    this.changed = true
+  }
+
+  /** `files`: the manifest entries of the download (the file, then what metadata added). */
+  private settled(out: DownloadOutcome, files: ManifestFile[]): void {
     const { task } = out
     this.dirs.settle(task.relPath, out.status === 'downloaded', out.bytes)
     if (out.status === 'downloaded') {
       this.counts.downloaded++
       this.counts.bytes += out.bytes
-      this.newFiles.push(task.relPath)
-      this.state.manifest.record(task.assetId, [
-        { relPath: task.relPath, size: out.bytes, sha256: out.sha256 ?? '' },
-      ])
+      for (const f of files) this.newFiles.push(f.relPath)
+      this.state.manifest.record(task.assetId, files)
       this.changed = true
       this.filesSinceSave++
       void this.checkpoint()
@@ -860,6 +907,7 @@ class Run {
 
   async finish(): Promise<void> {
     await this.downloader.drain()
+    while (this.editing.size) await Promise.all(this.editing)
     await this.saving.catch(() => undefined)
     this.report()
   }

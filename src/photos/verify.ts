@@ -20,6 +20,7 @@ import type { PhotosLog } from './progress.js'
 import {
   STATE_FILE,
   loadStateFile,
+  packedDiskSize,
   saveStateFile,
   stamp,
   type ManifestFile,
@@ -54,7 +55,7 @@ export function checkDisk(directory: string, state: SyncState): { checked: numbe
     for (let i = 0; i + 2 < parts.length; i += 3) {
       checked++
       const relPath = parts[i]!
-      const size = Number(parts[i + 1])
+      const size = packedDiskSize(parts[i + 1]!)
       let full: string
       if (posix && !UNUSUAL.test(relPath)) full = root + relPath
       else {
@@ -82,7 +83,7 @@ function fileAt(parts: string[], i: number): ManifestFile {
   const sha = parts[i + 2]!
   return {
     relPath: parts[i]!,
-    size: Number(parts[i + 1]),
+    size: packedDiskSize(parts[i + 1]!),
     sha256: sha ? Buffer.from(sha, 'base64url').toString('hex') : '',
   }
 }

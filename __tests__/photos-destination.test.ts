@@ -68,6 +68,18 @@ describe('sync into a destination', () => {
     expect((await dest.loadState())!.manifest.size).toBe(lib.visibleAssets().length)
   })
 
+  it('refuses xmp-sidecar and set-exif-datetime for a destination that is not a directory, before anything is written', async () => {
+    const { sync } = await setup({ count: 3, seed: 84 })
+    for (const opt of [{ xmpSidecar: true }, { setExifDatetime: true }]) {
+      const dest = new MemoryDestination()
+      await expect(sync(tmp('dest-meta-'), opt, { destination: dest })).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+        message: expect.stringContaining('photos.xmp-sidecar and photos.set-exif-datetime'),
+      })
+      expect(dest.calls.openWriter).toBe(0)
+    }
+  })
+
   it('a DESTINATION write error is retried by downloading from Apple again; the run completes', async () => {
     const { lib, sync } = await setup({ count: 8, kinds: ['jpeg'], seed: 83 })
     const dest = new MemoryDestination()

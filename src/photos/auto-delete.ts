@@ -12,11 +12,10 @@
  * Deleted is never touched. Deletions go through `remove`, so a destination (directory or
  * bucket) decides how.
  */
-import { AssetParseError, pairRecords, parseAssetPair } from './records.js'
 import type { Asset, LivePhotoSize } from './asset.js'
-import type { CloudKitClient, Collection } from './cloudkit.js'
+import type { CloudKitClient } from './cloudkit.js'
 import { plannedFiles, type NamingOptions } from './filenames.js'
-import { MAX_EMPTY_PAGES, PAGE_SIZE, type LibrarySelection } from './listing.js'
+import { listAssets, type LibrarySelection } from './listing.js'
 import type { PhotosLog } from './progress.js'
 import type { Manifest } from './state.js'
 
@@ -143,41 +142,20 @@ function icloudpdPaths(asset: Asset, naming: NamingOptions): Map<string, number>
   return out
 }
 
-/**
- * Recently Deleted, page by page (docs/protocol.md §8.4: `CPLAssetAndMasterDeletedByExpungedDate`).
- * MERGE NOTE: a small query of its own; the "albums" branch builds the smart-album table, which
- * has Recently Deleted too — fold this into it when merging.
- */
+/** Recently Deleted, page by page (the smart folder of smart-albums.ts, docs/protocol.md §8.9). */
 async function* listRecentlyDeleted(o: AutoDeleteInput): AsyncGenerator<Asset[]> {
-  const c: Collection = { kind: 'deleted' }
-  const pageSize = o.pageSize ?? PAGE_SIZE
-  const total = await o.client.count(o.sel.scope, o.sel.zone, c)
-  let startRank = 0
-  let seen = 0
-  let empty = 0
-  while (seen < total && !o.signal?.aborted) {
-    const page = await o.client.listPage(o.sel.scope, o.sel.zone, c, startRank, pageSize)
-    const { pairs, unpairedMasters } = pairRecords(page.records)
-    const masters = pairs.length + unpairedMasters.length
-    if (masters === 0) {
-      if (++empty >= MAX_EMPTY_PAGES) break
-      startRank += pageSize
-      continue
+  for await (const page of listAssets(o.client, o.sel, {
+    collections: [{ kind: 'deleted' }],
+    checkIndexing: false,
+    pageSize: o.pageSize,
+    log: o.log,
+  })) {
+    for (const err of page.errors) {
+      o.log.warning(
+        `photos: a Recently Deleted record could not be read (${err.message}); its files are kept.`,
+      )
     }
-    empty = 0
-    startRank += masters
-    seen += masters
-    const assets: Asset[] = []
-    for (const [master, asset] of pairs) {
-      try {
-        assets.push(parseAssetPair(master, asset))
-      } catch (err) {
-        if (!(err instanceof AssetParseError)) throw err
-        o.log.warning(
-          `photos: a Recently Deleted record could not be read (${err.message}); its files are kept.`,
-        )
-      }
-    }
-    yield assets
+    yield page.assets
+    if (o.signal?.aborted) return
   }
 }

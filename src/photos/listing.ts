@@ -58,6 +58,8 @@ export interface AssetPage {
 export interface ListOptions {
   /** Album names (smart folders or user albums, icloudpd's names); none → the whole library. */
   albums?: string[]
+  /** Collections to list as they are, instead of album names (auto-delete: Recently Deleted). */
+  collections?: Collection[]
   /** Only the first N assets (newest first) of each collection. */
   recent?: number
   skipVideos?: boolean
@@ -83,9 +85,11 @@ export async function* listAssets(
 ): AsyncGenerator<AssetPage> {
   const pageSize = o.pageSize ?? PAGE_SIZE
   if (o.checkIndexing !== false) await client.checkIndexing(sel.scope, sel.zone)
-  const collections: Array<{ name?: string; collection: Collection }> = o.albums?.length
-    ? await resolveAlbums(client, sel, o.albums)
-    : [{ collection: { kind: 'all' } }]
+  const collections: Array<{ name?: string; collection: Collection }> = o.collections
+    ? o.collections.map((collection) => ({ collection }))
+    : o.albums?.length
+      ? await resolveAlbums(client, sel, o.albums)
+      : [{ collection: { kind: 'all' } }]
   // An asset in two of the albums is handed over once (icloudpd finds the file already there).
   const seenIds = collections.length > 1 ? new Set<string>() : undefined
 

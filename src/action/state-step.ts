@@ -1,0 +1,170 @@
+/**
+ * Where the download state lives between runs, and the warning for a backup that is not one.
+ *
+ * The state belongs with the photos: the state file beside them in a directory, an object in a
+ * bucket (the destination keeps it). Only in hand-off mode does a directory vanish with the job,
+ * so there — and only there — the state travels in its own encrypted cache entry
+ * (session-cache/state-entry.ts): restored into the directory before the engine reads it, saved
+ * from it by the post step. The session entry never carries it (it stays a few KB).
+ */
+import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Config } from '../config/index.js'
+import { STATE_FILE } from '../photos/state.js'
+import type { CacheBackend } from '../session-cache/backend.js'
+import { ActionsCacheBackend } from '../session-cache/backend.js'
+import { restoreStateEntry, saveStateEntry, type StateRestore } from '../session-cache/state-entry.js'
+import type { SaveResult } from '../session-cache/session-cache.js'
+import type { Settings } from './inputs.js'
+import type { Log } from './log.js'
+
+/** `photos.destination.type`, read defensively (the key is newer than some configs' types): 'directory' when absent. */
+export function destinationType(config: Config): string {
+  const d = (config.photos as { destination?: { type?: unknown } }).destination
+  return typeof d?.type === 'string' ? d.type : 'directory'
+}
+
+/**
+ * The destination decides: one that keeps the state itself (a bucket, or a directory that outlives
+ * the job) needs no state cache entry; a directory in hand-off mode (ephemeral runner) does.
+ */
+export function stateInDestination(config: Config): boolean {
+  return !(config.photos.handOff && destinationType(config) === 'directory')
+}
+
+/** Whether the state goes through the Actions cache in this run (hand-off, a key, caching on). */
+export function stateInCache(config: Config, settings: Pick<Settings, 'sessionKey'>): boolean {
+  return (
+    !stateInDestination(config) &&
+    config.session.cache &&
+    !!settings.sessionKey?.trim() &&
+    !!config.photos.directory
+  )
+}
+
+/**
+ * A GitHub-hosted runner's disk is wiped when the job ends: photos written to a directory there
+ * are gone, unless hand-off mode says a later step uploads them (its commit rule then applies).
+ */
+export function hostedRunnerWarning(
+  config: Config,
+  settings: Pick<Settings, 'runnerEnvironment'>,
+): string | undefined {
+  if (settings.runnerEnvironment !== 'github-hosted') return undefined
+  if (destinationType(config) !== 'directory' || config.photos.handOff) return undefined
+  return (
+    'This job runs on a GitHub-hosted runner and writes the photos to a directory on it: the files vanish when the job ends, so this is not a backup. ' +
+    'Use an S3-compatible `photos.destination` (the durable choice on hosted runners), a self-hosted runner with a persistent `photos.directory`, ' +
+    'or `photos.hand-off: true` with a later step of the job that uploads the files (`new-files` lists them).'
+  )
+}
+
+/** Generation and save time from the head of a state file (they come first; no full parse). */
+async function stateHead(file: string): Promise<{ g: number; t: number } | undefined> {
+  let text: string
+  try {
+    const fh = await open(file, 'r')
+    try {
+      const buf = Buffer.alloc(64 * 1024)
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
+      text = buf.subarray(0, bytesRead).toString('utf8')
+    } finally {
+      await fh.close()
+    }
+  } catch {
+    return undefined
+  }
+  // serializeStatePieces writes the head, then `,"m":{`; a quote inside a JSON string is escaped.
+  const end = text.indexOf(',"m":{')
+  if (end < 0) return undefined
+  try {
+    const head = JSON.parse(`${text.slice(0, end)}}`) as { g?: unknown; t?: unknown }
+    const t = typeof head.t === 'string' ? Date.parse(head.t) : NaN
+    return typeof head.g === 'number' && Number.isFinite(t) ? { g: head.g, t } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** pickNewer's rule (photos/state.ts) on heads: higher generation, then later save. */
+function newer(a: { g: number; t: number }, b: { g: number; t: number } | undefined): boolean {
+  return !b || a.g > b.g || (a.g === b.g && a.t > b.t)
+}
+
+/**
+ * Hand-off: put the cached state into the directory, unless the state file already there is as
+ * new (a runner that kept its disk). The engine then reads it like any state file.
+ */
+export async function restoreState(
+  settings: Settings,
+  config: Config,
+  cache: CacheBackend | undefined,
+  log: Log,
+): Promise<StateRestore> {
+  const directory = config.photos.directory!
+  const target = join(directory, STATE_FILE)
+  // Beside the target, so the final rename never crosses file systems.
+  const restored = join(directory, `${STATE_FILE}.restored`)
+  await mkdir(directory, { recursive: true })
+  const r = await restoreStateEntry({
+    ...common(settings, config, cache, log),
+    outFile: restored,
+  })
+  if (!r.found) return r
+  try {
+    const got = await stateHead(restored)
+    if (got && newer(got, await stateHead(target))) {
+      await rename(restored, target)
+    } else log.info('The state file in the directory is as new as the cached one; keeping it.')
+  } finally {
+    await rm(restored, { force: true })
+  }
+  return r
+}
+
+function common(settings: Settings, config: Config, cache: CacheBackend | undefined, log: Log) {
+  return {
+    backend: cache ?? new ActionsCacheBackend(),
+    key: settings.sessionKey!,
+    account: config.account.username,
+    repository: settings.repository,
+    runnerOs: settings.runnerOs,
+    runId: settings.runId,
+    runAttempt: settings.runAttempt,
+    tmpDir: settings.cacheTmpDir,
+    log,
+  }
+}
+
+/** Post: save the directory's state file (with `extras`) as a new entry when it changed. */
+export async function saveState(o: {
+  settings: Settings
+  account: string
+  directory: string
+  extras: Record<string, unknown>
+  cache: CacheBackend | undefined
+  log: Log
+  previousFingerprint?: string
+  restoredAt?: string
+  lastSavedAt?: number
+  now: number
+}): Promise<SaveResult> {
+  const { settings } = o
+  return saveStateEntry({
+    backend: o.cache ?? new ActionsCacheBackend(),
+    key: settings.sessionKey!,
+    account: o.account,
+    repository: settings.repository,
+    runnerOs: settings.runnerOs,
+    runId: settings.runId,
+    runAttempt: settings.runAttempt,
+    tmpDir: settings.cacheTmpDir,
+    log: o.log,
+    stateFile: join(o.directory, STATE_FILE),
+    extras: o.extras,
+    previousFingerprint: o.previousFingerprint,
+    restoredAt: o.restoredAt,
+    lastSavedAt: o.lastSavedAt,
+    now: o.now,
+  })
+}

@@ -1,9 +1,10 @@
 // Cancellation of the bundled action (dist/index.js) in the simulated runner: SIGINT, SIGTERM and
 // SIGKILL at seeded points of the main step (downloads slowed by the fake so that kills land
-// mid-file), then the post step, then the next run — on a fresh hosted runner (the photos of a
-// successful job were uploaded by a later step; those of a killed job are lost with the runner) or
-// on the same disk (self-hosted). The whole library must end backed up, nothing that was already
-// backed up is downloaded again, and a cancelled run never costs a full re-download.
+// mid-file), then the post step, then the next run — on a fresh hosted runner in hand-off mode
+// (the photos of a successful job were uploaded by a later step; those of a killed job are lost
+// with the runner; the download state travels in its own cache entry) or on the same disk
+// (self-hosted: the state file beside the photos). The whole library must end backed up, nothing
+// that was already backed up is downloaded again, and a cancelled run never costs a full re-download.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -41,6 +42,20 @@ interface Setup {
   photos: string
   inputs: Record<string, string>
   env: Record<string, string>
+  /** Hand-off: record how the current run's job ended, for the next run to ask (a no-op otherwise). */
+  jobEnded(conclusion: 'success' | 'failure' | 'cancelled'): void
+}
+
+/** A hosted runner keeps nothing between jobs: hand-off mode, with GitHub's API to ask. */
+async function hostedSetup(library: LibraryOptions = LIB): Promise<Setup> {
+  const s = await setup(library, '  hand-off: true\n')
+  const [owner, repo] = REPO.split('/') as [string, string]
+  const github = await startFakeGitHub({ token: 'ghs_handofftoken0123456789', owner, repo })
+  cleanups.push(() => github.close())
+  s.inputs['github-token'] = github.token
+  s.env.GITHUB_API_URL = github.url
+  s.jobEnded = (conclusion) => github.setRun(s.runner.runId, 1, { status: 'completed', conclusion })
+  return s
 }
 
 async function setup(library: LibraryOptions = LIB, photosConfig = ''): Promise<Setup> {
@@ -71,6 +86,7 @@ async function setup(library: LibraryOptions = LIB, photosConfig = ''): Promise<
       directory: photos,
     },
     env: { ...world.env, RUNNER_TEMP: runner.runnerTemp },
+    jobEnded: () => undefined,
   }
 }
 
@@ -133,12 +149,14 @@ function expectCancelled(main: StepResult, signal: Kill): void {
 
 describe('cancellation of the bundled action', () => {
   it('SIGINT shortly after the start, then a fresh runner: only the new assets are downloaded, not the whole library', async () => {
-    const s = await setup()
+    const s = await hostedSetup()
     const first = await s.runner.job(s.inputs, s.env)
     expect(first.main.code, first.main.stdout).toBe(0)
     expect(first.post.stdout).toContain('Session saved to the Actions cache')
+    expect(first.post.stdout).toContain('Download state saved to the Actions cache')
     const uploaded = onDisk(s.photos).finals // a later step of the successful job uploads them
     expect(uploaded).toEqual(expectedHashes(s.world.library))
+    s.jobEnded('success')
     s.world.library.addAssets(NEW_ASSETS)
 
     // Run 2, a fresh hosted runner, cancelled while it is still restoring and signing in.
@@ -149,6 +167,7 @@ describe('cancellation of the bundled action', () => {
     expectCancelled(main, 'SIGINT')
     const post = await s.runner.step('post', s.inputs, s.env, main.state)
     expect(post.code, post.stdout).toBe(0)
+    s.jobEnded('cancelled')
 
     // Run 3, another fresh runner: the cached state still knows the first run's library.
     await s.runner.nextRun()
@@ -166,10 +185,11 @@ describe('cancellation of the bundled action', () => {
   }, 120_000)
 
   it('SIGINT while Apple holds a request: the grace period forces the exit (130) after the state is written; the next run continues', async () => {
-    const s = await setup()
+    const s = await hostedSetup()
     const first = await s.runner.job(s.inputs, s.env)
     expect(first.main.code, first.main.stdout).toBe(0)
     const uploaded = onDisk(s.photos).finals
+    s.jobEnded('success')
     s.world.library.addAssets(NEW_ASSETS)
 
     await s.runner.nextRun()
@@ -185,6 +205,7 @@ describe('cancellation of the bundled action', () => {
     const post = await s.runner.step('post', s.inputs, s.env, main.state)
     expect(post.code, post.stdout).toBe(0)
     expect(post.stdout).not.toMatch(/::error::|Session not saved: the main step left no state/)
+    s.jobEnded('cancelled')
 
     s.world.icloud.server.clearFaults()
     await s.runner.nextRun()
@@ -196,13 +217,17 @@ describe('cancellation of the bundled action', () => {
     expect([...uploaded, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(s.world.library))
   }, 120_000)
 
-  it('SIGKILL before main restored anything: post saves nothing over the cached entry (it would know less); the next run is incremental', async () => {
-    const s = await setup()
+  it('SIGKILL before main restored anything: post saves nothing over the cached entries (they would know less); the next run is incremental', async () => {
+    const s = await hostedSetup()
     const first = await s.runner.job(s.inputs, s.env)
     expect(first.main.code, first.main.stdout).toBe(0)
     const uploaded = onDisk(s.photos).finals
+    s.jobEnded('success')
     const saved = s.world.cache.entries().map((e) => e.key)
-    expect(saved).toHaveLength(1)
+    expect(saved.map((k) => k.replace(/^icloud-photos-linux-[0-9a-f]{12}-[0-9a-f]{12}-/, ''))).toEqual([
+      'state-1001-1',
+      'session-1001-1',
+    ])
     s.world.library.addAssets(NEW_ASSETS)
 
     // Self-hosted: the session files stay in the cookie directory, so post has something to save.
@@ -218,6 +243,7 @@ describe('cancellation of the bundled action', () => {
     expect(post.code, post.stdout).toBe(0)
     expect(post.stdout).toContain('Session not saved: the main step left no state')
     expect(s.world.cache.entries().map((e) => e.key)).toEqual(saved)
+    s.jobEnded('failure')
 
     // Then a fresh hosted runner: the first run's entry still holds its tokens.
     await s.runner.nextRun()
@@ -240,11 +266,12 @@ describe('cancellation of the bundled action', () => {
   it.each(points)(
     '$signal after $at download requests, next run $disk → the library ends complete, nothing backed up is fetched twice',
     async ({ signal, disk, at }) => {
-      const s = await setup()
+      const s = disk === 'hosted' ? await hostedSetup() : await setup()
       const lib = s.world.library
       const first = await s.runner.job(s.inputs, s.env)
       expect(first.main.code, first.main.stdout).toBe(0)
       const backedUp = onDisk(s.photos).finals
+      s.jobEnded('success')
       lib.addAssets(NEW_ASSETS)
 
       await s.runner.nextRun({ keepDisk: disk === 'self-hosted' })
@@ -258,6 +285,7 @@ describe('cancellation of the bundled action', () => {
       const post = await s.runner.step('post', s.inputs, s.env, main.state)
       expect(post.code, post.stdout).toBe(0)
       expect(post.stdout).not.toMatch(/::error::/)
+      s.jobEnded('cancelled')
       lib.downloadFaults.length = 0
 
       // On the same disk, what the killed run finished is kept (a parked `.part` may be resumed).

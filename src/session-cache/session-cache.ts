@@ -80,8 +80,8 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * SHA-256 over the files (sorted by name) and the state as canonical JSON, without `savedAt`
- * (bookkeeping that changes on every save would make every session look changed).
+ * SHA-256 over the files (sorted by name) and the state as canonical JSON, without `savedAt` and
+ * `account` (bookkeeping added on save would make every session look changed).
  */
 export function fingerprint(bundle: SessionBundle): string {
   const h = createHash('sha256')
@@ -90,7 +90,7 @@ export function fingerprint(bundle: SessionBundle): string {
     h.update(`file:${name}:${data.length}\n`)
     h.update(data)
   }
-  const { [STATE_SAVED_AT]: _savedAt, ...state } = bundle.state
+  const { [STATE_SAVED_AT]: _savedAt, [STATE_ACCOUNT]: _account, ...state } = bundle.state
   h.update(`state:${canonicalJson(state)}`)
   return h.digest('hex')
 }
@@ -190,10 +190,14 @@ async function restoreFromCache(o: RestoreOptions, key: string): Promise<Restore
   const old = await restoreBlob(o, key, legacy, legacy)
   if (typeof old !== 'object') return 'miss'
   if (!o.ownsLegacyBundle(old.bundle)) {
-    o.log.info(`The cached session ${old.key} (from an earlier release) belongs to another account; not using it.`)
+    o.log.info(
+      `The cached session ${old.key} (from an earlier release) belongs to another account; not using it.`,
+    )
     return 'miss'
   }
-  o.log.info(`Using the session saved by an earlier release (${old.key}); this run saves it under the new name.`)
+  o.log.info(
+    `Using the session saved by an earlier release (${old.key}); this run saves it under the new name.`,
+  )
   return old
 }
 

@@ -79,7 +79,9 @@ function hasher(extras: Record<string, unknown>) {
 export async function restoreStateEntry(o: EntryCommon & { outFile: string }): Promise<StateRestore> {
   const access = cacheAccess(o.cacheMode)
   if (!access.read) {
-    o.log.info(`ACTIONS_CACHE_MODE=${access.mode} does not permit cache reads; not restoring the download state.`)
+    o.log.info(
+      `ACTIONS_CACHE_MODE=${access.mode} does not permit cache reads; not restoring the download state.`,
+    )
     return { found: false, reason: 'cache-mode' }
   }
   if (!o.backend.isAvailable()) {
@@ -94,7 +96,9 @@ export async function restoreStateEntry(o: EntryCommon & { outFile: string }): P
     await rm(file, { force: true })
     hit = await o.backend.restore([file], primaryCacheKey(prefix, o.runId, o.runAttempt), [prefix])
   } catch (e) {
-    o.log.warning(`Restoring the download state from the Actions cache failed (${errorText(e)}); continuing without it.`)
+    o.log.warning(
+      `Restoring the download state from the Actions cache failed (${errorText(e)}); continuing without it.`,
+    )
     return { found: false, reason: 'unusable' }
   }
   if (!hit) {
@@ -122,7 +126,8 @@ export async function restoreStateEntry(o: EntryCommon & { outFile: string }): P
           if (nl < 0) {
             pending.push(chunk)
             pendingLen += chunk.length
-            if (pendingLen > MAX_HEAD_LINE) throw new BlobError('format', 'The cached state has no valid header line.')
+            if (pendingLen > MAX_HEAD_LINE)
+              throw new BlobError('format', 'The cached state has no valid header line.')
             continue
           }
           pending.push(chunk.subarray(0, nl))
@@ -193,7 +198,9 @@ export async function saveStateEntry(
 ): Promise<SaveResult> {
   const access = cacheAccess(o.cacheMode)
   if (!access.write) {
-    o.log.info(`ACTIONS_CACHE_MODE=${access.mode} does not permit cache writes; not saving the download state.`)
+    o.log.info(
+      `ACTIONS_CACHE_MODE=${access.mode} does not permit cache writes; not saving the download state.`,
+    )
     return { saved: false, reason: 'cache-mode' }
   }
   if (!o.backend.isAvailable()) {
@@ -239,7 +246,9 @@ export async function saveStateEntry(
     await rename(tmp, file)
     const stored = await o.backend.save([file], primaryKey)
     if (!stored) {
-      o.log.info(`The download state was not stored as ${primaryKey}: the entry already exists or the cache refused it.`)
+      o.log.info(
+        `The download state was not stored as ${primaryKey}: the entry already exists or the cache refused it.`,
+      )
       return { saved: false, key: primaryKey, reason: 'not-stored' }
     }
   } catch (e) {

@@ -150,28 +150,49 @@ function openHeader(header: Buffer, key: string, repo: string): { encKey: Buffer
   if (!header.subarray(0, 4).equals(MAGIC))
     throw new BlobError('format', 'This is not an encrypted state stream (bad magic).')
   if (header[4] !== VERSION)
-    throw new BlobError('format', `Unsupported state stream version ${header[4]}; update icloud-photos-action.`)
+    throw new BlobError(
+      'format',
+      `Unsupported state stream version ${header[4]}; update icloud-photos-action.`,
+    )
   const material = parseKey(key)
   const kdf = header[OFF_KDF]
   const [log2n, r, p] = [header[OFF_KDF + 1]!, header[OFF_KDF + 2]!, header[OFF_KDF + 3]!]
   if (kdf === KDF_HKDF) {
     if (log2n || r || p) throw new BlobError('format', 'Invalid state stream header.')
     if (material.kind !== 'random')
-      throw new BlobError('wrong-key', 'The state was encrypted with a random key, but the key given is a passphrase.')
+      throw new BlobError(
+        'wrong-key',
+        'The state was encrypted with a random key, but the key given is a passphrase.',
+      )
   } else if (kdf === KDF_SCRYPT) {
-    if (log2n < 10 || log2n > 20 || r < 1 || r > 32 || p < 1 || p > 4 || 128 * 2 ** log2n * r > SCRYPT_MAX_MEM)
+    if (
+      log2n < 10 ||
+      log2n > 20 ||
+      r < 1 ||
+      r > 32 ||
+      p < 1 ||
+      p > 4 ||
+      128 * 2 ** log2n * r > SCRYPT_MAX_MEM
+    )
       throw new BlobError('format', 'Invalid state stream header (key derivation parameters out of range).')
     if (material.kind !== 'passphrase')
-      throw new BlobError('wrong-key', 'The state was encrypted with a passphrase, but the key given is a random key.')
+      throw new BlobError(
+        'wrong-key',
+        'The state was encrypted with a passphrase, but the key given is a random key.',
+      )
   } else throw new BlobError('format', 'Invalid state stream header (unknown key derivation).')
   if (!header.subarray(OFF_REPO, OFF_REPO + 8).equals(repositoryId(repo)))
     throw new BlobError('repository', 'The encrypted state belongs to another repository.')
   const salt = header.subarray(OFF_SALT, OFF_SALT + 16)
   const { encKey, check } = derive(material, salt, kdf === KDF_SCRYPT ? { log2n, r, p } : undefined)
   if (!header.subarray(OFF_CHECK, OFF_CHECK + 8).equals(check))
-    throw new BlobError('wrong-key', 'The state was encrypted with a different session key (or its header is damaged).')
+    throw new BlobError(
+      'wrong-key',
+      'The state was encrypted with a different session key (or its header is damaged).',
+    )
   const chunkSize = header.readUInt32BE(OFF_CHUNK)
-  if (chunkSize < 1 || chunkSize > MAX_CHUNK) throw new BlobError('format', 'Invalid state stream header (chunk size).')
+  if (chunkSize < 1 || chunkSize > MAX_CHUNK)
+    throw new BlobError('format', 'Invalid state stream header (chunk size).')
   return { encKey, chunkSize }
 }
 
@@ -191,7 +212,10 @@ export function decryptStream(key: string, repository: string): Transform {
       d.setAuthTag(sealed.subarray(sealed.length - TAG_LEN))
       return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG_LEN)), d.final()])
     } catch {
-      throw new BlobError('tampered', 'The encrypted state failed its integrity check (corrupted, cut short or modified).')
+      throw new BlobError(
+        'tampered',
+        'The encrypted state failed its integrity check (corrupted, cut short or modified).',
+      )
     }
   }
   return new Transform({
@@ -220,8 +244,7 @@ export function decryptStream(key: string, repository: string): Transform {
     flush(done: TransformCallback) {
       try {
         if (!opened) throw new BlobError('format', 'This is not an encrypted state stream (too short).')
-        if (queue.length < TAG_LEN)
-          throw new BlobError('tampered', 'The encrypted state is cut short.')
+        if (queue.length < TAG_LEN) throw new BlobError('tampered', 'The encrypted state is cut short.')
         this.push(open(queue.take(queue.length), true))
         done()
       } catch (e) {

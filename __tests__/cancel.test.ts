@@ -15,7 +15,13 @@ import type { FakeLibrary, LibraryOptions } from '../sim/icloud/library.js'
 import { createRunner, DIST_INDEX, type Runner, type StepResult } from '../sim/runner-env.js'
 import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER, type World } from '../sim/world.js'
 import { startFakeGitHub } from '../sim/github-api.js'
-import { generateSessionKey } from '../src/session-cache/blob.js'
+import { decryptBundle, generateSessionKey } from '../src/session-cache/blob.js'
+import { decryptStream } from '../src/session-cache/stream-blob.js'
+import { parseState } from '../src/photos/state.js'
+import { entryFile } from './helpers/cache-entries.js'
+import { Readable } from 'node:stream'
+import { buffer } from 'node:stream/consumers'
+import { createGunzip } from 'node:zlib'
 import { main as cli } from '../src/cli/program.js'
 import { consoleLogin, testIo } from './helpers/cli-io.js'
 import { expectedHashes, onDisk } from './helpers/photos-harness.js'
@@ -329,7 +335,9 @@ describe('hand-off mode (photos.hand-off): files count once the job that downloa
       const served = lib.downloadLog.length
       const r = await s.runner.job(s.inputs, s.env)
       expect(r.main.code, r.main.stdout).toBe(0)
-      expect(r.post.stdout).toContain('Session saved to the Actions cache')
+      // The session only when it changed; the state (new files, a new pending record) every time.
+      expect(r.post.stdout).toMatch(/Session (saved to the Actions cache|not saved: unchanged)/)
+      expect(r.post.stdout).toContain('Download state saved to the Actions cache')
       const files = onDisk(s.photos).finals
       // The job's later steps: the upload (success) or a failing step (failure); unknown: nothing recorded.
       if (conclusion !== 'unknown') github.setRun(s.runner.runId, 1, { status: 'completed', conclusion })
@@ -341,6 +349,26 @@ describe('hand-off mode (photos.hand-off): files count once the job that downloa
 
     const one = await hosted('success')
     expect(one.files).toEqual(expectedHashes(lib))
+    // Two entries: a small session without the download state, and the state with the pending record.
+    const key = s.inputs['session-key']!
+    const entry = (kind: string) => s.world.cache.entries().find((e) => e.key.includes(`-${kind}-`))!
+    const session = decryptBundle(entryFile(entry('session')), key, REPO)
+    expect(Object.keys(session.state).filter((k) => ['photos', 'handoff'].includes(k))).toEqual([])
+    expect(entryFile(entry('session')).length).toBeLessThan(8 * 1024)
+    const stateText = (
+      await buffer(
+        Readable.from([entryFile(entry('state'))])
+          .pipe(decryptStream(key, REPO))
+          .pipe(createGunzip()),
+      )
+    ).toString('utf8')
+    const [head, stateJson] = [
+      stateText.slice(0, stateText.indexOf('\n')),
+      stateText.slice(stateText.indexOf('\n') + 1),
+    ]
+    expect(JSON.parse(head).extras.handoff).toMatchObject({ runId: '1001', runAttempt: '1' })
+    const recorded = [...parseState(stateJson)!.manifest.entries()].flatMap(([, files]) => files)
+    expect(recorded).toHaveLength(one.files.length)
 
     lib.addAssets(NEW_ASSETS)
     const two = await hosted('failure')

@@ -28,6 +28,8 @@ export async function runPhotos(o: {
   config: Config
   settings: Settings
   bundleState: Record<string, unknown>
+  /** Hand-off: the state from its own cache entry (state-step.ts). */
+  cachedState?: SyncState
   log: Log
   now: () => number
   /** Aborted when the run is cancelled: the engine starts nothing new and saves its state. */
@@ -46,7 +48,8 @@ export async function runPhotos(o: {
   const engine = createPhotosEngine(auth, config.photos)
   const { [PHOTOS_STATE_KEY]: legacy, ...rest } = o.bundleState
   let bundleState: Record<string, unknown> = rest
-  let cached: SyncState | undefined = typeof legacy === 'string' ? parseState(legacy) : undefined
+  // A session saved by an earlier release may still carry the state; the newer of the two wins.
+  let cached = pickNewer(typeof legacy === 'string' ? parseState(legacy) : undefined, o.cachedState)
   // Hand-off: settle the previous run's files first; this run's files are pending until its job succeeds.
   const handOff = config.photos.handOff && !config.photos.dryRun
   let handOffBase: ReturnType<typeof tokensOf> | undefined

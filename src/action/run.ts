@@ -14,6 +14,7 @@ import { writeReport, type RunReport } from './report.js'
 import { PHOTOS_STATE_KEY, runPhotos } from './photos-step.js'
 import { HANDOFF_KEY } from './handoff.js'
 import { hostedRunnerWarning, restoreState, stateInCache } from './state-step.js'
+import type { SyncState } from '../photos/state.js'
 import { runVerify } from './verify-step.js'
 import { PendingState } from './checkpoint.js'
 import { cancelledRun, throwIfCancelled } from './cancel.js'
@@ -52,22 +53,26 @@ async function restoreHandOffState(
   log: ActionLog,
   state: StateProvider,
   bundleState: Record<string, unknown>,
-): Promise<Record<string, unknown>> {
+): Promise<{ bundleState: Record<string, unknown>; state?: SyncState }> {
   state.set(State.StateDirectory, config.photos.directory!)
-  let r
+  let restored
   try {
-    r = await restoreState(settings, config, cache, log)
+    restored = await restoreState(settings, config, cache, log)
   } catch (err) {
-    // The directory could not be written: the engine reports that itself, with its own error.
-    log.warning(`Could not put the cached download state into the directory: ${(err as Error).message}`)
-    return bundleState
+    log.warning(`Could not read the cached download state: ${(err as Error).message}`)
+    return { bundleState }
   }
-  if (!r.found) return bundleState
+  const r = restored.entry
+  if (!r.found) return { bundleState }
   state.set(State.StateCacheKey, r.cacheKey)
   state.set(State.StateFingerprint, r.fingerprint)
   if (r.savedAt) state.set(State.StateSavedAt, String(r.savedAt))
   const { [PHOTOS_STATE_KEY]: _legacy, [HANDOFF_KEY]: _pending, ...rest } = bundleState
-  return r.extras[HANDOFF_KEY] === undefined ? rest : { ...rest, [HANDOFF_KEY]: r.extras[HANDOFF_KEY] }
+  const pending = r.extras[HANDOFF_KEY]
+  return {
+    bundleState: pending === undefined ? rest : { ...rest, [HANDOFF_KEY]: pending },
+    state: restored.state,
+  }
 }
 
 /** Written by main, read by post: the non-file half of the encrypted bundle. */
@@ -154,8 +159,16 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     if (restored.cacheKey) state.set(State.SessionCacheKey, restored.cacheKey)
     if (restored.fingerprint) state.set(State.SessionFingerprint, restored.fingerprint)
     if (restored.savedAt) state.set(State.SessionSavedAt, String(restored.savedAt))
+    let cachedState: SyncState | undefined
     if (downloads && stateInCache(config, settings))
-      bundleState = await restoreHandOffState(settings, config, deps.cache, log, state, bundleState)
+      ({ bundleState, state: cachedState } = await restoreHandOffState(
+        settings,
+        config,
+        deps.cache,
+        log,
+        state,
+        bundleState,
+      ))
     // From here on, post saves at least what was restored, whenever this step ends.
     await pending.write(bundleState)
     throwIfCancelled(deps.cancel)
@@ -187,6 +200,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
           config,
           settings,
           bundleState,
+          cachedState,
           log,
           now,
           signal: deps.cancel?.signal,

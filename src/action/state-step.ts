@@ -4,13 +4,13 @@
  * The state belongs with the photos: the state file beside them in a directory, an object in a
  * bucket (the destination keeps it). Only in hand-off mode does a directory vanish with the job,
  * so there — and only there — the state travels in its own encrypted cache entry
- * (session-cache/state-entry.ts): restored into the directory before the engine reads it, saved
- * from it by the post step. The session entry never carries it (it stays a few KB).
+ * (session-cache/state-entry.ts): restored and handed to the engine before it runs, saved from the
+ * directory's state file by the post step. The session entry never carries it (it stays a few KB).
  */
-import { mkdir, open, rename, rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
-import { STATE_FILE } from '../photos/state.js'
+import { parseState, STATE_FILE, type SyncState } from '../photos/state.js'
 import type { CacheBackend } from '../session-cache/backend.js'
 import { ActionsCacheBackend } from '../session-cache/backend.js'
 import { restoreStateEntry, saveStateEntry, type StateRestore } from '../session-cache/state-entry.js'
@@ -59,67 +59,30 @@ export function hostedRunnerWarning(
   )
 }
 
-/** Generation and save time from the head of a state file (they come first; no full parse). */
-async function stateHead(file: string): Promise<{ g: number; t: number } | undefined> {
-  let text: string
-  try {
-    const fh = await open(file, 'r')
-    try {
-      const buf = Buffer.alloc(64 * 1024)
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0)
-      text = buf.subarray(0, bytesRead).toString('utf8')
-    } finally {
-      await fh.close()
-    }
-  } catch {
-    return undefined
-  }
-  // serializeStatePieces writes the head, then `,"m":{`; a quote inside a JSON string is escaped.
-  const end = text.indexOf(',"m":{')
-  if (end < 0) return undefined
-  try {
-    const head = JSON.parse(`${text.slice(0, end)}}`) as { g?: unknown; t?: unknown }
-    const t = typeof head.t === 'string' ? Date.parse(head.t) : NaN
-    return typeof head.g === 'number' && Number.isFinite(t) ? { g: head.g, t } : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** pickNewer's rule (photos/state.ts) on heads: higher generation, then later save. */
-function newer(a: { g: number; t: number }, b: { g: number; t: number } | undefined): boolean {
-  return !b || a.g > b.g || (a.g === b.g && a.t > b.t)
-}
-
 /**
- * Hand-off: put the cached state into the directory, unless the state file already there is as
- * new (a runner that kept its disk). The engine then reads it like any state file.
+ * Hand-off: the cached state, for the engine to weigh against a state file in the directory (the
+ * newer wins). It is not written into the directory: a state file there tells the engine the
+ * files are there too, and on a fresh runner they are not (a later step moved them).
  */
 export async function restoreState(
   settings: Settings,
   config: Config,
   cache: CacheBackend | undefined,
   log: Log,
-): Promise<StateRestore> {
-  const directory = config.photos.directory!
-  const target = join(directory, STATE_FILE)
-  // Beside the target, so the final rename never crosses file systems.
-  const restored = join(directory, `${STATE_FILE}.restored`)
-  await mkdir(directory, { recursive: true })
-  const r = await restoreStateEntry({
+): Promise<{ entry: StateRestore; state?: SyncState }> {
+  const restored = join(settings.cacheTmpDir, 'restored-state.json')
+  const entry = await restoreStateEntry({
     ...common(settings, config, cache, log),
     outFile: restored,
   })
-  if (!r.found) return r
+  if (!entry.found) return { entry }
   try {
-    const got = await stateHead(restored)
-    if (got && newer(got, await stateHead(target))) {
-      await rename(restored, target)
-    } else log.info('The state file in the directory is as new as the cached one; keeping it.')
+    const state = parseState(await readFile(restored, 'utf8'))
+    if (!state) log.warning('The cached download state is not a state this version can read; ignoring it.')
+    return { entry, state }
   } finally {
     await rm(restored, { force: true })
   }
-  return r
 }
 
 function common(settings: Settings, config: Config, cache: CacheBackend | undefined, log: Log) {

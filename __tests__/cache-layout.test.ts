@@ -25,6 +25,7 @@ import { legacyCacheKeyPrefix, primaryCacheKey } from '../src/session-cache/keys
 import { restoreSession, saveSession, STATE_ACCOUNT } from '../src/session-cache/session-cache.js'
 import { restoreStateEntry, saveStateEntry } from '../src/session-cache/state-entry.js'
 import { decryptStream, encryptStream, STREAM_HEADER_LEN } from '../src/session-cache/stream-blob.js'
+import { withoutSaveStamp } from '../src/action/state-step.js'
 import { emptyState, loadStateFile, saveStateFile, serializeState, stamp } from '../src/photos/state.js'
 import { startFakeActionsCache, type FakeActionsCache } from '../sim/actions-cache.js'
 import { entryFile } from './helpers/cache-entries.js'
@@ -389,6 +390,43 @@ describe('cache entries with the real @actions/cache against the fake v2 service
     expect(await saveStateEntry({ ...same, runId: 23, extras, now: 1_000 + 6 * 86_400_000 })).toMatchObject({
       saved: true,
       reason: 'keep-alive',
+    })
+    // The engine stamps every save (generation, time) even when nothing changed, as on a fresh
+    // runner that found nothing new: the action leaves the stamp out and uploads nothing.
+    const withRule = await restoreStateEntry({
+      ...common(ALICE),
+      runId: 26,
+      runAttempt: 1,
+      outFile: out,
+      log,
+      normalizeHead: withoutSaveStamp,
+    })
+    if (!withRule.found) throw new Error('not found')
+    const restamped = (await loadStateFile(dir))!
+    await saveStateFile(dir, stamp(restamped, 5_000))
+    const stampOnly = {
+      ...same,
+      runId: 26,
+      extras,
+      now: withRule.savedAt! + 1_000,
+      previousFingerprint: withRule.fingerprint,
+      restoredAt: withRule.cacheKey,
+      lastSavedAt: withRule.savedAt,
+    }
+    expect(await saveStateEntry({ ...stampOnly, normalizeHead: withoutSaveStamp })).toMatchObject({
+      saved: false,
+      reason: 'unchanged',
+    })
+    // The rule is live: without it the stamp alone counts as a change; so does a new file.
+    expect(await saveStateEntry({ ...stampOnly, runId: 27 })).toMatchObject({
+      saved: true,
+      reason: 'changed',
+    })
+    restamped.manifest.set('asset-new', [{ relPath: 'new.HEIC', size: 1, sha256: '' }])
+    await saveStateFile(dir, stamp(restamped, 6_000))
+    expect(await saveStateEntry({ ...stampOnly, runId: 28, normalizeHead: withoutSaveStamp })).toMatchObject({
+      saved: true,
+      reason: 'changed',
     })
     // No state file (the engine never ran): nothing saved over the cached entry.
     expect(

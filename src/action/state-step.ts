@@ -13,7 +13,12 @@ import type { Config } from '../config/index.js'
 import { parseState, STATE_FILE, type SyncState } from '../photos/state.js'
 import type { CacheBackend } from '../session-cache/backend.js'
 import { ActionsCacheBackend } from '../session-cache/backend.js'
-import { restoreStateEntry, saveStateEntry, type StateRestore } from '../session-cache/state-entry.js'
+import {
+  restoreStateEntry,
+  saveStateEntry,
+  type NormalizeHead,
+  type StateRestore,
+} from '../session-cache/state-entry.js'
 import type { SaveResult } from '../session-cache/session-cache.js'
 import type { Settings } from './inputs.js'
 import type { Log } from './log.js'
@@ -85,6 +90,14 @@ export async function restoreState(
   }
 }
 
+/**
+ * The engine stamps the state on every save (`"g"` generation, `"t"` time, first in the file: see
+ * serializeStatePieces), also when a fresh runner's run found nothing new. Leaving them out of the
+ * fingerprint keeps such a run from uploading the whole state again.
+ */
+export const withoutSaveStamp: NormalizeHead = (head) =>
+  Buffer.from(head.toString('latin1').replace(/^\{"v":(\d+),"g":\d+,"t":"[^"]*"/, '{"v":$1'), 'latin1')
+
 function common(settings: Settings, config: Config, cache: CacheBackend | undefined, log: Log) {
   return {
     backend: cache ?? new ActionsCacheBackend(),
@@ -96,6 +109,7 @@ function common(settings: Settings, config: Config, cache: CacheBackend | undefi
     runAttempt: settings.runAttempt,
     tmpDir: settings.cacheTmpDir,
     log,
+    normalizeHead: withoutSaveStamp,
   }
 }
 
@@ -129,5 +143,6 @@ export async function saveState(o: {
     restoredAt: o.restoredAt,
     lastSavedAt: o.lastSavedAt,
     now: o.now,
+    normalizeHead: withoutSaveStamp,
   })
 }

@@ -48,6 +48,7 @@ interface EntryCommon {
   tmpDir: string
   log: CacheLog
   cacheMode?: string
+  normalizeHead?: NormalizeHead
 }
 
 export type StateRestore =
@@ -65,11 +66,47 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** Over the extras and the state bytes: what decides whether a save is needed. */
-function hasher(extras: Record<string, unknown>) {
-  const h = createHash('sha256')
-  h.update(`extras:${canonicalJson(extras)}\n`)
-  return h
+/**
+ * The caller may leave bookkeeping out of the fingerprint: it gets the first HEAD_BYTES of the state
+ * (all of it when shorter) and returns what to hash instead (e.g. without a save counter and time
+ * that every save bumps, so an unchanged state is not uploaded again).
+ */
+export type NormalizeHead = (head: Buffer) => Buffer
+const HEAD_BYTES = 64 * 1024
+
+/** SHA-256 over the extras and the state bytes: what decides whether a save is needed. */
+class Fingerprint {
+  private readonly h = createHash('sha256')
+  private head: Buffer[] | undefined = []
+  private headLen = 0
+  constructor(
+    extras: Record<string, unknown>,
+    private readonly normalize: NormalizeHead = (b) => b,
+  ) {
+    this.h.update(`extras:${canonicalJson(extras)}\n`)
+  }
+  update(chunk: Buffer): void {
+    if (!this.head) {
+      this.h.update(chunk)
+      return
+    }
+    const take = Math.min(chunk.length, HEAD_BYTES - this.headLen)
+    this.head.push(chunk.subarray(0, take))
+    this.headLen += take
+    if (this.headLen === HEAD_BYTES) {
+      this.flushHead()
+      if (take < chunk.length) this.h.update(chunk.subarray(take))
+    }
+  }
+  private flushHead(): void {
+    if (!this.head) return
+    this.h.update(this.normalize(Buffer.concat(this.head)))
+    this.head = undefined
+  }
+  digest(): string {
+    this.flushHead()
+    return this.h.digest('hex')
+  }
 }
 
 /**
@@ -108,7 +145,7 @@ export async function restoreStateEntry(o: EntryCommon & { outFile: string }): P
   const tmp = `${o.outFile}.${process.pid}.restore`
   try {
     let head: { savedAt?: unknown; extras: Record<string, unknown> } | undefined
-    let h: ReturnType<typeof hasher> | undefined
+    let h: Fingerprint | undefined
     await pipeline(
       createReadStream(file),
       decryptStream(o.key, o.repository),
@@ -132,7 +169,7 @@ export async function restoreStateEntry(o: EntryCommon & { outFile: string }): P
           }
           pending.push(chunk.subarray(0, nl))
           head = parseHead(Buffer.concat(pending).toString('utf8'))
-          h = hasher(head.extras)
+          h = new Fingerprint(head.extras, o.normalizeHead)
           const rest = chunk.subarray(nl + 1)
           h.update(rest)
           if (rest.length) yield rest
@@ -147,7 +184,7 @@ export async function restoreStateEntry(o: EntryCommon & { outFile: string }): P
       found: true,
       cacheKey: hit,
       extras: head!.extras,
-      fingerprint: h!.digest('hex'),
+      fingerprint: h!.digest(),
       savedAt: parseSavedAt(head!.savedAt),
     }
   } catch (e) {
@@ -174,11 +211,15 @@ function parseHead(line: string): { savedAt?: unknown; extras: Record<string, un
   return { savedAt: v.savedAt, extras: v.extras }
 }
 
-/** SHA-256 of what an entry would hold, without the save time (see `hasher`). */
-export async function stateFingerprint(stateFile: string, extras: Record<string, unknown>): Promise<string> {
-  const h = hasher(extras)
+/** The fingerprint of what an entry would hold (see Fingerprint). */
+export async function stateFingerprint(
+  stateFile: string,
+  extras: Record<string, unknown>,
+  normalizeHead?: NormalizeHead,
+): Promise<string> {
+  const h = new Fingerprint(extras, normalizeHead)
   for await (const chunk of createReadStream(stateFile)) h.update(chunk as Buffer)
-  return h.digest('hex')
+  return h.digest()
 }
 
 /**
@@ -224,7 +265,7 @@ export async function saveStateEntry(
   const tmp = `${file}.${process.pid}.tmp`
   let why: 'changed' | 'keep-alive'
   try {
-    const fp = await stateFingerprint(o.stateFile, o.extras)
+    const fp = await stateFingerprint(o.stateFile, o.extras, o.normalizeHead)
     if (fp !== o.previousFingerprint || !o.restoredAt) why = 'changed'
     else if (o.lastSavedAt === undefined || o.now - o.lastSavedAt >= KEEP_ALIVE_MS) why = 'keep-alive'
     else {

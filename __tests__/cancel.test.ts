@@ -7,7 +7,7 @@
 // that was already backed up is downloaded again, and a cancelled run never costs a full re-download.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -15,7 +15,15 @@ import type { FakeLibrary, LibraryOptions } from '../sim/icloud/library.js'
 import { createRunner, DIST_INDEX, type Runner, type StepResult } from '../sim/runner-env.js'
 import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER, type World } from '../sim/world.js'
 import { startFakeGitHub } from '../sim/github-api.js'
-import { decryptBundle, generateSessionKey } from '../src/session-cache/blob.js'
+import {
+  cacheIds,
+  decryptBundle,
+  encryptBundle,
+  generateSessionKey,
+  keyId,
+} from '../src/session-cache/blob.js'
+import { legacyCacheKeyPrefix } from '../src/session-cache/keys.js'
+import { ActionsCacheBackend } from '../src/session-cache/backend.js'
 import { decryptStream } from '../src/session-cache/stream-blob.js'
 import { parseState } from '../src/photos/state.js'
 import { entryFile } from './helpers/cache-entries.js'
@@ -437,6 +445,69 @@ describe('hand-off mode (photos.hand-off): files count once the job that downloa
     expect(third.main.stdout).toMatch(/Hand-off: run 1002 \(attempt 1\) ended `cancelled`/)
     expect(servedSince(lib, served).filter((h) => committed.includes(h))).toEqual([])
     expect([...committed, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(lib))
+  }, 120_000)
+})
+
+describe('a session entry saved by an earlier release (state inside, no account in its name)', () => {
+  it('is read once: nothing is downloaded again, the next save writes the new layout', async () => {
+    // Run 1 (self-hosted) leaves a state file beside the photos and the session in the cache.
+    const s = await setup()
+    const first = await s.runner.job(s.inputs, s.env)
+    expect(first.main.code, first.main.stdout).toBe(0)
+    const done = onDisk(s.photos).finals
+    const session = decryptBundle(entryFile(s.world.cache.entries()[0]!), s.inputs['session-key']!, REPO)
+    const stateText = await readFile(path.join(s.photos, '.icloud-photos-state.json'), 'utf8')
+
+    // What an earlier release saved: one blob with the state, under a name without the account
+    // (a fresh key, so no new-layout entry exists for it).
+    const key = generateSessionKey()
+    const legacy = encryptBundle(
+      { files: session.files, state: { ...session.state, photos: stateText } },
+      key,
+      REPO,
+    )
+    const saved = { ...process.env }
+    try {
+      Object.assign(process.env, s.world.cache.env, { GITHUB_WORKSPACE: s.runner.workspace })
+      const file = path.join(s.runner.runnerTemp, 'icloud-photos-session', 'session.enc')
+      await mkdir(path.dirname(file), { recursive: true })
+      await writeFile(file, legacy)
+      const legacyKey = `${legacyCacheKeyPrefix('Linux', keyId(key))}900-1`
+      expect(await new ActionsCacheBackend().save([file], legacyKey)).toBe(true)
+      await rm(file)
+    } finally {
+      process.env = saved
+    }
+
+    // Run 2: a fresh hosted runner in hand-off mode with that key.
+    await writeFile(
+      path.join(s.runner.workspace, '.github/icloud-photos.yml'),
+      `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n  mfa-provider: none\nphotos:\n  folder-structure: none\n  threads: 4\n  hand-off: true\n`,
+    )
+    const inputs = { ...s.inputs, 'session-key': key, session: '' }
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    let served = s.world.library.downloadLog.length
+    const two = await s.runner.job(inputs, s.env)
+    expect(two.main.code, two.main.stdout).toBe(0)
+    expect(two.main.stdout).toContain('Using the session saved by an earlier release')
+    expect(servedSince(s.world.library, served), 'downloaded again').toEqual([])
+    expect(two.post.stdout).toContain('Download state saved to the Actions cache')
+    expect(two.post.stdout).toMatch(/Saved the encrypted session to the Actions cache as \S+ \(changed\)/)
+    const ids = cacheIds(key, USER)
+    const newSession = s.world.cache.entries().find((e) => e.key.includes(`-${ids.account}-session-`))!
+    expect(decryptBundle(entryFile(newSession), key, REPO).state.photos).toBeUndefined()
+
+    // Run 3, fresh again: the new entries; nothing about the old one, still nothing downloaded.
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    s.world.library.addAssets(3)
+    served = s.world.library.downloadLog.length
+    const three = await s.runner.job(inputs, s.env)
+    expect(three.main.code, three.main.stdout).toBe(0)
+    expect(three.main.stdout).not.toContain('earlier release')
+    expect(servedSince(s.world.library, served).filter((h) => done.includes(h))).toEqual([])
+    expect(onDisk(s.photos).finals.length).toBeGreaterThan(0)
   }, 120_000)
 })
 

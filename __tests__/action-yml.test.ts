@@ -166,8 +166,9 @@ describe('example workflows', () => {
     lint = await createLinter()
   })
 
-  it('exist for self-hosted, hosted and re-auth', () => {
+  it('exist for self-hosted, several accounts, a hosted trial and re-auth', () => {
     expect(workflows.map((w) => w.file).sort()).toEqual([
+      'examples/workflows/backup-accounts.yml',
       'examples/workflows/backup-hosted.yml',
       'examples/workflows/backup-self-hosted.yml',
       'examples/workflows/reauth.yml',
@@ -194,8 +195,11 @@ describe('example workflows', () => {
       for (const step of ours) {
         for (const [input, value] of Object.entries(step.with ?? {})) {
           expect(Object.keys(action.inputs), `${file}: input ${input}`).toContain(input)
+          // A secret by name, or per matrix entry (several accounts: `secrets[format('NAME_{0}', matrix.x)]`).
           if (SECRET_INPUTS.includes(input))
-            expect(value, `${file}: ${input}`).toMatch(/^\$\{\{ secrets\.\w+ \}\}$/)
+            expect(value, `${file}: ${input}`).toMatch(
+              /^\$\{\{ secrets(\.\w+|\[format\('\w+_\{0\}', matrix\.[\w-]+\)\]) \}\}$/,
+            )
           if (input === 'mode') expect(Modes as readonly unknown[]).toContain(value)
         }
       }
@@ -212,8 +216,26 @@ describe('example workflows', () => {
     expect(selfHosted.permissions).toEqual({ contents: 'read', issues: 'write' })
     expect(Object.values(selfHosted.jobs)[0]['runs-on']).toBe('self-hosted')
 
+    // Several accounts: a matrix whose jobs do not cancel each other, one directory per account.
+    const accounts = byName['backup-accounts.yml']
+    expect(accounts.on.schedule).toBeDefined()
+    expect(accounts.permissions).toEqual({ contents: 'read', issues: 'write' })
+    const matrixJob = Object.values(accounts.jobs)[0] as unknown as {
+      strategy: { 'fail-fast': boolean; matrix: { include: { account: string }[] } }
+      steps: Workflow['jobs'][string]['steps']
+    }
+    expect(matrixJob.strategy['fail-fast']).toBe(false)
+    expect(matrixJob.strategy.matrix.include.length).toBeGreaterThan(1)
+    const perAccount = matrixJob.steps.find((s) => OUR_ACTION.test(s.uses ?? ''))!
+    expect(perAccount.with?.directory).toContain('${{ matrix.account }}')
+
+    // The hosted example is a trial (artifacts expire), started by hand and labelled so.
     const hosted = byName['backup-hosted.yml']
-    expect(hosted.on.schedule).toBeDefined()
+    expect(hosted.on.schedule).toBeUndefined()
+    expect(Object.keys(hosted.on)).toEqual(['workflow_dispatch'])
+    const hostedText = workflows.find((w) => basename(w.file) === 'backup-hosted.yml')!.text
+    expect(hostedText.split('\n')[0]).toMatch(/NOT A BACKUP/)
+    expect(String((hosted as unknown as { name: string }).name)).toMatch(/not a backup/)
     const steps = Object.values(hosted.jobs)[0].steps
     const backup = steps.findIndex((s) => OUR_ACTION.test(s.uses ?? ''))
     const upload = steps.findIndex((s) => s.uses?.startsWith('actions/upload-artifact@'))

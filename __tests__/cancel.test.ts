@@ -1,12 +1,13 @@
 // Cancellation of the bundled action (dist/index.js) in the simulated runner: SIGINT, SIGTERM and
 // SIGKILL at seeded points of the main step (downloads slowed by the fake so that kills land
-// mid-file), then the post step, then the next run — on a fresh hosted runner (the photos of a
-// successful job were uploaded by a later step; those of a killed job are lost with the runner) or
-// on the same disk (self-hosted). The whole library must end backed up, nothing that was already
-// backed up is downloaded again, and a cancelled run never costs a full re-download.
+// mid-file), then the post step, then the next run — on a fresh hosted runner in hand-off mode
+// (the photos of a successful job were uploaded by a later step; those of a killed job are lost
+// with the runner; the download state travels in its own cache entry) or on the same disk
+// (self-hosted: the state file beside the photos). The whole library must end backed up, nothing
+// that was already backed up is downloaded again, and a cancelled run never costs a full re-download.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -14,7 +15,21 @@ import type { FakeLibrary, LibraryOptions } from '../sim/icloud/library.js'
 import { createRunner, DIST_INDEX, type Runner, type StepResult } from '../sim/runner-env.js'
 import { laptopLoginAndExport, PASSWORD, REPO, startWorld, USER, type World } from '../sim/world.js'
 import { startFakeGitHub } from '../sim/github-api.js'
-import { generateSessionKey } from '../src/session-cache/blob.js'
+import {
+  cacheIds,
+  decryptBundle,
+  encryptBundle,
+  generateSessionKey,
+  keyId,
+} from '../src/session-cache/blob.js'
+import { legacyCacheKeyPrefix } from '../src/session-cache/keys.js'
+import { ActionsCacheBackend } from '../src/session-cache/backend.js'
+import { decryptStream } from '../src/session-cache/stream-blob.js'
+import { parseState } from '../src/photos/state.js'
+import { entryFile } from './helpers/cache-entries.js'
+import { Readable } from 'node:stream'
+import { buffer } from 'node:stream/consumers'
+import { createGunzip } from 'node:zlib'
 import { main as cli } from '../src/cli/program.js'
 import { consoleLogin, testIo } from './helpers/cli-io.js'
 import { expectedHashes, onDisk } from './helpers/photos-harness.js'
@@ -41,6 +56,20 @@ interface Setup {
   photos: string
   inputs: Record<string, string>
   env: Record<string, string>
+  /** Hand-off: record how the current run's job ended, for the next run to ask (a no-op otherwise). */
+  jobEnded(conclusion: 'success' | 'failure' | 'cancelled'): void
+}
+
+/** A hosted runner keeps nothing between jobs: hand-off mode, with GitHub's API to ask. */
+async function hostedSetup(library: LibraryOptions = LIB): Promise<Setup> {
+  const s = await setup(library, '  hand-off: true\n')
+  const [owner, repo] = REPO.split('/') as [string, string]
+  const github = await startFakeGitHub({ token: 'ghs_handofftoken0123456789', owner, repo })
+  cleanups.push(() => github.close())
+  s.inputs['github-token'] = github.token
+  s.env.GITHUB_API_URL = github.url
+  s.jobEnded = (conclusion) => github.setRun(s.runner.runId, 1, { status: 'completed', conclusion })
+  return s
 }
 
 async function setup(library: LibraryOptions = LIB, photosConfig = ''): Promise<Setup> {
@@ -71,6 +100,7 @@ async function setup(library: LibraryOptions = LIB, photosConfig = ''): Promise<
       directory: photos,
     },
     env: { ...world.env, RUNNER_TEMP: runner.runnerTemp },
+    jobEnded: () => undefined,
   }
 }
 
@@ -133,12 +163,14 @@ function expectCancelled(main: StepResult, signal: Kill): void {
 
 describe('cancellation of the bundled action', () => {
   it('SIGINT shortly after the start, then a fresh runner: only the new assets are downloaded, not the whole library', async () => {
-    const s = await setup()
+    const s = await hostedSetup()
     const first = await s.runner.job(s.inputs, s.env)
     expect(first.main.code, first.main.stdout).toBe(0)
     expect(first.post.stdout).toContain('Session saved to the Actions cache')
+    expect(first.post.stdout).toContain('Download state saved to the Actions cache')
     const uploaded = onDisk(s.photos).finals // a later step of the successful job uploads them
     expect(uploaded).toEqual(expectedHashes(s.world.library))
+    s.jobEnded('success')
     s.world.library.addAssets(NEW_ASSETS)
 
     // Run 2, a fresh hosted runner, cancelled while it is still restoring and signing in.
@@ -149,6 +181,7 @@ describe('cancellation of the bundled action', () => {
     expectCancelled(main, 'SIGINT')
     const post = await s.runner.step('post', s.inputs, s.env, main.state)
     expect(post.code, post.stdout).toBe(0)
+    s.jobEnded('cancelled')
 
     // Run 3, another fresh runner: the cached state still knows the first run's library.
     await s.runner.nextRun()
@@ -166,10 +199,11 @@ describe('cancellation of the bundled action', () => {
   }, 120_000)
 
   it('SIGINT while Apple holds a request: the grace period forces the exit (130) after the state is written; the next run continues', async () => {
-    const s = await setup()
+    const s = await hostedSetup()
     const first = await s.runner.job(s.inputs, s.env)
     expect(first.main.code, first.main.stdout).toBe(0)
     const uploaded = onDisk(s.photos).finals
+    s.jobEnded('success')
     s.world.library.addAssets(NEW_ASSETS)
 
     await s.runner.nextRun()
@@ -185,6 +219,7 @@ describe('cancellation of the bundled action', () => {
     const post = await s.runner.step('post', s.inputs, s.env, main.state)
     expect(post.code, post.stdout).toBe(0)
     expect(post.stdout).not.toMatch(/::error::|Session not saved: the main step left no state/)
+    s.jobEnded('cancelled')
 
     s.world.icloud.server.clearFaults()
     await s.runner.nextRun()
@@ -196,13 +231,17 @@ describe('cancellation of the bundled action', () => {
     expect([...uploaded, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(s.world.library))
   }, 120_000)
 
-  it('SIGKILL before main restored anything: post saves nothing over the cached entry (it would know less); the next run is incremental', async () => {
-    const s = await setup()
+  it('SIGKILL before main restored anything: post saves nothing over the cached entries (they would know less); the next run is incremental', async () => {
+    const s = await hostedSetup()
     const first = await s.runner.job(s.inputs, s.env)
     expect(first.main.code, first.main.stdout).toBe(0)
     const uploaded = onDisk(s.photos).finals
+    s.jobEnded('success')
     const saved = s.world.cache.entries().map((e) => e.key)
-    expect(saved).toHaveLength(1)
+    expect(saved.map((k) => k.replace(/^icloud-photos-linux-[0-9a-f]{12}-[0-9a-f]{12}-/, ''))).toEqual([
+      'state-1001-1',
+      'session-1001-1',
+    ])
     s.world.library.addAssets(NEW_ASSETS)
 
     // Self-hosted: the session files stay in the cookie directory, so post has something to save.
@@ -218,6 +257,7 @@ describe('cancellation of the bundled action', () => {
     expect(post.code, post.stdout).toBe(0)
     expect(post.stdout).toContain('Session not saved: the main step left no state')
     expect(s.world.cache.entries().map((e) => e.key)).toEqual(saved)
+    s.jobEnded('failure')
 
     // Then a fresh hosted runner: the first run's entry still holds its tokens.
     await s.runner.nextRun()
@@ -240,11 +280,12 @@ describe('cancellation of the bundled action', () => {
   it.each(points)(
     '$signal after $at download requests, next run $disk → the library ends complete, nothing backed up is fetched twice',
     async ({ signal, disk, at }) => {
-      const s = await setup()
+      const s = disk === 'hosted' ? await hostedSetup() : await setup()
       const lib = s.world.library
       const first = await s.runner.job(s.inputs, s.env)
       expect(first.main.code, first.main.stdout).toBe(0)
       const backedUp = onDisk(s.photos).finals
+      s.jobEnded('success')
       lib.addAssets(NEW_ASSETS)
 
       await s.runner.nextRun({ keepDisk: disk === 'self-hosted' })
@@ -258,6 +299,7 @@ describe('cancellation of the bundled action', () => {
       const post = await s.runner.step('post', s.inputs, s.env, main.state)
       expect(post.code, post.stdout).toBe(0)
       expect(post.stdout).not.toMatch(/::error::/)
+      s.jobEnded('cancelled')
       lib.downloadFaults.length = 0
 
       // On the same disk, what the killed run finished is kept (a parked `.part` may be resumed).
@@ -301,7 +343,9 @@ describe('hand-off mode (photos.hand-off): files count once the job that downloa
       const served = lib.downloadLog.length
       const r = await s.runner.job(s.inputs, s.env)
       expect(r.main.code, r.main.stdout).toBe(0)
-      expect(r.post.stdout).toContain('Session saved to the Actions cache')
+      // The session only when it changed; the state (new files, a new pending record) every time.
+      expect(r.post.stdout).toMatch(/Session (saved to the Actions cache|not saved: unchanged)/)
+      expect(r.post.stdout).toContain('Download state saved to the Actions cache')
       const files = onDisk(s.photos).finals
       // The job's later steps: the upload (success) or a failing step (failure); unknown: nothing recorded.
       if (conclusion !== 'unknown') github.setRun(s.runner.runId, 1, { status: 'completed', conclusion })
@@ -313,6 +357,26 @@ describe('hand-off mode (photos.hand-off): files count once the job that downloa
 
     const one = await hosted('success')
     expect(one.files).toEqual(expectedHashes(lib))
+    // Two entries: a small session without the download state, and the state with the pending record.
+    const key = s.inputs['session-key']!
+    const entry = (kind: string) => s.world.cache.entries().find((e) => e.key.includes(`-${kind}-`))!
+    const session = decryptBundle(entryFile(entry('session')), key, REPO)
+    expect(Object.keys(session.state).filter((k) => ['photos', 'handoff'].includes(k))).toEqual([])
+    expect(entryFile(entry('session')).length).toBeLessThan(8 * 1024)
+    const stateText = (
+      await buffer(
+        Readable.from([entryFile(entry('state'))])
+          .pipe(decryptStream(key, REPO))
+          .pipe(createGunzip()),
+      )
+    ).toString('utf8')
+    const [head, stateJson] = [
+      stateText.slice(0, stateText.indexOf('\n')),
+      stateText.slice(stateText.indexOf('\n') + 1),
+    ]
+    expect(JSON.parse(head).extras.handoff).toMatchObject({ runId: '1001', runAttempt: '1' })
+    const recorded = [...parseState(stateJson)!.manifest.entries()].flatMap(([, files]) => files)
+    expect(recorded).toHaveLength(one.files.length)
 
     lib.addAssets(NEW_ASSETS)
     const two = await hosted('failure')
@@ -381,6 +445,69 @@ describe('hand-off mode (photos.hand-off): files count once the job that downloa
     expect(third.main.stdout).toMatch(/Hand-off: run 1002 \(attempt 1\) ended `cancelled`/)
     expect(servedSince(lib, served).filter((h) => committed.includes(h))).toEqual([])
     expect([...committed, ...onDisk(s.photos).finals].sort()).toEqual(expectedHashes(lib))
+  }, 120_000)
+})
+
+describe('a session entry saved by an earlier release (state inside, no account in its name)', () => {
+  it('is read once: nothing is downloaded again, the next save writes the new layout', async () => {
+    // Run 1 (self-hosted) leaves a state file beside the photos and the session in the cache.
+    const s = await setup()
+    const first = await s.runner.job(s.inputs, s.env)
+    expect(first.main.code, first.main.stdout).toBe(0)
+    const done = onDisk(s.photos).finals
+    const session = decryptBundle(entryFile(s.world.cache.entries()[0]!), s.inputs['session-key']!, REPO)
+    const stateText = await readFile(path.join(s.photos, '.icloud-photos-state.json'), 'utf8')
+
+    // What an earlier release saved: one blob with the state, under a name without the account
+    // (a fresh key, so no new-layout entry exists for it).
+    const key = generateSessionKey()
+    const legacy = encryptBundle(
+      { files: session.files, state: { ...session.state, photos: stateText } },
+      key,
+      REPO,
+    )
+    const saved = { ...process.env }
+    try {
+      Object.assign(process.env, s.world.cache.env, { GITHUB_WORKSPACE: s.runner.workspace })
+      const file = path.join(s.runner.runnerTemp, 'icloud-photos-session', 'session.enc')
+      await mkdir(path.dirname(file), { recursive: true })
+      await writeFile(file, legacy)
+      const legacyKey = `${legacyCacheKeyPrefix('Linux', keyId(key))}900-1`
+      expect(await new ActionsCacheBackend().save([file], legacyKey)).toBe(true)
+      await rm(file)
+    } finally {
+      process.env = saved
+    }
+
+    // Run 2: a fresh hosted runner in hand-off mode with that key.
+    await writeFile(
+      path.join(s.runner.workspace, '.github/icloud-photos.yml'),
+      `account:\n  username: ${USER}\nauth:\n  password-providers: [parameter]\n  mfa-provider: none\nphotos:\n  folder-structure: none\n  threads: 4\n  hand-off: true\n`,
+    )
+    const inputs = { ...s.inputs, 'session-key': key, session: '' }
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    let served = s.world.library.downloadLog.length
+    const two = await s.runner.job(inputs, s.env)
+    expect(two.main.code, two.main.stdout).toBe(0)
+    expect(two.main.stdout).toContain('Using the session saved by an earlier release')
+    expect(servedSince(s.world.library, served), 'downloaded again').toEqual([])
+    expect(two.post.stdout).toContain('Download state saved to the Actions cache')
+    expect(two.post.stdout).toMatch(/Saved the encrypted session to the Actions cache as \S+ \(changed\)/)
+    const ids = cacheIds(key, USER)
+    const newSession = s.world.cache.entries().find((e) => e.key.includes(`-${ids.account}-session-`))!
+    expect(decryptBundle(entryFile(newSession), key, REPO).state.photos).toBeUndefined()
+
+    // Run 3, fresh again: the new entries; nothing about the old one, still nothing downloaded.
+    await s.runner.nextRun()
+    await rm(s.photos, { recursive: true, force: true })
+    s.world.library.addAssets(3)
+    served = s.world.library.downloadLog.length
+    const three = await s.runner.job(inputs, s.env)
+    expect(three.main.code, three.main.stdout).toBe(0)
+    expect(three.main.stdout).not.toContain('earlier release')
+    expect(servedSince(s.world.library, served).filter((h) => done.includes(h))).toEqual([])
+    expect(onDisk(s.photos).finals.length).toBeGreaterThan(0)
   }, 120_000)
 })
 

@@ -61,7 +61,13 @@ function settingsOf(step: Step): Settings {
 
 describe('example workflows with the example config', () => {
   it('every workflow reads the config the Quick start copies the example to', () => {
-    for (const { file, step } of workflows) expect(step.with?.config ?? CONFIG_PATH, file).toBe(CONFIG_PATH)
+    // Several accounts: one copy per account, named for the matrix entry.
+    const perAccount = /^\.github\/icloud-photos-\$\{\{ matrix\.account \}\}\.yml$/
+    for (const { file, step, wf } of workflows) {
+      const config = step.with?.config ?? CONFIG_PATH
+      if (JSON.stringify(wf.jobs).includes('"matrix"')) expect(config, file).toMatch(perAccount)
+      else expect(config, file).toBe(CONFIG_PATH)
+    }
   })
 
   it('every channel the example config enables gets its secret in every workflow', async () => {

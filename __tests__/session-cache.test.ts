@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { ActionsCacheBackend } from '../src/session-cache/backend.js'
 import {
   BlobError,
+  cacheIds,
   decodeExport,
   decryptBundle,
   encodeExport,
@@ -14,7 +15,12 @@ import {
   keyId,
   type SessionBundle,
 } from '../src/session-cache/blob.js'
-import { cacheKeyPrefix, cacheKeys, primaryCacheKey } from '../src/session-cache/keys.js'
+import {
+  cacheKeyPrefix,
+  cacheKeys,
+  legacyCacheKeyPrefix,
+  primaryCacheKey,
+} from '../src/session-cache/keys.js'
 import {
   CACHE_FILE_NAME,
   cacheAccess,
@@ -30,6 +36,10 @@ const FIXTURE_DIR = join(import.meta.dirname, 'fixtures/pyicloud-session')
 const REPO = 'JDoe/photos-backup'
 const RANDOM_KEY = 'q0Jb1Hq9o3r6WzT1u8yXc2VfN5mK4sA7dE0gL9pR3tY' // 43 chars base64url = 32 bytes
 const PASSPHRASE = 'correct horse battery staple'
+/** The Apple ID the fixture's session files are named for. */
+const ACCOUNT = 'jdoe@example.com'
+const sessionPrefix = (key: string, account = ACCOUNT): string =>
+  cacheKeyPrefix({ runnerOs: 'Linux', ...cacheIds(key, account), kind: 'session' })
 /** Secret values in the fixture that must never leave the process in plaintext. */
 const SECRETS = ['v=1:t=Cw==BST_IAAAAAAABLw5678~~', '2svtoken-1234567890', 'token-1234567890', 'abc123']
 
@@ -205,16 +215,35 @@ describe('session blob', () => {
 })
 
 describe('cache keys and fingerprint', () => {
-  it('builds the prefix and the primary key', () => {
-    const id = keyId(RANDOM_KEY)
-    expect(cacheKeyPrefix('Linux', id)).toBe(`icloud-photos-session-linux-${id}-`)
-    expect(cacheKeyPrefix('macOS', id)).toBe(`icloud-photos-session-macos-${id}-`)
-    const k = cacheKeys({ runnerOs: 'Windows', keyId: id, runId: '123456', runAttempt: '2' })
+  it('builds the prefix and the primary key: OS, key id, account tag, kind', () => {
+    const ids = cacheIds(RANDOM_KEY, ACCOUNT)
+    expect(ids.keyId).toBe(keyId(RANDOM_KEY))
+    expect(ids.account).toMatch(/^[0-9a-f]{12}$/)
+    const at = (runnerOs: string, kind: 'session' | 'state') => cacheKeyPrefix({ runnerOs, ...ids, kind })
+    expect(at('Linux', 'session')).toBe(`icloud-photos-linux-${ids.keyId}-${ids.account}-session-`)
+    expect(at('macOS', 'state')).toBe(`icloud-photos-macos-${ids.keyId}-${ids.account}-state-`)
+    const k = cacheKeys({ runnerOs: 'Windows', ...ids, kind: 'session', runId: '123456', runAttempt: '2' })
     expect(k).toEqual({
-      prefix: `icloud-photos-session-windows-${id}-`,
-      primaryKey: `icloud-photos-session-windows-${id}-123456-2`,
+      prefix: `icloud-photos-windows-${ids.keyId}-${ids.account}-session-`,
+      primaryKey: `icloud-photos-windows-${ids.keyId}-${ids.account}-session-123456-2`,
     })
     expect(primaryCacheKey('p-', 'a,b', 1)).toBe('p-a_b-1') // commas are not allowed in cache keys
+    // Entries of earlier releases: a prefix that no new key starts with, whatever the ids.
+    const legacy = legacyCacheKeyPrefix('Linux', ids.keyId)
+    expect(legacy).toBe(`icloud-photos-session-linux-${ids.keyId}-`)
+    expect(at('Linux', 'session').startsWith(legacy)).toBe(false)
+    expect(at('Linux', 'state').startsWith(at('Linux', 'session'))).toBe(false)
+  })
+
+  it('tags the account by Apple ID (case and spaces aside), per session key, without revealing it', () => {
+    const a = cacheIds(RANDOM_KEY, ACCOUNT).account
+    expect(cacheIds(RANDOM_KEY, ' JDoe@Example.com\n').account).toBe(a)
+    expect(cacheIds(RANDOM_KEY, 'jane@example.com').account).not.toBe(a)
+    // Keyed with the session key: the same Apple ID under another key gets another tag, so a
+    // reader of public logs cannot check a guessed address without the key.
+    expect(cacheIds(generateSessionKey(), ACCOUNT).account).not.toBe(a)
+    expect(cacheIds(PASSPHRASE, ACCOUNT).account).toMatch(/^[0-9a-f]{12}$/)
+    expect(() => cacheIds(RANDOM_KEY, '  ')).toThrow(/Apple ID/)
   })
 
   it('fingerprints content, not key order or savedAt', async () => {
@@ -317,7 +346,7 @@ describe('session cache with the real @actions/cache against the fake v2 service
     await rm(tmpDir, { recursive: true, force: true })
   }
 
-  const common = () => ({ backend, repository: REPO, runnerOs: 'Linux', tmpDir })
+  const common = () => ({ backend, repository: REPO, account: ACCOUNT, runnerOs: 'Linux', tmpDir })
   const twirpCalls = (method: string) => fake.requests().filter((r) => r.endpoint === `twirp:${method}`)
 
   async function seedText(key = RANDOM_KEY): Promise<string> {
@@ -349,7 +378,7 @@ describe('session cache with the real @actions/cache against the fake v2 service
       now: Date.parse('2026-03-01T00:00:00Z'),
       log: log1,
     })
-    const prefix = cacheKeyPrefix('Linux', keyId(RANDOM_KEY))
+    const prefix = sessionPrefix(RANDOM_KEY)
     expect(s1).toEqual({ saved: true, key: `${prefix}101-1`, reason: 'not-cached' })
     expect(fake.entries().map((e) => e.key)).toEqual([`${prefix}101-1`])
     expect(log1.of('warning')).toEqual([])
@@ -447,7 +476,7 @@ describe('session cache with the real @actions/cache against the fake v2 service
   }
 
   it('turns a tampered cache entry into a miss with a warning, then seeds from the input', async () => {
-    const prefix = cacheKeyPrefix('Linux', keyId(RANDOM_KEY))
+    const prefix = sessionPrefix(RANDOM_KEY)
     await saveSession({
       ...common(),
       key: RANDOM_KEY,
@@ -491,7 +520,7 @@ describe('session cache with the real @actions/cache against the fake v2 service
   })
 
   it('turns an entry under this key id but another key into a miss with a warning and seeds', async () => {
-    const prefix = cacheKeyPrefix('Linux', keyId(RANDOM_KEY))
+    const prefix = sessionPrefix(RANDOM_KEY)
     await plantEntry(encryptBundle(await fixtureBundle(), generateSessionKey(), REPO), `${prefix}401-1`)
     const log = testLog()
     const r = await restoreSession({
@@ -568,7 +597,7 @@ describe('session cache with the real @actions/cache against the fake v2 service
   })
 
   it('in read-only cache mode restores but never saves', async () => {
-    const prefix = cacheKeyPrefix('Linux', keyId(RANDOM_KEY))
+    const prefix = sessionPrefix(RANDOM_KEY)
     await saveSession({
       ...common(),
       key: RANDOM_KEY,
@@ -667,7 +696,7 @@ describe('session cache with the real @actions/cache against the fake v2 service
   })
 
   it('does not save an unchanged session, but re-saves it after 5 days to keep the entry alive', async () => {
-    const prefix = cacheKeyPrefix('Linux', keyId(RANDOM_KEY))
+    const prefix = sessionPrefix(RANDOM_KEY)
     const t0 = Date.parse('2026-04-01T00:00:00Z')
     await saveSession({
       ...common(),
@@ -802,7 +831,7 @@ describe('session cache with the real @actions/cache against the fake v2 service
     })
     expect(r2).toMatchObject({
       source: 'cache',
-      cacheKey: `${cacheKeyPrefix('Linux', keyId(PASSPHRASE))}1101-1`,
+      cacheKey: `${sessionPrefix(PASSPHRASE)}1101-1`,
     })
     for (const e of fake.entries()) expect(e.key).not.toContain(PASSPHRASE.split(' ')[0])
   })

@@ -48,6 +48,12 @@ export const State = {
   Username: 'username',
   /** Whether session caching is on (`session.cache`), so post need not reload the config. */
   SessionCache: 'sessionCache',
+  /** Hand-off: the photos directory whose state file post saves to its own cache entry. */
+  StateDirectory: 'stateDirectory',
+  /** The state entry this run restored, its fingerprint and save time (as for the session). */
+  StateCacheKey: 'stateCacheKey',
+  StateFingerprint: 'stateFingerprint',
+  StateSavedAt: 'stateSavedAt',
 } as const
 
 export const Modes = ['sync', 'check', 'reauth', 'validate-config', 'verify', 'list'] as const

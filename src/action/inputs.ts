@@ -31,6 +31,8 @@ export interface Settings {
   runAttempt: string
   runUrl?: string
   apiUrl?: string
+  /** RUNNER_ENVIRONMENT: `github-hosted` or `self-hosted` (unset outside Actions). */
+  runnerEnvironment?: string
   /** Same path on every run: it is part of the cache entry's version. */
   /** RUNNER_TEMP: where the report and the new-files list go. */
   runnerTemp: string
@@ -101,6 +103,7 @@ export function readSettings(
     runAttempt: env.GITHUB_RUN_ATTEMPT || '1',
     runUrl: env.GITHUB_RUN_ID ? `${server}/${repository}/actions/runs/${env.GITHUB_RUN_ID}` : undefined,
     apiUrl: env.GITHUB_API_URL || undefined,
+    runnerEnvironment: env.RUNNER_ENVIRONMENT || undefined,
     runnerTemp,
     cacheTmpDir: join(runnerTemp, 'icloud-photos-session'),
   }

@@ -1,13 +1,14 @@
 /**
- * The sync part of a run: hands the signed-in session to the photos engine and keeps its
- * incremental state in the encrypted bundle (hosted runners start with an empty disk).
+ * The sync part of a run: hands the signed-in session to the photos engine. Its incremental state
+ * lives with the photos (the engine's state file; in hand-off mode the action carries that file
+ * through its own cache entry, state-step.ts), never in the session bundle.
  */
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import type { AuthResult } from '../icloud/auth.js'
 import { createPhotosEngine } from '../photos/engine.js'
 import { createProgress } from '../photos/progress.js'
-import { emptyState, loadStateFile, parseState, pickNewer, serializeState } from '../photos/state.js'
+import { emptyState, loadStateFile, parseState, pickNewer } from '../photos/state.js'
 import type { SyncState } from '../photos/state.js'
 import { githubConclusion, HANDOFF_KEY, pendingCommit, settlePending, tokensOf } from './handoff.js'
 import { describeListing, type SyncResult } from '../photos/sync.js'
@@ -15,7 +16,10 @@ import type { PhotosSummary } from './report.js'
 import type { Settings } from './inputs.js'
 import type { Log } from './log.js'
 
-/** Key of the photos state inside the bundle's `state`. */
+/**
+ * Key of the photos state inside the bundle's `state` in sessions saved by earlier releases: read
+ * once (the engine then writes it beside the photos) and not saved again.
+ */
 export const PHOTOS_STATE_KEY = 'photos'
 export const NEW_FILES_LIST = 'icloud-photos-new-files.txt'
 
@@ -24,6 +28,8 @@ export async function runPhotos(o: {
   config: Config
   settings: Settings
   bundleState: Record<string, unknown>
+  /** Hand-off: the state from its own cache entry (state-step.ts). */
+  cachedState?: SyncState
   log: Log
   now: () => number
   /** Aborted when the run is cancelled: the engine starts nothing new and saves its state. */
@@ -40,9 +46,10 @@ export async function runPhotos(o: {
   const { auth, config, settings, log } = o
   const directory = config.photos.directory!
   const engine = createPhotosEngine(auth, config.photos)
-  let bundleState = o.bundleState
-  let cached: SyncState | undefined =
-    typeof bundleState[PHOTOS_STATE_KEY] === 'string' ? parseState(bundleState[PHOTOS_STATE_KEY]) : undefined
+  const { [PHOTOS_STATE_KEY]: legacy, ...rest } = o.bundleState
+  let bundleState: Record<string, unknown> = rest
+  // A session saved by an earlier release may still carry the state; the newer of the two wins.
+  let cached = pickNewer(typeof legacy === 'string' ? parseState(legacy) : undefined, o.cachedState)
   // Hand-off: settle the previous run's files first; this run's files are pending until its job succeeds.
   const handOff = config.photos.handOff && !config.photos.dryRun
   let handOffBase: ReturnType<typeof tokensOf> | undefined
@@ -67,12 +74,8 @@ export async function runPhotos(o: {
       newFilesPath,
       signal: o.signal,
       onCheckpoint: o.onCheckpoint
-        ? (state) =>
-            o.onCheckpoint!({
-              ...bundleState,
-              [PHOTOS_STATE_KEY]: serializeState(state),
-              ...withPending(null),
-            })
+        ? // The state itself is in the directory's state file by now; this is the pending record.
+          () => o.onCheckpoint!({ ...bundleState, ...withPending(null) })
         : undefined,
     })
     if (result.throttled)
@@ -100,11 +103,7 @@ export async function runPhotos(o: {
           : {}),
         ...(result.autoDeleted.length ? { autoDeleted: result.autoDeleted } : {}),
       },
-      bundleState: {
-        ...bundleState,
-        [PHOTOS_STATE_KEY]: serializeState(result.state),
-        ...withPending(result.newFiles),
-      },
+      bundleState: { ...bundleState, ...withPending(result.newFiles) },
       stopReason: result.stopReason,
       diskError: result.diskError,
     }

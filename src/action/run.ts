@@ -11,7 +11,10 @@ import { actionsState, type StateProvider } from './state.js'
 import { buildChannels } from './channels.js'
 import { writeSessionFiles } from '../icloud/session-files.js'
 import { writeReport, type RunReport } from './report.js'
-import { runPhotos } from './photos-step.js'
+import { PHOTOS_STATE_KEY, runPhotos } from './photos-step.js'
+import { HANDOFF_KEY } from './handoff.js'
+import { hostedRunnerWarning, restoreState, stateInCache } from './state-step.js'
+import type { SyncState } from '../photos/state.js'
 import { runVerify } from './verify-step.js'
 import { runList } from './list-step.js'
 import { PendingState } from './checkpoint.js'
@@ -38,6 +41,39 @@ export interface StepDeps {
   now?: () => number
   /** SIGINT/SIGTERM, forwarded by the launcher (main.ts). */
   cancel?: Cancellation
+}
+
+/**
+ * Hand-off: the state entry is the truth about the previous runs (the session bundle of an earlier
+ * release may still carry a state and a pending record: used only when there is no state entry).
+ */
+async function restoreHandOffState(
+  settings: Settings,
+  config: Config,
+  cache: CacheBackend | undefined,
+  log: ActionLog,
+  state: StateProvider,
+  bundleState: Record<string, unknown>,
+): Promise<{ bundleState: Record<string, unknown>; state?: SyncState }> {
+  state.set(State.StateDirectory, config.photos.directory!)
+  let restored
+  try {
+    restored = await restoreState(settings, config, cache, log)
+  } catch (err) {
+    log.warning(`Could not read the cached download state: ${(err as Error).message}`)
+    return { bundleState }
+  }
+  const r = restored.entry
+  if (!r.found) return { bundleState }
+  state.set(State.StateCacheKey, r.cacheKey)
+  state.set(State.StateFingerprint, r.fingerprint)
+  if (r.savedAt) state.set(State.StateSavedAt, String(r.savedAt))
+  const { [PHOTOS_STATE_KEY]: _legacy, [HANDOFF_KEY]: _pending, ...rest } = bundleState
+  const pending = r.extras[HANDOFF_KEY]
+  return {
+    bundleState: pending === undefined ? rest : { ...rest, [HANDOFF_KEY]: pending },
+    state: restored.state,
+  }
 }
 
 /** Written by main, read by post: the non-file half of the encrypted bundle. */
@@ -91,7 +127,10 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     channels = buildChannels(config, settings, log)
     const ctx: RunContext = { config, settings, channels, report, log }
     if (settings.mode === 'reauth') checkReauthSetup(settings)
-    if ((settings.mode === 'sync' || settings.mode === 'verify') && !config.photos.directory) {
+    const downloads = settings.mode === 'sync' || settings.mode === 'verify'
+    const hosted = downloads ? hostedRunnerWarning(config, settings) : undefined
+    if (hosted) log.warning(hosted, { title: 'Not a backup' })
+    if (downloads && !config.photos.directory) {
       throw new AppError(
         'CONFIG_INVALID',
         `No download directory: set \`photos.directory\` in ${relative(settings.workspace, config.file) || config.file} or the \`${Inputs.Directory}\` input.`,
@@ -121,6 +160,16 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     if (restored.cacheKey) state.set(State.SessionCacheKey, restored.cacheKey)
     if (restored.fingerprint) state.set(State.SessionFingerprint, restored.fingerprint)
     if (restored.savedAt) state.set(State.SessionSavedAt, String(restored.savedAt))
+    let cachedState: SyncState | undefined
+    if (downloads && stateInCache(config, settings))
+      ({ bundleState, state: cachedState } = await restoreHandOffState(
+        settings,
+        config,
+        deps.cache,
+        log,
+        state,
+        bundleState,
+      ))
     // From here on, post saves at least what was restored, whenever this step ends.
     await pending.write(bundleState)
     throwIfCancelled(deps.cancel)
@@ -153,6 +202,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
           config,
           settings,
           bundleState,
+          cachedState,
           log,
           now,
           signal: deps.cancel?.signal,

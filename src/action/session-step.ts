@@ -16,6 +16,9 @@ import { githubIssueMfa, type GitHubIssueMfa } from '../providers/github-issue-m
 import { GitHubClient } from '../github/client.js'
 import { ActionsCacheBackend, type CacheBackend } from '../session-cache/backend.js'
 import { restoreSession, type RestoreResult } from '../session-cache/session-cache.js'
+import type { SessionBundle } from '../session-cache/blob.js'
+import { sessionPaths } from '../icloud/session-store.js'
+import { basename } from 'node:path'
 
 export async function restore(
   settings: Settings,
@@ -29,6 +32,8 @@ export async function restore(
     backend: config.session.cache ? (cache ?? new ActionsCacheBackend()) : disabledCache,
     key: settings.sessionKey,
     repository: settings.repository,
+    account: config.account.username,
+    ownsLegacyBundle: (bundle) => ownsSession(bundle, config),
     runnerOs: settings.runnerOs,
     runId: settings.runId,
     runAttempt: settings.runAttempt,
@@ -36,6 +41,12 @@ export async function restore(
     tmpDir: settings.cacheTmpDir,
     log,
   })
+}
+
+/** A session bundle is this account's when it holds the cookie jar named for its Apple ID. */
+export function ownsSession(bundle: SessionBundle, config: Config): boolean {
+  const jar = basename(sessionPaths(config.auth.cookieDirectory, config.account.username).jarPath)
+  return Object.hasOwn(bundle.files, jar)
 }
 
 const disabledCache: CacheBackend = {

@@ -13,6 +13,7 @@ import {
   type ConfigIssue,
 } from '../config/index.js'
 import { annotate } from './failure.js'
+import { hostedRunnerWarning } from './state-step.js'
 
 export async function validateOnly(
   settings: Settings,
@@ -26,8 +27,11 @@ export async function validateOnly(
     // What a sync would trip over, checked against the inputs this step was given.
     const config = applyInputOverrides(parseConfig(text, settings.configPath), {
       directory: settings.directory,
+      handOff: settings.handOff,
     })
     for (const p of channelProblems(config, settings)) log.warning(p, { title: 'Notification not set up' })
+    const hosted = hostedRunnerWarning(config, settings)
+    if (hosted) log.warning(hosted, { title: 'Not a backup' })
     if (!config.photos.directory) issues.push(missingDirectoryIssue(text, settings.configPath))
   }
   if (issues.length) {

@@ -70,11 +70,11 @@ const OFF_CHECK = OFF_REPO + REPO_ID_LEN
 const OFF_IV = OFF_CHECK + CHECK_LEN
 
 /** scrypt cost for new blobs: N = 2^15, r = 8 (32 MiB, ~0.1 s) — OWASP's minimum for scrypt. */
-const SCRYPT_LOG2N = 15
-const SCRYPT_R = 8
-const SCRYPT_P = 1
+export const SCRYPT_LOG2N = 15
+export const SCRYPT_R = 8
+export const SCRYPT_P = 1
 /** Hostile headers must not make us allocate unbounded memory: cap 128·N·r. */
-const SCRYPT_MAX_MEM = 128 * 1024 * 1024
+export const SCRYPT_MAX_MEM = 128 * 1024 * 1024
 
 /** Caps on untrusted input: the decrypted, decompressed payload and the blob itself. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -82,17 +82,18 @@ const MAX_BLOB_BYTES = MAX_PAYLOAD_BYTES + HEADER_LEN + TAG_LEN
 
 const HKDF_INFO = Buffer.from('icloud-photos-action session v1', 'utf8')
 const KEY_ID_INFO = 'icloud-photos-action cache key id v1'
+const ACCOUNT_TAG_INFO = 'icloud-photos-action cache account v1'
 /** Fixed salt for the passphrase key id: it must be the same on every run to name the cache entry. */
 const KEY_ID_SCRYPT_SALT = Buffer.from('icloud-photos-action key id salt v1', 'utf8')
 
-type KeyMaterial = { kind: 'random'; bytes: Buffer } | { kind: 'passphrase'; bytes: Buffer }
+export type KeyMaterial = { kind: 'random'; bytes: Buffer } | { kind: 'passphrase'; bytes: Buffer }
 
 /**
  * A 32-byte random key written as hex (64 chars) or base64/base64url (43–44 chars) is used as
  * key material directly (HKDF); anything else is a passphrase (scrypt). Surrounding whitespace is
  * ignored, since secrets pasted into the GitHub UI often carry a trailing newline.
  */
-function parseKey(key: string): KeyMaterial {
+export function parseKey(key: string): KeyMaterial {
   const text = key.trim()
   if (text.length === 0) throw new Error('The session key is empty.')
   if (/^[0-9a-fA-F]{64}$/.test(text)) return { kind: 'random', bytes: Buffer.from(text, 'hex') }
@@ -103,23 +104,23 @@ function parseKey(key: string): KeyMaterial {
   return { kind: 'passphrase', bytes: Buffer.from(text, 'utf8') }
 }
 
-function normalizeRepository(repository: string): string {
+export function normalizeRepository(repository: string): string {
   const repo = repository.trim().toLowerCase()
   if (!repo) throw new Error('The repository (owner/name) that the session blob is bound to is empty.')
   return repo
 }
 
-function repositoryId(repo: string): Buffer {
+export function repositoryId(repo: string): Buffer {
   return createHash('sha256').update(`repository:${repo}`, 'utf8').digest().subarray(0, REPO_ID_LEN)
 }
 
-interface Derived {
+export interface Derived {
   encKey: Buffer
   check: Buffer
 }
 
 /** 64 bytes of KDF output: the first half is the AES key, the second only feeds the key check. */
-function derive(
+export function derive(
   material: KeyMaterial,
   salt: Buffer,
   scrypt?: { log2n: number; r: number; p: number },
@@ -311,23 +312,46 @@ export function decodeExport(text: string): Buffer {
   return Buffer.from(compact.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
 }
 
+/** The secret behind the public ids: the random key itself, or scrypt of the passphrase. */
+function idSecret(key: string): Buffer {
+  const material = parseKey(key)
+  return material.kind === 'random'
+    ? material.bytes
+    : scryptSync(material.bytes, KEY_ID_SCRYPT_SALT, 32, {
+        N: 2 ** SCRYPT_LOG2N,
+        r: SCRYPT_R,
+        p: SCRYPT_P,
+        maxmem: SCRYPT_MAX_MEM,
+      })
+}
+
 /**
  * A short, stable name for the key, used in cache key names so rotating the key orphans the old
  * entries. Cache key names are public to anyone who can read the logs, so a passphrase goes
  * through scrypt first: the id must not be a faster brute-force oracle than the blob itself.
  */
 export function keyId(key: string): string {
-  const material = parseKey(key)
-  const secret =
-    material.kind === 'random'
-      ? material.bytes
-      : scryptSync(material.bytes, KEY_ID_SCRYPT_SALT, 32, {
-          N: 2 ** SCRYPT_LOG2N,
-          r: SCRYPT_R,
-          p: SCRYPT_P,
-          maxmem: SCRYPT_MAX_MEM,
-        })
-  return createHmac('sha256', secret).update(KEY_ID_INFO).digest('hex').slice(0, 12)
+  return createHmac('sha256', idSecret(key)).update(KEY_ID_INFO).digest('hex').slice(0, 12)
+}
+
+/** Apple IDs are case-insensitive; pasted values carry stray whitespace. */
+export function normalizeAppleId(appleId: string): string {
+  return appleId.trim().toLowerCase()
+}
+
+/**
+ * The ids cache key names carry: the key id, and a short tag for the Apple ID so two accounts of
+ * one repository never share an entry even with the same session key. The tag is keyed with the
+ * session key's secret, not a public label: without the key, a reader of the logs cannot test a
+ * guessed email address against it. One key derivation for both (scrypt costs ~0.1 s).
+ */
+export function cacheIds(key: string, appleId: string): { keyId: string; account: string } {
+  const id = normalizeAppleId(appleId)
+  if (!id) throw new Error('The Apple ID that names the cache entries is empty.')
+  const secret = idSecret(key)
+  const hmac = (text: string): string =>
+    createHmac('sha256', secret).update(text, 'utf8').digest('hex').slice(0, 12)
+  return { keyId: hmac(KEY_ID_INFO), account: hmac(`${ACCOUNT_TAG_INFO}\0${id}`) }
 }
 
 /** A fresh random session key: 32 bytes, base64url (43 characters). */

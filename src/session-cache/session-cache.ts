@@ -12,8 +12,15 @@ import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Log } from '../core/log.js'
 import type { CacheBackend } from './backend.js'
-import { BlobError, decodeExport, decryptBundle, encryptBundle, keyId, type SessionBundle } from './blob.js'
-import { cacheKeyPrefix, cacheKeys } from './keys.js'
+import {
+  BlobError,
+  cacheIds,
+  decodeExport,
+  decryptBundle,
+  encryptBundle,
+  type SessionBundle,
+} from './blob.js'
+import { cacheKeyPrefix, cacheKeys, legacyCacheKeyPrefix, primaryCacheKey } from './keys.js'
 
 export type CacheLog = Log
 
@@ -29,6 +36,8 @@ export const KEEP_ALIVE_MS = 5 * 24 * 60 * 60 * 1000
 /** `bundle.state` keys this module owns; other modules must carry them through unchanged. */
 export const STATE_SAVED_AT = 'savedAt'
 export const STATE_SEED_ID = 'seedId'
+/** The account tag of the cache key names (never the Apple ID): a restored entry must carry ours. */
+export const STATE_ACCOUNT = 'account'
 
 export interface CacheAccess {
   mode: string
@@ -58,7 +67,7 @@ export function cacheAccess(mode: string | undefined = process.env.ACTIONS_CACHE
   }
 }
 
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   if (Array.isArray(value))
     return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`
   if (value !== null && typeof value === 'object') {
@@ -71,8 +80,8 @@ function canonicalJson(value: unknown): string {
 }
 
 /**
- * SHA-256 over the files (sorted by name) and the state as canonical JSON, without `savedAt`
- * (bookkeeping that changes on every save would make every session look changed).
+ * SHA-256 over the files (sorted by name) and the state as canonical JSON, without `savedAt` and
+ * `account` (bookkeeping added on save would make every session look changed).
  */
 export function fingerprint(bundle: SessionBundle): string {
   const h = createHash('sha256')
@@ -81,12 +90,12 @@ export function fingerprint(bundle: SessionBundle): string {
     h.update(`file:${name}:${data.length}\n`)
     h.update(data)
   }
-  const { [STATE_SAVED_AT]: _savedAt, ...state } = bundle.state
+  const { [STATE_SAVED_AT]: _savedAt, [STATE_ACCOUNT]: _account, ...state } = bundle.state
   h.update(`state:${canonicalJson(state)}`)
   return h.digest('hex')
 }
 
-function parseSavedAt(value: unknown): number | undefined {
+export function parseSavedAt(value: unknown): number | undefined {
   if (typeof value !== 'string' && typeof value !== 'number') return undefined
   const t = typeof value === 'number' ? value : Date.parse(value)
   return Number.isFinite(t) ? t : undefined
@@ -97,7 +106,7 @@ function seedIdOf(blob: Buffer): string {
   return createHash('sha256').update(blob).digest('hex').slice(0, 16)
 }
 
-function errorText(e: unknown): string {
+export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e)
 }
 
@@ -107,6 +116,13 @@ export interface RestoreOptions {
   key?: string
   /** `owner/name` (GITHUB_REPOSITORY); the blob is bound to it. */
   repository: string
+  /** The Apple ID: its tag (never the ID) is part of the key names. */
+  account: string
+  /**
+   * Whether a session from an entry written before key names carried the account belongs to this
+   * account (its files are named for it). Without it those entries are not read at all.
+   */
+  ownsLegacyBundle?: (bundle: SessionBundle) => boolean
   /** RUNNER_OS. */
   runnerOs: string
   /** GITHUB_RUN_ID / GITHUB_RUN_ATTEMPT: the primary key looked up first (absent: the prefix). */
@@ -155,11 +171,43 @@ async function restoreFromCache(o: RestoreOptions, key: string): Promise<Restore
     )
     return 'miss'
   }
-  const id = keyId(key)
-  const { prefix, primaryKey } =
-    o.runId === undefined
-      ? { prefix: cacheKeyPrefix(o.runnerOs, id), primaryKey: cacheKeyPrefix(o.runnerOs, id) }
-      : cacheKeys({ runnerOs: o.runnerOs, keyId: id, runId: o.runId, runAttempt: o.runAttempt ?? 1 })
+  const ids = cacheIds(key, o.account)
+  const prefix = cacheKeyPrefix({ runnerOs: o.runnerOs, ...ids, kind: 'session' })
+  const primaryKey = o.runId === undefined ? prefix : primaryCacheKey(prefix, o.runId, o.runAttempt ?? 1)
+  const found = await restoreBlob(o, key, primaryKey, prefix)
+  if (typeof found === 'object') {
+    const tag = found.bundle.state[STATE_ACCOUNT]
+    if (tag !== undefined && tag !== ids.account) {
+      o.log.warning(`The cached session ${found.key} belongs to another account; not using it.`)
+      return 'unusable'
+    }
+    return found
+  }
+  if (found === 'unusable' || !o.ownsLegacyBundle) return found
+  // Once, after an upgrade: the newest entry from before key names carried the account. Accounts
+  // sharing a session key shared those names, so it is used only if its session is this account's.
+  const legacy = legacyCacheKeyPrefix(o.runnerOs, ids.keyId)
+  const old = await restoreBlob(o, key, legacy, legacy)
+  if (typeof old !== 'object') return 'miss'
+  if (!o.ownsLegacyBundle(old.bundle)) {
+    o.log.info(
+      `The cached session ${old.key} (from an earlier release) belongs to another account; not using it.`,
+    )
+    return 'miss'
+  }
+  o.log.info(
+    `Using the session saved by an earlier release (${old.key}); this run saves it under the new name.`,
+  )
+  return old
+}
+
+/** One lookup: restore the newest entry under `prefix` and open it. */
+async function restoreBlob(
+  o: RestoreOptions,
+  key: string,
+  primaryKey: string,
+  prefix: string,
+): Promise<Restored | 'miss' | 'unusable'> {
   const file = join(o.tmpDir, CACHE_FILE_NAME)
   let hit: string | undefined
   try {
@@ -269,6 +317,8 @@ export interface SaveOptions {
   backend: CacheBackend
   key?: string
   repository: string
+  /** The Apple ID (see RestoreOptions.account). */
+  account: string
   runnerOs: string
   runId: string | number
   runAttempt: string | number
@@ -291,7 +341,8 @@ export interface SaveResult {
   saved: boolean
   key?: string
   /**
-   * saved: 'changed' | 'not-cached' (the session did not come from the cache) | 'keep-alive'.
+   * saved: 'changed' | 'not-cached' (the session did not come from the cache) | 'keep-alive' |
+   * 'migrate' (restored from an entry named before the account tag).
    * not saved: 'no-key' | 'cache-mode' | 'unavailable' | 'unchanged' | 'not-stored' | 'error'.
    */
   reason: string
@@ -313,25 +364,32 @@ export async function saveSession(o: SaveOptions): Promise<SaveResult> {
     return { saved: false, reason: 'unavailable' }
   }
 
-  let why: 'changed' | 'not-cached' | 'keep-alive'
+  const ids = cacheIds(key, o.account)
+  const { prefix, primaryKey } = cacheKeys({
+    runnerOs: o.runnerOs,
+    ...ids,
+    kind: 'session',
+    runId: o.runId,
+    runAttempt: o.runAttempt,
+  })
+  let why: 'changed' | 'not-cached' | 'keep-alive' | 'migrate'
   const lastSavedAt = o.lastSavedAt ?? parseSavedAt(o.bundle.state[STATE_SAVED_AT])
   if (o.previousFingerprint === undefined || fingerprint(o.bundle) !== o.previousFingerprint) why = 'changed'
   else if (!o.restoredAt) why = 'not-cached'
+  else if (!o.restoredAt.startsWith(prefix)) why = 'migrate'
   else if (lastSavedAt === undefined || o.now - lastSavedAt >= KEEP_ALIVE_MS) why = 'keep-alive'
   else {
     o.log.info(`The session is unchanged since ${o.restoredAt} was saved; not saving.`)
     return { saved: false, reason: 'unchanged' }
   }
 
-  const { primaryKey } = cacheKeys({
-    runnerOs: o.runnerOs,
-    keyId: keyId(key),
-    runId: o.runId,
-    runAttempt: o.runAttempt,
-  })
   const bundle: SessionBundle = {
     files: o.bundle.files,
-    state: { ...o.bundle.state, [STATE_SAVED_AT]: new Date(o.now).toISOString() },
+    state: {
+      ...o.bundle.state,
+      [STATE_SAVED_AT]: new Date(o.now).toISOString(),
+      [STATE_ACCOUNT]: ids.account,
+    },
   }
   const file = join(o.tmpDir, CACHE_FILE_NAME)
   try {

@@ -73,6 +73,7 @@ describe('action.yml', () => {
       'directory',
       'dry-run',
       'hand-off',
+      'max-duration',
       'repair',
     ])
     expect(Object.keys(action.outputs)).toEqual([
@@ -115,6 +116,7 @@ describe('action.yml', () => {
       'directory',
       'dry-run',
       'hand-off',
+      'max-duration',
     ]) {
       expect(action.inputs[name].default, name).toBe('')
     }
@@ -278,5 +280,21 @@ describe('boolean inputs', () => {
     )
     expect(() => settings({ 'dry-run': '1' })).toThrow(/Input `dry-run` must be true or false/)
     expect(() => settings({ repair: 'on' })).toThrow(/Input `repair` must be true or false/)
+  })
+})
+
+describe('max-duration input', () => {
+  const settings = (inputs: Record<string, string>) =>
+    readSettings((n) => inputs[n] ?? '', { GITHUB_WORKSPACE: '/ws', RUNNER_TEMP: '/tmp/rt' })
+
+  it('a duration overrides photos.max-duration; empty keeps the config value', () => {
+    expect(settings({ 'max-duration': ' 5h ' }).maxDuration).toBe('5h')
+    expect(settings({}).maxDuration).toBeUndefined()
+  })
+
+  it('anything else is an input error that names the input', () => {
+    expect(() => settings({ 'max-duration': 'five hours' })).toThrow(
+      /Input `max-duration` must be a duration such as `90m` or `5h` \(got "five hours"\)/,
+    )
   })
 })

@@ -658,6 +658,12 @@ describe('applyInputOverrides', () => {
     expect(applyInputOverrides(parseConfig(VALID, FILE), { handOff: true }).photos.handOff).toBe(true)
   })
 
+  it('the max-duration input overrides photos.max-duration; absent keeps the file', () => {
+    const file = parseConfig(`${VALID}photos:\n  max-duration: 2h\n`, FILE)
+    expect(applyInputOverrides(file, { maxDuration: '5h' }).photos.maxDuration).toBe('5h')
+    expect(applyInputOverrides(file, {}).photos.maxDuration).toBe('2h')
+  })
+
   it('config file > default, and input > default', () => {
     const bare = parseConfig(VALID, FILE)
     expect(bare.photos.directory).toBeUndefined()

@@ -15,6 +15,7 @@ export const Inputs = {
   Directory: 'directory',
   DryRun: 'dry-run',
   HandOff: 'hand-off',
+  MaxDuration: 'max-duration',
   Repair: 'repair',
 } as const
 

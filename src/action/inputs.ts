@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { Inputs, Modes, type Mode } from './constants.js'
 import { AppError } from '../core/errors.js'
+import { parseDuration } from '../util/duration.js'
 
 export interface Settings {
   configPath: string
@@ -21,6 +22,8 @@ export interface Settings {
   dryRun?: boolean
   /** The `hand-off` input, when given: overrides `photos.hand-off`. */
   handOff?: boolean
+  /** The `max-duration` input, when given: overrides `photos.max-duration`. */
+  maxDuration?: string
   /** `mode: verify`: move damaged files aside and download them again in the same run. */
   repair: boolean
   /** From the runner environment. */
@@ -78,6 +81,16 @@ export function readSettings(
     }
     return text ? text === 'true' : undefined
   }
+  const duration = (name: string): string | undefined => {
+    const text = getInput(name).trim()
+    if (!text) return undefined
+    try {
+      parseDuration(text, name)
+    } catch {
+      throw new InputError(`Input \`${name}\` must be a duration such as \`90m\` or \`5h\` (got "${text}").`)
+    }
+    return text
+  }
   const workspace = env.GITHUB_WORKSPACE || process.cwd()
   const server = env.GITHUB_SERVER_URL || 'https://github.com'
   const repository = env.GITHUB_REPOSITORY || 'local/repository'
@@ -95,6 +108,7 @@ export function readSettings(
     directory: opt(Inputs.Directory),
     dryRun: flag(Inputs.DryRun),
     handOff: flag(Inputs.HandOff),
+    maxDuration: duration(Inputs.MaxDuration),
     repair: flag(Inputs.Repair) === true,
     workspace,
     repository,

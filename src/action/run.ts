@@ -121,6 +121,7 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
       directory: settings.directory,
       dryRun: settings.dryRun,
       handOff: settings.handOff,
+      maxDuration: settings.maxDuration,
     })
     report.account = config.account.username
     appleId = config.account.username

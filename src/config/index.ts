@@ -62,6 +62,8 @@ export interface InputOverrides {
   dryRun?: boolean
   /** The `hand-off` input → `photos.handOff`. */
   handOff?: boolean
+  /** The `max-duration` input → `photos.maxDuration`. */
+  maxDuration?: string
 }
 
 /** A copy of `config` with the given action inputs applied (input > file > default). */
@@ -72,5 +74,6 @@ export function applyInputOverrides(config: Config, overrides: InputOverrides): 
   }
   if (overrides.dryRun !== undefined) photos.dryRun = overrides.dryRun
   if (overrides.handOff !== undefined) photos.handOff = overrides.handOff
+  if (overrides.maxDuration !== undefined) photos.maxDuration = overrides.maxDuration
   return { ...config, photos }
 }

@@ -9,6 +9,10 @@ export type MfaProviderName = "console" | "webui" | "github-issue" | "none"
 
 export type WebhookFormat = "json" | "ntfy" | "discord" | "slack"
 
+export type Type = "directory" | "s3"
+
+export type ServerSideEncryption = "AES256" | "aws:kms"
+
 export type PhotoSize = "original" | "medium" | "thumb" | "adjusted" | "alternative"
 
 export type LivePhotoSize = "original" | "medium" | "thumb"
@@ -99,10 +103,34 @@ export interface NotificationsConfig {
   script?: string
 }
 
+/** Where the backup goes. `directory` (default): `photos.directory` on the runner's disk — durable on a self-hosted runner or a NAS. `s3`: an S3-compatible bucket (AWS S3, Backblaze B2, Cloudflare R2, Wasabi, MinIO, Google Cloud Storage's interoperability API), streamed from Apple without staging the library on disk; the durable choice on GitHub-hosted runners. Credentials come from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them) and are never accepted here. See Where do the photos go? */
+export interface DestinationConfig {
+  /** `directory` or `s3`. */
+  type: Type
+  /** Bucket name (`type: s3`). */
+  bucket?: string
+  /** Key prefix the photos go under (no leading or trailing `/`): object keys are `<prefix>/<the path icloudpd would write>`, e.g. `icloud/me/2024/05/17/IMG_0001.HEIC`; the download state is kept under `<prefix>/.icloud-photos/`. */
+  prefix: string
+  /** Region, required by the S3 protocol's signatures; any value for stores that ignore it (`auto` for Cloudflare R2). */
+  region?: string
+  /** Endpoint URL of an S3-compatible store, e.g. `https://s3.us-west-004.backblazeb2.com`; omit for AWS. */
+  endpoint?: string
+  /** Address the bucket as `<endpoint>/<bucket>` rather than `<bucket>.<endpoint>` (MinIO and most self-hosted stores need it). */
+  forcePathStyle: boolean
+  /** Storage class for new objects, passed through: `STANDARD_IA`, `GLACIER_IR`, `DEEP_ARCHIVE`, … */
+  storageClass?: string
+  /** Server-side encryption of new objects: `AES256` or `aws:kms` (with `kms-key-id`, or the bucket's default KMS key). */
+  serverSideEncryption?: ServerSideEncryption
+  /** KMS key id or ARN for `server-side-encryption: aws:kms`. */
+  kmsKeyId?: string
+}
+
 /** What to download and where, with icloudpd's option names. */
 export interface PhotosConfig {
   /** Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory. */
   directory?: string
+  /** Where the backup goes. `directory` (default): `photos.directory` on the runner's disk — durable on a self-hosted runner or a NAS. `s3`: an S3-compatible bucket (AWS S3, Backblaze B2, Cloudflare R2, Wasabi, MinIO, Google Cloud Storage's interoperability API), streamed from Apple without staging the library on disk; the durable choice on GitHub-hosted runners. Credentials come from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them) and are never accepted here. See Where do the photos go? */
+  destination?: DestinationConfig
   /** Folder layout below `directory`: a Python-style format over the asset's creation date (icloudpd --folder-structure), or `none` for a flat directory. */
   folderStructure: string
   /** Versions to download (icloudpd --size, repeatable). Non-original sizes get a `-medium`/`-thumb` suffix. */
@@ -210,6 +238,14 @@ export const NOTIFICATIONS_DEFAULTS = Object.freeze<
   Pick<NotificationsConfig, "warnDays">
 >({
   warnDays: 7,
+})
+
+/** The schema's defaults of `photos.destination`. */
+export const PHOTOS_DESTINATION_DEFAULTS = Object.freeze<
+  Pick<DestinationConfig, "prefix" | "forcePathStyle">
+>({
+  prefix: "",
+  forcePathStyle: false,
 })
 
 /** The schema's defaults of `photos`. */

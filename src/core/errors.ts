@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'NETWORK'
   | 'DOWNLOAD_FAILED'
   | 'DISK'
+  | 'DESTINATION'
+  | 'DESTINATION_AUTH'
   | 'LOCKED'
   | 'VERIFY_FAILED'
   | 'CANCELLED'

@@ -85,14 +85,14 @@ const KEY_ID_INFO = 'icloud-photos-action cache key id v1'
 /** Fixed salt for the passphrase key id: it must be the same on every run to name the cache entry. */
 const KEY_ID_SCRYPT_SALT = Buffer.from('icloud-photos-action key id salt v1', 'utf8')
 
-type KeyMaterial = { kind: 'random'; bytes: Buffer } | { kind: 'passphrase'; bytes: Buffer }
+export type KeyMaterial = { kind: 'random'; bytes: Buffer } | { kind: 'passphrase'; bytes: Buffer }
 
 /**
  * A 32-byte random key written as hex (64 chars) or base64/base64url (43–44 chars) is used as
  * key material directly (HKDF); anything else is a passphrase (scrypt). Surrounding whitespace is
  * ignored, since secrets pasted into the GitHub UI often carry a trailing newline.
  */
-function parseKey(key: string): KeyMaterial {
+export function parseKey(key: string): KeyMaterial {
   const text = key.trim()
   if (text.length === 0) throw new Error('The session key is empty.')
   if (/^[0-9a-fA-F]{64}$/.test(text)) return { kind: 'random', bytes: Buffer.from(text, 'hex') }
@@ -113,13 +113,13 @@ function repositoryId(repo: string): Buffer {
   return createHash('sha256').update(`repository:${repo}`, 'utf8').digest().subarray(0, REPO_ID_LEN)
 }
 
-interface Derived {
+export interface Derived {
   encKey: Buffer
   check: Buffer
 }
 
 /** 64 bytes of KDF output: the first half is the AES key, the second only feeds the key check. */
-function derive(
+export function derive(
   material: KeyMaterial,
   salt: Buffer,
   scrypt?: { log2n: number; r: number; p: number },

@@ -57,7 +57,13 @@ export interface FileWriter {
   abort(keepPartial: boolean): Promise<void>
 }
 
-/** Errors a destination throws carry an AppError code: DISK, DESTINATION, DESTINATION_AUTH. */
+/**
+ * Errors a destination throws carry an AppError code. DISK: a local file-system error (a full
+ * disk stops the run). DESTINATION_AUTH: credentials or access refused — the run stops (nothing
+ * new starts, the state is kept). DESTINATION (or any other error from a writer): the write
+ * failed — the file is downloaded from Apple again and retried like a network failure. An error
+ * named `AbortError` from a writer means the run was cancelled.
+ */
 export interface Destination {
   readonly kind: DestinationKind
   /** For logs and reports: the directory path, or `s3://bucket/prefix` (never credentials). */
@@ -68,16 +74,19 @@ export interface Destination {
    */
   readonly durable: boolean
   /** Exclusive for one run (a directory lock file; a bucket may return a no-op lock). */
-  lock(o: { waitMs: number; log: Log }): Promise<DestinationLock>
+  lock(o: { waitMs: number; log: Pick<Log, 'info' | 'warning'> }): Promise<DestinationLock>
   /** The state kept with the photos, or undefined when there is none (or it cannot be read). */
   loadState(): Promise<SyncState | undefined>
   /** Save the state atomically (a reader sees the old or the new state, never a mix). */
   saveState(state: SyncState): Promise<void>
   /**
    * Names and sizes in one folder ('' = the root), for "already there?" checks before any state
-   * exists (a bucket holding an icloudpd backup). Called at most once per folder per run.
+   * exists (a bucket holding an icloudpd backup). A size may be undefined when it costs a request
+   * of its own (a directory's readdir): `stat` is then asked for the names that matter. Normally
+   * called once per folder per run (the engine keeps the last 256 folders; an evicted one may be
+   * listed again).
    */
-  listFolder(relDir: string): Promise<Map<string, number>>
+  listFolder(relDir: string): Promise<Map<string, number | undefined>>
   /** Size of one file, or undefined when it is missing. */
   stat(relPath: string): Promise<number | undefined>
   /** Start one write attempt. */
@@ -85,8 +94,9 @@ export interface Destination {
   /** Delete one file (icloudpd's auto-delete); a missing file is not an error. */
   remove(relPath: string): Promise<void>
   /**
-   * Clean up what a killed run left: `.part` files not in `keep`, stale multipart uploads under
-   * the prefix. Never touches a finished file.
+   * Clean up what a killed run left: `.part` files except those of `keep` (relative paths of the
+   * files whose partial data is kept for a retry), stale multipart uploads under the prefix.
+   * Never touches a finished file.
    */
   sweep(keep: ReadonlySet<string>): Promise<void>
 }

@@ -1,60 +1,48 @@
 /**
- * Verified downloads with adaptive concurrency. Each file streams to `<final>.part` while SHA-256
- * is computed, is checked against the record's size, fsynced, renamed into place and given the
- * asset's date as mtime/atime — so a killed run leaves at most `.part` files, never a corrupt final.
+ * Verified downloads with adaptive concurrency. Each file streams from Apple through SHA-256 into a
+ * FileWriter of the destination (destination.ts), is checked against the record's size, and only
+ * then committed (a directory fsyncs and renames `<final>.part` into place; a bucket verifies the
+ * upload) — so a killed run leaves at most partial data, never a corrupt final.
  *
- * A `.part` left by an earlier run is resumed with `Range` (200 → start over, 416 → discard).
- * Transient failures (5xx, network, truncated or oversized bodies) are retried with exponential
- * backoff and jitter (p-retry); a file that still fails is reported failed and the others carry on.
+ * Partial data a writer holds (a `.part` left by an earlier run) is resumed with `Range`
+ * (200 → start over, 416 → discard). Transient failures (5xx, network, truncated or oversized
+ * bodies, a DESTINATION write error) are retried with exponential backoff and jitter (p-retry),
+ * downloading from Apple again; a file that still fails is reported failed and the others carry on.
  * A 503/429 is Apple throttling: the slot waits (Retry-After, else backoff), the number of streams
  * halves (throttle.ts) and the file is tried again; throttle retries do not use up the failure
- * retries — the run's throttle budget bounds them. Cancelling aborts the requests in flight: their
- * `.part` files stay and the next run resumes them.
+ * retries — the run's throttle budget bounds them. A full disk or refused destination credentials
+ * (DESTINATION_AUTH) stop the run: no new work starts. Cancelling aborts the requests in flight:
+ * their partial data stays (a `.part`) and the next run resumes it.
  */
 import { createHash } from 'node:crypto'
-import { createReadStream, promises as fs } from 'node:fs'
-import type { FileHandle } from 'node:fs/promises'
-import path from 'node:path'
 import pRetry, { AbortError } from 'p-retry'
-import { AppError } from '../core/errors.js'
+import { AppError, isAppError } from '../core/errors.js'
 import type { Log } from '../core/log.js'
 import type { HttpClient } from '../icloud/http.js'
+import type { Destination, FileWriter } from './destination.js'
 import { AdaptiveLimit, parseRetryAfter, START_STREAMS, ThrottleGovernor } from './throttle.js'
 
-export const PART_SUFFIX = '.part'
-
-/**
- * `<final>.part`, unless that would pass the 255-byte name limit (naming allows finals up to it):
- * then a shortened, deterministic name, so a later run still finds the file to resume.
- */
-export function partPathFor(fullPath: string): string {
-  const dir = path.dirname(fullPath)
-  const base = path.basename(fullPath)
-  if (Buffer.byteLength(base + PART_SUFFIX) <= 255) return fullPath + PART_SUFFIX
-  const tag = createHash('sha256').update(base).digest('hex').slice(0, 12)
-  let head = ''
-  for (const ch of base) {
-    if (Buffer.byteLength(head + ch) > 200) break
-    head += ch
-  }
-  return path.join(dir, `${head}~${tag}${PART_SUFFIX}`)
-}
+// Moved to the directory destination; re-exported for older imports.
+export { findPartFiles, PART_SUFFIX, partPathFor } from './directory-destination.js'
 
 export interface DownloadTask {
   assetId: string
   url: string
-  /** POSIX path relative to the download directory (already made safe by naming). */
+  /** POSIX path relative to the destination root (already made safe by naming). */
   relPath: string
-  /** Absolute target path (safeJoin of directory and relPath). */
-  fullPath: string
   size: number
   /** Asset date (epoch ms) for mtime/atime. */
   mtime: number
+  /** MIME type, for destinations that store one. */
+  contentType?: string
   /** The caller saw no `.part` for this file (folder listing): the first attempt skips the stat. */
   noPart?: boolean
 }
 
-/** `stopped`: the run stopped (throttle budget, cancel, disk full) before this file was done. */
+/** Why the run stopped: `disk` a full disk, `destination` refused destination credentials. */
+export type StopReason = 'throttled' | 'cancelled' | 'disk' | 'destination'
+
+/** `stopped`: the run stopped (throttle budget, cancel, disk full, destination) before this file was done. */
 export type DownloadStatus = 'downloaded' | 'failed' | 'stopped'
 
 export interface DownloadOutcome {
@@ -66,13 +54,15 @@ export interface DownloadOutcome {
   /** Requests made for this file (0 = never started). */
   attempts: number
   /** Why a stopped file was left. */
-  stopReason?: 'throttled' | 'cancelled' | 'disk'
+  stopReason?: StopReason
   /** A failed file: the last attempt's problem in a few words (no URL). */
   detail?: string
 }
 
 export interface DownloaderOptions {
   http: HttpClient
+  /** Where the files go (a directory, a bucket). */
+  destination: Destination
   threads: number
   /** Retries after the first attempt (default 3). */
   retries?: number
@@ -92,7 +82,14 @@ class AttemptError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
-    readonly code: 'DOWNLOAD_FAILED' | 'NETWORK' | 'DISK' | 'THROTTLED' | 'STOPPED' = 'DOWNLOAD_FAILED',
+    readonly code:
+      | 'DOWNLOAD_FAILED'
+      | 'NETWORK'
+      | 'DISK'
+      | 'DESTINATION'
+      | 'DESTINATION_AUTH'
+      | 'THROTTLED'
+      | 'STOPPED' = 'DOWNLOAD_FAILED',
     /** THROTTLED: the server's Retry-After, in ms. */
     readonly retryAfterMs?: number,
   ) {
@@ -103,14 +100,13 @@ class AttemptError extends Error {
 const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EROFS'])
 
 export class Downloader {
-  /** Set on a fatal local error (disk full): no new work starts. */
+  /** Set on a fatal error (disk full, DESTINATION_AUTH): no new work starts. */
   fatal?: AppError
   /** AIMD stream count: starts at START_STREAMS, never above `threads`. */
   readonly limit: AdaptiveLimit
   readonly governor: ThrottleGovernor
   private pending = 0
   private readonly waiters: Array<() => void> = []
-  private readonly dirs = new Set<string>()
 
   constructor(private readonly o: DownloaderOptions) {
     this.limit = new AdaptiveLimit(Math.max(1, o.threads), START_STREAMS)
@@ -124,9 +120,9 @@ export class Downloader {
   }
 
   /** Why the downloader stopped, if it did. */
-  get stopReason(): 'throttled' | 'cancelled' | 'disk' | undefined {
+  get stopReason(): StopReason | undefined {
     if (this.o.signal?.aborted) return 'cancelled'
-    if (this.fatal) return 'disk'
+    if (this.fatal) return this.fatal.code === 'DISK' ? 'disk' : 'destination'
     if (this.governor.exhausted) return 'throttled'
     return undefined
   }
@@ -158,7 +154,7 @@ export class Downloader {
     if (this.stopped) return this.stoppedOutcome(task, 0)
     await this.limit.acquire()
     // The stream slot bounds requests to Apple: it is given back as soon as the body is in, so
-    // the fsync and rename of one file overlap the next request.
+    // the commit of one file (fsync and rename, an upload's last part) overlaps the next request.
     let held = true
     const releaseSlot = () => {
       if (!held) return
@@ -167,7 +163,7 @@ export class Downloader {
     }
     let attempts = 0
     let throttles = 0
-    // A file renamed into place is done, even if a cancel makes p-retry throw afterwards.
+    // A committed file is done, even if a cancel makes p-retry throw afterwards.
     let done: { bytes: number; sha256: string } | undefined
     try {
       let first = true
@@ -222,20 +218,20 @@ export class Downloader {
     } catch (err) {
       if (done) return { task, status: 'downloaded', bytes: done.bytes, sha256: done.sha256, attempts }
       const e = asAttemptError(err)
+      const own = e.code === 'DISK' || e.code === 'DESTINATION_AUTH'
       // Stopped (throttle budget, cancel, disk full elsewhere): not a failure of this file.
-      if (e.code === 'STOPPED' || (this.stopped && e.code !== 'DISK'))
-        return this.stoppedOutcome(task, attempts)
+      if (e.code === 'STOPPED' || (this.stopped && !own)) return this.stoppedOutcome(task, attempts)
       const error = new AppError(
         e.code === 'THROTTLED' ? 'DOWNLOAD_FAILED' : e.code,
-        `Could not download ${task.relPath}: ${e.message}.`,
-        e.code === 'DISK'
-          ? 'Free disk space or fix permissions on the download directory, then run again.'
-          : 'This file is retried on the next run; the rest of the library is unaffected.',
+        e.code === 'DESTINATION' || e.code === 'DESTINATION_AUTH'
+          ? `Could not write ${task.relPath} to ${this.o.destination.label}: ${e.message}.`
+          : `Could not download ${task.relPath}: ${e.message}.`,
+        REMEDIATION[e.code] ?? 'This file is retried on the next run; the rest of the library is unaffected.',
         { cause: err },
       )
       if (
-        e.code === 'DISK' &&
-        DISK_FULL.has(String((err as { cause?: { code?: string } }).cause?.code ?? ''))
+        e.code === 'DESTINATION_AUTH' ||
+        (e.code === 'DISK' && DISK_FULL.has(String((err as { cause?: { code?: string } }).cause?.code ?? '')))
       ) {
         this.fatal ??= error
       }
@@ -246,116 +242,122 @@ export class Downloader {
     }
   }
 
-  private async ensureDir(dir: string): Promise<void> {
-    if (this.dirs.has(dir)) return
-    await fs.mkdir(dir, { recursive: true })
-    this.dirs.add(dir)
+  /** A writer for this attempt; its errors are the destination's (DISK, DESTINATION…). */
+  private async openWriter(task: DownloadTask, noPartial: boolean): Promise<FileWriter> {
+    try {
+      return await this.o.destination.openWriter({
+        assetId: task.assetId,
+        relPath: task.relPath,
+        size: task.size,
+        mtime: task.mtime,
+        contentType: task.contentType,
+        noPartial,
+      })
+    } catch (err) {
+      throw writerError(err)
+    }
   }
 
-  /** One attempt: resume or start the `.part`, stream, verify, fsync, rename, set times. */
+  /** One attempt: resume or start a writer, stream, verify, commit. */
   private async attempt(
     task: DownloadTask,
     skipPartStat: boolean,
     bodyDone: () => void,
   ): Promise<{ bytes: number; sha256: string }> {
-    const part = partPathFor(task.fullPath)
+    let writer = await this.openWriter(task, skipPartStat)
+    const start = writer.offset
+    /** What an attempt that does not commit leaves: partial data to resume, or nothing. */
+    let keep = true
+    let committed = false
     try {
-      await this.ensureDir(path.dirname(task.fullPath))
-    } catch (err) {
-      throw diskError(err)
-    }
-    let start = 0
-    const st = skipPartStat ? undefined : await fs.stat(part).catch(() => undefined)
-    if (st && st.isFile() && st.size > 0 && st.size < task.size) start = st.size
-    else if (st) await fs.rm(part, { force: true })
-
-    let res
-    try {
-      res = await this.o.http.request({
-        url: task.url,
-        headers: { range: `bytes=${start}-` },
-        noCookies: true,
-        signal: this.o.signal,
-      })
-    } catch (err) {
-      throw new AttemptError(`network error (${(err as Error).message})`, true, 'NETWORK')
-    }
-    const status = res.status
-    if (status === 503 || status === 429) {
-      res.body.resume()
-      throw new AttemptError(`HTTP ${status}`, false, 'THROTTLED', parseRetryAfter(res.header('retry-after')))
-    }
-    if (status === 416) {
-      // The .part is not a prefix the server recognises: start from scratch.
-      res.body.resume()
-      await fs.rm(part, { force: true })
-      throw new AttemptError('the server refused to resume (HTTP 416)', true)
-    }
-    if (status < 200 || status > 299) {
-      res.body.resume()
-      if (status === 403 || status === 410) {
+      let res
+      try {
+        res = await this.o.http.request({
+          url: task.url,
+          headers: { range: `bytes=${start}-` },
+          noCookies: true,
+          signal: this.o.signal,
+        })
+      } catch (err) {
+        throw new AttemptError(`network error (${(err as Error).message})`, true, 'NETWORK')
+      }
+      const status = res.status
+      if (status === 503 || status === 429) {
+        res.body.resume()
         throw new AttemptError(
-          `the download link expired (HTTP ${status}); it is listed afresh next run`,
+          `HTTP ${status}`,
           false,
+          'THROTTLED',
+          parseRetryAfter(res.header('retry-after')),
         )
       }
-      throw new AttemptError(`HTTP ${status}`, status >= 500)
-    }
+      if (status === 416) {
+        // The partial data is not a prefix the server recognises: start from scratch.
+        res.body.resume()
+        keep = false
+        throw new AttemptError('the server refused to resume (HTTP 416)', true)
+      }
+      if (status < 200 || status > 299) {
+        res.body.resume()
+        if (status === 403 || status === 410) {
+          throw new AttemptError(
+            `the download link expired (HTTP ${status}); it is listed afresh next run`,
+            false,
+          )
+        }
+        throw new AttemptError(`HTTP ${status}`, status >= 500)
+      }
 
-    const hash = createHash('sha256')
-    let append = false
-    if (start > 0 && status === 206) {
-      const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.header('content-range') ?? '')
-      if (!cr || Number(cr[1]) !== start) {
-        res.body.resume()
-        await fs.rm(part, { force: true })
-        throw new AttemptError('the server resumed at the wrong offset', true)
+      const hash = createHash('sha256')
+      let append = false
+      if (start > 0 && status === 206) {
+        const cr = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.header('content-range') ?? '')
+        if (!cr || Number(cr[1]) !== start) {
+          res.body.resume()
+          keep = false
+          throw new AttemptError('the server resumed at the wrong offset', true)
+        }
+        try {
+          for await (const chunk of writer.existing()) hash.update(chunk)
+        } catch (err) {
+          res.body.resume()
+          throw writerError(err)
+        }
+        append = true
+      } else if (start > 0) {
+        // 200 to a ranged request: the server sends the whole file, so the partial data goes.
+        await writer.abort(false)
+        writer = await this.openWriter(task, true)
       }
-      try {
-        for await (const chunk of createReadStream(part, { end: start - 1 })) hash.update(chunk as Buffer)
-      } catch (err) {
+      // A declared length that cannot add up to the record's size is refused before anything is written.
+      const remaining = task.size - (append ? start : 0)
+      const declared = Number(res.header('content-length') ?? NaN)
+      if (Number.isFinite(declared) && declared !== remaining) {
         res.body.resume()
-        throw diskError(err)
+        keep = append
+        throw new AttemptError(`size mismatch: the server announced ${declared} of ${remaining} bytes`, true)
       }
-      append = true
-    }
-    // A declared length that cannot add up to the record's size is refused before anything is written.
-    const remaining = task.size - (append ? start : 0)
-    const declared = Number(res.header('content-length') ?? NaN)
-    if (Number.isFinite(declared) && declared !== remaining) {
-      res.body.resume()
-      if (!append) await fs.rm(part, { force: true })
-      throw new AttemptError(`size mismatch: the server announced ${declared} of ${remaining} bytes`, true)
-    }
-    // 200 to a ranged request: the server sends the whole file, so the .part starts over.
-    // A plain loop over the body and one FileHandle: far less per-file garbage than stream pipelines
-    // (which matters for peak memory across 100k files).
-    let fh: FileHandle
-    try {
-      fh = await fs.open(part, append ? 'a' : 'w')
-    } catch (err) {
-      res.body.resume()
-      throw diskError(err)
-    }
-    let received = 0
-    try {
+      let received = 0
       try {
         for await (const chunk of res.body as AsyncIterable<Buffer>) {
           received += chunk.length
           if (received > remaining) {
             res.body.destroy()
-            await fh.close().catch(() => undefined)
-            await fs.rm(part, { force: true })
+            keep = false
             throw new AttemptError(`the server sent more than the expected ${task.size} bytes`, true)
           }
           hash.update(chunk)
-          await writeAll(fh, chunk)
+          try {
+            await writer.write(chunk)
+          } catch (err) {
+            res.body.destroy()
+            throw writerError(err)
+          }
           this.o.onBytes?.(chunk.length)
         }
       } catch (err) {
         if (err instanceof AttemptError) throw err
-        if (isFsError(err)) throw diskError(err)
-        // A reset mid-body: keep the .part, the next attempt resumes it.
+        // A reset mid-body: keep the partial data, the next attempt resumes it.
         throw new AttemptError(
           `the connection broke mid-download (${(err as Error).message})`,
           true,
@@ -363,39 +365,53 @@ export class Downloader {
         )
       }
       if (received !== remaining) {
-        // Short: keep the .part to resume.
+        // Short: keep the partial data to resume.
         throw new AttemptError(
           `size mismatch: got ${task.size - remaining + received} of ${task.size} bytes`,
           true,
         )
       }
-      // The request is over; what is left is local and can only fail as a disk error (no retry).
+      // The request is over; what is left is the destination's (fsync and rename; an upload's end).
       bodyDone()
+      const sha256 = hash.digest('hex')
       try {
-        await fh.sync()
-        const t = new Date(task.mtime)
-        await fh.utimes(t, t)
+        await writer.commit({ size: task.size, sha256 })
       } catch (err) {
-        throw diskError(err)
+        throw writerError(err)
       }
+      committed = true
+      return { bytes: task.size, sha256 }
     } finally {
-      await fh.close().catch(() => undefined)
+      if (!committed) await writer.abort(keep).catch(() => undefined)
     }
-    try {
-      await fs.rename(part, task.fullPath)
-    } catch (err) {
-      throw diskError(err)
-    }
-    return { bytes: task.size, sha256: hash.digest('hex') }
   }
 }
 
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  let off = 0
-  while (off < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off)
-    off += bytesWritten
+const REMEDIATION: Partial<Record<AttemptError['code'], string>> = {
+  DISK: 'Free disk space or fix permissions on the download directory, then run again.',
+  DESTINATION:
+    'The destination failed the write after retries; this file is retried on the next run. If it repeats, check the storage (status, bucket, endpoint).',
+  DESTINATION_AUTH:
+    'The destination refused the credentials or the access: check them and their permissions on the bucket and prefix; the next run continues.',
+}
+
+/**
+ * A destination's error as an attempt's: DISK stays DISK (not retried; a full disk stops the run),
+ * DESTINATION_AUTH stops the run, anything else from a writer is retried like a network failure.
+ */
+function writerError(err: unknown): AttemptError {
+  if (err instanceof AttemptError) return err
+  const name = (err as Error | null)?.name
+  if (name === 'AbortError') return new AttemptError('the run was cancelled', false, 'STOPPED')
+  if (isAppError(err, 'DISK')) {
+    const e = new AttemptError(err.message, false, 'DISK')
+    ;(e as { cause?: unknown }).cause = err.cause ?? err
+    return e
   }
+  if (isAppError(err, 'DESTINATION_AUTH')) return new AttemptError(err.message, false, 'DESTINATION_AUTH')
+  if (isFsError(err)) return diskError(err)
+  const message = (err as Error | null)?.message ?? String(err)
+  return new AttemptError(message, true, 'DESTINATION')
 }
 
 function isFsError(err: unknown): boolean {
@@ -417,15 +433,4 @@ function asAttemptError(err: unknown): AttemptError {
   const name = (err as Error | null)?.name
   if (name === 'AbortError') return new AttemptError('the run was cancelled', false, 'STOPPED')
   return new AttemptError((err as Error | null)?.message ?? String(err), false)
-}
-
-/** Every `.part` file under `directory` (after a killed run), to resume or remove. */
-export async function findPartFiles(directory: string): Promise<string[]> {
-  let entries: string[]
-  try {
-    entries = await fs.readdir(directory, { recursive: true })
-  } catch {
-    return []
-  }
-  return entries.filter((e) => e.endsWith(PART_SUFFIX)).map((e) => path.join(directory, e))
 }

@@ -1,21 +1,25 @@
-/** The run's view of what is already in the photos directory. */
-import { promises as fs, statSync } from 'node:fs'
+/** The run's view of what is already at the destination. */
 import path from 'node:path'
-import { partPathFor } from './downloader.js'
-import { safeJoin } from './filenames.js'
+import type { Destination } from './destination.js'
+import { partPathFor } from './directory-destination.js'
 import type { ManifestFile } from './state.js'
 
+/** A size that must be asked for (a present name whose size the listing did not give). */
+const ASK = Symbol('ask')
+
 /**
- * Folder listings for "already downloaded?" checks: one async readdir per folder (LRU-bounded),
- * sizes from the manifest, a stat only for a present name the manifest does not know. Files
- * planned in this run are reserved so two assets never claim the same path.
+ * Folder listings for "already backed up?" checks: one listing per folder (LRU-bounded), sizes
+ * from the manifest, then from the listing, and a `stat` only for a present name neither knows.
+ * Files planned in this run are reserved so two assets never claim the same path.
  */
 export class DirCache {
-  private readonly dirs = new Map<string, Set<string>>()
+  private readonly dirs = new Map<string, Map<string, number | undefined>>()
   private readonly reserved = new Map<string, number>()
+  /** Sizes fetched with `stat` (bounded like the folders: cleared with them). */
+  private readonly stats = new Map<string, number | undefined>()
 
   constructor(
-    private readonly root: string,
+    private readonly destination: Pick<Destination, 'listFolder' | 'stat'>,
     private readonly max = 256,
   ) {}
 
@@ -26,32 +30,55 @@ export class DirCache {
       this.dirs.set(folder, hit)
       return
     }
-    let names: string[]
-    try {
-      names = await fs.readdir(folder === '' ? this.root : path.join(this.root, folder))
-    } catch {
-      names = [] // not created yet
+    this.dirs.set(folder, await this.destination.listFolder(folder))
+    if (this.dirs.size > this.max) {
+      this.dirs.delete(this.dirs.keys().next().value!)
+      this.stats.clear()
     }
-    this.dirs.set(folder, new Set(names))
-    if (this.dirs.size > this.max) this.dirs.delete(this.dirs.keys().next().value!)
   }
 
-  size(rel: string, known: ManifestFile[] | undefined): number | undefined {
+  private peek(rel: string, known: ManifestFile[] | undefined): number | undefined | typeof ASK {
     const r = this.reserved.get(rel)
     if (r !== undefined) return r
     const slash = rel.lastIndexOf('/')
     const names = this.dirs.get(rel.slice(0, Math.max(0, slash)))
-    if (names && !names.has(rel.slice(slash + 1))) return undefined
+    const name = rel.slice(slash + 1)
+    if (names && !names.has(name)) return undefined
     const k = known?.find((x) => x.relPath === rel)
     if (k) return k.size
-    try {
-      return statSync(safeJoin(this.root, rel)).size
-    } catch {
-      return undefined
+    const listed = names?.get(name)
+    if (listed !== undefined) return listed
+    return this.stats.has(rel) ? this.stats.get(rel) : ASK
+  }
+
+  /**
+   * Run `decide` (naming's synchronous resolveExisting) with a size lookup; the sizes it needed
+   * and nobody knew are fetched with `stat`, then it runs again, until it needs nothing new.
+   */
+  async resolve<T>(
+    known: ManifestFile[] | undefined,
+    decide: (stat: (rel: string) => number | undefined) => T,
+  ): Promise<T> {
+    for (;;) {
+      const ask: string[] = []
+      const result = decide((rel) => {
+        const s = this.peek(rel, known)
+        if (s !== ASK) return s
+        ask.push(rel)
+        return undefined
+      })
+      if (ask.length === 0) return result
+      for (const rel of ask) this.stats.set(rel, await this.destination.stat(rel))
     }
   }
 
-  /** True when the folder listing shows no `<rel>.part` (so the downloader need not look). */
+  /** The size `resolve` found for a present path (after `resolve`). */
+  size(rel: string, known: ManifestFile[] | undefined): number | undefined {
+    const s = this.peek(rel, known)
+    return s === ASK ? undefined : s
+  }
+
+  /** True when the folder listing shows no `<rel>.part` (so the writer need not look). */
   noPart(rel: string): boolean {
     const slash = rel.lastIndexOf('/')
     const names = this.dirs.get(rel.slice(0, Math.max(0, slash)))
@@ -62,11 +89,12 @@ export class DirCache {
     this.reserved.set(rel, size)
   }
 
-  /** A finished download is now on disk; a failed one frees its path. */
-  settle(rel: string, ok: boolean): void {
+  /** A finished download is now at the destination; a failed one frees its path. */
+  settle(rel: string, ok: boolean, size?: number): void {
     this.reserved.delete(rel)
+    this.stats.delete(rel)
     if (!ok) return
     const slash = rel.lastIndexOf('/')
-    this.dirs.get(rel.slice(0, Math.max(0, slash)))?.add(rel.slice(slash + 1))
+    this.dirs.get(rel.slice(0, Math.max(0, slash)))?.set(rel.slice(slash + 1), size)
   }
 }

@@ -24,7 +24,8 @@ export type OutcomeInput = Pick<
 
 /**
  * DISK first (nothing fixes itself there; a disk error in the result with no file listed is the
- * state file), then failed downloads, then throttling with files left;
+ * state file), then the error that stopped the run (DISK, DESTINATION_AUTH), then failed downloads
+ * (DESTINATION when every one was a write to the destination), then throttling with files left;
  * `allowPartial` turns the last two into `warning`. `rerun` says how the owner runs again.
  */
 export function photosOutcome(
@@ -54,20 +55,23 @@ export function photosOutcome(
       ),
     }
   }
-  // Every file is there, but the state could not be saved (the disk filled up at the end).
+  // Every file is there, but the state could not be saved (the disk filled up at the end), or the
+  // destination refused the credentials (DESTINATION_AUTH) and the run stopped.
   if (r.diskError)
     return {
       status: 'failed',
       error: new AppError(
-        'DISK',
+        r.diskError.code,
         `${r.diskError.message} ${capital(left)}.`,
         `${r.diskError.remediation} Then run again; ${rerun} continues and nothing downloaded is lost.`,
       ),
     }
   let error: AppError | undefined
+  const destination = r.failures.filter((f) => f.reason === 'destination').length
   if (r.failed > 0) {
+    // Every failure was the destination's (a bucket failing writes): say where to look.
     error = new AppError(
-      'DOWNLOAD_FAILED',
+      destination === r.failed ? 'DESTINATION' : 'DOWNLOAD_FAILED',
       `${plural(r.failed, 'file')} could not be backed up after retries; ${left}.`,
       `${capital(rerun)} retries them; every file is listed in the report. If the same files keep failing, check them in iCloud.`,
     )

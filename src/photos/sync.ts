@@ -18,7 +18,6 @@
  * stalled time is used up. The state is checkpointed every `checkpointFiles` downloads or
  * `checkpointMs`, whichever comes first, and handed to `onCheckpoint`.
  */
-import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type { HttpClient } from '../icloud/http.js'
 import { AppError, isAppError } from '../core/errors.js'
@@ -26,8 +25,9 @@ import { writeFileAtomic } from '../util/atomic.js'
 import { PHOTOS_DEFAULTS } from '../core/config.generated.js'
 import type { Asset } from './asset.js'
 import { CloudKitError, type CloudKitClient } from './cloudkit.js'
-import { Downloader, findPartFiles, partPathFor, type DownloadOutcome } from './downloader.js'
-import { acquireDirectoryLock } from './lock.js'
+import type { Destination } from './destination.js'
+import { DirectoryDestination } from './directory-destination.js'
+import { Downloader, type DownloadOutcome } from './downloader.js'
 import { DirCache } from './folder-cache.js'
 import { optionsKey, resolveOptions, type PhotosOptions, type Resolved } from './options.js'
 import {
@@ -44,19 +44,20 @@ import { plannedFiles, resolveExisting, safeJoin } from './filenames.js'
 import type { PhotosLog, ProgressSnapshot } from './progress.js'
 import { diskCheck } from './verify.js'
 import { ThrottleGovernor } from './throttle.js'
-import { emptyState, loadStateFile, pickNewer, saveStateFile, stamp, type SyncState } from './state.js'
+import { emptyState, pickNewer, stamp, type SyncState } from './state.js'
 
 export type { PhotosOptions }
 
 /** A file this run did not back up: failed after its retries, or left behind when the run stopped. */
 export interface FileProblem {
-  /** Relative to the photos directory, '/'-separated ('' when the asset could not even be named). */
+  /** Relative to the photos directory (the destination root), '/'-separated ('' when the asset could not even be named). */
   relPath: string
   /** CloudKit recordName of the asset (CPLAsset). */
   assetId: string
   /** Expected bytes, when known. */
   size?: number
-  reason: 'failed' | 'throttled' | 'cancelled' | 'budget' | 'disk'
+  /** `destination`: the destination failed the write (DESTINATION) or refused access (DESTINATION_AUTH). */
+  reason: 'failed' | 'throttled' | 'cancelled' | 'budget' | 'disk' | 'destination'
   /** Short human text (HTTP status, errno); never a URL. */
   detail?: string
   /** Download requests made for this file (0 = never started). */
@@ -67,14 +68,20 @@ export interface SyncOptions {
   client: CloudKitClient
   /** Download client: no cookies are sent on downloads; construct it with connections = threads. */
   http: HttpClient
+  /** The photos directory: the destination when `destination` is not given. */
   directory: string
+  /**
+   * Where the files go (default: a DirectoryDestination over `directory`). Its lock, state, folder
+   * listings, writes and clean-up are the run's.
+   */
+  destination?: Destination
   options: PhotosOptions
-  /** State from the cache blob; the file beside the photos is read too and the newer one wins. */
+  /** State from the cache blob; the state kept with the photos is read too and the newer one wins. */
   state?: SyncState
   log: PhotosLog
   progress?: (p: ProgressSnapshot) => void
   signal?: AbortSignal
-  /** Where to write the list of files written this run (absolute paths, one per line). */
+  /** Where to write the list of files written this run (absolute paths, one per line; a directory destination only). */
   newFilesPath?: string
   /** Download retries (default 3) and backoff base (default 1000 ms); tests shorten them. */
   retries?: number
@@ -84,6 +91,8 @@ export interface SyncOptions {
   checkpointFiles?: number
   /** Called after every checkpoint of the state (every N files / M seconds, and at the end). */
   onCheckpoint?: (state: SyncState) => void | Promise<void>
+  /** The clock of the run budgets (photos.max-duration); tests inject one. Default Date.now. */
+  now?: () => number
 }
 
 export type SyncMode = 'no-change' | 'delta' | 'full'
@@ -113,44 +122,47 @@ export interface SyncResult {
   remaining: number
   /** The listing (full or delta) ran to its end. */
   listingComplete: boolean
-  /** Why the run stopped early, if it did. */
-  stopReason?: 'throttled' | 'cancelled' | 'budget' | 'disk'
+  /** Why the run stopped early, if it did (`destination`: DESTINATION_AUTH). */
+  stopReason?: 'throttled' | 'cancelled' | 'budget' | 'disk' | 'destination'
   /**
-   * The DISK error that stopped the run (a download or the state file could not be written: disk
-   * full, quota, read-only). The run still returns: what it left behind is in `failures`.
+   * The error that stopped the run: DISK (a download or the state could not be written: disk
+   * full, quota, read-only) or DESTINATION_AUTH (the destination refused the credentials). The run
+   * still returns: what it left behind is in `failures`.
    */
   diskError?: AppError
   /** Why the listing was not the cheapest one, e.g. `change feed unavailable: …`; see describeListing. */
   listingNote?: string
 }
 
-/** One run per directory: the lock is held for the whole run (a dry run writes nothing and takes none). */
+/** One run per destination: the lock is held for the whole run (a dry run writes nothing and takes none). */
 export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
   const dryRun = o.options.dryRun ?? PHOTOS_DEFAULTS.dryRun
+  const destination = o.destination ?? new DirectoryDestination(o.directory, { log: o.log })
   const lock = dryRun
     ? undefined
-    : await acquireDirectoryLock(o.directory, {
+    : await destination.lock({
         waitMs: (o.options.lockWait ?? PHOTOS_DEFAULTS.lockWait) * 1000,
         log: o.log,
       })
   try {
-    return await syncLocked(o)
+    return await syncLocked(o, destination)
   } finally {
     await lock?.release()
   }
 }
 
-async function syncLocked(o: SyncOptions): Promise<SyncResult> {
+async function syncLocked(o: SyncOptions, destination: Destination): Promise<SyncResult> {
   const r = resolveOptions(o.options)
   checkFolderStructure(r.naming.folderStructure, r.naming.timeZone)
   const directory = path.resolve(o.directory)
-  const fileState = await loadStateFile(directory)
+  const isDirectory = destination.kind === 'directory'
+  const fileState = await destination.loadState()
   const state = pickNewer(o.state, fileState) ?? emptyState()
   const interrupted = state.running === true
   const tokensAtStart = tokenFingerprint(state)
   const key = optionsKey(r)
   const requestsAtStart = o.client.requests
-  const run = new Run(o, r, directory, state)
+  const run = new Run(o, r, destination, state)
   // Listing calls wait out throttling under the same budget as the downloads.
   const clientThrottle = o.client.throttle
   o.client.throttle = run.governor
@@ -160,7 +172,11 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
   let listingNote: string | undefined
   let error: unknown
   // A file of the manifest missing or damaged on disk: its download URL only comes from a listing.
-  const disk = await diskCheck(directory, state, fileState !== undefined, r.dryRun, o.log)
+  // Only for a directory: checking a bucket would cost a HEAD per object every run; there the
+  // write is verified when it happens (destination.ts) and the bucket is the truth.
+  const disk = isDirectory
+    ? await diskCheck(directory, state, fileState !== undefined, r.dryRun, o.log)
+    : undefined
   if (disk) listingNote = disk
   /** The change feed failed: note it once; a full listing stands in and no token comes of it. */
   let feedDown = false
@@ -267,7 +283,8 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
       await run.save()
     else await run.notifyCheckpoint()
   }
-  if (o.newFilesPath) {
+  // Absolute paths for a later step only exist for a directory.
+  if (o.newFilesPath && isDirectory) {
     // A dry run wrote nothing, so the list a following upload step reads is empty.
     try {
       await writeFileAtomic(o.newFilesPath, r.dryRun ? '' : absoluteLines(directory, run.newFiles))
@@ -297,7 +314,15 @@ async function syncLocked(o: SyncOptions): Promise<SyncResult> {
     failures: run.problems,
     remaining: run.problems.length,
     listingComplete,
-    stopReason: cancelled ? 'cancelled' : run.fatal ? 'disk' : throttleError ? 'throttled' : undefined,
+    stopReason: cancelled
+      ? 'cancelled'
+      : run.fatal
+        ? run.fatal.code === 'DISK'
+          ? 'disk'
+          : 'destination'
+        : throttleError
+          ? 'throttled'
+          : undefined,
     diskError: run.fatal,
     listingNote,
   }
@@ -324,6 +349,37 @@ function isCancelEcho(err: unknown): boolean {
 /** One absolute path per line, generated as the file is written (the list can be 100,000+ long). */
 function* absoluteLines(directory: string, relPaths: string[]): Generator<string> {
   for (const rel of relPaths) yield path.join(directory, ...rel.split('/')) + '\n'
+}
+
+/** `Content-Type` for a destination that stores one, from the extension (Apple's file types). */
+const CONTENT_TYPES: Record<string, string> = {
+  heic: 'image/heic',
+  heif: 'image/heif',
+  hif: 'image/heif',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  tif: 'image/tiff',
+  tiff: 'image/tiff',
+  webp: 'image/webp',
+  dng: 'image/x-adobe-dng',
+  cr2: 'image/x-canon-cr2',
+  cr3: 'image/x-canon-cr3',
+  arw: 'image/x-sony-arw',
+  nef: 'image/x-nikon-nef',
+  orf: 'image/x-olympus-orf',
+  raf: 'image/x-fuji-raf',
+  rw2: 'image/x-panasonic-rw2',
+  mov: 'video/quicktime',
+  mp4: 'video/mp4',
+  m4v: 'video/x-m4v',
+  avi: 'video/x-msvideo',
+}
+
+export function contentTypeOf(relPath: string): string {
+  const ext = /\.([^./]+)$/.exec(relPath)?.[1]?.toLowerCase() ?? ''
+  return CONTENT_TYPES[ext] ?? 'application/octet-stream'
 }
 
 function tokenFingerprint(s: SyncState): string {
@@ -355,6 +411,7 @@ class Run {
   changed = false
   private readonly downloader: Downloader
   private readonly dirs: DirCache
+  /** Files whose partial data is kept for a retry (not swept). */
   private readonly failedParts = new Set<string>()
   private runningSaved = false
   private lastSave = Date.now()
@@ -364,10 +421,10 @@ class Run {
   constructor(
     private readonly o: SyncOptions,
     private readonly r: Resolved,
-    private readonly directory: string,
+    private readonly destination: Destination,
     private readonly state: SyncState,
   ) {
-    this.dirs = new DirCache(directory)
+    this.dirs = new DirCache(destination)
     this.governor = new ThrottleGovernor({
       maxWaitMs: r.maxThrottleWaitMs,
       baseMs: o.minRetryMs,
@@ -375,6 +432,7 @@ class Run {
     })
     this.downloader = new Downloader({
       http: o.http,
+      destination,
       threads: r.threads,
       retries: o.retries,
       minRetryMs: o.minRetryMs,
@@ -392,7 +450,7 @@ class Run {
     return this.downloader.stopReason ?? 'cancelled'
   }
 
-  /** A local error that stopped the run (disk full). */
+  /** The error that stopped the run (disk full, DESTINATION_AUTH). */
   get fatal(): AppError | undefined {
     return this.downloader.fatal
   }
@@ -510,13 +568,15 @@ class Run {
       const slash = f.relPath.lastIndexOf('/')
       await this.dirs.load(f.relPath.slice(0, Math.max(0, slash)))
       const stat = (rel: string) => this.dirs.size(rel, known)
-      const hit = resolveExisting(
-        f.relPath,
-        f.version.size,
-        this.r.naming.fileMatchPolicy,
-        stat,
-        f.size,
-        f.legacyRelPath,
+      const hit = await this.dirs.resolve(known, (size) =>
+        resolveExisting(
+          f.relPath,
+          f.version.size,
+          this.r.naming.fileMatchPolicy,
+          size,
+          f.size,
+          f.legacyRelPath,
+        ),
       )
       if (hit.exists) {
         this.counts.skipped++
@@ -537,7 +597,8 @@ class Run {
         this.newFiles.push(hit.relPath)
         continue
       }
-      const fullPath = safeJoin(this.directory, hit.relPath)
+      // Refuses a path that would escape the root (an INTERNAL error fails this asset only).
+      safeJoin(this.o.directory, hit.relPath)
       const noPart = this.dirs.noPart(hit.relPath)
       if (!this.stopped) await this.downloader.waitForCapacity()
       if (this.stopped) {
@@ -559,8 +620,8 @@ class Run {
           assetId: asset.id,
           url: f.version.url,
           relPath: hit.relPath,
-          fullPath,
           size: f.version.size,
+          contentType: contentTypeOf(hit.relPath),
           mtime: asset.createdAt,
           noPart,
         })
@@ -571,7 +632,7 @@ class Run {
 
   private settled(out: DownloadOutcome): void {
     const { task } = out
-    this.dirs.settle(task.relPath, out.status === 'downloaded')
+    this.dirs.settle(task.relPath, out.status === 'downloaded', out.bytes)
     if (out.status === 'downloaded') {
       this.counts.downloaded++
       this.counts.bytes += out.bytes
@@ -594,8 +655,14 @@ class Run {
       }
       if (out.status === 'failed') {
         this.counts.failed++
-        this.failedParts.add(partPathFor(task.fullPath))
-        problem.reason = out.error?.code === 'DISK' ? 'disk' : 'failed'
+        this.failedParts.add(task.relPath)
+        const code = out.error?.code
+        problem.reason =
+          code === 'DISK'
+            ? 'disk'
+            : code === 'DESTINATION' || code === 'DESTINATION_AUTH'
+              ? 'destination'
+              : 'failed'
         problem.detail = withoutUrls(out.detail)
       } else problem.reason = out.stopReason ?? 'cancelled'
       this.problems.push(problem)
@@ -645,9 +712,14 @@ class Run {
     this.filesSinceSave = 0
     this.saving = this.saving
       .catch(() => undefined)
-      .then(() => saveStateFile(this.directory, stamp(this.state)))
+      .then(() => this.destination.saveState(stamp(this.state)))
       .catch((err: unknown) => {
-        if (!isAppError(err, 'DISK')) throw err
+        if (
+          !isAppError(err, 'DISK') &&
+          !isAppError(err, 'DESTINATION_AUTH') &&
+          !isAppError(err, 'DESTINATION')
+        )
+          throw err
         if (!this.downloader.fatal) this.o.log.warning(`photos: ${err.message}`)
         this.downloader.fatal ??= err
       })
@@ -700,13 +772,9 @@ class Run {
     )
   }
 
-  /** After a killed run: `.part` files this run neither resumed nor is keeping for a retry. */
+  /** After a killed run: partial data this run neither resumed nor is keeping for a retry. */
   async sweepParts(): Promise<void> {
-    for (const p of await findPartFiles(this.directory)) {
-      if (this.failedParts.has(p)) continue
-      await fs.rm(p, { force: true })
-      this.o.log.debug?.(`photos: removed leftover ${path.relative(this.directory, p)}`)
-    }
+    await this.destination.sweep(this.failedParts)
   }
 }
 

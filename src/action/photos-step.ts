@@ -5,6 +5,7 @@
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import type { AuthResult } from '../icloud/auth.js'
+import { isS3, openDestination } from '../destinations/open.js'
 import { createPhotosEngine } from '../photos/engine.js'
 import { createProgress } from '../photos/progress.js'
 import { emptyState, loadStateFile, parseState, pickNewer, serializeState } from '../photos/state.js'
@@ -38,11 +39,21 @@ export async function runPhotos(o: {
   diskError?: SyncResult['diskError']
 }> {
   const { auth, config, settings, log } = o
-  const directory = config.photos.directory!
+  // A bucket keeps its own state (under its prefix): the cache entry then holds only the session,
+  // and a state cached for another destination is never taken for the bucket's.
+  const s3 = isS3(config.photos)
+  const destination = openDestination(config.photos, { log, sessionKey: settings.sessionKey })
+  const directory = s3 ? settings.runnerTemp : config.photos.directory!
   const engine = createPhotosEngine(auth, config.photos)
   let bundleState = o.bundleState
+  if (s3) {
+    const { [PHOTOS_STATE_KEY]: _dropped, ...rest } = bundleState
+    bundleState = rest
+  }
   let cached: SyncState | undefined =
-    typeof bundleState[PHOTOS_STATE_KEY] === 'string' ? parseState(bundleState[PHOTOS_STATE_KEY]) : undefined
+    !s3 && typeof bundleState[PHOTOS_STATE_KEY] === 'string'
+      ? parseState(bundleState[PHOTOS_STATE_KEY])
+      : undefined
   // Hand-off: settle the previous run's files first; this run's files are pending until its job succeeds.
   const handOff = config.photos.handOff && !config.photos.dryRun
   let handOffBase: ReturnType<typeof tokensOf> | undefined
@@ -61,6 +72,7 @@ export async function runPhotos(o: {
   try {
     const result = await engine.sync({
       directory,
+      destination,
       state: cached,
       log,
       progress: (p) => progress.update(p),
@@ -70,7 +82,7 @@ export async function runPhotos(o: {
         ? (state) =>
             o.onCheckpoint!({
               ...bundleState,
-              [PHOTOS_STATE_KEY]: serializeState(state),
+              ...(s3 ? {} : { [PHOTOS_STATE_KEY]: serializeState(state) }),
               ...withPending(null),
             })
         : undefined,
@@ -93,12 +105,12 @@ export async function runPhotos(o: {
         remaining: result.remaining,
         listingComplete: result.listingComplete,
         newFilesList: newFilesPath,
-        directory,
+        directory: s3 ? destination.label : directory,
         listing: describeListing(result),
       },
       bundleState: {
         ...bundleState,
-        [PHOTOS_STATE_KEY]: serializeState(result.state),
+        ...(s3 ? {} : { [PHOTOS_STATE_KEY]: serializeState(result.state) }),
         ...withPending(result.newFiles),
       },
       stopReason: result.stopReason,

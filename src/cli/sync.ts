@@ -7,6 +7,9 @@
  * flight are kept as `.part`, the state is saved, and the exit code is 130/143. A second signal
  * exits at once (the state file is replaced atomically, so the last save stands).
  */
+import { tmpdir } from 'node:os'
+import { SecretEnv } from '../config/index.js'
+import { isS3, openDestination } from '../destinations/open.js'
 import { createPhotosEngine } from '../photos/engine.js'
 import { createProgress } from '../photos/progress.js'
 import { command, hint } from './format.js'
@@ -24,10 +27,16 @@ export interface SyncOptions extends Record<string, unknown> {
 
 export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
   const config = await resolveConfig(opts)
-  const directory = config.photos.directory
-  if (!directory)
+  const s3 = isS3(config.photos)
+  if (!config.photos.directory && !s3)
     throw new UsageError('--directory is required (or `photos.directory` in the --config file).')
   const log = cliLog(io, Boolean(opts.verbose))
+  // A bucket: credentials from the AWS environment; its state object sealed with the session key when one is set.
+  const destination = openDestination(config.photos, {
+    log,
+    sessionKey: io.env[SecretEnv.SessionKey] || undefined,
+  })
+  const directory = s3 ? destination.label : config.photos.directory!
   const auth = await cliSignIn(config, io, { password: opts.password, log })
   try {
     const engine = createPhotosEngine(auth, config.photos)
@@ -40,7 +49,8 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
     const unlisten = listenToProcessSignals(cancel)
     try {
       const result = await engine.sync({
-        directory,
+        directory: s3 ? tmpdir() : directory,
+        destination,
         log,
         progress: (p) => progress.update(p),
         signal: cancel.signal,

@@ -35,7 +35,7 @@ import type { Log } from '../core/log.js'
 import type { Destination, DestinationLock, FileWriter, WriteTask } from '../photos/destination.js'
 import { parseState, serializeStatePieces, type SyncState } from '../photos/state.js'
 import { isSealed, open, seal } from '../session-cache/sealed-stream.js'
-import { contentTypeFor } from './content-type.js'
+import { contentTypeOf } from '../photos/sync.js'
 import { isNotFound, toDestinationError } from './s3-errors.js'
 
 /** Where the state lives under the prefix. */
@@ -252,7 +252,7 @@ export class S3Destination implements Destination {
   }
 
   /** Abort multipart uploads under the prefix that a killed run left (started before this run). */
-  async sweep(): Promise<void> {
+  async sweep(_keep?: ReadonlySet<string>): Promise<void> {
     let keyMarker: string | undefined
     let uploadIdMarker: string | undefined
     const stale: { Key: string; UploadId: string }[] = []
@@ -298,7 +298,7 @@ export class S3Destination implements Destination {
     return {
       Bucket: this.bucket,
       Key: this.key(task.relPath),
-      ContentType: task.contentType ?? contentTypeFor(task.relPath),
+      ContentType: task.contentType ?? contentTypeOf(task.relPath),
       Metadata: {
         created: new Date(task.mtime).toISOString(),
         ...(sha256 && { sha256 }),

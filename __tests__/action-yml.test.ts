@@ -165,9 +165,11 @@ describe('example workflows', () => {
     lint = await createLinter()
   })
 
-  it('exist for self-hosted, hosted and re-auth', () => {
+  it('exist for self-hosted, hosted, S3 (AWS with OIDC; keys for B2, R2, …) and re-auth', () => {
     expect(workflows.map((w) => w.file).sort()).toEqual([
       'examples/workflows/backup-hosted.yml',
+      'examples/workflows/backup-s3-aws.yml',
+      'examples/workflows/backup-s3-keys.yml',
       'examples/workflows/backup-self-hosted.yml',
       'examples/workflows/reauth.yml',
     ])

@@ -189,12 +189,11 @@ function destinationIssues(source: Source, root: Record<string, unknown>): Confi
       if (dest[key] === undefined) at(undefined, `\`type: s3\` needs \`${key}\``)
     }
   } else if (dest.type === 'directory') {
+    // prefix and force-path-style are left out: their schema defaults are always there.
     for (const key of [
       'bucket',
-      'prefix',
       'region',
       'endpoint',
-      'force-path-style',
       'storage-class',
       'server-side-encryption',
       'kms-key-id',

@@ -9,10 +9,6 @@ export type MfaProviderName = "console" | "webui" | "github-issue" | "none"
 
 export type WebhookFormat = "json" | "ntfy" | "discord" | "slack"
 
-export type Type = "directory" | "s3"
-
-export type ServerSideEncryption = "AES256" | "aws:kms"
-
 export type PhotoSize = "original" | "medium" | "thumb" | "adjusted" | "alternative"
 
 export type LivePhotoSize = "original" | "medium" | "thumb"
@@ -22,6 +18,10 @@ export type LivePhotoMovFilenamePolicy = "suffix" | "original"
 export type AlignRaw = "as-is" | "original" | "alternative"
 
 export type FileMatchPolicy = "name-size-dedup-with-suffix" | "name-id7"
+
+export type Type = "directory" | "s3"
+
+export type ServerSideEncryption = "AES256" | "aws:kms"
 
 /** The Apple ID to back up. */
 export interface AccountConfig {
@@ -129,8 +129,6 @@ export interface DestinationConfig {
 export interface PhotosConfig {
   /** Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory. */
   directory?: string
-  /** Where the backup goes. `directory` (default): `photos.directory` on the runner's disk — durable on a self-hosted runner or a NAS. `s3`: an S3-compatible bucket (AWS S3, Backblaze B2, Cloudflare R2, Wasabi, MinIO, Google Cloud Storage's interoperability API), streamed from Apple without staging the library on disk; the durable choice on GitHub-hosted runners. Credentials come from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them) and are never accepted here. See Where do the photos go? */
-  destination?: DestinationConfig
   /** Folder layout below `directory`: a Python-style format over the asset's creation date (icloudpd --folder-structure), or `none` for a flat directory. */
   folderStructure: string
   /** Versions to download (icloudpd --size, repeatable). Non-original sizes get a `-medium`/`-thumb` suffix. */
@@ -163,6 +161,8 @@ export interface PhotosConfig {
   dryRun: boolean
   /** Keep runs green when some files could not be backed up (failed downloads, throttling): the run ends with status `warning` and exit code 0 instead of failing. The files are still listed in the report and notified. Off by default: a run that misses files fails. */
   allowPartialBackup: boolean
+  /** Where the backup goes. `directory` (default): `photos.directory` on the runner's disk — durable on a self-hosted runner or a NAS. `s3`: an S3-compatible bucket (AWS S3, Backblaze B2, Cloudflare R2, Wasabi, MinIO, Google Cloud Storage's interoperability API), streamed from Apple without staging the library on disk; the durable choice on GitHub-hosted runners. Credentials come from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them) and are never accepted here. See Where do the photos go? */
+  destination?: DestinationConfig
   /** Seconds to wait when another run is using the photos directory (its lock file is there). 0 fails at once with `LOCKED`. */
   lockWait: number
   /** For ephemeral (GitHub-hosted) runners whose photos a later step uploads: a file counts as backed up only once the job that downloaded it succeeded. The next run asks GitHub (with `github-token`, which needs `actions: read`) how the previous run ended and downloads that run's files again unless it succeeded. See Cancellation and hand-off. */
@@ -242,8 +242,9 @@ export const NOTIFICATIONS_DEFAULTS = Object.freeze<
 
 /** The schema's defaults of `photos.destination`. */
 export const PHOTOS_DESTINATION_DEFAULTS = Object.freeze<
-  Pick<DestinationConfig, "prefix" | "forcePathStyle">
+  Pick<DestinationConfig, "type" | "prefix" | "forcePathStyle">
 >({
+  type: "directory",
   prefix: "",
   forcePathStyle: false,
 })

@@ -41,7 +41,7 @@ import { isNotFound, toDestinationError } from './s3-errors.js'
 /** Where the state lives under the prefix. */
 export const STATE_DIR = '.icloud-photos'
 export const STATE_OBJECT = `${STATE_DIR}/state.json`
-/** S3's multipart minimum is 5 MiB; 8 MiB parts keep memory at threads × ~3 parts. */
+/** S3's multipart minimum is 5 MiB; 8 MiB parts keep memory at about threads × 2 parts. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024
 /** CopyObject copies at most 5 GiB in one request: larger objects keep the date but no sha256 metadata. */
 const COPY_LIMIT = 5 * 1024 * 1024 * 1024
@@ -89,7 +89,9 @@ export class S3Destination implements Destination {
     this.keyPrefix = prefix ? `${prefix}/` : ''
     this.label = `s3://${o.bucket}/${prefix}`
     this.partSize = Math.max(5 * 1024 * 1024, o.partSize ?? DEFAULT_PART_SIZE)
-    this.queueSize = o.queueSize ?? 2
+    // One part in flight per file: large files run in parallel with the others anyway, and each
+    // extra part in flight is another part size of memory per thread.
+    this.queueSize = o.queueSize ?? 1
     this.client = new S3Client({
       region: o.region,
       endpoint: o.endpoint,
@@ -408,11 +410,14 @@ class S3FileWriter implements FileWriter {
     }
     const checksum = Buffer.from(done.sha256, 'hex').toString('base64')
     if (!this.stream) {
+      // One buffer for the request; the chunks go at once (memory is the part size, not twice it).
+      const body = Buffer.concat(this.buffered)
+      this.buffered = []
       try {
         await this.dest.client.send(
           new PutObjectCommand({
             ...this.dest.objectParams(this.task, done.sha256),
-            Body: Buffer.concat(this.buffered),
+            Body: body,
             ContentLength: this.bufferedBytes,
             ChecksumSHA256: checksum,
           }),

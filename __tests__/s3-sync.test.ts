@@ -6,7 +6,14 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import {
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDestination } from '../src/destinations/open.js'
 import { S3Destination } from '../src/destinations/s3-destination.js'
@@ -231,5 +238,27 @@ describe('sync into an S3 bucket', () => {
     expect(all.size).toBe(total)
     expect(hashesOf(all)).toEqual(expectedHashes(lib))
     expect((await s3.openUploads(BUCKET)).filter((u) => u.key.startsWith(`${prefix}/`))).toEqual([])
+  })
+
+  it('a run aborts the multipart uploads a killed run left under the prefix, even one that never saved its state; a dry run touches nothing', async () => {
+    const { sync } = await setup({ count: 5, kinds: ['jpeg'], seed: 95 })
+    const prefix = `killed${++n}`
+    const key = `${prefix}/2024/01/01/IMG_9.MOV`
+    const left = await raw.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }))
+    await raw.send(
+      new UploadPartCommand({
+        Bucket: BUCKET,
+        Key: key,
+        UploadId: left.UploadId,
+        PartNumber: 1,
+        Body: Buffer.alloc(1000),
+      }),
+    )
+    const open = async () => (await s3.openUploads(BUCKET)).filter((u) => u.key.startsWith(`${prefix}/`))
+    await sync(tmp('s3-k0-'), { dryRun: true }, { destination: bucket(prefix) })
+    expect((await open()).map((u) => u.uploadId)).toEqual([left.UploadId])
+    const r = await sync(tmp('s3-k1-'), {}, { destination: bucket(prefix) })
+    expect(r.failed).toBe(0)
+    expect(await open()).toEqual([])
   })
 })

@@ -116,9 +116,17 @@ export class S3Destination implements Destination {
    * No lock: S3-compatible stores share no lock primitive (conditional writes are recent and not
    * everywhere). Two overlapping runs upload the same bytes under the same keys, and the state
    * object is replaced whole, so the worst case is repeated work; the workflow's `concurrency:`
-   * group keeps scheduled runs from overlapping.
+   * group keeps scheduled runs from overlapping. Taking the bucket for a run (never for a dry run)
+   * aborts the multipart uploads a killed run left, whether or not it lived to save its state;
+   * refused credentials stop the run here, before anything is downloaded.
    */
   async lock(): Promise<DestinationLock> {
+    try {
+      await this.sweep()
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'DESTINATION_AUTH') throw err
+      this.o.log?.warning(`Could not look for unfinished uploads in ${this.label}: ${(err as Error).message}`)
+    }
     return { release: async () => undefined }
   }
 

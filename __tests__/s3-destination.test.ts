@@ -332,6 +332,8 @@ describe('S3 destination: faults', () => {
     errors.push(await d.listFolder('').catch((e) => e))
     errors.push(await put(d, 'IMG.JPG', randomBytes(10)).catch((e) => e))
     errors.push(await d.loadState().catch((e) => e))
+    // Taking the bucket for a run checks them first (it looks for unfinished uploads).
+    errors.push(await d.lock().catch((e) => e))
     for (const err of errors) {
       expect(isAppError(err, 'DESTINATION_AUTH')).toBe(true)
       const e = err as Error & { describe(): string }

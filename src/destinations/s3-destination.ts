@@ -120,7 +120,7 @@ export class S3Destination implements Destination {
    * aborts the multipart uploads a killed run left, whether or not it lived to save its state;
    * refused credentials stop the run here, before anything is downloaded.
    */
-  async lock(): Promise<DestinationLock> {
+  async lock(_o?: unknown): Promise<DestinationLock> {
     try {
       await this.sweep()
     } catch (err) {

@@ -74,6 +74,28 @@ describe('sync', () => {
     expect(await filesUnder(photos)).toHaveLength(downloaded.length)
   })
 
+  it('--max-files stops at the budget with exit 0 and the files left listed; the next sync downloads exactly the rest', async () => {
+    await login()
+    const photos = join(tmp, 'budget')
+    const args = ['sync', '-u', USER, '--cookie-directory', cookies, '-d', photos, '--threads', '2']
+    const t = io()
+    expect(await main([...args, '--max-files', '3'], t.io), t.output()).toBe(0)
+    expect(await filesUnder(photos)).toHaveLength(3)
+    expect(t.stdout.text).toMatch(/: 3 downloaded, 0 already there, 0 failed/)
+    expect(t.stdout.text).toMatch(/at least \d+ files left; the next `sync` continues\./)
+    expect(t.stderr.text).toMatch(/Not backed up \(\d+\):/)
+    expect(t.stderr.text).toMatch(/\(budget, 0 attempts\)/)
+    expect(t.stderr.text).not.toMatch(/^error/m)
+    const rest = io()
+    expect(await main(args, rest.io), rest.output()).toBe(0)
+    const all = await filesUnder(photos)
+    expect(all.length).toBeGreaterThanOrEqual(12)
+    expect(rest.stdout.text).toMatch(new RegExp(`: ${all.length - 3} downloaded, 3 already there, 0 failed`))
+    const bad = io()
+    expect(await main([...args, '--max-bytes', 'lots'], bad.io)).toBe(2)
+    expect(bad.stderr.text).toContain('--max-bytes')
+  })
+
   it('--dry-run writes nothing', async () => {
     await login()
     const photos = join(tmp, 'dry')

@@ -814,6 +814,32 @@ describe('the bundled action: files missing after retries', () => {
     expect(masks).not.toContain('::add-mask::true')
   }, 180_000)
 
+  it('photos.max-files: exit 0 with status incomplete, `remaining` and the files left (reason budget); the next run downloads exactly the rest', async () => {
+    const seed = await start('  max-files: 4\n')
+    const first = await job(seed)
+    expect(first.main.code, first.main.stdout).toBe(0)
+    expect(first.main.outputs.status).toBe('incomplete')
+    expect(first.main.outputs['error-code']).toBe('')
+    expect(first.main.outputs.downloaded).toBe('4')
+    expect(first.main.outputs.remaining).toBe('6')
+    expect(first.main.stdout).not.toMatch(/^::error/m)
+    expect(first.main.summary).toContain('at least 6 files left; the next run continues')
+    expect(first.report.photos!.failures.map((f) => f.reason)).toEqual(Array(6).fill('budget'))
+    const second = await job(seed)
+    expect(second.main.code, second.main.stdout).toBe(0)
+    expect(second.main.outputs.status).toBe('incomplete')
+    expect(second.main.outputs.downloaded).toBe('4')
+    const third = await job(seed)
+    expect(third.main.outputs.status).toBe('ok')
+    expect(third.main.outputs.downloaded).toBe('2')
+    expect(third.main.outputs.remaining).toBe('0')
+    const fetched = new Map<string, number>()
+    for (const d of world.library.downloadLog) fetched.set(d.assetId, (fetched.get(d.assetId) ?? 0) + 1)
+    expect(fetched.size).toBe(10)
+    expect([...new Set(fetched.values())]).toEqual([1])
+    expect(visible()).not.toContain(USER)
+  }, 180_000)
+
   it('photos.allow-partial-backup: exit 0 with status warning, the files still listed and notified', async () => {
     const seed = await start('  allow-partial-backup: true\n')
     const victim = world.library.visibleAssets()[0]!

@@ -78,8 +78,12 @@ export class MemoryDestination implements Destination {
     return this.objects.get(relPath)?.bytes.length
   }
 
+  /** Called as each writer opens, with the count so far (tests move a clock here). */
+  onOpen?: (n: number) => void
+
   async openWriter(task: WriteTask): Promise<FileWriter> {
     this.calls.openWriter++
+    this.onOpen?.(this.calls.openWriter)
     const chunks: Buffer[] = []
     return {
       offset: 0,

@@ -56,6 +56,9 @@ const FLAGS: Flag[] = [
   flag('photos', 'dry-run', 'bool'),
   flag('photos', 'allow-partial-backup', 'bool'),
   flag('photos', 'lock-wait', 'int'),
+  flag('photos', 'max-duration', 'string'),
+  flag('photos', 'max-bytes', 'string'),
+  flag('photos', 'max-files', 'int'),
 ]
 
 /** Commander collector for repeatable flags; `a,b` counts as two values too. */

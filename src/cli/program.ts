@@ -112,6 +112,17 @@ function photosOptions(cmd: Command): Command {
     .option('--lock-wait <seconds>', 'wait this long when another sync uses --directory (default: 0)')
 }
 
+/** Run budgets: `sync` only (verify reads every file whatever it takes). */
+function budgetOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--max-duration <time>',
+      'stop starting downloads after this long, e.g. 5h; the next sync continues',
+    )
+    .option('--max-bytes <size>', 'download at most this much per run, e.g. 50GB or 500MiB')
+    .option('--max-files <n>', 'download at most this many files per run')
+}
+
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   // Help text added after the options is wrapped like the rest, to the stream it is written to.
   const codes =
@@ -242,7 +253,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     )
     .action(async (_opts, cmd: Command) => setExit(await status(cmd.optsWithGlobals(), io)))
 
-  photosOptions(signInOptions(account(program.command('sync'))))
+  budgetOptions(photosOptions(signInOptions(account(program.command('sync')))))
     .description('download new photos with the same engine as the action (signs in first when needed)')
     .addHelpText(
       'after',

@@ -157,6 +157,12 @@ export interface PhotosConfig {
   threads: number
   /** Throttle budget: how long a run may stall waiting on Apple's throttling (HTTP 503/429) before it stops cleanly with `THROTTLED` and lists what is left. While throttled the run slows down (fewer download streams, Retry-After honoured) instead of ending; time during which other downloads still progress does not count. A number with a unit: `90s`, `30m`, `2h`, `1h30m`; `0` stops as soon as throttling stalls the run. */
   maxThrottleWait: string
+  /** Run budget: after this long, start no new download, finish the ones in flight, save the state and end with status `incomplete` (exit 0, the `remaining` output, "N files left; the next run continues"). The next run continues where this one stopped, so a large first sync spreads over scheduled runs by itself; keep it under the job's limit (6 h on GitHub-hosted runners), e.g. `5h`. A number with a unit: `90s`, `30m`, `5h`, `1h30m`. Default: no limit. */
+  maxDuration?: string
+  /** Run budget: download at most this much in one run (files start while they fit; the first always starts, so a file larger than the budget gets a run of its own), then stop as `max-duration` does. A size with a unit — `500MB`, `50GB`, `1TB` (powers of 1000) or `500MiB`, `50GiB` (powers of 1024) — or a number of bytes in quotes (`"1000000"`). Default: no limit. */
+  maxBytes?: string
+  /** Run budget: download at most this many files in one run, then stop as `max-duration` does. Default: no limit. */
+  maxFiles?: number
   /** List and log what would be downloaded without writing anything (icloudpd --dry-run). The `dry-run` action input takes precedence. */
   dryRun: boolean
   /** Keep runs green when some files could not be backed up (failed downloads, throttling): the run ends with status `warning` and exit code 0 instead of failing. The files are still listed in the report and notified. Off by default: a run that misses files fails. */

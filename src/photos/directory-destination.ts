@@ -75,6 +75,8 @@ export class DirectoryDestination implements Destination {
   private readonly log?: Partial<Pick<Log, 'debug'>>
 
   lock(o: { waitMs: number; log: Pick<Log, 'info' | 'warning'> }): Promise<DestinationLock> {
+    // A new run: folders may have been removed since the last one.
+    this.dirs.clear()
     return acquireDirectoryLock(this.root, o)
   }
 

@@ -39,8 +39,8 @@ export interface DownloadTask {
   noPart?: boolean
 }
 
-/** Why the run stopped: `disk` a full disk, `destination` refused destination credentials. */
-export type StopReason = 'throttled' | 'cancelled' | 'disk' | 'destination'
+/** Why the run stopped: `disk` a full disk, `destination` refused destination credentials, `budget` max-duration. */
+export type StopReason = 'throttled' | 'cancelled' | 'disk' | 'destination' | 'budget'
 
 /** `stopped`: the run stopped (throttle budget, cancel, disk full, destination) before this file was done. */
 export type DownloadStatus = 'downloaded' | 'failed' | 'stopped'
@@ -73,6 +73,11 @@ export interface DownloaderOptions {
   /** The run's throttle governor (budget, backoff); a private one with no budget when omitted. */
   governor?: ThrottleGovernor
   log?: Pick<Log, 'warning'> & Partial<Pick<Log, 'debug'>>
+  /**
+   * Asked as each file is about to start (it holds a stream slot): false means the run's time
+   * budget is up — the file and every queued one after it are left (reason `budget`).
+   */
+  mayStart?: () => boolean
   /** Called with the number of bytes as they are written (progress). */
   onBytes?: (n: number) => void
 }
@@ -107,6 +112,8 @@ export class Downloader {
   readonly governor: ThrottleGovernor
   private pending = 0
   private readonly waiters: Array<() => void> = []
+  /** `halt()` was called: queued files do not start; those in flight finish. */
+  private halted = false
 
   constructor(private readonly o: DownloaderOptions) {
     this.limit = new AdaptiveLimit(Math.max(1, o.threads), START_STREAMS)
@@ -125,6 +132,14 @@ export class Downloader {
     if (this.fatal) return this.fatal.code === 'DISK' ? 'disk' : 'destination'
     if (this.governor.exhausted) return 'throttled'
     return undefined
+  }
+
+  /**
+   * A run budget (max-duration) is up: files queued but not started are left (reason `budget`);
+   * files in flight finish, with their retries.
+   */
+  halt(): void {
+    this.halted = true
   }
 
   /** Schedule a download; the promise settles (never rejects) with the outcome. */
@@ -147,12 +162,18 @@ export class Downloader {
   }
 
   private stoppedOutcome(task: DownloadTask, attempts: number): DownloadOutcome {
-    return { task, status: 'stopped', bytes: 0, attempts, stopReason: this.stopReason ?? 'cancelled' }
+    const stopReason = this.stopReason ?? (this.halted ? 'budget' : 'cancelled')
+    return { task, status: 'stopped', bytes: 0, attempts, stopReason }
   }
 
   private async run(task: DownloadTask): Promise<DownloadOutcome> {
-    if (this.stopped) return this.stoppedOutcome(task, 0)
+    if (this.stopped || this.halted) return this.stoppedOutcome(task, 0)
     await this.limit.acquire()
+    if (!this.stopped && (this.halted || this.o.mayStart?.() === false)) {
+      this.halted = true
+      this.limit.release()
+      return this.stoppedOutcome(task, 0)
+    }
     // The stream slot bounds requests to Apple: it is given back as soon as the body is in, so
     // the commit of one file (fsync and rename, an upload's last part) overlaps the next request.
     let held = true

@@ -3,8 +3,10 @@
  * the key of the options a sync token was earned under.
  */
 import { createHash } from 'node:crypto'
+import { AppError } from '../core/errors.js'
 import { PHOTOS_DEFAULTS, type PhotosConfig } from '../core/config.generated.js'
 import { parseDuration } from '../util/duration.js'
+import { parseSize } from '../util/size.js'
 import type { AssetSize } from './asset.js'
 import type { NamingOptions } from './filenames.js'
 
@@ -12,9 +14,12 @@ import type { NamingOptions } from './filenames.js'
  * `config.photos` as the config layer hands it over. Every option left out takes the schema's
  * default (PHOTOS_DEFAULTS), so tests and the bench name only what they vary.
  */
-export type PhotosOptions = Partial<Omit<PhotosConfig, 'maxThrottleWait'>> & {
+export type PhotosOptions = Partial<Omit<PhotosConfig, 'maxThrottleWait' | 'maxDuration' | 'maxBytes'>> & {
   /** Throttle budget: stalled time waiting on Apple's throttling before the run stops (`30m`; ms as a number). */
   maxThrottleWait?: string | number
+  /** Run budgets (`5h`, ms as a number; `50GB`, bytes as a number): see RunBudget. */
+  maxDuration?: string | number
+  maxBytes?: string | number
   /** icloudpd naming switches the config does not offer (yet); tests use them. */
   keepUnicode?: boolean
   forceSize?: boolean
@@ -33,7 +38,18 @@ export interface Resolved {
   untilFound?: number
   skipVideos: boolean
   maxThrottleWaitMs: number
+  budget: RunBudget
   naming: NamingOptions
+}
+
+/**
+ * A run's budgets (photos.max-duration, max-bytes, max-files); undefined = no limit. When one is
+ * reached the run starts nothing new, finishes what is in flight and ends `incomplete`.
+ */
+export interface RunBudget {
+  durationMs?: number
+  bytes?: number
+  files?: number
 }
 
 export function resolveOptions(p: PhotosOptions): Resolved {
@@ -60,8 +76,23 @@ export function resolveOptions(p: PhotosOptions): Resolved {
     untilFound: p.untilFound,
     skipVideos: p.skipVideos ?? d.skipVideos,
     maxThrottleWaitMs: parseDuration(p.maxThrottleWait ?? d.maxThrottleWait, 'photos.max-throttle-wait'),
+    budget: {
+      durationMs:
+        p.maxDuration === undefined ? undefined : parseDuration(p.maxDuration, 'photos.max-duration'),
+      bytes: p.maxBytes === undefined ? undefined : parseSize(p.maxBytes, 'photos.max-bytes'),
+      files: p.maxFiles === undefined ? undefined : positiveInteger(p.maxFiles, 'photos.max-files'),
+    },
     naming,
   }
+}
+
+function positiveInteger(n: number, key: string): number {
+  if (Number.isSafeInteger(n) && n >= 1) return n
+  throw new AppError(
+    'CONFIG_INVALID',
+    `${key}: ${String(n)} is not a whole number of at least 1.`,
+    `Set ${key} to 1 or more, or leave it out for no limit.`,
+  )
 }
 
 /** The options a token was earned under: if any of these change, a delta would miss files. */

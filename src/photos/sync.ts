@@ -17,6 +17,13 @@
  * `failures`. Throttling slows the run (throttle.ts) and only stops it once `maxThrottleWait` of
  * stalled time is used up. The state is checkpointed every `checkpointFiles` downloads or
  * `checkpointMs`, whichever comes first, and handed to `onCheckpoint`.
+ *
+ * Run budgets (max-duration, max-bytes, max-files) are a planned stop: at the budget nothing new
+ * starts, the files in flight finish, the listing stops like a throttle stop (no token moves) and
+ * the files left are listed with reason `budget`; the next run continues.
+ *
+ * Everything that touches storage goes through the destination (destination.ts): the lock, the
+ * state kept with the photos, folder listings, writes and the clean-up after a killed run.
  */
 import path from 'node:path'
 import type { HttpClient } from '../icloud/http.js'
@@ -136,6 +143,8 @@ export interface SyncResult {
 
 /** One run per destination: the lock is held for the whole run (a dry run writes nothing and takes none). */
 export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
+  // The run's budget clock starts here: waiting for the lock counts, as it does for the job.
+  const startedAt = (o.now ?? Date.now)()
   const dryRun = o.options.dryRun ?? PHOTOS_DEFAULTS.dryRun
   const destination = o.destination ?? new DirectoryDestination(o.directory, { log: o.log })
   const lock = dryRun
@@ -145,13 +154,13 @@ export async function syncPhotos(o: SyncOptions): Promise<SyncResult> {
         log: o.log,
       })
   try {
-    return await syncLocked(o, destination)
+    return await syncLocked(o, destination, startedAt)
   } finally {
     await lock?.release()
   }
 }
 
-async function syncLocked(o: SyncOptions, destination: Destination): Promise<SyncResult> {
+async function syncLocked(o: SyncOptions, destination: Destination, startedAt: number): Promise<SyncResult> {
   const r = resolveOptions(o.options)
   checkFolderStructure(r.naming.folderStructure, r.naming.timeZone)
   const directory = path.resolve(o.directory)
@@ -162,7 +171,7 @@ async function syncLocked(o: SyncOptions, destination: Destination): Promise<Syn
   const tokensAtStart = tokenFingerprint(state)
   const key = optionsKey(r)
   const requestsAtStart = o.client.requests
-  const run = new Run(o, r, destination, state)
+  const run = new Run(o, r, destination, state, startedAt)
   // Listing calls wait out throttling under the same budget as the downloads.
   const clientThrottle = o.client.throttle
   o.client.throttle = run.governor
@@ -298,6 +307,7 @@ async function syncLocked(o: SyncOptions, destination: Destination): Promise<Syn
   }
   if (error !== undefined && !isAppError(error, 'THROTTLED')) throw error
   run.logThrottling()
+  run.logBudget(listingComplete)
   if (throttleError) o.log.warning(`photos: ${throttleError.describe()}`)
   return {
     mode,
@@ -322,7 +332,9 @@ async function syncLocked(o: SyncOptions, destination: Destination): Promise<Syn
           : 'destination'
         : throttleError
           ? 'throttled'
-          : undefined,
+          : run.budgetHit
+            ? 'budget'
+            : undefined,
     diskError: run.fatal,
     listingNote,
   }
@@ -409,6 +421,13 @@ class Run {
   cutShort = false
   /** The manifest or the state file changed during the run. */
   changed = false
+  /** A run budget (max-duration, max-bytes, max-files) was reached: nothing new starts. */
+  budgetHit?: string
+  /** max-duration is up: not even queued files start. */
+  private timeUp = false
+  /** Files and bytes handed to the downloader (what the budgets count). */
+  private startedFiles = 0
+  private startedBytes = 0
   private readonly downloader: Downloader
   private readonly dirs: DirCache
   /** Files whose partial data is kept for a retry (not swept). */
@@ -423,6 +442,7 @@ class Run {
     private readonly r: Resolved,
     private readonly destination: Destination,
     private readonly state: SyncState,
+    private readonly startedAt: number,
   ) {
     this.dirs = new DirCache(destination)
     this.governor = new ThrottleGovernor({
@@ -439,15 +459,48 @@ class Run {
       signal: o.signal,
       governor: this.governor,
       log: o.log,
+      mayStart: () => {
+        this.checkBudget()
+        return !this.timeUp
+      },
     })
   }
 
   get stopped(): boolean {
-    return this.downloader.stopped || this.o.signal?.aborted === true
+    return this.downloader.stopped || this.o.signal?.aborted === true || this.budgetHit !== undefined
   }
 
   private leftBehindReason(): FileProblem['reason'] {
-    return this.downloader.stopReason ?? 'cancelled'
+    return this.downloader.stopReason ?? (this.budgetHit ? 'budget' : 'cancelled')
+  }
+
+  /**
+   * Stop at a run budget before starting a file of `size` bytes (none: only the clock). A file
+   * starts while the bytes fit; the first one always does, so a budget smaller than one file
+   * still moves the backup on.
+   */
+  private checkBudget(size?: number): void {
+    if (this.budgetHit !== undefined || this.r.dryRun) return
+    const b = this.r.budget
+    if (b.durationMs !== undefined && (this.o.now ?? Date.now)() - this.startedAt >= b.durationMs) {
+      this.budgetHit = `photos.max-duration ${formatMs(b.durationMs)}`
+      // Time is up for the queue too (files handed over under max-files/max-bytes were within those).
+      this.timeUp = true
+      this.downloader.halt()
+    } else if (size === undefined) return
+    else if (b.files !== undefined && this.startedFiles >= b.files)
+      this.budgetHit = `photos.max-files ${b.files}`
+    else if (b.bytes !== undefined && this.startedBytes > 0 && this.startedBytes + size > b.bytes)
+      this.budgetHit = `photos.max-bytes ${b.bytes} bytes`
+  }
+
+  /** One line when a budget ended the run. */
+  logBudget(listingComplete: boolean): void {
+    if (this.budgetHit === undefined || this.downloader.stopReason || this.o.signal?.aborted) return
+    const n = this.problems.filter((p) => p.reason === 'budget').length
+    this.o.log.info(
+      `photos: the run budget was reached (${this.budgetHit}); ${listingComplete ? '' : 'at least '}${n} file${n === 1 ? '' : 's'} left; the next run continues.`,
+    )
   }
 
   /** The error that stopped the run (disk full, DESTINATION_AUTH). */
@@ -466,6 +519,8 @@ class Run {
       log: this.o.log,
     })) {
       token ??= page.syncToken
+      // A page that arrives after max-duration is still planned: its missing files go on the list.
+      this.checkBudget()
       if (page.incomplete) this.incompleteListing = true
       if (page.cutShort) this.cutShort = true
       if (page.total !== undefined) this.counts.total = (this.counts.total ?? 0) + page.total
@@ -499,6 +554,7 @@ class Run {
       skipVideos: this.r.skipVideos,
       log: this.o.log,
     })) {
+      this.checkBudget()
       this.parseErrors(page.errors)
       const assets =
         this.r.recent === undefined ? page.assets : [...page.assets].sort((a, b) => b.createdAt - a.createdAt)
@@ -600,7 +656,10 @@ class Run {
       // Refuses a path that would escape the root (an INTERNAL error fails this asset only).
       safeJoin(this.o.directory, hit.relPath)
       const noPart = this.dirs.noPart(hit.relPath)
+      this.checkBudget(f.version.size)
       if (!this.stopped) await this.downloader.waitForCapacity()
+      // Waiting for a free slot may have taken the run past max-duration.
+      this.checkBudget(f.version.size)
       if (this.stopped) {
         // Not started: left for the next run, on the list.
         this.dirs.settle(hit.relPath, false)
@@ -615,6 +674,8 @@ class Run {
         continue
       }
       await this.markRunning()
+      this.startedFiles++
+      this.startedBytes += f.version.size
       void this.downloader
         .add({
           assetId: asset.id,
@@ -668,6 +729,8 @@ class Run {
       this.problems.push(problem)
     }
     this.report()
+    // The clock is looked at as each file ends too, so the queue stops starting files on time.
+    if (!this.stopped) this.checkBudget()
   }
 
   private report(): void {

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openDestination } from '../src/destinations/open.js'
+import { photosOutcome } from '../src/photos/outcome.js'
 import { S3Destination } from '../src/destinations/s3-destination.js'
 import { isUploadPart, startS3FaultProxy, type S3FaultProxy } from '../sim/s3/fault-proxy.js'
 import { startLocalS3, type LocalS3 } from '../sim/s3/server.js'
@@ -260,5 +261,28 @@ describe('sync into an S3 bucket', () => {
     const r = await sync(tmp('s3-k1-'), {}, { destination: bucket(prefix) })
     expect(r.failed).toBe(0)
     expect(await open()).toEqual([])
+  })
+
+  it('budget stop then resume on fresh runners: each run uploads its share once, the last one completes the bucket', async () => {
+    const { lib, sync } = await setup({ count: 14, kinds: ['jpeg'], seed: 96 })
+    const prefix = `budget${++n}`
+    const total = expectedHashes(lib).length
+    const mark = proxy.log.length
+    const first = await sync(tmp('s3-b1-'), { maxFiles: 6 }, { destination: bucket(prefix) })
+    expect(first.downloaded).toBe(6)
+    expect(first.stopReason).toBe('budget')
+    expect(photosOutcome(first).status).toBe('incomplete')
+    expect((await objects(prefix)).size).toBe(6)
+    const second = await sync(tmp('s3-b2-'), { maxFiles: 6 }, { destination: bucket(prefix) })
+    expect(second.downloaded).toBe(6)
+    const third = await sync(tmp('s3-b3-'), {}, { destination: bucket(prefix) })
+    expect(third.downloaded).toBe(total - 12)
+    expect(photosOutcome(third).status).toBe('ok')
+    const all = await objects(prefix)
+    expect(hashesOf(all)).toEqual(expectedHashes(lib))
+    // Every photo object was written exactly once over the three runs.
+    const writes = photoWrites(mark, prefix).map((r) => r.path)
+    expect(writes.length).toBe(total)
+    expect(new Set(writes).size).toBe(total)
   })
 })

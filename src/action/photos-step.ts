@@ -44,6 +44,7 @@ export async function runPhotos(o: {
   const s3 = isS3(config.photos)
   const destination = openDestination(config.photos, { log, sessionKey: settings.sessionKey })
   const directory = s3 ? settings.runnerTemp : config.photos.directory!
+  if (s3) log.info(`Photos go to ${destination.label} (the download state is kept there too).`)
   const engine = createPhotosEngine(auth, config.photos)
   let bundleState = o.bundleState
   if (s3) {

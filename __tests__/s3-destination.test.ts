@@ -258,6 +258,14 @@ describe('S3 destination: state object', () => {
     expect(await otherKey.d.loadState()).toBeUndefined()
     expect(otherKey.log.warnings.join('\n')).toMatch(/cannot be opened/)
     expect(otherKey.log.warnings.join('\n')).not.toContain(key)
+
+    // One flipped byte anywhere: the tag check refuses it, nothing half-read reaches the parser.
+    const bent = Buffer.from(stored)
+    bent[Math.floor(bent.length / 2)] ^= 0x01
+    await raw.send(new PutObjectCommand({ Bucket: BUCKET, Key: `state-sealed/${STATE_OBJECT}`, Body: bent }))
+    const tampered = dest({ prefix: 'state-sealed', sessionKey: key })
+    expect(await tampered.d.loadState()).toBeUndefined()
+    expect(tampered.log.warnings.join('\n')).toMatch(/integrity check/)
   })
 
   it('a passphrase works as the key too, and a large state streams up as a multipart object', async () => {

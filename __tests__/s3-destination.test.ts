@@ -323,7 +323,14 @@ describe('S3 destination: faults', () => {
       times: 1000,
     })
     const data = randomBytes(11 * MiB)
-    const err = await put(d, 'VID.MOV', data).catch((e) => e)
+    const w = await d.openWriter({ assetId: 'A', relPath: 'VID.MOV', size: data.length, mtime: 0 })
+    const err = await (async () => {
+      await w.write(data.subarray(0, 6 * MiB))
+      await w.write(data.subarray(6 * MiB))
+      await w.commit({ size: data.length, sha256: sha256(data) })
+    })().catch((e) => e)
+    // The engine then ends the attempt: no crash, nothing left.
+    await w.abort(false)
     expect(isAppError(err, 'DESTINATION')).toBe(true)
     expect(err.message).toContain('broken')
     expect(await exists('broken/VID.MOV')).toBe(false)

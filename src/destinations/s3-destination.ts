@@ -13,7 +13,6 @@
  * Credentials come from the SDK's default chain (AWS_* environment variables, as
  * aws-actions/configure-aws-credentials sets them with OIDC), never from the config file.
  */
-import { createHash } from 'node:crypto'
 import { PassThrough, Readable } from 'node:stream'
 import {
   AbortMultipartUploadCommand,
@@ -386,6 +385,8 @@ class S3FileWriter implements FileWriter {
 
   private startMultipart(): void {
     this.stream = new PassThrough({ highWaterMark: 1024 * 1024 })
+    // abort() fails the stream on purpose; lib-storage may have stopped reading it by then.
+    this.stream.on('error', () => undefined)
     this.upload = new Upload({
       client: this.dest.client,
       params: { ...this.dest.objectParams(this.task), Body: this.stream, ChecksumAlgorithm: 'SHA256' },
@@ -475,9 +476,4 @@ class S3FileWriter implements FileWriter {
     this.stream.destroy(new Error('upload cancelled'))
     await this.done.catch(() => undefined)
   }
-}
-
-/** Tests: the SHA-256 of bytes as S3's base64 checksum. */
-export function sha256Base64(data: Buffer): string {
-  return createHash('sha256').update(data).digest('base64')
 }

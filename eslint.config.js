@@ -22,8 +22,30 @@ const rooms = {
   notify: [...ground, 'github'],
   // providers implement icloud's ports.
   providers: [...ground, 'icloud/ports.js', 'github', 'notify'],
-  action: [...ground, 'config', 'icloud', 'session-cache', 'photos', 'github', 'notify', 'providers'],
-  cli: [...ground, 'config', 'icloud', 'session-cache', 'photos', 'github', 'notify', 'providers'],
+  // destinations implement photos' Destination; the bucket's state is sealed like the session.
+  destinations: [...ground, 'photos', 'session-cache/sealed-stream.js'],
+  action: [
+    ...ground,
+    'config',
+    'icloud',
+    'session-cache',
+    'photos',
+    'destinations',
+    'github',
+    'notify',
+    'providers',
+  ],
+  cli: [
+    ...ground,
+    'config',
+    'icloud',
+    'session-cache',
+    'photos',
+    'destinations',
+    'github',
+    'notify',
+    'providers',
+  ],
 }
 const outOfSrc = {
   regex: '(^|/)(__tests__|sim)/|^(\\.\\./){2,}(?!package\\.json$|schemas/)',

@@ -168,10 +168,12 @@ describe('example workflows', () => {
     lint = await createLinter()
   })
 
-  it('exist for self-hosted, several accounts, a hosted trial and re-auth', () => {
+  it('exist for self-hosted, several accounts, a hosted trial, S3 (AWS with OIDC; keys for B2, R2, …) and re-auth', () => {
     expect(workflows.map((w) => w.file).sort()).toEqual([
       'examples/workflows/backup-accounts.yml',
       'examples/workflows/backup-hosted.yml',
+      'examples/workflows/backup-s3-aws.yml',
+      'examples/workflows/backup-s3-keys.yml',
       'examples/workflows/backup-self-hosted.yml',
       'examples/workflows/reauth.yml',
     ])

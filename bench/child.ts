@@ -12,6 +12,8 @@ export interface ChildJob {
   databaseUrl: string
   directory: string
   threads?: number
+  /** Back up into this bucket (the local S3 server) instead of `directory`. */
+  s3?: { endpoint: string; bucket: string; prefix: string; accessKeyId: string; secretAccessKey: string }
 }
 
 export interface ChildResult {

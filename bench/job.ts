@@ -5,6 +5,7 @@ import { HttpClient } from '../src/icloud/http.js'
 import { CloudKitClient } from '../src/photos/cloudkit.js'
 import { listAssets } from '../src/photos/listing.js'
 import { syncPhotos } from '../src/photos/sync.js'
+import { S3Destination } from '../src/destinations/s3-destination.js'
 import type { ChildJob, ChildResult } from './child.js'
 
 export async function runJob(job: ChildJob): Promise<Omit<ChildResult, 'peakRssMiB'>> {
@@ -29,10 +30,21 @@ export async function runJob(job: ChildJob): Promise<Omit<ChildResult, 'peakRssM
     }
     result = { downloaded: 0, skipped: 0, failed: 0, bytes: 0, listed, requests: client.requests }
   } else {
+    const destination = job.s3
+      ? new S3Destination({
+          bucket: job.s3.bucket,
+          prefix: job.s3.prefix,
+          region: 'us-east-1',
+          endpoint: job.s3.endpoint,
+          forcePathStyle: true,
+          credentials: { accessKeyId: job.s3.accessKeyId, secretAccessKey: job.s3.secretAccessKey },
+        })
+      : undefined
     const r = await syncPhotos({
       client,
       http: downloads,
       directory: job.directory,
+      destination,
       options: { threads: job.threads },
       log: quiet,
     })

@@ -9,7 +9,8 @@
 //   BENCH_CEILING_THREADS        the stream counts of that scenario (default 4,8,12,16)
 //   BENCH_LATENCY_MS (20)        per request, downloads included
 //   BENCH_COLD_RUNS (5)          bundle cold starts (median reported)
-//   BENCH_ONLY                   comma list of: full, serial, big, action, cold, throttled, ceiling
+//   BENCH_S3_ASSETS (2000)       full sync to the local S3 server vs to a directory (scenario s3)
+//   BENCH_ONLY                   comma list of: full, serial, big, action, cold, throttled, ceiling, s3
 //                                (other results are kept)
 //   BENCH_STRICT=1               exit 1 when a target is missed
 // Performance is measured here only; tests never assert timings.
@@ -23,6 +24,7 @@ import { runChild as spawnChild } from './spawn.js'
 import { compileEntry } from './compile.js'
 import { measureColdStart } from './cold-start.js'
 import { measureActionListing } from './action-listing.js'
+import { benchS3 } from './s3.js'
 import {
   ICLOUDPD_MS_PER_FILE,
   icloudpdNoChangeMs,
@@ -47,7 +49,8 @@ const CEILING_THREADS = (process.env.BENCH_CEILING_THREADS ?? '4,8,12,16')
   .split(',')
   .map(Number)
   .filter((n) => Number.isInteger(n) && n > 0)
-const ALL = ['full', 'serial', 'big', 'action', 'cold', 'throttled', 'ceiling']
+const N_S3 = num('BENCH_S3_ASSETS', 2_000)
+const ALL = ['full', 'serial', 'big', 'action', 'cold', 'throttled', 'ceiling', 's3']
 const ONLY = new Set((process.env.BENCH_ONLY ?? ALL.join(',')).split(',').map((s) => s.trim()))
 
 /** The action's default `photos.threads`, read from the schema so the bench follows it. */
@@ -393,6 +396,10 @@ if (ONLY.has('action')) await benchActionListing()
 if (ONLY.has('cold')) await benchCold()
 if (ONLY.has('throttled')) await benchThrottled()
 if (ONLY.has('ceiling')) await benchCeiling()
+if (ONLY.has('s3'))
+  rows.push(
+    ...(await benchS3({ runChild, tmp, assets: N_S3, latencyMs: LATENCY, threads: DEFAULT_THREADS, note })),
+  )
 
 const header = ['Scenario', 'Ours', 'Target', 'icloudpd yardstick', 'Ratio', '']
 const table = [

@@ -6,6 +6,7 @@
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import type { AuthResult } from '../icloud/auth.js'
+import { isS3, openDestination } from '../destinations/open.js'
 import { createPhotosEngine } from '../photos/engine.js'
 import { createProgress } from '../photos/progress.js'
 import { emptyState, loadStateFile, parseState, pickNewer } from '../photos/state.js'
@@ -44,12 +45,20 @@ export async function runPhotos(o: {
   diskError?: SyncResult['diskError']
 }> {
   const { auth, config, settings, log } = o
-  const directory = config.photos.directory!
+  // A bucket keeps its own state (under its prefix): the cache entry then holds only the session,
+  // and a state cached for another destination is never taken for the bucket's.
+  const s3 = isS3(config.photos)
+  const destination = openDestination(config.photos, { log, sessionKey: settings.sessionKey })
+  const directory = s3 ? settings.runnerTemp : config.photos.directory!
+  if (s3) log.info(`Photos go to ${destination.label} (the download state is kept there too).`)
   const engine = createPhotosEngine(auth, config.photos)
   const { [PHOTOS_STATE_KEY]: legacy, ...rest } = o.bundleState
   let bundleState: Record<string, unknown> = rest
   // A session saved by an earlier release may still carry the state; the newer of the two wins.
-  let cached = pickNewer(typeof legacy === 'string' ? parseState(legacy) : undefined, o.cachedState)
+  // Never for a bucket: its state is the one under its prefix, not one cached for a directory.
+  let cached = s3
+    ? undefined
+    : pickNewer(typeof legacy === 'string' ? parseState(legacy) : undefined, o.cachedState)
   // Hand-off: settle the previous run's files first; this run's files are pending until its job succeeds.
   const handOff = config.photos.handOff && !config.photos.dryRun
   let handOffBase: ReturnType<typeof tokensOf> | undefined
@@ -68,6 +77,7 @@ export async function runPhotos(o: {
   try {
     const result = await engine.sync({
       directory,
+      destination,
       state: cached,
       log,
       progress: (p) => progress.update(p),
@@ -96,7 +106,7 @@ export async function runPhotos(o: {
         remaining: result.remaining,
         listingComplete: result.listingComplete,
         newFilesList: newFilesPath,
-        directory,
+        directory: s3 ? destination.label : directory,
         listing: describeListing(result),
         ...(result.deleted.length || result.deleteFailed
           ? { deleted: result.deleted, deleteFailed: result.deleteFailed }

@@ -2,6 +2,7 @@
  * The action's main step: inputs → config → session (cache or seed) → sign-in → trust expiry →
  * photos → outputs, summary and report. One setFailed at most; notifications never hide the error.
  */
+import { isS3 } from '../destinations/open.js'
 import { rm } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { Inputs, State } from './constants.js'
@@ -131,7 +132,8 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     const downloads = settings.mode === 'sync' || settings.mode === 'verify'
     const hosted = downloads ? hostedRunnerWarning(config, settings) : undefined
     if (hosted) log.warning(hosted, { title: 'Not a backup' })
-    if (downloads && !config.photos.directory) {
+    const needsDirectory = settings.mode === 'verify' || (settings.mode === 'sync' && !isS3(config.photos))
+    if (needsDirectory && !config.photos.directory) {
       throw new AppError(
         'CONFIG_INVALID',
         `No download directory: set \`photos.directory\` in ${relative(settings.workspace, config.file) || config.file} or the \`${Inputs.Directory}\` input.`,

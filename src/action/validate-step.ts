@@ -1,4 +1,5 @@
 /** `mode: validate-config`: check the file (and what a sync would trip over) without signing in. */
+import { isS3 } from '../destinations/open.js'
 import { relative } from 'node:path'
 import { Inputs } from './constants.js'
 import type { Settings } from './inputs.js'
@@ -32,7 +33,8 @@ export async function validateOnly(
     for (const p of channelProblems(config, settings)) log.warning(p, { title: 'Notification not set up' })
     const hosted = hostedRunnerWarning(config, settings)
     if (hosted) log.warning(hosted, { title: 'Not a backup' })
-    if (!config.photos.directory) issues.push(missingDirectoryIssue(text, settings.configPath))
+    if (!config.photos.directory && !isS3(config.photos))
+      issues.push(missingDirectoryIssue(text, settings.configPath))
   }
   if (issues.length) {
     annotate(issues, log, settings)

@@ -8,6 +8,9 @@
  * exits at once (the state file is replaced atomically, so the last save stands).
  */
 import path from 'node:path'
+import { tmpdir } from 'node:os'
+import { SecretEnv } from '../config/index.js'
+import { isS3, openDestination } from '../destinations/open.js'
 import { createPhotosEngine } from '../photos/engine.js'
 import { createProgress } from '../photos/progress.js'
 import { command, hint } from './format.js'
@@ -31,13 +34,19 @@ export interface SyncOptions extends Record<string, unknown> {
 
 export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
   const config = await resolveConfig(opts)
-  const directory = config.photos.directory
-  if (!directory)
+  const s3 = isS3(config.photos)
+  if (!config.photos.directory && !s3)
     throw new UsageError('--directory is required (or `photos.directory` in the --config file).')
   const onlyNames = opts.onlyPrintFilenames === true
   if (onlyNames) config.photos.dryRun = true
   const level = opts.logLevel ?? (opts.verbose ? 'debug' : 'info')
   const log = cliLog(io, level === 'debug', level === 'error')
+  // A bucket: credentials from the AWS environment; its state object sealed with the session key when one is set.
+  const destination = openDestination(config.photos, {
+    log,
+    sessionKey: io.env[SecretEnv.SessionKey] || undefined,
+  })
+  const directory = s3 ? destination.label : config.photos.directory!
   const auth = await cliSignIn(config, io, { password: opts.password, log })
   try {
     const engine = createPhotosEngine(auth, config.photos)
@@ -50,7 +59,8 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
     const unlisten = listenToProcessSignals(cancel)
     try {
       const result = await engine.sync({
-        directory,
+        directory: s3 ? tmpdir() : directory,
+        destination,
         log,
         progress: (p) => progress.update(p),
         signal: cancel.signal,
@@ -58,7 +68,11 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
       progress.stop()
       // icloudpd prints `directory/<folder>/<name>` for each file it would download, and nothing else.
       if (onlyNames)
-        for (const rel of result.newFiles) line(io.stdout, path.join(directory, ...rel.split('/')))
+        for (const rel of result.newFiles)
+          line(
+            io.stdout,
+            s3 ? `${directory.replace(/\/$/, '')}/${rel}` : path.join(directory, ...rel.split('/')),
+          )
       const verb = config.photos.dryRun ? 'would download' : 'downloaded'
       line(
         onlyNames ? io.stderr : io.stdout,

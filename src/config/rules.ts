@@ -74,6 +74,8 @@ interface SecretHome {
   what: string
   input?: string
   env?: string
+  /** Where it belongs instead, when that is not an action input. */
+  advice?: string
 }
 
 const APPLE_PASSWORD: SecretHome = {
@@ -91,6 +93,11 @@ const GITHUB_TOKEN: SecretHome = { what: 'a GitHub token', input: 'github-token'
 const SESSION: SecretHome = { what: 'session data', input: 'session', env: SecretEnv.Session }
 const SESSION_KEY: SecretHome = { what: 'the session key', input: 'session-key', env: SecretEnv.SessionKey }
 const OTHER: SecretHome = { what: 'a secret' }
+const AWS_CREDENTIAL: SecretHome = {
+  what: 'an S3 credential',
+  advice:
+    'the S3 destination takes its credentials from the standard AWS environment variables AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN: on AWS set them with the `aws-actions/configure-aws-credentials` step (OIDC, no stored secret); for other stores set them with `env:` from repository secrets',
+}
 
 /** `smtpPassword`, `smtp_password` and `SMTP-Password` all become `smtp-password`. */
 function normalise(key: string): string {
@@ -104,6 +111,14 @@ function normalise(key: string): string {
 function secretHome(parents: readonly Segment[], rawKey: string, value: unknown): SecretHome | undefined {
   const key = normalise(rawKey)
   const parent = parents.length ? String(parents[parents.length - 1]) : ''
+  if (
+    /^(aws-)?(access-key(-id)?|secret-(access-)?key|secret-key-id)$/.test(key) ||
+    (parent === 'destination' &&
+      /(^|-)(session-token|credentials?|secret|key-id|application-key)$/.test(key) &&
+      key !== 'kms-key-id')
+  ) {
+    return AWS_CREDENTIAL
+  }
   if (/(^|-)(password|passwd|pwd|pass)$/.test(key)) {
     return key.startsWith('smtp') || parent === 'email' ? SMTP_PASSWORD : APPLE_PASSWORD
   }
@@ -120,6 +135,7 @@ function secretHome(parents: readonly Segment[], rawKey: string, value: unknown)
 
 function secretMessage(key: string, home: SecretHome): string {
   const why = `\`${key}\` looks like ${home.what}, and secrets must not be written in the config file`
+  if (home.advice) return `${why}; ${home.advice}`
   if (!home.input) {
     return `${why}; pass it to the action through an input from a repository secret, or through an environment variable`
   }
@@ -156,6 +172,40 @@ export function literalSecretIssues(source: Source): ConfigIssue[] {
     }
   }
   walk(source.doc.contents, [])
+  return issues
+}
+
+/** `photos.destination` rules the schema does not state: what `type: s3` needs, KMS only with aws:kms. */
+function destinationIssues(source: Source, root: Record<string, unknown>): ConfigIssue[] {
+  const photos = isRecord(root.photos) ? root.photos : {}
+  const dest = photos.destination
+  if (!isRecord(dest)) return []
+  const issues: ConfigIssue[] = []
+  const at = (key: string | undefined, message: string): void => {
+    const path = key ? ['photos', 'destination', key] : ['photos', 'destination']
+    issues.push({ file: source.file, ...locate(source, path, 'key'), path: formatPath(path), message })
+  }
+  if (dest.type === 's3') {
+    for (const key of ['bucket', 'region']) {
+      if (dest[key] === undefined) at(undefined, `\`type: s3\` needs \`${key}\``)
+    }
+  } else if (dest.type === 'directory') {
+    // prefix and force-path-style are left out: their schema defaults are always there.
+    for (const key of [
+      'bucket',
+      'region',
+      'endpoint',
+      'storage-class',
+      'server-side-encryption',
+      'kms-key-id',
+    ]) {
+      if (dest[key] !== undefined)
+        at(key, `only applies to \`type: s3\` (the directory is \`photos.directory\`)`)
+    }
+  }
+  if (dest['kms-key-id'] !== undefined && dest['server-side-encryption'] !== 'aws:kms') {
+    at('kms-key-id', 'needs `server-side-encryption: aws:kms`')
+  }
   return issues
 }
 
@@ -216,6 +266,7 @@ export function ruleIssues(source: Source, value: unknown): ConfigIssue[] {
       })
     }
   }
+  issues.push(...destinationIssues(source, root))
   return issues
 }
 

@@ -19,6 +19,10 @@ export type AlignRaw = "as-is" | "original" | "alternative"
 
 export type FileMatchPolicy = "name-size-dedup-with-suffix" | "name-id7"
 
+export type Type = "directory" | "s3"
+
+export type ServerSideEncryption = "AES256" | "aws:kms"
+
 /** The Apple ID to back up. */
 export interface AccountConfig {
   /** Apple ID used to sign in (icloudpd --username): an email address, or for an Apple ID that is a phone number, that number in international form (`+` and digits). */
@@ -99,6 +103,28 @@ export interface NotificationsConfig {
   script?: string
 }
 
+/** Where the backup goes. `directory` (default): `photos.directory` on the runner's disk — durable on a self-hosted runner or a NAS. `s3`: an S3-compatible bucket (AWS S3, Backblaze B2, Cloudflare R2, Wasabi, MinIO, Google Cloud Storage's interoperability API), streamed from Apple without staging the library on disk; the durable choice on GitHub-hosted runners. Credentials come from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them) and are never accepted here. See Where do the photos go? */
+export interface DestinationConfig {
+  /** `directory` or `s3`. */
+  type: Type
+  /** Bucket name (`type: s3`). */
+  bucket?: string
+  /** Key prefix the photos go under (no leading or trailing `/`): object keys are `<prefix>/<the path icloudpd would write>`, e.g. `icloud/me/2024/05/17/IMG_0001.HEIC`; the download state is kept under `<prefix>/.icloud-photos/`. */
+  prefix: string
+  /** Region, required by the S3 protocol's signatures; any value for stores that ignore it (`auto` for Cloudflare R2). */
+  region?: string
+  /** Endpoint URL of an S3-compatible store, e.g. `https://s3.us-west-004.backblazeb2.com`; omit for AWS. */
+  endpoint?: string
+  /** Address the bucket as `<endpoint>/<bucket>` rather than `<bucket>.<endpoint>` (MinIO and most self-hosted stores need it). */
+  forcePathStyle: boolean
+  /** Storage class for new objects, passed through: `STANDARD_IA`, `GLACIER_IR`, `DEEP_ARCHIVE`, … */
+  storageClass?: string
+  /** Server-side encryption of new objects: `AES256` or `aws:kms` (with `kms-key-id`, or the bucket's default KMS key). */
+  serverSideEncryption?: ServerSideEncryption
+  /** KMS key id or ARN for `server-side-encryption: aws:kms`. */
+  kmsKeyId?: string
+}
+
 /** What to download and where, with icloudpd's option names. */
 export interface PhotosConfig {
   /** Local directory that receives the photos (icloudpd --directory). Required for `mode: sync`, here or as the `directory` action input, which takes precedence. `~` is the home directory. */
@@ -159,6 +185,8 @@ export interface PhotosConfig {
   dryRun: boolean
   /** Keep runs green when some files could not be backed up (failed downloads, throttling): the run ends with status `warning` and exit code 0 instead of failing. The files are still listed in the report and notified. Off by default: a run that misses files fails. */
   allowPartialBackup: boolean
+  /** Where the backup goes. `directory` (default): `photos.directory` on the runner's disk — durable on a self-hosted runner or a NAS. `s3`: an S3-compatible bucket (AWS S3, Backblaze B2, Cloudflare R2, Wasabi, MinIO, Google Cloud Storage's interoperability API), streamed from Apple without staging the library on disk; the durable choice on GitHub-hosted runners. Credentials come from the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, as `aws-actions/configure-aws-credentials` sets them) and are never accepted here. See Where do the photos go? */
+  destination?: DestinationConfig
   /** Seconds to wait when another run is using the photos directory (its lock file is there). 0 fails at once with `LOCKED`. */
   lockWait: number
   /** For ephemeral (GitHub-hosted) runners whose photos a later step uploads: a file counts as backed up only once the job that downloaded it succeeded. The next run asks GitHub (with `github-token`, which needs `actions: read`) how the previous run ended and downloads that run's files again unless it succeeded. See Cancellation and hand-off. */
@@ -242,6 +270,15 @@ export const NOTIFICATIONS_DEFAULTS = Object.freeze<
   Pick<NotificationsConfig, "warnDays">
 >({
   warnDays: 7,
+})
+
+/** The schema's defaults of `photos.destination`. */
+export const PHOTOS_DESTINATION_DEFAULTS = Object.freeze<
+  Pick<DestinationConfig, "type" | "prefix" | "forcePathStyle">
+>({
+  type: "directory",
+  prefix: "",
+  forcePathStyle: false,
 })
 
 /** The schema's defaults of `photos`. */

@@ -1,0 +1,479 @@
+/**
+ * An S3-compatible bucket as the destination (AWS S3, Backblaze B2, Cloudflare R2, Wasabi, MinIO,
+ * Google Cloud Storage's interoperability API). Apple's bytes stream through to the bucket without
+ * touching the runner's disk; memory per file is bounded by the part size (a file that ends within
+ * one part is one PutObject, a larger one a multipart upload with `queueSize` parts in flight).
+ *
+ * Keys are `<prefix>/<relPath>`, exactly the paths icloudpd writes, so a bucket holding an
+ * icloudpd backup (copied with rclone or `aws s3 sync`) is recognised by listing. Every object
+ * carries the file's SHA-256 and the asset's date as metadata (`x-amz-meta-sha256`,
+ * `x-amz-meta-created`) and a `Content-Type`. The download state is the object
+ * `<prefix>/.icloud-photos/state.json`, sealed with the session key when one is given.
+ *
+ * Credentials come from the SDK's default chain (AWS_* environment variables, as
+ * aws-actions/configure-aws-credentials sets them with OIDC), never from the config file.
+ */
+import { PassThrough, Readable } from 'node:stream'
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  DeleteObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  type ServerSideEncryption,
+  type StorageClass,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { AppError } from '../core/errors.js'
+import type { Log } from '../core/log.js'
+import type { Destination, DestinationLock, FileWriter, WriteTask } from '../photos/destination.js'
+import { parseState, serializeStatePieces, type SyncState } from '../photos/state.js'
+import { isSealed, open, seal } from '../session-cache/sealed-stream.js'
+import { contentTypeOf } from '../photos/sync.js'
+import { isNotFound, toDestinationError } from './s3-errors.js'
+
+/** Where the state lives under the prefix. */
+export const STATE_DIR = '.icloud-photos'
+export const STATE_OBJECT = `${STATE_DIR}/state.json`
+/** S3's multipart minimum is 5 MiB; 8 MiB parts keep memory at about threads × 2 parts. */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024
+/** CopyObject copies at most 5 GiB in one request: larger objects keep the date but no sha256 metadata. */
+const COPY_LIMIT = 5 * 1024 * 1024 * 1024
+
+export interface S3DestinationOptions {
+  bucket: string
+  /** Key prefix without a trailing `/` ('' = the bucket's root). */
+  prefix?: string
+  region: string
+  endpoint?: string
+  forcePathStyle?: boolean
+  storageClass?: string
+  serverSideEncryption?: 'AES256' | 'aws:kms'
+  kmsKeyId?: string
+  /** Seal the state object with this (the `session-key`); plain JSON without. */
+  sessionKey?: string
+  partSize?: number
+  /** Parts of one file in flight at once. */
+  queueSize?: number
+  /** Tests only: explicit credentials (the product uses the SDK's default chain). */
+  credentials?: S3ClientConfig['credentials']
+  /** Attempts per request (SlowDown, 5xx, resets are retried with the SDK's adaptive back-off). */
+  maxAttempts?: number
+  log?: Pick<Log, 'debug' | 'warning'>
+}
+
+export class S3Destination implements Destination {
+  readonly kind = 's3' as const
+  readonly label: string
+  readonly durable = true
+  readonly client: S3Client
+  private readonly bucket: string
+  private readonly keyPrefix: string
+  private readonly partSize: number
+  private readonly queueSize: number
+  private readonly o: S3DestinationOptions
+  private readonly openedAt = Date.now()
+  /** The whole prefix listed once: folder → name → size. */
+  private listing?: Promise<Map<string, Map<string, number>>>
+
+  constructor(o: S3DestinationOptions) {
+    this.o = o
+    this.bucket = o.bucket
+    const prefix = (o.prefix ?? '').replace(/^\/+|\/+$/g, '')
+    this.keyPrefix = prefix ? `${prefix}/` : ''
+    this.label = `s3://${o.bucket}/${prefix}`
+    this.partSize = Math.max(5 * 1024 * 1024, o.partSize ?? DEFAULT_PART_SIZE)
+    // One part in flight per file: large files run in parallel with the others anyway, and each
+    // extra part in flight is another part size of memory per thread.
+    this.queueSize = o.queueSize ?? 1
+    this.client = new S3Client({
+      region: o.region,
+      endpoint: o.endpoint,
+      forcePathStyle: o.forcePathStyle ?? false,
+      credentials: o.credentials,
+      // S3 answers 503 SlowDown when it wants fewer requests: adaptive mode slows the client down.
+      retryMode: 'adaptive',
+      maxAttempts: o.maxAttempts ?? 8,
+      requestHandler: { connectionTimeout: 15_000, requestTimeout: 300_000 },
+    })
+  }
+
+  key(relPath: string): string {
+    return this.keyPrefix + relPath
+  }
+
+  private fail(err: unknown, op: string, relPath?: string): AppError {
+    return toDestinationError(err, { label: this.label, op, key: relPath })
+  }
+
+  /**
+   * No lock: S3-compatible stores share no lock primitive (conditional writes are recent and not
+   * everywhere). Two overlapping runs upload the same bytes under the same keys, and the state
+   * object is replaced whole, so the worst case is repeated work; the workflow's `concurrency:`
+   * group keeps scheduled runs from overlapping. Taking the bucket for a run (never for a dry run)
+   * aborts the multipart uploads a killed run left, whether or not it lived to save its state;
+   * refused credentials stop the run here, before anything is downloaded.
+   */
+  async lock(_o?: unknown): Promise<DestinationLock> {
+    try {
+      await this.sweep()
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'DESTINATION_AUTH') throw err
+      this.o.log?.warning(`Could not look for unfinished uploads in ${this.label}: ${(err as Error).message}`)
+    }
+    return { release: async () => undefined }
+  }
+
+  async loadState(): Promise<SyncState | undefined> {
+    let body: AsyncIterable<Uint8Array>
+    try {
+      const r = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.key(STATE_OBJECT) }),
+      )
+      body = r.Body as AsyncIterable<Uint8Array>
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw this.fail(err, 'GetObject', STATE_OBJECT)
+    }
+    const it = body[Symbol.asyncIterator]()
+    const first = await it.next()
+    const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value)
+    const rest: AsyncIterable<Uint8Array> = {
+      async *[Symbol.asyncIterator]() {
+        yield head
+        for (let r = await it.next(); !r.done; r = await it.next()) yield r.value
+      },
+    }
+    try {
+      if (isSealed(head)) {
+        if (!this.o.sessionKey) {
+          this.o.log?.warning(
+            `The download state in ${this.label} is encrypted and no session key was given: the bucket is listed instead (nothing is uploaded twice).`,
+          )
+          return undefined
+        }
+        return parseState((await open(rest, this.o.sessionKey)).toString('utf8'))
+      }
+      const parts: Buffer[] = []
+      for await (const c of rest) parts.push(Buffer.from(c))
+      return parseState(Buffer.concat(parts).toString('utf8'))
+    } catch (err) {
+      if (err instanceof Error && err.name === 'BlobError') {
+        this.o.log?.warning(
+          `The download state in ${this.label} cannot be opened (${err.message}): the bucket is listed instead (nothing is uploaded twice).`,
+        )
+        return undefined
+      }
+      throw this.fail(err, 'GetObject', STATE_OBJECT)
+    }
+  }
+
+  async saveState(state: SyncState): Promise<void> {
+    const pieces = serializeStatePieces(state)
+    const bytes = (function* () {
+      for (const p of pieces) yield Buffer.from(p, 'utf8')
+    })()
+    const body = Readable.from(this.o.sessionKey ? seal(bytes, this.o.sessionKey) : bytes)
+    // One PutObject or a multipart upload, either way the new object replaces the old one whole.
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.bucket,
+        Key: this.key(STATE_OBJECT),
+        Body: body,
+        ContentType: this.o.sessionKey ? 'application/octet-stream' : 'application/json',
+        ChecksumAlgorithm: 'SHA256',
+        ...this.encryption(),
+      },
+      partSize: this.partSize,
+      queueSize: 1,
+    })
+    try {
+      await upload.done()
+    } catch (err) {
+      throw this.fail(err, 'PutObject', STATE_OBJECT)
+    }
+  }
+
+  private loadListing(): Promise<Map<string, Map<string, number>>> {
+    this.listing ??= (async () => {
+      const folders = new Map<string, Map<string, number>>()
+      let token: string | undefined
+      do {
+        let page
+        try {
+          page = await this.client.send(
+            new ListObjectsV2Command({
+              Bucket: this.bucket,
+              Prefix: this.keyPrefix || undefined,
+              ContinuationToken: token,
+            }),
+          )
+        } catch (err) {
+          throw this.fail(err, 'ListObjectsV2')
+        }
+        for (const obj of page.Contents ?? []) {
+          const rel = obj.Key?.slice(this.keyPrefix.length)
+          if (!rel || rel.startsWith(`${STATE_DIR}/`) || rel.endsWith('/')) continue
+          const slash = rel.lastIndexOf('/')
+          const dir = slash < 0 ? '' : rel.slice(0, slash)
+          let m = folders.get(dir)
+          if (!m) folders.set(dir, (m = new Map()))
+          m.set(rel.slice(slash + 1), obj.Size ?? 0)
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+      } while (token)
+      return folders
+    })()
+    // A failed listing is not cached: the next call tries again.
+    this.listing.catch(() => (this.listing = undefined))
+    return this.listing
+  }
+
+  /** Answered from one listing of the whole prefix (one ListObjectsV2 per 1000 objects). */
+  async listFolder(relDir: string): Promise<Map<string, number>> {
+    const folders = await this.loadListing()
+    return new Map(folders.get(relDir.replace(/\/+$/, '')) ?? [])
+  }
+
+  async stat(relPath: string): Promise<number | undefined> {
+    try {
+      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }))
+      return h.ContentLength
+    } catch (err) {
+      if (isNotFound(err)) return undefined
+      throw this.fail(err, 'HeadObject', relPath)
+    }
+  }
+
+  async remove(relPath: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }))
+    } catch (err) {
+      if (isNotFound(err)) return
+      throw this.fail(err, 'DeleteObject', relPath)
+    }
+  }
+
+  /** Abort multipart uploads under the prefix that a killed run left (started before this run). */
+  async sweep(_keep?: ReadonlySet<string>): Promise<void> {
+    let keyMarker: string | undefined
+    let uploadIdMarker: string | undefined
+    const stale: { Key: string; UploadId: string }[] = []
+    try {
+      for (;;) {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.keyPrefix || undefined,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        )
+        for (const u of page.Uploads ?? []) {
+          if (u.Key && u.UploadId && (!u.Initiated || u.Initiated.getTime() < this.openedAt)) {
+            stale.push({ Key: u.Key, UploadId: u.UploadId })
+          }
+        }
+        if (!page.IsTruncated) break
+        keyMarker = page.NextKeyMarker
+        uploadIdMarker = page.NextUploadIdMarker
+      }
+      for (const u of stale) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, ...u }))
+        this.o.log?.debug(`aborted a stale multipart upload of ${u.Key}`)
+      }
+    } catch (err) {
+      throw this.fail(err, 'ListMultipartUploads')
+    }
+  }
+
+  private encryption(): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
+    return {
+      ...(this.o.serverSideEncryption && {
+        ServerSideEncryption: this.o.serverSideEncryption as ServerSideEncryption,
+      }),
+      ...(this.o.kmsKeyId && { SSEKMSKeyId: this.o.kmsKeyId }),
+    }
+  }
+
+  /** What every photo object carries (storage class, encryption, type, date). */
+  objectParams(task: WriteTask, sha256?: string) {
+    return {
+      Bucket: this.bucket,
+      Key: this.key(task.relPath),
+      ContentType: task.contentType ?? contentTypeOf(task.relPath),
+      Metadata: {
+        created: new Date(task.mtime).toISOString(),
+        ...(sha256 && { sha256 }),
+      },
+      ...(this.o.storageClass && { StorageClass: this.o.storageClass as StorageClass }),
+      ...this.encryption(),
+    }
+  }
+
+  async openWriter(task: WriteTask): Promise<FileWriter> {
+    return new S3FileWriter(this, task, this.partSize, this.queueSize)
+  }
+
+  /** A verified object joins the listing (a later listFolder sees it). */
+  noteWritten(relPath: string, size: number): void {
+    void this.listing?.then(
+      (folders) => {
+        const slash = relPath.lastIndexOf('/')
+        const dir = slash < 0 ? '' : relPath.slice(0, slash)
+        let m = folders.get(dir)
+        if (!m) folders.set(dir, (m = new Map()))
+        m.set(relPath.slice(slash + 1), size)
+      },
+      () => undefined,
+    )
+  }
+
+  /** Map an error for the writer. */
+  error(err: unknown, op: string, relPath: string): AppError {
+    return this.fail(err, op, relPath)
+  }
+}
+
+/**
+ * One upload attempt. Bytes are held until they pass one part; a file that ends sooner is one
+ * PutObject with its SHA-256 (S3 checks the whole object against it). A longer one becomes a
+ * lib-storage multipart upload fed through a stream with back-pressure (each part carries its own
+ * SHA-256, which S3 checks); at commit the sha256 metadata is set by copying the object onto itself,
+ * and a HEAD confirms size and metadata.
+ */
+class S3FileWriter implements FileWriter {
+  readonly offset = 0
+  private buffered: Buffer[] = []
+  private bufferedBytes = 0
+  private written = 0
+  private stream?: PassThrough
+  private upload?: Upload
+  private done?: Promise<unknown>
+  private failure?: unknown
+
+  constructor(
+    private readonly dest: S3Destination,
+    private readonly task: WriteTask,
+    private readonly partSize: number,
+    private readonly queueSize: number,
+  ) {}
+
+  async *existing(): AsyncIterable<Buffer> {}
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failure) throw this.dest.error(this.failure, 'UploadPart', this.task.relPath)
+    this.written += chunk.length
+    if (!this.stream) {
+      this.buffered.push(chunk)
+      this.bufferedBytes += chunk.length
+      if (this.bufferedBytes <= this.partSize) return
+      this.startMultipart()
+      const held = this.buffered
+      this.buffered = []
+      for (const c of held) await this.push(c)
+      return
+    }
+    await this.push(chunk)
+  }
+
+  private startMultipart(): void {
+    this.stream = new PassThrough({ highWaterMark: 1024 * 1024 })
+    // abort() fails the stream on purpose; lib-storage may have stopped reading it by then.
+    this.stream.on('error', () => undefined)
+    this.upload = new Upload({
+      client: this.dest.client,
+      params: { ...this.dest.objectParams(this.task), Body: this.stream, ChecksumAlgorithm: 'SHA256' },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: false,
+    })
+    this.done = this.upload.done()
+    this.done.catch((err: unknown) => {
+      this.failure ??= err
+      // Unblock a write waiting for 'drain'.
+      this.stream?.emit('drain')
+    })
+  }
+
+  private async push(chunk: Buffer): Promise<void> {
+    const s = this.stream!
+    if (s.write(chunk)) return
+    await new Promise<void>((resolve) => s.once('drain', resolve))
+    if (this.failure) throw this.dest.error(this.failure, 'UploadPart', this.task.relPath)
+  }
+
+  async commit(done: { size: number; sha256: string }): Promise<void> {
+    const relPath = this.task.relPath
+    if (this.written !== done.size) {
+      throw new AppError(
+        'DESTINATION',
+        `Wrote ${this.written} bytes of ${relPath} but ${done.size} were expected.`,
+      )
+    }
+    const checksum = Buffer.from(done.sha256, 'hex').toString('base64')
+    if (!this.stream) {
+      // One buffer for the request; the chunks go at once (memory is the part size, not twice it).
+      const body = Buffer.concat(this.buffered)
+      this.buffered = []
+      try {
+        await this.dest.client.send(
+          new PutObjectCommand({
+            ...this.dest.objectParams(this.task, done.sha256),
+            Body: body,
+            ContentLength: this.bufferedBytes,
+            ChecksumSHA256: checksum,
+          }),
+        )
+      } catch (err) {
+        throw this.dest.error(err, 'PutObject', relPath)
+      }
+      this.buffered = []
+      this.dest.noteWritten(relPath, done.size)
+      return
+    }
+    this.stream.end()
+    try {
+      await this.done
+    } catch (err) {
+      throw this.dest.error(err, 'multipart upload of', relPath)
+    }
+    const key = this.dest.key(relPath)
+    const params = this.dest.objectParams(this.task, done.sha256)
+    const copied = done.size <= COPY_LIMIT
+    try {
+      if (copied) {
+        const source = `${params.Bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
+        await this.dest.client.send(
+          new CopyObjectCommand({ ...params, CopySource: source, MetadataDirective: 'REPLACE' }),
+        )
+      }
+      const head = await this.dest.client.send(new HeadObjectCommand({ Bucket: params.Bucket, Key: key }))
+      if (head.ContentLength !== done.size || (copied && head.Metadata?.sha256 !== done.sha256)) {
+        throw new AppError(
+          'DESTINATION',
+          `The object ${key} in ${this.dest.label} does not match what was uploaded (size ${head.ContentLength} of ${done.size}).`,
+          'It is uploaded again on the next attempt.',
+        )
+      }
+    } catch (err) {
+      throw this.dest.error(err, copied ? 'CopyObject' : 'HeadObject', relPath)
+    }
+    this.dest.noteWritten(relPath, done.size)
+  }
+
+  async abort(): Promise<void> {
+    this.buffered = []
+    if (!this.stream || !this.done) return
+    // Failing the body makes lib-storage abort the multipart upload (AbortMultipartUpload), and
+    // `done` settles only after that: no orphaned parts. A failure to abort is swept next run.
+    this.stream.destroy(new Error('upload cancelled'))
+    await this.done.catch(() => undefined)
+  }
+}

@@ -23,7 +23,7 @@ const rooms = {
   // providers implement icloud's ports.
   providers: [...ground, 'icloud/ports.js', 'github', 'notify'],
   // destinations implement photos' Destination; the bucket's state is sealed like the session.
-  destinations: [...ground, 'photos', 'session-cache/sealed-stream.js'],
+  destinations: [...ground, 'photos', 'session-cache/stream-blob.js'],
   action: [
     ...ground,
     'config',

@@ -244,7 +244,7 @@ describe('S3 destination: state object', () => {
     const { d } = dest({ prefix: 'state-sealed', sessionKey: key })
     await d.saveState(sampleState())
     const stored = (await get(`state-sealed/${STATE_OBJECT}`)).body
-    expect(stored.subarray(0, 4).toString()).toBe('ICSS')
+    expect(stored.subarray(0, 4).toString()).toBe('ICPT')
     expect(stored.includes(Buffer.from('ASSET-'))).toBe(false)
     expect(stored.includes(Buffer.from('IMG_'))).toBe(false)
     const back = await d.loadState()
@@ -258,6 +258,12 @@ describe('S3 destination: state object', () => {
     expect(await otherKey.d.loadState()).toBeUndefined()
     expect(otherKey.log.warnings.join('\n')).toMatch(/cannot be opened/)
     expect(otherKey.log.warnings.join('\n')).not.toContain(key)
+
+    // Bound to its bucket and prefix: the same object copied under another prefix is refused.
+    await raw.send(new PutObjectCommand({ Bucket: BUCKET, Key: `state-moved/${STATE_OBJECT}`, Body: stored }))
+    const moved = dest({ prefix: 'state-moved', sessionKey: key })
+    expect(await moved.d.loadState()).toBeUndefined()
+    expect(moved.log.warnings.join('\n')).toMatch(/cannot be opened/)
 
     // One flipped byte anywhere: the tag check refuses it, nothing half-read reaches the parser.
     const bent = Buffer.from(stored)

@@ -14,6 +14,8 @@
  * aws-actions/configure-aws-credentials sets them with OIDC), never from the config file.
  */
 import { PassThrough, Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { createGunzip, createGzip } from 'node:zlib'
 import {
   AbortMultipartUploadCommand,
   CopyObjectCommand,
@@ -33,7 +35,7 @@ import { AppError } from '../core/errors.js'
 import type { Log } from '../core/log.js'
 import type { Destination, DestinationLock, FileWriter, WriteTask } from '../photos/destination.js'
 import { parseState, serializeStatePieces, type SyncState } from '../photos/state.js'
-import { isSealed, open, seal } from '../session-cache/sealed-stream.js'
+import { decryptStream, encryptStream, isEncryptedStream } from '../session-cache/stream-blob.js'
 import { contentTypeOf } from '../photos/sync.js'
 import { isNotFound, toDestinationError } from './s3-errors.js'
 
@@ -70,6 +72,8 @@ export interface S3DestinationOptions {
 export class S3Destination implements Destination {
   readonly kind = 's3' as const
   readonly label: string
+  /** What the sealed state object is bound to (the AAD of its chunks): this bucket and prefix. */
+  private readonly sealContext: string
   readonly durable = true
   readonly client: S3Client
   private readonly bucket: string
@@ -87,6 +91,7 @@ export class S3Destination implements Destination {
     const prefix = (o.prefix ?? '').replace(/^\/+|\/+$/g, '')
     this.keyPrefix = prefix ? `${prefix}/` : ''
     this.label = `s3://${o.bucket}/${prefix}`
+    this.sealContext = this.label
     this.partSize = Math.max(5 * 1024 * 1024, o.partSize ?? DEFAULT_PART_SIZE)
     // One part in flight per file: large files run in parallel with the others anyway, and each
     // extra part in flight is another part size of memory per thread.
@@ -150,14 +155,24 @@ export class S3Destination implements Destination {
       },
     }
     try {
-      if (isSealed(head)) {
+      if (isEncryptedStream(head)) {
         if (!this.o.sessionKey) {
           this.o.log?.warning(
             `The download state in ${this.label} is encrypted and no session key was given: the bucket is listed instead (nothing is uploaded twice).`,
           )
           return undefined
         }
-        return parseState((await open(rest, this.o.sessionKey)).toString('utf8'))
+        // Collected whole before parsing: a chunk that fails its tag ends the stream first.
+        const parts: Buffer[] = []
+        await pipeline(
+          Readable.from(rest),
+          decryptStream(this.o.sessionKey, this.sealContext),
+          createGunzip(),
+          async (source: AsyncIterable<Buffer>) => {
+            for await (const c of source) parts.push(c)
+          },
+        )
+        return parseState(Buffer.concat(parts).toString('utf8'))
       }
       const parts: Buffer[] = []
       for await (const c of rest) parts.push(Buffer.from(c))
@@ -178,7 +193,12 @@ export class S3Destination implements Destination {
     const bytes = (function* () {
       for (const p of pieces) yield Buffer.from(p, 'utf8')
     })()
-    const body = Readable.from(this.o.sessionKey ? seal(bytes, this.o.sessionKey) : bytes)
+    const plain = Readable.from(bytes)
+    // The same sealed format as the hand-off state's cache entry (stream-blob.ts), bound to this
+    // bucket and prefix instead of a repository: the CLI and the action both open it.
+    const body = this.o.sessionKey
+      ? plain.pipe(createGzip()).pipe(encryptStream(this.o.sessionKey, this.sealContext))
+      : plain
     // One PutObject or a multipart upload, either way the new object replaces the old one whole.
     const upload = new Upload({
       client: this.client,

@@ -85,6 +85,11 @@ class ByteQueue {
   }
 }
 
+/** Whether data starts like this format (the first bytes suffice). */
+export function isEncryptedStream(head: Buffer): boolean {
+  return head.length >= MAGIC.length && head.subarray(0, MAGIC.length).equals(MAGIC)
+}
+
 /** A Transform that encrypts what is written to it into the 'ICPT' format. */
 export function encryptStream(key: string, repository: string, chunkSize = DEFAULT_CHUNK): Transform {
   if (!Number.isInteger(chunkSize) || chunkSize < 1 || chunkSize > MAX_CHUNK)

@@ -17,6 +17,7 @@
 import { AppError } from '../core/errors.js'
 import { createdBoundProblem, parseCreatedBound, type WallTime } from '../util/created-bound.js'
 import type { Asset } from './asset.js'
+import { wallClock } from './folder-format.js'
 
 const DAY_MS = 86_400_000
 
@@ -43,20 +44,10 @@ function wallToEpoch(w: WallTime, timeZone: string | undefined): number {
   return t
 }
 
+/** The zone's offset from UTC at `t` (its wall clock minus UTC, whole seconds). */
 function offsetAt(t: number, timeZone: string): number {
-  const parts: Record<string, number> = {}
-  const f = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: 'numeric',
-    day: 'numeric',
-    hour: 'numeric',
-    minute: 'numeric',
-    second: 'numeric',
-  })
-  for (const p of f.formatToParts(t)) if (p.type !== 'literal') parts[p.type] = Number(p.value)
-  const wall = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!)
+  const w = wallClock(t, timeZone)
+  const wall = Date.UTC(w.year, w.month - 1, w.day, w.hour, w.minute, w.second)
   return wall - (t - (((t % 1000) + 1000) % 1000))
 }
 

@@ -70,11 +70,11 @@ const OFF_CHECK = OFF_REPO + REPO_ID_LEN
 const OFF_IV = OFF_CHECK + CHECK_LEN
 
 /** scrypt cost for new blobs: N = 2^15, r = 8 (32 MiB, ~0.1 s) — OWASP's minimum for scrypt. */
-export const SCRYPT_LOG2N = 15
-export const SCRYPT_R = 8
-export const SCRYPT_P = 1
+const SCRYPT_LOG2N = 15
+const SCRYPT_R = 8
+const SCRYPT_P = 1
 /** Hostile headers must not make us allocate unbounded memory: cap 128·N·r. */
-export const SCRYPT_MAX_MEM = 128 * 1024 * 1024
+const SCRYPT_MAX_MEM = 128 * 1024 * 1024
 
 /** Caps on untrusted input: the decrypted, decompressed payload and the blob itself. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
@@ -110,7 +110,7 @@ export function normalizeRepository(repository: string): string {
   return repo
 }
 
-export function repositoryId(repo: string): Buffer {
+function repositoryId(repo: string): Buffer {
   return createHash('sha256').update(`repository:${repo}`, 'utf8').digest().subarray(0, REPO_ID_LEN)
 }
 
@@ -120,7 +120,7 @@ export interface Derived {
 }
 
 /** 64 bytes of KDF output: the first half is the AES key, the second only feeds the key check. */
-export function derive(
+function derive(
   material: KeyMaterial,
   salt: Buffer,
   scrypt?: { log2n: number; r: number; p: number },
@@ -197,19 +197,16 @@ function deserialize(compressed: Buffer): SessionBundle {
   return { files, state: json.state }
 }
 
-export function encryptBundle(bundle: SessionBundle, key: string, repository: string): Buffer {
-  const material = parseKey(key)
-  const repo = normalizeRepository(repository)
+/**
+ * Bytes 5–40 of both encrypted formats (this blob and stream-blob.ts): key derivation and its
+ * scrypt parameters, salt, repository id, key check. Written here, then read back by
+ * `openKeyHeader`, which says in the user's words why a key does not open it.
+ */
+export function writeKeyHeader(header: Buffer, material: KeyMaterial, repo: string): Buffer {
   const salt = randomBytes(SALT_LEN)
-  const iv = randomBytes(IV_LEN)
   const { encKey, check } = derive(material, salt)
-
-  const header = Buffer.alloc(HEADER_LEN)
-  MAGIC.copy(header, 0)
-  header[4] = VERSION
-  if (material.kind === 'random') {
-    header[OFF_KDF] = KDF_HKDF
-  } else {
+  if (material.kind === 'random') header[OFF_KDF] = KDF_HKDF
+  else {
     header[OFF_KDF] = KDF_SCRYPT
     header[OFF_KDF + 1] = SCRYPT_LOG2N
     header[OFF_KDF + 2] = SCRYPT_R
@@ -218,6 +215,72 @@ export function encryptBundle(bundle: SessionBundle, key: string, repository: st
   salt.copy(header, OFF_SALT)
   repositoryId(repo).copy(header, OFF_REPO)
   check.copy(header, OFF_CHECK)
+  return encKey
+}
+
+/** How errors name the thing being opened: `Invalid <header>.`, `<subject> was made with …`. */
+export interface HeaderNames {
+  header: string
+  subject: string
+}
+
+const SESSION_NAMES: HeaderNames = { header: 'session blob header', subject: 'The session blob' }
+
+/** Check the key part of a header against the key given and derive the encryption key. */
+export function openKeyHeader(header: Buffer, material: KeyMaterial, repo: string, n: HeaderNames): Buffer {
+  const kdf = header[OFF_KDF]
+  const [log2n, r, p] = [header[OFF_KDF + 1]!, header[OFF_KDF + 2]!, header[OFF_KDF + 3]!]
+  if (kdf === KDF_HKDF) {
+    if (log2n !== 0 || r !== 0 || p !== 0) throw new BlobError('format', `Invalid ${n.header}.`)
+    if (material.kind !== 'random') {
+      throw new BlobError(
+        'wrong-key',
+        `${n.subject} was made with a random key, but the key given is a passphrase.`,
+      )
+    }
+  } else if (kdf === KDF_SCRYPT) {
+    if (
+      log2n < 10 ||
+      log2n > 20 ||
+      r < 1 ||
+      r > 32 ||
+      p < 1 ||
+      p > 4 ||
+      128 * 2 ** log2n * r > SCRYPT_MAX_MEM
+    ) {
+      throw new BlobError('format', `Invalid ${n.header} (key derivation parameters out of range).`)
+    }
+    if (material.kind !== 'passphrase') {
+      throw new BlobError(
+        'wrong-key',
+        `${n.subject} was made with a passphrase, but the key given is a random key.`,
+      )
+    }
+  } else {
+    throw new BlobError('format', `Invalid ${n.header} (unknown key derivation).`)
+  }
+  if (!header.subarray(OFF_REPO, OFF_REPO + REPO_ID_LEN).equals(repositoryId(repo))) {
+    throw new BlobError('repository', `${n.subject} belongs to another repository.`)
+  }
+  const salt = header.subarray(OFF_SALT, OFF_SALT + SALT_LEN)
+  const { encKey, check } = derive(material, salt, kdf === KDF_SCRYPT ? { log2n, r, p } : undefined)
+  if (!header.subarray(OFF_CHECK, OFF_CHECK + CHECK_LEN).equals(check)) {
+    throw new BlobError(
+      'wrong-key',
+      `${n.subject} was encrypted with a different session key (or its header is damaged).`,
+    )
+  }
+  return encKey
+}
+
+export function encryptBundle(bundle: SessionBundle, key: string, repository: string): Buffer {
+  const material = parseKey(key)
+  const repo = normalizeRepository(repository)
+  const iv = randomBytes(IV_LEN)
+  const header = Buffer.alloc(HEADER_LEN)
+  MAGIC.copy(header, 0)
+  header[4] = VERSION
+  const encKey = writeKeyHeader(header, material, repo)
   iv.copy(header, OFF_IV)
 
   const plaintext = serialize(bundle)
@@ -238,50 +301,8 @@ export function decryptBundle(blob: Buffer, key: string, repository: string): Se
   if (blob[4] !== VERSION) {
     throw new BlobError('format', `Unsupported session blob version ${blob[4]}; update icloud-photos-action.`)
   }
-  const kdf = blob[OFF_KDF]
-  const [log2n, r, p] = [blob[OFF_KDF + 1], blob[OFF_KDF + 2], blob[OFF_KDF + 3]]
-  if (kdf === KDF_HKDF) {
-    if (log2n !== 0 || r !== 0 || p !== 0) throw new BlobError('format', 'Invalid session blob header.')
-    if (material.kind !== 'random') {
-      throw new BlobError(
-        'wrong-key',
-        'The session blob was made with a random key, but the key given is a passphrase.',
-      )
-    }
-  } else if (kdf === KDF_SCRYPT) {
-    if (
-      log2n < 10 ||
-      log2n > 20 ||
-      r < 1 ||
-      r > 32 ||
-      p < 1 ||
-      p > 4 ||
-      128 * 2 ** log2n * r > SCRYPT_MAX_MEM
-    ) {
-      throw new BlobError('format', 'Invalid session blob header (key derivation parameters out of range).')
-    }
-    if (material.kind !== 'passphrase') {
-      throw new BlobError(
-        'wrong-key',
-        'The session blob was made with a passphrase, but the key given is a random key.',
-      )
-    }
-  } else {
-    throw new BlobError('format', 'Invalid session blob header (unknown key derivation).')
-  }
-
   const header = blob.subarray(0, HEADER_LEN)
-  if (!header.subarray(OFF_REPO, OFF_REPO + REPO_ID_LEN).equals(repositoryId(repo))) {
-    throw new BlobError('repository', 'The session blob belongs to another repository.')
-  }
-  const salt = header.subarray(OFF_SALT, OFF_SALT + SALT_LEN)
-  const { encKey, check } = derive(material, salt, kdf === KDF_SCRYPT ? { log2n, r, p } : undefined)
-  if (!header.subarray(OFF_CHECK, OFF_CHECK + CHECK_LEN).equals(check)) {
-    throw new BlobError(
-      'wrong-key',
-      'The session blob was encrypted with a different session key (or its header is damaged).',
-    )
-  }
+  const encKey = openKeyHeader(header, material, repo, SESSION_NAMES)
 
   const iv = header.subarray(OFF_IV, OFF_IV + IV_LEN)
   const ciphertext = blob.subarray(HEADER_LEN, blob.length - TAG_LEN)

@@ -22,24 +22,16 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import {
   BlobError,
-  derive,
   normalizeRepository,
+  openKeyHeader,
   parseKey,
-  repositoryId,
-  SCRYPT_LOG2N,
-  SCRYPT_MAX_MEM,
-  SCRYPT_P,
-  SCRYPT_R,
+  writeKeyHeader,
+  type HeaderNames,
 } from './blob.js'
 
 const MAGIC = Buffer.from('ICPT', 'ascii')
 const VERSION = 1
-const KDF_HKDF = 1
-const KDF_SCRYPT = 2
-const OFF_KDF = 5
-const OFF_SALT = 9
-const OFF_REPO = 25
-const OFF_CHECK = 33
+// Bytes 5–40 (key derivation, salt, repository id, key check) are laid out as in blob.ts.
 const OFF_NONCE = 41
 const NONCE_PREFIX_LEN = 7
 const OFF_CHUNK = 48
@@ -96,21 +88,10 @@ export function encryptStream(key: string, repository: string, chunkSize = DEFAU
     throw new Error('Invalid chunk size.')
   const material = parseKey(key)
   const repo = normalizeRepository(repository)
-  const salt = randomBytes(16)
-  const { encKey, check } = derive(material, salt)
   const header = Buffer.alloc(STREAM_HEADER_LEN)
   MAGIC.copy(header, 0)
   header[4] = VERSION
-  if (material.kind === 'random') header[OFF_KDF] = KDF_HKDF
-  else {
-    header[OFF_KDF] = KDF_SCRYPT
-    header[OFF_KDF + 1] = SCRYPT_LOG2N
-    header[OFF_KDF + 2] = SCRYPT_R
-    header[OFF_KDF + 3] = SCRYPT_P
-  }
-  salt.copy(header, OFF_SALT)
-  repositoryId(repo).copy(header, OFF_REPO)
-  check.copy(header, OFF_CHECK)
+  const encKey = writeKeyHeader(header, material, repo)
   const prefix = randomBytes(NONCE_PREFIX_LEN)
   prefix.copy(header, OFF_NONCE)
   header.writeUInt32BE(chunkSize, OFF_CHUNK)
@@ -150,6 +131,8 @@ export function encryptStream(key: string, repository: string, chunkSize = DEFAU
   })
 }
 
+const STREAM_NAMES: HeaderNames = { header: 'state stream header', subject: 'The encrypted state' }
+
 /** Checks the header and derives the key; throws BlobError with a message the user can act on. */
 function openHeader(header: Buffer, key: string, repo: string): { encKey: Buffer; chunkSize: number } {
   if (!header.subarray(0, 4).equals(MAGIC))
@@ -159,42 +142,7 @@ function openHeader(header: Buffer, key: string, repo: string): { encKey: Buffer
       'format',
       `Unsupported state stream version ${header[4]}; update icloud-photos-action.`,
     )
-  const material = parseKey(key)
-  const kdf = header[OFF_KDF]
-  const [log2n, r, p] = [header[OFF_KDF + 1]!, header[OFF_KDF + 2]!, header[OFF_KDF + 3]!]
-  if (kdf === KDF_HKDF) {
-    if (log2n || r || p) throw new BlobError('format', 'Invalid state stream header.')
-    if (material.kind !== 'random')
-      throw new BlobError(
-        'wrong-key',
-        'The state was encrypted with a random key, but the key given is a passphrase.',
-      )
-  } else if (kdf === KDF_SCRYPT) {
-    if (
-      log2n < 10 ||
-      log2n > 20 ||
-      r < 1 ||
-      r > 32 ||
-      p < 1 ||
-      p > 4 ||
-      128 * 2 ** log2n * r > SCRYPT_MAX_MEM
-    )
-      throw new BlobError('format', 'Invalid state stream header (key derivation parameters out of range).')
-    if (material.kind !== 'passphrase')
-      throw new BlobError(
-        'wrong-key',
-        'The state was encrypted with a passphrase, but the key given is a random key.',
-      )
-  } else throw new BlobError('format', 'Invalid state stream header (unknown key derivation).')
-  if (!header.subarray(OFF_REPO, OFF_REPO + 8).equals(repositoryId(repo)))
-    throw new BlobError('repository', 'The encrypted state belongs to another repository.')
-  const salt = header.subarray(OFF_SALT, OFF_SALT + 16)
-  const { encKey, check } = derive(material, salt, kdf === KDF_SCRYPT ? { log2n, r, p } : undefined)
-  if (!header.subarray(OFF_CHECK, OFF_CHECK + 8).equals(check))
-    throw new BlobError(
-      'wrong-key',
-      'The state was encrypted with a different session key (or its header is damaged).',
-    )
+  const encKey = openKeyHeader(header, parseKey(key), repo, STREAM_NAMES)
   const chunkSize = header.readUInt32BE(OFF_CHUNK)
   if (chunkSize < 1 || chunkSize > MAX_CHUNK)
     throw new BlobError('format', 'Invalid state stream header (chunk size).')

@@ -1,13 +1,15 @@
 /**
  * S3 destination scenarios (BENCH_ONLY=s3): the same full sync into a directory and into the local
- * S3 server (sim/s3/server.ts, in this process like the fake iCloud), the peak RSS of an 8-thread
+ * S3 server (sim/s3/server.ts in a process of its own, sim/s3/serve.ts: a real store is another
+ * machine, so its CPU must not slow down the fake iCloud's event loop), the peak RSS of an 8-thread
  * sync whose library holds one 1 GiB video, and the runner's disk used during an S3 sync.
  */
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startFakeCloudKit } from '../sim/icloud/cloudkit.js'
 import { FakeLibrary, type FakeAsset, type FakeZone, type LibraryOptions } from '../sim/icloud/library.js'
-import { startLocalS3 } from '../sim/s3/server.js'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import type { ChildJob, ChildResult } from './child.js'
 
 const GiB = 1024 * 1024 * 1024
@@ -28,6 +30,34 @@ class OneBigVideo extends FakeLibrary {
       ...a,
       resources: a.resources.map((r, k) => (k === 0 ? { ...r, size: this.bigBytes } : r)),
     }
+  }
+}
+
+/** Start sim/s3/serve.ts in its own Node process; resolves with its URL and keys. */
+async function serveS3(bucket: string): Promise<{
+  url: string
+  accessKeyId: string
+  secretAccessKey: string
+  close(): Promise<void>
+}> {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, join(import.meta.dirname, '..', 'sim', 's3', 'serve.ts'), bucket],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const first = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! })
+    lines.once('line', resolve)
+    child.once('exit', (code) => reject(new Error(`the S3 server exited with ${code}`)))
+  })
+  const info = JSON.parse(first) as { url: string; accessKeyId: string; secretAccessKey: string }
+  return {
+    ...info,
+    close: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
   }
 }
 
@@ -63,7 +93,7 @@ export async function benchS3(o: {
   note: (m: string) => void
 }): Promise<S3BenchRow[]> {
   const rows: S3BenchRow[] = []
-  const s3 = await startLocalS3({ buckets: ['bench'] })
+  const s3 = await serveS3('bench')
   const creds = {
     endpoint: s3.url,
     bucket: 'bench',

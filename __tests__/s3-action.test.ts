@@ -149,4 +149,15 @@ describe('the action backing up into S3', () => {
       }
     }
   })
+
+  it('mode verify on an S3 destination is a clear config error, before signing in', async () => {
+    await runner.nextRun()
+    const validates = world.icloud.count('setup:validate')
+    expect(validates).toBeGreaterThan(0) // the earlier runs signed in: the count is live
+    const r = await runner.job({ ...inputs, session: seed, mode: 'verify' }, env())
+    expect(r.main.code).toBe(1)
+    expect(r.main.outputs['error-code']).toBe('CONFIG_INVALID')
+    expect(r.main.stdout).toContain('`mode: verify` re-hashes the files of a photos directory')
+    expect(world.icloud.count('setup:validate')).toBe(validates)
+  })
 })

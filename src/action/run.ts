@@ -132,6 +132,14 @@ export async function run(deps: StepDeps = {}): Promise<RunReport> {
     const downloads = settings.mode === 'sync' || settings.mode === 'verify'
     const hosted = downloads ? hostedRunnerWarning(config, settings) : undefined
     if (hosted) log.warning(hosted, { title: 'Not a backup' })
+    if (settings.mode === 'verify' && isS3(config.photos)) {
+      // Re-hashing means reading every object back: a bucket's own checksums already did that job.
+      throw new AppError(
+        'CONFIG_INVALID',
+        '`mode: verify` re-hashes the files of a photos directory; an S3 destination is verified as each object is written (its checksum or a HEAD).',
+        "Run verify on a directory backup, or use your store's own integrity tools for the bucket.",
+      )
+    }
     const needsDirectory = settings.mode === 'verify' || (settings.mode === 'sync' && !isS3(config.photos))
     if (needsDirectory && !config.photos.directory) {
       throw new AppError(

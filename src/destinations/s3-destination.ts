@@ -122,7 +122,10 @@ export class S3Destination implements Destination {
       maxAttempts: o.maxAttempts ?? 8,
       requestHandler: { connectionTimeout: 15_000, requestTimeout: 300_000 },
       // Without flexible checksums the SDK sends none unless an operation requires one (none we use).
-      ...(md5 && { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
+      ...(md5 && {
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      }),
     })
     if (md5) {
       // lib-storage sends every part with the same params: Content-MD5 of each body (a part, or a
@@ -182,8 +185,11 @@ export class S3Destination implements Destination {
     return true
   }
 
-  /** Send a write; if the store refuses its checksums (auto), once more with the md5 client. */
-  async sendWrite<T>(send: (client: S3Client) => Promise<T>): Promise<T> {
+  /**
+   * Send a request; if the store refuses its checksum headers (auto), once more with the md5
+   * client (which sends none: reads too carry `x-amz-checksum-mode` with the default client).
+   */
+  async request<T>(send: (client: S3Client) => Promise<T>): Promise<T> {
     const client = this.client
     try {
       return await send(client)
@@ -223,8 +229,8 @@ export class S3Destination implements Destination {
   async loadState(): Promise<SyncState | undefined> {
     let body: AsyncIterable<Uint8Array>
     try {
-      const r = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.key(STATE_OBJECT) }),
+      const r = await this.request((c) =>
+        c.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(STATE_OBJECT) })),
       )
       body = r.Body as AsyncIterable<Uint8Array>
     } catch (err) {
@@ -313,12 +319,14 @@ export class S3Destination implements Destination {
       do {
         let page
         try {
-          page = await this.client.send(
-            new ListObjectsV2Command({
-              Bucket: this.bucket,
-              Prefix: this.keyPrefix || undefined,
-              ContinuationToken: token,
-            }),
+          page = await this.request((c) =>
+            c.send(
+              new ListObjectsV2Command({
+                Bucket: this.bucket,
+                Prefix: this.keyPrefix || undefined,
+                ContinuationToken: token,
+              }),
+            ),
           )
         } catch (err) {
           throw this.fail(err, 'ListObjectsV2')
@@ -349,7 +357,9 @@ export class S3Destination implements Destination {
 
   async stat(relPath: string): Promise<number | undefined> {
     try {
-      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }))
+      const h = await this.request((c) =>
+        c.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) })),
+      )
       return h.ContentLength
     } catch (err) {
       if (isNotFound(err)) return undefined
@@ -359,7 +369,9 @@ export class S3Destination implements Destination {
 
   async remove(relPath: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }))
+      await this.request((c) =>
+        c.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) })),
+      )
     } catch (err) {
       if (isNotFound(err)) return
       throw this.fail(err, 'DeleteObject', relPath)
@@ -373,13 +385,15 @@ export class S3Destination implements Destination {
     const stale: { Key: string; UploadId: string }[] = []
     try {
       for (;;) {
-        const page = await this.client.send(
-          new ListMultipartUploadsCommand({
-            Bucket: this.bucket,
-            Prefix: this.keyPrefix || undefined,
-            KeyMarker: keyMarker,
-            UploadIdMarker: uploadIdMarker,
-          }),
+        const page = await this.request((c) =>
+          c.send(
+            new ListMultipartUploadsCommand({
+              Bucket: this.bucket,
+              Prefix: this.keyPrefix || undefined,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadIdMarker,
+            }),
+          ),
         )
         for (const u of page.Uploads ?? []) {
           if (u.Key && u.UploadId && (!u.Initiated || u.Initiated.getTime() < this.openedAt)) {
@@ -391,7 +405,7 @@ export class S3Destination implements Destination {
         uploadIdMarker = page.NextUploadIdMarker
       }
       for (const u of stale) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, ...u }))
+        await this.request((c) => c.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, ...u })))
         this.o.log?.debug(`aborted a stale multipart upload of ${u.Key}`)
       }
     } catch (err) {
@@ -571,7 +585,7 @@ class S3FileWriter implements FileWriter {
       this.buffered = []
       try {
         // md5 mode: the client adds Content-MD5 of the body.
-        await this.dest.sendWrite((client) =>
+        await this.dest.request((client) =>
           client.send(
             new PutObjectCommand({
               ...this.dest.objectParams(this.task, done.sha256),
@@ -605,7 +619,7 @@ class S3FileWriter implements FileWriter {
     try {
       if (copied) {
         const source = `${params.Bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
-        await this.dest.sendWrite((client) =>
+        await this.dest.request((client) =>
           client.send(new CopyObjectCommand({ ...params, CopySource: source, MetadataDirective: 'REPLACE' })),
         )
       }
@@ -619,7 +633,9 @@ class S3FileWriter implements FileWriter {
   /** HEAD the object: its size, and the sha256 metadata when it was set. */
   private async verify(done: { size: number; sha256: string }, withMetadata: boolean): Promise<void> {
     const key = this.dest.key(this.task.relPath)
-    const head = await this.dest.client.send(new HeadObjectCommand({ Bucket: this.dest.bucket, Key: key }))
+    const head = await this.dest.request((c) =>
+      c.send(new HeadObjectCommand({ Bucket: this.dest.bucket, Key: key })),
+    )
     if (head.ContentLength !== done.size || (withMetadata && head.Metadata?.sha256 !== done.sha256)) {
       throw new AppError(
         'DESTINATION',

@@ -178,6 +178,27 @@ describe('a store that refuses S3 checksums (auto)', () => {
     expect(fallbackLines(log)).toEqual([])
   })
 
+  it('the imitation refuses what such stores refuse, and nothing else', () => {
+    expect(checksumHeader({ 'x-amz-checksum-crc32': 'AAAAAA==' })).toEqual([
+      'x-amz-checksum-crc32',
+      'AAAAAA==',
+    ])
+    expect(checksumHeader({ 'x-amz-sdk-checksum-algorithm': 'CRC32' })?.[0]).toBe(
+      'x-amz-sdk-checksum-algorithm',
+    )
+    expect(checksumHeader({ 'content-encoding': 'aws-chunked' })?.[0]).toBe('content-encoding')
+    expect(checksumHeader({ 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' })?.[0]).toBe(
+      'x-amz-content-sha256',
+    )
+    expect(
+      checksumHeader({
+        'content-md5': 'abc',
+        'x-amz-content-sha256': 'e3b0c442',
+        'content-encoding': 'gzip',
+      }),
+    ).toBeUndefined()
+  })
+
   it('refusals that do not name a checksum header are not taken for one', () => {
     const e = (code: string, status: number, message: string) =>
       Object.assign(new Error(message), { name: code, $metadata: { httpStatusCode: status } })

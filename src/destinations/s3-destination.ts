@@ -10,6 +10,11 @@
  * `x-amz-meta-created`) and a `Content-Type`. The download state is the object
  * `<prefix>/.icloud-photos/state.json`, sealed with the session key when one is given.
  *
+ * Checksums (`checksums`): S3's SHA-256 on every body by default. Stores that refuse the flexible
+ * checksum headers (B2, R2 before 2025: aws/aws-sdk-js-v3#6810) are detected on the first refused
+ * request (`auto`): the destination switches to a client that sends them only when required,
+ * Content-MD5 goes on every body instead, and every object is HEAD-verified.
+ *
  * Credentials come from the SDK's default chain (AWS_* environment variables, as
  * aws-actions/configure-aws-credentials sets them with OIDC), never from the config file.
  */

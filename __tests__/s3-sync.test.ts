@@ -119,6 +119,7 @@ describe('sync into an S3 bucket', () => {
             region: 'us-east-1',
             endpoint: proxy.url,
             forcePathStyle: true,
+            checksums: 'auto',
           },
         },
         { log: { ...quiet, notice: () => {}, debug: () => {} } },

@@ -13,6 +13,8 @@
  *   on every truncated page); here the token is the last key returned (opaque to clients).
  * - `x-amz-checksum-sha256` is accepted but not checked: after a PutObject or UploadPart the
  *   stored bytes are hashed and a mismatch is S3's `400 BadDigest` (the object/part removed).
+ * - `Content-MD5` is not checked either (only signed): the same check with MD5, as S3 does it —
+ *   a mismatch is `400 BadDigest` ("The Content-MD5 you specified did not match what we received.").
  *
  * The server's data lives in a temp directory, removed by `close()`.
  */
@@ -83,8 +85,8 @@ export interface LocalS3 {
   close(): Promise<void>
 }
 
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256')
+async function digestFile(path: string, algorithm: 'sha256' | 'md5'): Promise<string> {
+  const h = createHash(algorithm)
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer)
   return h.digest('base64')
 }
@@ -201,17 +203,25 @@ function extensions(): Middleware {
       })
     }
 
-    const expected = ctx.get('x-amz-checksum-sha256') as string
-    if (ctx.method !== 'PUT' || !key || !expected || 'x-amz-copy-source' in ctx.headers) return next()
+    const sha256 = ctx.get('x-amz-checksum-sha256') as string
+    const md5 = ctx.get('content-md5') as string
+    if (ctx.method !== 'PUT' || !key || !(sha256 || md5) || 'x-amz-copy-source' in ctx.headers) return next()
     await next()
     if (ctx.status !== 200) return
     const partPath = q.uploadId
       ? join(uploadsDir(ctx, bucket), q.uploadId, String(q.partNumber))
       : (ctx.store.getResourcePath(bucket, key, 'object') as string)
-    if ((await sha256File(partPath)) === expected) return
+    const badSha = sha256 && (await digestFile(partPath, 'sha256')) !== sha256
+    const badMd5 = md5 && (await digestFile(partPath, 'md5')) !== md5
+    if (!badSha && !badMd5) return
     if (q.uploadId) await rm(partPath, { force: true })
     else await ctx.store.deleteObject(bucket, key)
-    const err = new S3Error('BadDigest', 'The SHA256 you specified did not match the calculated checksum.')
+    const err = new S3Error(
+      'BadDigest',
+      badSha
+        ? 'The SHA256 you specified did not match the calculated checksum.'
+        : 'The Content-MD5 you specified did not match what we received.',
+    )
     ctx.status = 400
     ctx.set('ETag', '')
     ctx.body = err.toXML()

@@ -190,7 +190,7 @@ function destinationIssues(source: Source, root: Record<string, unknown>): Confi
       if (dest[key] === undefined) at(undefined, `\`type: s3\` needs \`${key}\``)
     }
   } else if (dest.type === 'directory') {
-    // prefix and force-path-style are left out: their schema defaults are always there.
+    // prefix, force-path-style and checksums are left out: their schema defaults are always there.
     for (const key of [
       'bucket',
       'region',

@@ -23,6 +23,8 @@ export type Type = "directory" | "s3"
 
 export type ServerSideEncryption = "AES256" | "aws:kms"
 
+export type Checksums = "auto" | "sha256" | "md5"
+
 /** The Apple ID to back up. */
 export interface AccountConfig {
   /** Apple ID used to sign in (icloudpd --username): an email address, or for an Apple ID that is a phone number, that number in international form (`+` and digits). */
@@ -123,6 +125,8 @@ export interface DestinationConfig {
   serverSideEncryption?: ServerSideEncryption
   /** KMS key id or ARN for `server-side-encryption: aws:kms`. */
   kmsKeyId?: string
+  /** How uploads are checked by the store. `sha256`: S3's checksums (`x-amz-checksum-sha256` on every object and part). `md5`: `Content-MD5` on every object and part, for stores that refuse S3's checksum headers (older Backblaze B2 and Cloudflare R2 endpoints, some self-hosted stores); every object is then also checked with a HEAD (size and the `sha256` metadata). `auto` (default): `sha256`, switching to `md5` for the rest of the run when the store refuses the checksum headers. */
+  checksums: Checksums
 }
 
 /** What to download and where, with icloudpd's option names. */
@@ -274,11 +278,12 @@ export const NOTIFICATIONS_DEFAULTS = Object.freeze<
 
 /** The schema's defaults of `photos.destination`. */
 export const PHOTOS_DESTINATION_DEFAULTS = Object.freeze<
-  Pick<DestinationConfig, "type" | "prefix" | "forcePathStyle">
+  Pick<DestinationConfig, "type" | "prefix" | "forcePathStyle" | "checksums">
 >({
   type: "directory",
   prefix: "",
   forcePathStyle: false,
+  checksums: "auto",
 })
 
 /** The schema's defaults of `photos`. */

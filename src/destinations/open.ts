@@ -27,6 +27,7 @@ export function openDestination(
       storageClass: d.storageClass,
       serverSideEncryption: d.serverSideEncryption,
       kmsKeyId: d.kmsKeyId,
+      checksums: d.checksums,
       sessionKey: o.sessionKey,
       log: o.log,
     })

@@ -10,9 +10,15 @@
  * `x-amz-meta-created`) and a `Content-Type`. The download state is the object
  * `<prefix>/.icloud-photos/state.json`, sealed with the session key when one is given.
  *
+ * Checksums (`checksums`): S3's SHA-256 on every body by default. Stores that refuse the flexible
+ * checksum headers (B2, R2 before 2025: aws/aws-sdk-js-v3#6810) are detected on the first refused
+ * request (`auto`): the destination switches to a client that sends them only when required,
+ * Content-MD5 goes on every body instead, and every object is HEAD-verified.
+ *
  * Credentials come from the SDK's default chain (AWS_* environment variables, as
  * aws-actions/configure-aws-credentials sets them with OIDC), never from the config file.
  */
+import { createHash } from 'node:crypto'
 import { PassThrough, Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip, createGzip } from 'node:zlib'
@@ -37,7 +43,7 @@ import type { Destination, DestinationLock, FileWriter, WriteTask } from '../pho
 import { parseState, serializeStatePieces, type SyncState } from '../photos/state.js'
 import { decryptStream, encryptStream, isEncryptedStream } from '../session-cache/stream-blob.js'
 import { contentTypeOf } from '../photos/sync.js'
-import { isNotFound, toDestinationError } from './s3-errors.js'
+import { isChecksumRefusal, isNotFound, toDestinationError } from './s3-errors.js'
 
 /** Where the state lives under the prefix. */
 export const STATE_DIR = '.icloud-photos'
@@ -66,8 +72,16 @@ export interface S3DestinationOptions {
   credentials?: S3ClientConfig['credentials']
   /** Attempts per request (SlowDown, 5xx, resets are retried with the SDK's adaptive back-off). */
   maxAttempts?: number
-  log?: Pick<Log, 'debug' | 'warning'>
+  /**
+   * `sha256` (S3's flexible checksums on every write), `md5` (Content-MD5 only, for stores that
+   * refuse `x-amz-checksum-*`), `auto` (default): sha256 until the store refuses it, then md5.
+   */
+  checksums?: 'auto' | 'sha256' | 'md5'
+  log?: Pick<Log, 'debug' | 'warning'> & Partial<Pick<Log, 'info'>>
 }
+
+/** Commands whose success shows the store takes the checksums we send with a body. */
+const BODY_WRITES = new Set(['PutObjectCommand', 'UploadPartCommand'])
 
 export class S3Destination implements Destination {
   readonly kind = 's3' as const
@@ -75,8 +89,13 @@ export class S3Destination implements Destination {
   /** What the sealed state object is bound to (the AAD of its chunks): this bucket and prefix. */
   private readonly sealContext: string
   readonly durable = true
-  readonly client: S3Client
-  private readonly bucket: string
+  /** The client of the current checksum mode (replaced once if the store refuses checksums). */
+  client: S3Client
+  /** What writes carry now: S3's SHA-256 checksums, or Content-MD5 (and a HEAD after each object). */
+  mode: 'sha256' | 'md5'
+  /** A write that sent checksums succeeded: the `auto` fallback is no longer needed. */
+  confirmed = false
+  readonly bucket: string
   private readonly keyPrefix: string
   private readonly partSize: number
   private readonly queueSize: number
@@ -96,7 +115,14 @@ export class S3Destination implements Destination {
     // One part in flight per file: large files run in parallel with the others anyway, and each
     // extra part in flight is another part size of memory per thread.
     this.queueSize = o.queueSize ?? 1
-    this.client = new S3Client({
+    this.mode = o.checksums === 'md5' ? 'md5' : 'sha256'
+    this.client = this.makeClient()
+  }
+
+  private makeClient(): S3Client {
+    const md5 = this.mode === 'md5'
+    const o = this.o
+    const client = new S3Client({
       region: o.region,
       endpoint: o.endpoint,
       forcePathStyle: o.forcePathStyle ?? false,
@@ -105,7 +131,83 @@ export class S3Destination implements Destination {
       retryMode: 'adaptive',
       maxAttempts: o.maxAttempts ?? 8,
       requestHandler: { connectionTimeout: 15_000, requestTimeout: 300_000 },
+      // Without flexible checksums the SDK sends none unless an operation requires one (none we use).
+      ...(md5 && {
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      }),
     })
+    if (md5) {
+      // lib-storage sends every part with the same params: Content-MD5 of each body (a part, or a
+      // whole object) is added here, before signing, from its bytes; the store checks it.
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const req = args.request as { headers?: Record<string, string>; body?: unknown }
+          if (
+            BODY_WRITES.has(context.commandName ?? '') &&
+            req.headers &&
+            req.body instanceof Uint8Array &&
+            !Object.keys(req.headers).some((h) => h.toLowerCase() === 'content-md5')
+          ) {
+            req.headers['content-md5'] = createHash('md5').update(req.body).digest('base64')
+          }
+          return next(args)
+        },
+        { step: 'build', name: 'partContentMd5' },
+      )
+    } else if (this.o.checksums !== 'sha256') {
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const out = await next(args)
+          if (BODY_WRITES.has(context.commandName ?? '')) this.confirmed = true
+          return out
+        },
+        { step: 'initialize', name: 'checksumsAccepted' },
+      )
+    }
+    return client
+  }
+
+  /**
+   * True while a refusal of the checksums would switch this destination to md5 (`auto`, nothing
+   * sent with checksums accepted yet): writers keep what they need to send a refused write again.
+   */
+  get mayFallBack(): boolean {
+    return this.mode === 'sha256' && !this.confirmed && (this.o.checksums ?? 'auto') === 'auto'
+  }
+
+  /**
+   * `err` refuses the checksums and the destination may still fall back: switch to md5 for the
+   * rest of the run (once; concurrent writers all land here) and say so. The caller sends again.
+   */
+  fallBack(err: unknown): boolean {
+    if (!isChecksumRefusal(err)) return false
+    if (this.mode === 'md5') return true
+    if (!this.mayFallBack) return false
+    // Requests in flight on the old client finish (or are refused) there; no new one starts on it.
+    this.mode = 'md5'
+    this.client = this.makeClient()
+    const say = this.o.log?.info ?? this.o.log?.warning
+    say?.call(
+      this.o.log,
+      `The S3 store of ${this.label} does not take S3 checksums (x-amz-checksum-*): uploads send Content-MD5 instead (the store checks every body against it) and every object is verified by a HEAD (size and the sha256 metadata). Set photos.destination.checksums: md5 to skip the first refused request.`,
+    )
+    return true
+  }
+
+  /**
+   * Send a request; if the store refuses its checksum headers (auto), once more with the md5
+   * client (which sends none: reads too carry `x-amz-checksum-mode` with the default client).
+   */
+  async request<T>(send: (client: S3Client) => Promise<T>): Promise<T> {
+    const client = this.client
+    try {
+      return await send(client)
+    } catch (err) {
+      // fallBack() swaps the client (or another writer already did): send again with it.
+      if (!this.fallBack(err) || this.client === client) throw err
+      return await send(this.client)
+    }
   }
 
   key(relPath: string): string {
@@ -137,8 +239,8 @@ export class S3Destination implements Destination {
   async loadState(): Promise<SyncState | undefined> {
     let body: AsyncIterable<Uint8Array>
     try {
-      const r = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.key(STATE_OBJECT) }),
+      const r = await this.request((c) =>
+        c.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(STATE_OBJECT) })),
       )
       body = r.Body as AsyncIterable<Uint8Array>
     } catch (err) {
@@ -189,6 +291,20 @@ export class S3Destination implements Destination {
   }
 
   async saveState(state: SyncState): Promise<void> {
+    for (;;) {
+      const client = this.client
+      try {
+        await this.uploadState(state)
+        return
+      } catch (err) {
+        // The body is a generator: a refusal of the checksums is sent again from the state.
+        if (this.fallBack(err) && this.client !== client) continue
+        throw this.fail(err, 'PutObject', STATE_OBJECT)
+      }
+    }
+  }
+
+  private async uploadState(state: SyncState): Promise<void> {
     const pieces = serializeStatePieces(state)
     const bytes = (function* () {
       for (const p of pieces) yield Buffer.from(p, 'utf8')
@@ -207,17 +323,18 @@ export class S3Destination implements Destination {
         Key: this.key(STATE_OBJECT),
         Body: body,
         ContentType: this.o.sessionKey ? 'application/octet-stream' : 'application/json',
-        ChecksumAlgorithm: 'SHA256',
+        ...this.partChecksum(),
         ...this.encryption(),
       },
       partSize: this.partSize,
       queueSize: 1,
     })
-    try {
-      await upload.done()
-    } catch (err) {
-      throw this.fail(err, 'PutObject', STATE_OBJECT)
-    }
+    await upload.done()
+  }
+
+  /** What a lib-storage upload carries for the mode (md5: the client adds Content-MD5 per part). */
+  partChecksum(): { ChecksumAlgorithm?: 'SHA256' } {
+    return this.mode === 'sha256' ? { ChecksumAlgorithm: 'SHA256' } : {}
   }
 
   private loadListing(): Promise<Map<string, Map<string, number>>> {
@@ -227,12 +344,14 @@ export class S3Destination implements Destination {
       do {
         let page
         try {
-          page = await this.client.send(
-            new ListObjectsV2Command({
-              Bucket: this.bucket,
-              Prefix: this.keyPrefix || undefined,
-              ContinuationToken: token,
-            }),
+          page = await this.request((c) =>
+            c.send(
+              new ListObjectsV2Command({
+                Bucket: this.bucket,
+                Prefix: this.keyPrefix || undefined,
+                ContinuationToken: token,
+              }),
+            ),
           )
         } catch (err) {
           throw this.fail(err, 'ListObjectsV2')
@@ -263,7 +382,9 @@ export class S3Destination implements Destination {
 
   async stat(relPath: string): Promise<number | undefined> {
     try {
-      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }))
+      const h = await this.request((c) =>
+        c.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) })),
+      )
       return h.ContentLength
     } catch (err) {
       if (isNotFound(err)) return undefined
@@ -273,7 +394,9 @@ export class S3Destination implements Destination {
 
   async remove(relPath: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) }))
+      await this.request((c) =>
+        c.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(relPath) })),
+      )
     } catch (err) {
       if (isNotFound(err)) return
       throw this.fail(err, 'DeleteObject', relPath)
@@ -287,13 +410,15 @@ export class S3Destination implements Destination {
     const stale: { Key: string; UploadId: string }[] = []
     try {
       for (;;) {
-        const page = await this.client.send(
-          new ListMultipartUploadsCommand({
-            Bucket: this.bucket,
-            Prefix: this.keyPrefix || undefined,
-            KeyMarker: keyMarker,
-            UploadIdMarker: uploadIdMarker,
-          }),
+        const page = await this.request((c) =>
+          c.send(
+            new ListMultipartUploadsCommand({
+              Bucket: this.bucket,
+              Prefix: this.keyPrefix || undefined,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadIdMarker,
+            }),
+          ),
         )
         for (const u of page.Uploads ?? []) {
           if (u.Key && u.UploadId && (!u.Initiated || u.Initiated.getTime() < this.openedAt)) {
@@ -305,7 +430,7 @@ export class S3Destination implements Destination {
         uploadIdMarker = page.NextUploadIdMarker
       }
       for (const u of stale) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, ...u }))
+        await this.request((c) => c.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, ...u })))
         this.o.log?.debug(`aborted a stale multipart upload of ${u.Key}`)
       }
     } catch (err) {
@@ -366,7 +491,12 @@ export class S3Destination implements Destination {
  * PutObject with its SHA-256 (S3 checks the whole object against it). A longer one becomes a
  * lib-storage multipart upload fed through a stream with back-pressure (each part carries its own
  * SHA-256, which S3 checks); at commit the sha256 metadata is set by copying the object onto itself,
- * and a HEAD confirms size and metadata.
+ * and a HEAD confirms size and metadata. In md5 mode (a store that refuses S3 checksums) each body
+ * carries Content-MD5 instead, and every object is HEAD-verified.
+ *
+ * While the destination may still fall back (`auto`, no checksum accepted yet), a multipart writer
+ * keeps references to the chunks it streamed: if the store refuses the checksums, the upload starts
+ * again with the md5 client from those chunks, within this attempt.
  */
 class S3FileWriter implements FileWriter {
   readonly offset = 0
@@ -377,6 +507,10 @@ class S3FileWriter implements FileWriter {
   private upload?: Upload
   private done?: Promise<unknown>
   private failure?: unknown
+  /** Everything streamed so far, kept only while a checksum refusal could still be sent again. */
+  private held?: Buffer[]
+  /** Bumped when the upload starts again: a stale stream's events are ignored. */
+  private generation = 0
 
   constructor(
     private readonly dest: S3Destination,
@@ -388,45 +522,77 @@ class S3FileWriter implements FileWriter {
   async *existing(): AsyncIterable<Buffer> {}
 
   async write(chunk: Buffer): Promise<void> {
-    if (this.failure) throw this.dest.error(this.failure, 'UploadPart', this.task.relPath)
+    await this.recover()
     this.written += chunk.length
     if (!this.stream) {
       this.buffered.push(chunk)
       this.bufferedBytes += chunk.length
       if (this.bufferedBytes <= this.partSize) return
-      this.startMultipart()
-      const held = this.buffered
+      const first = this.buffered
       this.buffered = []
-      for (const c of held) await this.push(c)
+      if (this.dest.mayFallBack) this.held = [...first]
+      this.startMultipart()
+      await this.pushAll(first)
       return
     }
+    if (this.held && !this.dest.mayFallBack) this.held = undefined
+    this.held?.push(chunk)
     await this.push(chunk)
   }
 
   private startMultipart(): void {
-    this.stream = new PassThrough({ highWaterMark: 1024 * 1024 })
+    const gen = ++this.generation
+    const stream = new PassThrough({ highWaterMark: 1024 * 1024 })
+    this.stream = stream
     // abort() fails the stream on purpose; lib-storage may have stopped reading it by then.
-    this.stream.on('error', () => undefined)
+    stream.on('error', () => undefined)
     this.upload = new Upload({
       client: this.dest.client,
-      params: { ...this.dest.objectParams(this.task), Body: this.stream, ChecksumAlgorithm: 'SHA256' },
+      params: { ...this.dest.objectParams(this.task), Body: stream, ...this.dest.partChecksum() },
       partSize: this.partSize,
       queueSize: this.queueSize,
       leavePartsOnError: false,
     })
     this.done = this.upload.done()
     this.done.catch((err: unknown) => {
-      this.failure ??= err
+      if (gen === this.generation) this.failure ??= err
       // Unblock a write waiting for 'drain'.
-      this.stream?.emit('drain')
+      stream.emit('drain')
     })
+  }
+
+  /** Push chunks unless the upload starts again meanwhile (the restart pushes them itself). */
+  private async pushAll(chunks: Buffer[]): Promise<void> {
+    const gen = this.generation
+    for (const c of chunks) {
+      if (gen !== this.generation) return
+      await this.push(c)
+    }
   }
 
   private async push(chunk: Buffer): Promise<void> {
     const s = this.stream!
-    if (s.write(chunk)) return
-    await new Promise<void>((resolve) => s.once('drain', resolve))
-    if (this.failure) throw this.dest.error(this.failure, 'UploadPart', this.task.relPath)
+    const gen = this.generation
+    if (!s.write(chunk)) await new Promise<void>((resolve) => s.once('drain', resolve))
+    if (gen === this.generation) await this.recover()
+  }
+
+  /** A failed upload: start again in md5 mode if the store refused the checksums, else throw. */
+  private async recover(): Promise<void> {
+    const err = this.failure
+    if (!err) return
+    if (!(await this.restart(err))) throw this.dest.error(err, 'UploadPart', this.task.relPath)
+  }
+
+  private async restart(err: unknown): Promise<boolean> {
+    const chunks = this.held
+    if (!chunks || !this.dest.fallBack(err) || this.dest.mode !== 'md5') return false
+    this.held = undefined
+    this.failure = undefined
+    this.stream?.destroy()
+    this.startMultipart()
+    await this.pushAll(chunks)
+    return true
   }
 
   async commit(done: { size: number; sha256: string }): Promise<void> {
@@ -443,56 +609,74 @@ class S3FileWriter implements FileWriter {
       const body = Buffer.concat(this.buffered)
       this.buffered = []
       try {
-        await this.dest.client.send(
-          new PutObjectCommand({
-            ...this.dest.objectParams(this.task, done.sha256),
-            Body: body,
-            ContentLength: this.bufferedBytes,
-            ChecksumSHA256: checksum,
-          }),
+        // md5 mode: the client adds Content-MD5 of the body.
+        await this.dest.request((client) =>
+          client.send(
+            new PutObjectCommand({
+              ...this.dest.objectParams(this.task, done.sha256),
+              Body: body,
+              ContentLength: body.length,
+              ...(this.dest.mode === 'sha256' && { ChecksumSHA256: checksum }),
+            }),
+          ),
         )
+        if (this.dest.mode === 'md5') await this.verify(done, true)
       } catch (err) {
         throw this.dest.error(err, 'PutObject', relPath)
       }
-      this.buffered = []
       this.dest.noteWritten(relPath, done.size)
       return
     }
-    this.stream.end()
-    try {
-      await this.done
-    } catch (err) {
-      throw this.dest.error(err, 'multipart upload of', relPath)
+    for (;;) {
+      this.stream!.end()
+      try {
+        await this.done
+        break
+      } catch (err) {
+        if (await this.restart(err)) continue
+        throw this.dest.error(err, 'multipart upload of', relPath)
+      }
     }
+    this.held = undefined
     const key = this.dest.key(relPath)
     const params = this.dest.objectParams(this.task, done.sha256)
     const copied = done.size <= COPY_LIMIT
     try {
       if (copied) {
         const source = `${params.Bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
-        await this.dest.client.send(
-          new CopyObjectCommand({ ...params, CopySource: source, MetadataDirective: 'REPLACE' }),
+        await this.dest.request((client) =>
+          client.send(new CopyObjectCommand({ ...params, CopySource: source, MetadataDirective: 'REPLACE' })),
         )
       }
-      const head = await this.dest.client.send(new HeadObjectCommand({ Bucket: params.Bucket, Key: key }))
-      if (head.ContentLength !== done.size || (copied && head.Metadata?.sha256 !== done.sha256)) {
-        throw new AppError(
-          'DESTINATION',
-          `The object ${key} in ${this.dest.label} does not match what was uploaded (size ${head.ContentLength} of ${done.size}).`,
-          'It is uploaded again on the next attempt.',
-        )
-      }
+      await this.verify(done, copied)
     } catch (err) {
       throw this.dest.error(err, copied ? 'CopyObject' : 'HeadObject', relPath)
     }
     this.dest.noteWritten(relPath, done.size)
   }
 
+  /** HEAD the object: its size, and the sha256 metadata when it was set. */
+  private async verify(done: { size: number; sha256: string }, withMetadata: boolean): Promise<void> {
+    const key = this.dest.key(this.task.relPath)
+    const head = await this.dest.request((c) =>
+      c.send(new HeadObjectCommand({ Bucket: this.dest.bucket, Key: key })),
+    )
+    if (head.ContentLength !== done.size || (withMetadata && head.Metadata?.sha256 !== done.sha256)) {
+      throw new AppError(
+        'DESTINATION',
+        `The object ${key} in ${this.dest.label} does not match what was uploaded (size ${head.ContentLength} of ${done.size}).`,
+        'It is uploaded again on the next attempt.',
+      )
+    }
+  }
+
   async abort(): Promise<void> {
     this.buffered = []
+    this.held = undefined
     if (!this.stream || !this.done) return
     // Failing the body makes lib-storage abort the multipart upload (AbortMultipartUpload), and
     // `done` settles only after that: no orphaned parts. A failure to abort is swept next run.
+    this.generation++
     this.stream.destroy(new Error('upload cancelled'))
     await this.done.catch(() => undefined)
   }

@@ -53,6 +53,22 @@ export function isNotFound(err: unknown): boolean {
   return code === 'NoSuchKey' || code === 'NotFound' || (status === 404 && code !== 'NoSuchBucket')
 }
 
+/**
+ * A store that refuses S3's flexible checksums (aws/aws-sdk-js-v3#6810): Backblaze B2's `400
+ * InvalidArgument: Unsupported header 'x-amz-checksum-crc32'…`, Cloudflare R2's former `501
+ * NotImplemented: Header 'x-amz-checksum-crc32'… not implemented`, or an `aws-chunked` body
+ * refused as `XAmzContentSHA256Mismatch`. Only when the message names a checksum header.
+ */
+export function isChecksumRefusal(err: unknown): boolean {
+  const { code, status } = s3ErrorCode(err)
+  const message = (err as SdkErrorLike | undefined)?.message ?? ''
+  const refused =
+    (code === 'InvalidArgument' && (status === undefined || status === 400)) ||
+    (code === 'NotImplemented' && (status === undefined || status === 501)) ||
+    code === 'XAmzContentSHA256Mismatch'
+  return refused && /checksum|x-amz-content-sha256/i.test(message)
+}
+
 const AUTH_REMEDIATION =
   'Check the credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (or the role of ' +
   'aws-actions/configure-aws-credentials) and that they may list, read, write and delete under the prefix.'

@@ -128,7 +128,7 @@ export async function benchS3(o: {
     rows.push({
       id: 's3-vs-directory',
       scenario: `Full sync, ${o.assets} assets (${s3Run.downloaded} files), threads ${o.threads}: S3 vs directory`,
-      ours: `S3 ${fmt(s3Run.wallMs)} vs directory ${fmt(dirRun.wallMs)}; peak RSS ${s3Run.peakRssMiB.toFixed(0)} / ${dirRun.peakRssMiB.toFixed(0)} MiB`,
+      ours: `S3 ${fmt(s3Run.wallMs)} vs directory ${fmt(dirRun.wallMs)}; engine CPU ${fmt(s3Run.cpuMs ?? 0)} / ${fmt(dirRun.cpuMs ?? 0)}; peak RSS ${s3Run.peakRssMiB.toFixed(0)} / ${dirRun.peakRssMiB.toFixed(0)} MiB`,
       target: '≤ 1.3× the directory',
       icloudpd: '—',
       ratio: `${ratio.toFixed(2)}×`,
@@ -138,6 +138,8 @@ export async function benchS3(o: {
         threads: o.threads,
         s3WallMs: s3Run.wallMs,
         dirWallMs: dirRun.wallMs,
+        s3CpuMs: s3Run.cpuMs,
+        dirCpuMs: dirRun.cpuMs,
         ratio,
       },
     })

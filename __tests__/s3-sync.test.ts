@@ -109,7 +109,7 @@ describe('sync into an S3 bucket', () => {
     process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId
     process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey
     try {
-      const dest = openDestination(
+      const dest = await openDestination(
         {
           handOff: false,
           destination: {

@@ -7,6 +7,7 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
+  readFileSync,
   readdirSync,
   renameSync,
   rmSync,
@@ -34,12 +35,29 @@ const bundles = [
   { entry: 'src/cli-launcher.ts', file: 'cli.js' },
   { entry: 'src/cli.ts', file: 'cli-main.js', licenses: 'cli-licenses.txt' },
 ]
+/**
+ * ncc emits a dynamic import (the S3 client, loaded only for a bucket) as `<id>.index.js`; two
+ * bundles would collide in dist/, so each bundle's chunks become `<id>.<bundle>.js` and its chunk
+ * loader is pointed at them.
+ */
+function nameChunks(dir, name) {
+  const chunks = readdirSync(dir).filter((f) => /^\d+\.index\.js$/.test(f))
+  if (chunks.length === 0) return
+  const main = join(dir, 'index.js')
+  const loader = 'return "" + chunkId + ".index.js";'
+  const text = readFileSync(main, 'utf8')
+  if (text.split(loader).length !== 2) throw new Error(`build: no single chunk loader in ${main}`)
+  writeFileSync(main, text.replace(loader, `return "" + chunkId + ".${name}.js";`))
+  for (const f of chunks) renameSync(join(dir, f), join(dir, f.replace('.index.js', `.${name}.js`)))
+}
+
 const out = 'build/dist'
 rmSync('build', { recursive: true, force: true })
 mkdirSync(out, { recursive: true })
 for (const b of bundles) {
   const dir = join('build', b.file.replace(/\.js$/, ''))
   ncc(b.entry, dir)
+  nameChunks(dir, b.file.replace(/\.js$/, ''))
   renameSync(join(dir, 'index.js'), join(out, b.file))
   if (b.licenses && existsSync(join(dir, 'licenses.txt')))
     renameSync(join(dir, 'licenses.txt'), join(out, b.licenses))

@@ -25,6 +25,12 @@ case "$deps" in
   *) fail "installed dependencies are '$deps', expected only @napi-rs/keyring and its binding" ;;
 esac
 
+# The chunks the CLI loads on demand (the S3 client) must ship with it.
+for chunk in dist/[0-9]*.cli-main.js; do
+  [ -e "$chunk" ] || continue
+  [ -f "$pkgdir/$chunk" ] || fail "the package lacks $chunk (package.json files)"
+done
+
 # Node 24: the project's own dev dependency. Node 22: npm's node@22 package, in a temp dir.
 npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error --prefix "$work/node22" node@22 >/dev/null
 for nodebin in "$PWD/node_modules/node/bin" "$work/node22/node_modules/node/bin"; do

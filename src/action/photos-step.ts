@@ -48,7 +48,7 @@ export async function runPhotos(o: {
   // A bucket keeps its own state (under its prefix): the cache entry then holds only the session,
   // and a state cached for another destination is never taken for the bucket's.
   const s3 = isS3(config.photos)
-  const destination = openDestination(config.photos, { log, sessionKey: settings.sessionKey })
+  const destination = await openDestination(config.photos, { log, sessionKey: settings.sessionKey })
   const directory = s3 ? settings.runnerTemp : config.photos.directory!
   if (s3) log.info(`Photos go to ${destination.label} (the download state is kept there too).`)
   const engine = createPhotosEngine(auth, config.photos)

@@ -42,7 +42,7 @@ export async function sync(opts: SyncOptions, io: CliIo): Promise<number> {
   const level = opts.logLevel ?? (opts.verbose ? 'debug' : 'info')
   const log = cliLog(io, level === 'debug', level === 'error')
   // A bucket: credentials from the AWS environment; its state object sealed with the session key when one is set.
-  const destination = openDestination(config.photos, {
+  const destination = await openDestination(config.photos, {
     log,
     sessionKey: io.env[SecretEnv.SessionKey] || undefined,
   })

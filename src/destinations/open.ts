@@ -6,18 +6,22 @@ import type { PhotosConfig } from '../core/config.generated.js'
 import type { Log } from '../core/log.js'
 import type { Destination } from '../photos/destination.js'
 import { DirectoryDestination } from '../photos/directory-destination.js'
-import { S3Destination } from './s3-destination.js'
 
 export function isS3(photos: Pick<PhotosConfig, 'destination'>): boolean {
   return photos.destination?.type === 's3'
 }
 
-export function openDestination(
+/**
+ * Async because the S3 client is loaded only for a bucket: the AWS SDK is most of the bundle, and
+ * parsing it would double the start-up time of every run that backs up to a directory.
+ */
+export async function openDestination(
   photos: Pick<PhotosConfig, 'destination' | 'directory' | 'handOff'>,
   o: { log: Log; sessionKey?: string },
-): Destination {
+): Promise<Destination> {
   const d = photos.destination
   if (d?.type === 's3') {
+    const { S3Destination } = await import('./s3-destination.js')
     return new S3Destination({
       bucket: d.bucket!,
       prefix: d.prefix,

@@ -352,6 +352,13 @@ const BAD: BadCase[] = [
     message: /^must be a size such as `500MB`, `50GB`/,
   },
   {
+    name: 'xmp-sidecar with an S3 destination',
+    text: `${VALID}photos:\n  xmp-sidecar: true\n  destination:\n    type: s3\n    bucket: b\n    region: us-east-1\n`,
+    path: 'photos.xmp-sidecar',
+    line: 4,
+    message: /^`xmp-sidecar` edits files beside the photos, which an S3 destination does not offer yet/,
+  },
+  {
     name: 'byte budget that is a list',
     text: `${VALID}photos:\n  max-bytes: [1]\n`,
     path: 'photos.max-bytes',

@@ -270,7 +270,10 @@ export function ruleIssues(source: Source, value: unknown): ConfigIssue[] {
   return issues
 }
 
-/** skip-created-* must parse as icloudpd parses them; skip-videos and skip-photos exclude each other (icloudpd). */
+/**
+ * skip-created-* must parse as icloudpd parses them; skip-videos and skip-photos exclude each other
+ * (icloudpd); sidecars and EXIF edits need a directory.
+ */
 function photosRuleIssues(source: Source, photos: Record<string, unknown>): ConfigIssue[] {
   const issues: ConfigIssue[] = []
   const at = (key: string, where: 'key' | 'value', message: string): void => {
@@ -288,6 +291,17 @@ function photosRuleIssues(source: Source, photos: Record<string, unknown>): Conf
       'key',
       'only one of `skip-videos` and `skip-photos` can be used (as in icloudpd): together they leave nothing to download',
     )
+  }
+  const destination = photos.destination as Record<string, unknown> | undefined
+  if (destination?.type === 's3') {
+    for (const key of ['xmp-sidecar', 'set-exif-datetime']) {
+      if (photos[key] === true)
+        at(
+          key,
+          'key',
+          `\`${key}\` edits files beside the photos, which an S3 destination does not offer yet: turn it off, or back up to \`photos.directory\``,
+        )
+    }
   }
   return issues
 }

@@ -67,6 +67,27 @@ export function cacheAccess(mode: string | undefined = process.env.ACTIONS_CACHE
   }
 }
 
+/**
+ * Whether this run may `read` or `write` the Actions cache: refused by ACTIONS_CACHE_MODE
+ * (`cache-mode`) or no cache service (`unavailable`), logged as "not <doing>."; undefined when it may.
+ */
+export function cacheBlocked(
+  o: { cacheMode?: string; backend: CacheBackend; log: Pick<Log, 'info'> },
+  op: 'read' | 'write',
+  doing: string,
+): 'cache-mode' | 'unavailable' | undefined {
+  const access = cacheAccess(o.cacheMode)
+  if (!access[op]) {
+    o.log.info(`ACTIONS_CACHE_MODE=${access.mode} does not permit cache ${op}s; not ${doing}.`)
+    return 'cache-mode'
+  }
+  if (!o.backend.isAvailable()) {
+    o.log.info(`The Actions cache service is not available to this run; not ${doing}.`)
+    return 'unavailable'
+  }
+  return undefined
+}
+
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value))
     return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`
@@ -158,19 +179,7 @@ interface Restored {
 }
 
 async function restoreFromCache(o: RestoreOptions, key: string): Promise<Restored | 'miss' | 'unusable'> {
-  const access = cacheAccess(o.cacheMode)
-  if (!access.read) {
-    o.log.info(
-      `ACTIONS_CACHE_MODE=${access.mode} does not permit cache reads; not restoring the session from the cache.`,
-    )
-    return 'miss'
-  }
-  if (!o.backend.isAvailable()) {
-    o.log.info(
-      'The Actions cache service is not available to this run; not restoring the session from the cache.',
-    )
-    return 'miss'
-  }
+  if (cacheBlocked(o, 'read', 'restoring the session from the cache')) return 'miss'
   const ids = cacheIds(key, o.account)
   const prefix = cacheKeyPrefix({ runnerOs: o.runnerOs, ...ids, kind: 'session' })
   const primaryKey = o.runId === undefined ? prefix : primaryCacheKey(prefix, o.runId, o.runAttempt ?? 1)
@@ -354,15 +363,8 @@ export async function saveSession(o: SaveOptions): Promise<SaveResult> {
     o.log.debug('No session-key: not saving the session to the cache.')
     return { saved: false, reason: 'no-key' }
   }
-  const access = cacheAccess(o.cacheMode)
-  if (!access.write) {
-    o.log.info(`ACTIONS_CACHE_MODE=${access.mode} does not permit cache writes; not saving the session.`)
-    return { saved: false, reason: 'cache-mode' }
-  }
-  if (!o.backend.isAvailable()) {
-    o.log.info('The Actions cache service is not available to this run; not saving the session.')
-    return { saved: false, reason: 'unavailable' }
-  }
+  const blocked = cacheBlocked(o, 'write', 'saving the session')
+  if (blocked) return { saved: false, reason: blocked }
 
   const ids = cacheIds(key, o.account)
   const { prefix, primaryKey } = cacheKeys({

@@ -19,7 +19,7 @@ import type { CacheBackend } from './backend.js'
 import { BlobError, cacheIds } from './blob.js'
 import { cacheKeyPrefix, cacheKeys, primaryCacheKey } from './keys.js'
 import {
-  cacheAccess,
+  cacheBlocked,
   canonicalJson,
   errorText,
   KEEP_ALIVE_MS,
@@ -114,17 +114,8 @@ class Fingerprint {
  * a reader never sees a partial file). Nothing is written on a miss or a damaged entry.
  */
 export async function restoreStateEntry(o: EntryCommon & { outFile: string }): Promise<StateRestore> {
-  const access = cacheAccess(o.cacheMode)
-  if (!access.read) {
-    o.log.info(
-      `ACTIONS_CACHE_MODE=${access.mode} does not permit cache reads; not restoring the download state.`,
-    )
-    return { found: false, reason: 'cache-mode' }
-  }
-  if (!o.backend.isAvailable()) {
-    o.log.info('The Actions cache service is not available to this run; not restoring the download state.')
-    return { found: false, reason: 'unavailable' }
-  }
+  const blocked = cacheBlocked(o, 'read', 'restoring the download state')
+  if (blocked) return { found: false, reason: blocked }
   const prefix = cacheKeyPrefix({ runnerOs: o.runnerOs, ...cacheIds(o.key, o.account), kind: 'state' })
   const file = join(o.tmpDir, STATE_CACHE_FILE)
   let hit: string | undefined
@@ -237,17 +228,8 @@ export async function saveStateEntry(
     now: number
   },
 ): Promise<SaveResult> {
-  const access = cacheAccess(o.cacheMode)
-  if (!access.write) {
-    o.log.info(
-      `ACTIONS_CACHE_MODE=${access.mode} does not permit cache writes; not saving the download state.`,
-    )
-    return { saved: false, reason: 'cache-mode' }
-  }
-  if (!o.backend.isAvailable()) {
-    o.log.info('The Actions cache service is not available to this run; not saving the download state.')
-    return { saved: false, reason: 'unavailable' }
-  }
+  const blocked = cacheBlocked(o, 'write', 'saving the download state')
+  if (blocked) return { saved: false, reason: blocked }
   try {
     await stat(o.stateFile)
   } catch {

@@ -27,12 +27,7 @@ beforeAll(async () => {
   world = await startWorld({ library: { count: 12 }, runnerTemp: runner.runnerTemp })
   s3 = await startLocalS3({ buckets: [BUCKET] })
   proxy = await startS3FaultProxy(s3.url)
-  raw = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.url,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  })
+  raw = s3.client()
   await mkdir(join(runner.workspace, '.github'), { recursive: true })
   await writeFile(
     join(runner.workspace, '.github/icloud-photos.yml'),

@@ -37,12 +37,7 @@ beforeAll(async () => {
   b2 = await startS3FaultProxy(s3.url, { refuseChecksums: 'b2' })
   r2 = await startS3FaultProxy(s3.url, { refuseChecksums: 'r2' })
   plain = await startS3FaultProxy(s3.url)
-  raw = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.url,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  })
+  raw = s3.client()
 })
 
 afterAll(async () => {

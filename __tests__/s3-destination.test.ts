@@ -30,12 +30,7 @@ let n = 0
 beforeAll(async () => {
   s3 = await startLocalS3({ buckets: [BUCKET] })
   proxy = await startS3FaultProxy(s3.url)
-  raw = new S3Client({
-    region: 'us-east-1',
-    endpoint: s3.url,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  })
+  raw = s3.client()
 })
 
 afterAll(async () => {

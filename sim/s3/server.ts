@@ -19,6 +19,7 @@
  * The server's data lives in a temp directory, removed by `close()`.
  */
 import { createHash } from 'node:crypto'
+import { S3Client } from '@aws-sdk/client-s3'
 import { createReadStream } from 'node:fs'
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -78,6 +79,8 @@ export interface LocalS3 {
   secretAccessKey: string
   /** Where the server keeps its files. */
   directory: string
+  /** An SDK client that talks to the server directly (no proxy), for tests to look at the bucket. */
+  client(): S3Client
   /** Create a bucket without going through the API. */
   createBucket(name: string): Promise<void>
   /** Multipart uploads still open in a bucket (what ListMultipartUploads answers). */
@@ -250,6 +253,13 @@ export async function startLocalS3(o: { port?: number; buckets?: string[] } = {}
     accessKeyId: S3_ACCESS_KEY_ID,
     secretAccessKey: S3_SECRET_ACCESS_KEY,
     directory,
+    client: () =>
+      new S3Client({
+        region: 'us-east-1',
+        endpoint: url,
+        forcePathStyle: true,
+        credentials: { accessKeyId: S3_ACCESS_KEY_ID, secretAccessKey: S3_SECRET_ACCESS_KEY },
+      }),
     async createBucket(name) {
       await app.store.putBucket(name)
     },

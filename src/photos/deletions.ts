@@ -24,9 +24,9 @@ export interface AfterDownloadsInput {
   options: PhotosOptions
   r: Resolved
   state: SyncState
-  /** Size of a backed-up file now (undefined: missing). The lead routes this to Destination.stat. */
+  /** Size of a backed-up file now (undefined: missing): the destination's `stat`. */
   stat(relPath: string): Promise<number | undefined>
-  /** Delete a backed-up file (auto-delete). The lead routes this to Destination.remove. */
+  /** Delete a backed-up file (auto-delete): the destination's `remove`. */
   remove(relPath: string): Promise<void>
   /** Storage outlives the run: false in hand-off mode (Destination.durable). */
   durable: boolean

@@ -11,7 +11,7 @@ import { PHOTOS_DEFAULTS } from '../core/config.generated.js'
 import type { CloudKitClient } from './cloudkit.js'
 import { autoDelete } from './auto-delete.js'
 import { deleteInICloud, keepDaysOf, messageOf, type DeletedAsset } from './icloud-delete.js'
-import { selectLibrary } from './listing.js'
+import { selectLibrary, type LibrarySelection } from './listing.js'
 import type { PhotosOptions, Resolved } from './options.js'
 import type { PhotosLog } from './progress.js'
 import type { SyncState } from './state.js'
@@ -21,6 +21,8 @@ export type { DeletedAsset }
 
 export interface AfterDownloadsInput {
   client: CloudKitClient
+  /** The library the sync listed; looked up again only when the sync did not get that far. */
+  library?: LibrarySelection
   options: PhotosOptions
   r: Resolved
   state: SyncState
@@ -98,51 +100,49 @@ export async function afterDownloads(o: AfterDownloadsInput): Promise<AfterDownl
 }
 
 async function run(o: AfterDownloadsInput, out: AfterDownloadsResult): Promise<AfterDownloadsResult> {
-  {
-    const sel = await selectLibrary(o.client, o.r.library)
-    const dryRun = o.r.dryRun
-    if ((o.options.autoDelete ?? PHOTOS_DEFAULTS.autoDelete) && !o.durable) {
-      o.log.warning(
-        'photos: auto-delete in hand-off mode only cleans this runner and the download state; files a later step already moved elsewhere are not deleted there.',
-      )
-    }
-    if (o.options.autoDelete ?? PHOTOS_DEFAULTS.autoDelete) {
-      // Set first: a pass cut short may already have dropped manifest entries.
-      out.changed = !dryRun
-      const a = await autoDelete({
-        client: o.client,
-        sel,
-        naming: o.r.naming,
-        manifest: o.state.manifest,
-        stat: o.stat,
-        remove: o.remove,
-        dryRun,
-        log: o.log,
-        signal: o.signal,
-      })
-      out.autoDeleted = a.removed
-    }
-    if (keepDaysOf(o.options) === undefined || o.signal?.aborted) return out
-    if (!dryRun && o.durable && !(await o.saveState())) {
-      o.log.warning('photos: the state could not be saved; nothing is deleted in iCloud this run.')
-      return out
-    }
-    const d = await deleteInICloud({
+  const sel = o.library ?? (await selectLibrary(o.client, o.r.library))
+  const dryRun = o.r.dryRun
+  if ((o.options.autoDelete ?? PHOTOS_DEFAULTS.autoDelete) && !o.durable) {
+    o.log.warning(
+      'photos: auto-delete in hand-off mode only cleans this runner and the download state; files a later step already moved elsewhere are not deleted there.',
+    )
+  }
+  if (o.options.autoDelete ?? PHOTOS_DEFAULTS.autoDelete) {
+    // Set first: a pass cut short may already have dropped manifest entries.
+    out.changed = !dryRun
+    const a = await autoDelete({
       client: o.client,
       sel,
-      r: o.r,
-      options: o.options,
+      naming: o.r.naming,
       manifest: o.state.manifest,
       stat: o.stat,
-      durable: o.durable,
+      remove: o.remove,
       dryRun,
-      wouldDownload: o.wouldDownload,
       log: o.log,
       signal: o.signal,
-      now: o.now,
     })
-    out.deleted = d.deleted
-    out.deleteFailed = d.failed
+    out.autoDeleted = a.removed
+  }
+  if (keepDaysOf(o.options) === undefined || o.signal?.aborted) return out
+  if (!dryRun && o.durable && !(await o.saveState())) {
+    o.log.warning('photos: the state could not be saved; nothing is deleted in iCloud this run.')
     return out
   }
+  const d = await deleteInICloud({
+    client: o.client,
+    sel,
+    r: o.r,
+    options: o.options,
+    manifest: o.state.manifest,
+    stat: o.stat,
+    durable: o.durable,
+    dryRun,
+    wouldDownload: o.wouldDownload,
+    log: o.log,
+    signal: o.signal,
+    now: o.now,
+  })
+  out.deleted = d.deleted
+  out.deleteFailed = d.failed
+  return out
 }

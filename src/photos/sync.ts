@@ -201,6 +201,8 @@ async function syncLocked(o: SyncOptions, destination: Destination, startedAt: n
 
   let mode: SyncMode = 'full'
   let tokens: { library: LibrarySelection; zone?: string; db: string } | undefined
+  /** The library this run listed (or found unchanged): the deletion passes work in it too. */
+  let library: LibrarySelection | undefined
   let listingNote: string | undefined
   let error: unknown
   // A file of the manifest missing or damaged on disk: its download URL only comes from a listing.
@@ -232,6 +234,7 @@ async function syncLocked(o: SyncOptions, destination: Destination, startedAt: n
           o.log.info('photos: the stored sync token was refused; listing the whole library.')
         } else if (!feedFailed(err)) throw err
       }
+      if (db) library = prev
       if (db && !db.zones.some((z) => z.zone.zoneName === prev.zone.zoneName)) {
         mode = 'no-change'
         tokens = { library: prev, zone: state.zoneSyncToken, db: db.syncToken }
@@ -252,6 +255,7 @@ async function syncLocked(o: SyncOptions, destination: Destination, startedAt: n
     }
     if (mode === 'full') {
       const sel = await selectLibrary(o.client, r.library)
+      library = sel
       // The database token is taken before the listing: changes made while listing are re-delivered.
       // Without it (feed down) the listing still runs; it just earns no tokens.
       let boot: Awaited<ReturnType<typeof databaseChanges>> | undefined
@@ -288,6 +292,7 @@ async function syncLocked(o: SyncOptions, destination: Destination, startedAt: n
   // never lets anything be deleted in iCloud.
   const deletion = await afterDownloads({
     client: o.client,
+    library,
     options: o.options,
     r,
     state,
